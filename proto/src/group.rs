@@ -1,0 +1,897 @@
+//! Groups without an operator (§6): the signed genesis, the membership op log, epoch keys, and
+//! the deterministic rules that turn a set of ops into members, roles and the current epoch.
+//!
+//! [`GroupLog::compute`] is a pure function of the *set* of ops: whatever order they arrived in,
+//! every node computes the same state (§6.4). Ops name the ops they follow (`parents`), forming a
+//! DAG rooted at the genesis. The rules:
+//! 1. An op whose ancestors are not all known is *pending* and has no effect yet.
+//! 2. Known ops are put in one order: a topological order of the DAG, ties between ops that are
+//!    ready at the same time broken by the smaller item id.
+//! 3. Ops are applied in that order; an op is void if its author lacks the role it needs at that
+//!    point (admin for add/remove/role/rotate, member for leave and key updates).
+//! 4. Concurrent conflicting ops (§6.5): if a valid op removes or demotes admin X, every op of X
+//!    that is concurrent with it (neither its ancestor nor its descendant) is void: a removed admin
+//!    cannot act through ops it backdates by naming old parents. When two such removals target
+//!    each other's authors (two admins removing each other), the one by the more senior admin
+//!    (who became admin earlier in the order; the founder is most senior) stands. Voiding is
+//!    repeated until no conflict is left; each round voids at least one op, so it ends.
+//! 5. Every removal, and every explicit rotation, starts a new epoch whose key comes with the op,
+//!    sealed to each remaining member (§6.6).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::crypto;
+use crate::error::ProtoError;
+use crate::ids::{GroupId, ItemId, OrgId, tagged_hash};
+use crate::keys::{OrgKeys, Sig, SignedKeyBundle, verify_tagged};
+use crate::limits::{MAX_GROUP_NAME, MAX_GROUP_OPS, MAX_OP_PARENTS, MAX_RECIPIENTS};
+
+/// HPKE `info` for epoch key shares.
+pub const EPOCH_SHARE_INFO: &[u8] = b"trellis/epoch-share/v1";
+
+/// A group's purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupKind {
+    /// A sector community: members share with each other.
+    Sector,
+    /// A customer's channel to its suppliers (§6.8).
+    SupplyChain,
+}
+
+impl GroupKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupKind::Sector => "sector",
+            GroupKind::SupplyChain => "supply-chain",
+        }
+    }
+}
+
+impl std::str::FromStr for GroupKind {
+    type Err = ProtoError;
+    fn from_str(s: &str) -> Result<Self, ProtoError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sector" => Ok(GroupKind::Sector),
+            "supply-chain" | "supply_chain" | "supplychain" => Ok(GroupKind::SupplyChain),
+            _ => Err(ProtoError::Invalid(format!(
+                "unknown group kind {s:?}: use sector or supply-chain"
+            ))),
+        }
+    }
+}
+
+/// A member's role (§6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Invite, remove, change roles, rotate keys; publish and read.
+    Admin,
+    /// Publish and read.
+    Member,
+    /// Read only.
+    Reader,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Reader => "reader",
+        }
+    }
+    /// Whether the role may publish content.
+    pub fn can_publish(self) -> bool {
+        !matches!(self, Role::Reader)
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = ProtoError;
+    fn from_str(s: &str) -> Result<Self, ProtoError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            "reader" => Ok(Role::Reader),
+            _ => Err(ProtoError::Invalid(format!(
+                "unknown role {s:?}: use admin, member or reader"
+            ))),
+        }
+    }
+}
+
+/// An epoch key sealed to one member's X25519 key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedShare {
+    pub to: OrgId,
+    pub enc: [u8; 32],
+    pub sealed: Vec<u8>,
+}
+
+/// A new epoch key: a random id plus the key sealed to each member (§6.6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEpochKey {
+    pub key_id: [u8; 16],
+    pub shares: Vec<SealedShare>,
+}
+
+/// The AAD binding a share to its group and key id.
+fn share_aad(group: &GroupId, key_id: &[u8; 16]) -> Vec<u8> {
+    let mut aad = group.0.to_vec();
+    aad.extend_from_slice(key_id);
+    aad
+}
+
+/// Seal `key` (with id `key_id`) to each `(org, x25519)` recipient. `seed` is fresh randomness.
+pub fn seal_epoch_key(
+    group: &GroupId,
+    key_id: [u8; 16],
+    key: &[u8; 32],
+    to: &[(OrgId, [u8; 32])],
+    seed: [u8; 32],
+) -> Result<NewEpochKey, ProtoError> {
+    let aad = share_aad(group, &key_id);
+    let mut shares = Vec::with_capacity(to.len());
+    for (i, (org, pk)) in to.iter().enumerate() {
+        let s = tagged_hash("trellis/share-seed/v1", &[&seed, &(i as u64).to_be_bytes()]);
+        let (enc, sealed) = crypto::seal_key(pk, key, EPOCH_SHARE_INFO, &aad, s)?;
+        shares.push(SealedShare {
+            to: *org,
+            enc,
+            sealed,
+        });
+    }
+    Ok(NewEpochKey { key_id, shares })
+}
+
+/// Open this org's share of an epoch key, if there is one for it.
+pub fn open_epoch_share(
+    group: &GroupId,
+    key_id: &[u8; 16],
+    shares: &[SealedShare],
+    me: &OrgKeys,
+) -> Option<[u8; 32]> {
+    let aad = share_aad(group, key_id);
+    let mine = shares.iter().find(|s| s.to == me.org_id())?;
+    me.all_encryption()
+        .find_map(|sk| crypto::open_key(sk, &mine.enc, &mine.sealed, EPOCH_SHARE_INFO, &aad).ok())
+}
+
+/// The founding record of a group (§6.1). Its hash is the group id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    pub name: String,
+    pub kind: GroupKind,
+    pub founder: SignedKeyBundle,
+    pub created_ms: u64,
+    /// Random, so two groups of the same name and founder differ.
+    pub nonce: [u8; 16],
+    /// Trust a member starts with, in thousandths (§7).
+    pub default_trust_milli: u16,
+    /// The epoch-0 key, sealed to the founder.
+    pub initial_key: NewEpochKey,
+}
+
+/// A genesis with the founder's signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedGenesis {
+    pub genesis: Genesis,
+    pub sig: Sig,
+}
+
+impl SignedGenesis {
+    pub const TAG: &'static str = "trellis/genesis/v1";
+
+    /// Found a group. `key` is the fresh epoch-0 key, `key_id` its id, `seeds` randomness.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        founder: &OrgKeys,
+        name: &str,
+        kind: GroupKind,
+        now_ms: u64,
+        nonce: [u8; 16],
+        key_id: [u8; 16],
+        key: &[u8; 32],
+        seed: [u8; 32],
+    ) -> Result<SignedGenesis, ProtoError> {
+        if name.trim().is_empty() || name.len() > MAX_GROUP_NAME {
+            return Err(ProtoError::Invalid(format!(
+                "a group name must have 1 to {MAX_GROUP_NAME} bytes"
+            )));
+        }
+        let bundle = founder.key_bundle(now_ms, 365 * 24 * 3600 * 1000);
+        // The genesis is hashed into the group id, so the key is sealed under a group-less AAD:
+        // the all-zero group id.
+        let initial_key = seal_epoch_key(
+            &GroupId([0; 32]),
+            key_id,
+            key,
+            &[(founder.org_id(), bundle.bundle.x25519)],
+            seed,
+        )?;
+        let genesis = Genesis {
+            name: name.trim().to_string(),
+            kind,
+            founder: bundle,
+            created_ms: now_ms,
+            nonce,
+            default_trust_milli: 500,
+            initial_key,
+        };
+        let sig = Sig(founder.sign(Self::TAG, &codec::encode(&genesis)));
+        Ok(SignedGenesis { genesis, sig })
+    }
+
+    /// The group id: SHA-256 of the signed genesis encoding.
+    pub fn group_id(&self) -> GroupId {
+        GroupId(tagged_hash("trellis/group/v1", &[&codec::encode(self)]))
+    }
+
+    /// Check the founder's signature and bounds.
+    pub fn verify(&self) -> Result<(), ProtoError> {
+        let g = &self.genesis;
+        if g.name.is_empty() || g.name.len() > MAX_GROUP_NAME || g.initial_key.shares.len() != 1 {
+            return Err(ProtoError::Invalid("malformed genesis".into()));
+        }
+        g.founder.verify_signature()?;
+        verify_tagged(
+            &g.founder.bundle.org,
+            Self::TAG,
+            &codec::encode(g),
+            &self.sig.0,
+        )
+    }
+
+    pub fn founder(&self) -> OrgId {
+        self.genesis.founder.bundle.org
+    }
+}
+
+/// A membership operation (§6.2), carried as the payload of a `GroupOp` envelope whose signer is
+/// its author.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupOp {
+    /// The ops this one follows (the author's current heads). Empty means: follows the genesis.
+    pub parents: Vec<ItemId>,
+    pub action: OpAction,
+}
+
+/// What an op does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpAction {
+    /// Add a member with a role; `share` gives it the current epoch key.
+    Add {
+        member: SignedKeyBundle,
+        role: Role,
+        share: Option<NewEpochKey>,
+    },
+    /// Remove a member and rekey. Items of the removed member with `seq <= cutoff_seq` stay valid.
+    Remove {
+        member: OrgId,
+        cutoff_seq: u64,
+        new_key: NewEpochKey,
+    },
+    /// Change a member's role.
+    SetRole { member: OrgId, role: Role },
+    /// The author leaves. Admins then rotate the key (§6.6).
+    Leave { cutoff_seq: u64 },
+    /// Start a new epoch.
+    Rotate { new_key: NewEpochKey },
+    /// The author publishes a new encryption key bundle (§2.2); admins reseal to it.
+    UpdateKey { bundle: SignedKeyBundle },
+}
+
+impl GroupOp {
+    pub fn check_limits(&self) -> Result<(), ProtoError> {
+        if self.parents.len() > MAX_OP_PARENTS {
+            return Err(ProtoError::FieldTooLong {
+                field: "parents",
+                max: MAX_OP_PARENTS,
+            });
+        }
+        let shares = match &self.action {
+            OpAction::Add { share: Some(k), .. } => k.shares.len(),
+            OpAction::Remove { new_key, .. } | OpAction::Rotate { new_key } => new_key.shares.len(),
+            _ => 0,
+        };
+        if shares > MAX_RECIPIENTS {
+            return Err(ProtoError::FieldTooLong {
+                field: "shares",
+                max: MAX_RECIPIENTS,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Epoch key shares sent outside an op (§6.6): to a member added concurrently with a rekey, to a
+/// member whose key bundle changed, or to one that missed its share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochKeyShares {
+    pub key: NewEpochKey,
+}
+
+impl EpochKeyShares {
+    pub fn check_limits(&self) -> Result<(), ProtoError> {
+        if self.key.shares.len() > MAX_RECIPIENTS {
+            return Err(ProtoError::FieldTooLong {
+                field: "shares",
+                max: MAX_RECIPIENTS,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// An op as the log rules see it: already decoded from an envelope whose signature verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogOp {
+    pub id: ItemId,
+    pub author: OrgId,
+    pub timestamp_ms: u64,
+    pub op: GroupOp,
+}
+
+/// A member in the computed state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub role: Role,
+    /// Timestamp of the op that added the member (the founder: the genesis time).
+    pub since_ms: u64,
+    /// Its current key bundle.
+    pub bundle: SignedKeyBundle,
+    /// Position in the order at which it became admin (founder 0); lower is more senior.
+    pub admin_rank: Option<usize>,
+}
+
+/// One epoch: its number, key id, which op started it, and who was sent its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Epoch {
+    pub number: u64,
+    pub key_id: [u8; 16],
+    pub started_by: Option<ItemId>,
+    pub recipients: BTreeSet<OrgId>,
+}
+
+/// A member that left or was removed, with its last valid sequence number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Departed {
+    pub cutoff_seq: u64,
+    pub epoch: u64,
+}
+
+/// The state of a group computed from its log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupState {
+    pub members: BTreeMap<OrgId, Member>,
+    pub departed: BTreeMap<OrgId, Departed>,
+    /// All epochs, oldest first; the last is current.
+    pub epochs: Vec<Epoch>,
+    /// Ops applied, in order.
+    pub applied: Vec<ItemId>,
+    /// Ops that were void, with the reason.
+    pub void: BTreeMap<ItemId, String>,
+    /// Ops waiting for an ancestor.
+    pub pending: BTreeSet<ItemId>,
+    /// Applied ops that no other known op names as parent: what a new op should follow.
+    pub heads: Vec<ItemId>,
+}
+
+impl GroupState {
+    /// The current epoch number.
+    pub fn epoch(&self) -> u64 {
+        self.epochs.last().map_or(0, |e| e.number)
+    }
+
+    /// The current epoch.
+    pub fn current_epoch(&self) -> Option<&Epoch> {
+        self.epochs.last()
+    }
+
+    pub fn role(&self, org: &OrgId) -> Option<Role> {
+        self.members.get(org).map(|m| m.role)
+    }
+
+    pub fn is_admin(&self, org: &OrgId) -> bool {
+        self.role(org) == Some(Role::Admin)
+    }
+
+    pub fn admins(&self) -> Vec<OrgId> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.role == Role::Admin)
+            .map(|(o, _)| *o)
+            .collect()
+    }
+
+    /// Whether an envelope of `kind` from `sender` with sequence `seq` is allowed (§6.7):
+    /// current members may publish (readers only control items of their own), departed members
+    /// only up to their cutoff sequence.
+    pub fn check_sender(
+        &self,
+        sender: &OrgId,
+        kind: crate::Kind,
+        seq: u64,
+    ) -> Result<(), ProtoError> {
+        if let Some(m) = self.members.get(sender) {
+            if !m.role.can_publish() && !kind.is_control() {
+                return Err(ProtoError::ReaderCannotPublish(*sender));
+            }
+            return Ok(());
+        }
+        match self.departed.get(sender) {
+            Some(d) if seq <= d.cutoff_seq => Ok(()),
+            _ => Err(ProtoError::NotAMember(*sender)),
+        }
+    }
+
+    /// Members that hold no share of the current epoch key (added concurrently with a rekey,
+    /// or whose key changed): an admin sends them an [`EpochKeyShares`].
+    pub fn members_missing_current_key(&self) -> Vec<OrgId> {
+        let Some(e) = self.epochs.last() else {
+            return Vec::new();
+        };
+        self.members
+            .keys()
+            .filter(|o| !e.recipients.contains(o))
+            .copied()
+            .collect()
+    }
+
+    /// Whether the current key was given to someone who is no longer a member (a leave, or a
+    /// rekey concurrent with a removal): an admin must rotate (§6.6).
+    pub fn needs_rotation(&self) -> bool {
+        self.epochs
+            .last()
+            .is_some_and(|e| e.recipients.iter().any(|o| !self.members.contains_key(o)))
+    }
+}
+
+/// A group: its genesis and its ops. Computes [`GroupState`] by the rules in the module doc.
+#[derive(Clone, Debug)]
+pub struct GroupLog {
+    pub genesis: SignedGenesis,
+    pub id: GroupId,
+    ops: BTreeMap<ItemId, LogOp>,
+}
+
+impl GroupLog {
+    pub fn new(genesis: SignedGenesis) -> Result<Self, ProtoError> {
+        genesis.verify()?;
+        let id = genesis.group_id();
+        Ok(GroupLog {
+            genesis,
+            id,
+            ops: BTreeMap::new(),
+        })
+    }
+
+    /// Add an op (idempotent). Refuses beyond [`MAX_GROUP_OPS`].
+    pub fn insert(&mut self, op: LogOp) -> Result<(), ProtoError> {
+        if self.ops.len() >= MAX_GROUP_OPS && !self.ops.contains_key(&op.id) {
+            return Err(ProtoError::FieldTooLong {
+                field: "group log",
+                max: MAX_GROUP_OPS,
+            });
+        }
+        op.op.check_limits()?;
+        self.ops.insert(op.id, op);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn contains(&self, id: &ItemId) -> bool {
+        self.ops.contains_key(id)
+    }
+
+    pub fn ops(&self) -> impl Iterator<Item = &LogOp> {
+        self.ops.values()
+    }
+
+    /// Compute the state (§6.4).
+    pub fn compute(&self) -> GroupState {
+        let (order, pending) = self.order();
+        let index: HashMap<ItemId, usize> =
+            order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let mut voided: BTreeMap<ItemId, String> = BTreeMap::new();
+        loop {
+            let (state, applied_effects) = self.apply(&order, &voided);
+            match self.find_conflict(&order, &index, &state, &applied_effects) {
+                Some((victim, why)) => {
+                    voided.insert(victim, why);
+                }
+                None => {
+                    let mut state = state;
+                    state.pending = pending;
+                    for (id, why) in voided {
+                        state.void.insert(id, why);
+                    }
+                    let named: HashSet<ItemId> = state
+                        .applied
+                        .iter()
+                        .flat_map(|id| self.ops[id].op.parents.iter().copied())
+                        .collect();
+                    state.heads = state
+                        .applied
+                        .iter()
+                        .filter(|id| !named.contains(id))
+                        .copied()
+                        .collect();
+                    return state;
+                }
+            }
+        }
+    }
+
+    /// Topological order, ties by smallest id; ops with unknown ancestors are pending.
+    fn order(&self) -> (Vec<ItemId>, BTreeSet<ItemId>) {
+        // Ops whose ancestors are all known.
+        let mut known: HashMap<ItemId, bool> = HashMap::new();
+        fn resolve(
+            ops: &BTreeMap<ItemId, LogOp>,
+            id: &ItemId,
+            known: &mut HashMap<ItemId, bool>,
+            depth: usize,
+        ) -> bool {
+            if let Some(k) = known.get(id) {
+                return *k;
+            }
+            let Some(op) = ops.get(id) else { return false };
+            // A cycle is impossible with hash-linked parents; bound the recursion anyway.
+            if depth > MAX_GROUP_OPS {
+                return false;
+            }
+            known.insert(*id, false);
+            let ok = op
+                .op
+                .parents
+                .iter()
+                .all(|p| resolve(ops, p, known, depth + 1));
+            known.insert(*id, ok);
+            ok
+        }
+        // Iterative resolution order (by id) keeps recursion shallow in the common case.
+        for id in self.ops.keys() {
+            resolve(&self.ops, id, &mut known, 0);
+        }
+        let ready_ops: BTreeSet<ItemId> = known
+            .iter()
+            .filter(|(_, ok)| **ok)
+            .map(|(id, _)| *id)
+            .collect();
+        let pending: BTreeSet<ItemId> = self
+            .ops
+            .keys()
+            .filter(|id| !ready_ops.contains(id))
+            .copied()
+            .collect();
+        let mut indegree: HashMap<ItemId, usize> = HashMap::new();
+        let mut children: HashMap<ItemId, Vec<ItemId>> = HashMap::new();
+        for id in &ready_ops {
+            let parents: BTreeSet<ItemId> = self.ops[id].op.parents.iter().copied().collect();
+            indegree.insert(*id, parents.len());
+            for p in parents {
+                children.entry(p).or_default().push(*id);
+            }
+        }
+        let mut ready: BTreeSet<ItemId> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut order = Vec::with_capacity(ready_ops.len());
+        while let Some(id) = ready.pop_first() {
+            order.push(id);
+            for c in children.get(&id).into_iter().flatten() {
+                let d = indegree.get_mut(c).expect("child indexed");
+                *d -= 1;
+                if *d == 0 {
+                    ready.insert(*c);
+                }
+            }
+        }
+        (order, pending)
+    }
+
+    fn initial_state(&self) -> GroupState {
+        let g = &self.genesis.genesis;
+        let founder = g.founder.bundle.org;
+        let mut state = GroupState::default();
+        state.members.insert(
+            founder,
+            Member {
+                role: Role::Admin,
+                since_ms: g.created_ms,
+                bundle: g.founder.clone(),
+                admin_rank: Some(0),
+            },
+        );
+        state.epochs.push(Epoch {
+            number: 0,
+            key_id: g.initial_key.key_id,
+            started_by: None,
+            recipients: [founder].into_iter().collect(),
+        });
+        state
+    }
+
+    /// Apply the ordered ops, skipping voided ones. Returns the state and, per applied op, the
+    /// org it removed or demoted from admin (for conflict detection).
+    fn apply(
+        &self,
+        order: &[ItemId],
+        voided: &BTreeMap<ItemId, String>,
+    ) -> (GroupState, Vec<(ItemId, OrgId)>) {
+        let mut state = self.initial_state();
+        let mut demotions = Vec::new();
+        for (pos, id) in order.iter().enumerate() {
+            if voided.contains_key(id) {
+                continue;
+            }
+            let op = &self.ops[id];
+            match apply_one(&mut state, op, pos + 1) {
+                Ok(demoted) => {
+                    state.applied.push(*id);
+                    if let Some(d) = demoted {
+                        demotions.push((*id, d));
+                    }
+                }
+                Err(why) => {
+                    state.void.insert(*id, why);
+                }
+            }
+        }
+        (state, demotions)
+    }
+
+    /// The first op to void under rule 4, if any.
+    fn find_conflict(
+        &self,
+        order: &[ItemId],
+        index: &HashMap<ItemId, usize>,
+        state: &GroupState,
+        demotions: &[(ItemId, OrgId)],
+    ) -> Option<(ItemId, String)> {
+        let applied: HashSet<ItemId> = state.applied.iter().copied().collect();
+        for (r, target) in demotions {
+            let r_anc = self.ancestors(r);
+            for o in order {
+                if o == r
+                    || !applied.contains(o)
+                    || self.ops[o].author != *target
+                    || r_anc.contains(o)
+                {
+                    continue;
+                }
+                if self.ancestors(o).contains(r) {
+                    continue; // after the removal: judged by rule 3 (re-added, then acting)
+                }
+                // `o` by the demoted admin is concurrent with its demotion `r`.
+                let r_author = self.ops[r].author;
+                let o_targets_r_author = demotions.iter().any(|(id, t)| id == o && *t == r_author);
+                if o_targets_r_author {
+                    let rank = |org: &OrgId| self.rank_before(org, index[r].min(index[o]), order);
+                    let (victim, keeper) = if rank(&r_author) <= rank(target) {
+                        (*o, *r)
+                    } else {
+                        (*r, *o)
+                    };
+                    return Some((
+                        victim,
+                        format!("concurrent with {:?}, by a more senior admin", keeper),
+                    ));
+                }
+                return Some((
+                    *o,
+                    format!(
+                        "concurrent with {:?}, which removed or demoted its author",
+                        r
+                    ),
+                ));
+            }
+        }
+        None
+    }
+
+    /// Seniority of `org` as admin using only ops before position `before`.
+    fn rank_before(&self, org: &OrgId, before: usize, order: &[ItemId]) -> usize {
+        if *org == self.genesis.founder() {
+            return 0;
+        }
+        for (pos, id) in order.iter().enumerate().take(before) {
+            match &self.ops[id].op.action {
+                OpAction::Add {
+                    member,
+                    role: Role::Admin,
+                    ..
+                } if member.bundle.org == *org => return pos + 1,
+                OpAction::SetRole {
+                    member,
+                    role: Role::Admin,
+                } if member == org => return pos + 1,
+                _ => {}
+            }
+        }
+        usize::MAX
+    }
+
+    fn ancestors(&self, id: &ItemId) -> HashSet<ItemId> {
+        let mut seen = HashSet::new();
+        let mut stack: Vec<ItemId> = self
+            .ops
+            .get(id)
+            .map(|o| o.op.parents.clone())
+            .unwrap_or_default();
+        while let Some(p) = stack.pop() {
+            if seen.insert(p) {
+                if let Some(op) = self.ops.get(&p) {
+                    stack.extend(op.op.parents.iter().copied());
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// Apply one op to the state (rule 3). Returns the org demoted from admin or removed, if any.
+fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<OrgId>, String> {
+    let author_role = state.role(&op.author);
+    let need_admin = || {
+        if author_role == Some(Role::Admin) {
+            Ok(())
+        } else {
+            Err("author is not an admin at this point".to_string())
+        }
+    };
+    let admins_after = |state: &GroupState, leaving: &OrgId| {
+        state.admins().iter().filter(|a| *a != leaving).count()
+    };
+    match &op.op.action {
+        OpAction::Add {
+            member,
+            role,
+            share,
+        } => {
+            need_admin()?;
+            let org = member.bundle.org;
+            if member.verify_signature().is_err() {
+                return Err("key bundle signature does not verify".into());
+            }
+            if state.members.contains_key(&org) {
+                return Err("already a member".into());
+            }
+            state.departed.remove(&org);
+            let admin_rank = (*role == Role::Admin).then_some(pos);
+            state.members.insert(
+                org,
+                Member {
+                    role: *role,
+                    since_ms: op.timestamp_ms,
+                    bundle: member.clone(),
+                    admin_rank,
+                },
+            );
+            if let (Some(share), Some(e)) = (share, state.epochs.last_mut()) {
+                if share.key_id == e.key_id && share.shares.iter().any(|s| s.to == org) {
+                    e.recipients.insert(org);
+                }
+            }
+            Ok(None)
+        }
+        OpAction::Remove {
+            member,
+            cutoff_seq,
+            new_key,
+        } => {
+            need_admin()?;
+            let Some(removed) = state.members.get(member) else {
+                return Err("not a member".into());
+            };
+            let was_admin = removed.role == Role::Admin;
+            if was_admin && admins_after(state, member) == 0 {
+                return Err("would leave the group without an admin".into());
+            }
+            state.members.remove(member);
+            let epoch = state.epoch() + 1;
+            state.departed.insert(
+                *member,
+                Departed {
+                    cutoff_seq: *cutoff_seq,
+                    epoch,
+                },
+            );
+            start_epoch(state, op.id, new_key, epoch);
+            Ok(Some(*member))
+        }
+        OpAction::SetRole { member, role } => {
+            need_admin()?;
+            let Some(m) = state.members.get(member) else {
+                return Err("not a member".into());
+            };
+            let was_admin = m.role == Role::Admin;
+            if was_admin && *role != Role::Admin && admins_after(state, member) == 0 {
+                return Err("would leave the group without an admin".into());
+            }
+            let m = state.members.get_mut(member).expect("checked above");
+            m.role = *role;
+            if *role == Role::Admin && !was_admin {
+                m.admin_rank = Some(pos);
+            }
+            if *role != Role::Admin {
+                m.admin_rank = None;
+            }
+            Ok((was_admin && *role != Role::Admin).then_some(*member))
+        }
+        OpAction::Leave { cutoff_seq } => {
+            let Some(m) = state.members.get(&op.author) else {
+                return Err("author is not a member".into());
+            };
+            if m.role == Role::Admin && admins_after(state, &op.author) == 0 {
+                return Err("the last admin cannot leave; make another member admin first".into());
+            }
+            state.members.remove(&op.author);
+            state.departed.insert(
+                op.author,
+                Departed {
+                    cutoff_seq: *cutoff_seq,
+                    epoch: state.epoch(),
+                },
+            );
+            Ok(None)
+        }
+        OpAction::Rotate { new_key } => {
+            need_admin()?;
+            let epoch = state.epoch() + 1;
+            start_epoch(state, op.id, new_key, epoch);
+            Ok(None)
+        }
+        OpAction::UpdateKey { bundle } => {
+            if bundle.bundle.org != op.author || bundle.verify_signature().is_err() {
+                return Err("key bundle is not the author's or does not verify".into());
+            }
+            let Some(m) = state.members.get_mut(&op.author) else {
+                return Err("author is not a member".into());
+            };
+            if bundle.bundle.created_ms <= m.bundle.bundle.created_ms {
+                return Err("key bundle is not newer than the current one".into());
+            }
+            m.bundle = bundle.clone();
+            // Its old share was sealed to the old key: it needs a reshare.
+            if let Some(e) = state.epochs.last_mut() {
+                e.recipients.remove(&op.author);
+            }
+            Ok(None)
+        }
+    }
+}
+
+fn start_epoch(state: &mut GroupState, op: ItemId, key: &NewEpochKey, number: u64) {
+    // Only shares addressed to current members count as delivered.
+    let recipients = key
+        .shares
+        .iter()
+        .map(|s| s.to)
+        .filter(|o| state.members.contains_key(o))
+        .collect();
+    state.epochs.push(Epoch {
+        number,
+        key_id: key.key_id,
+        started_by: Some(op),
+        recipients,
+    });
+}
+
+/// Open the founder's epoch-0 key from the genesis (sealed under the all-zero group AAD).
+pub fn open_genesis_key(genesis: &SignedGenesis, me: &OrgKeys) -> Option<[u8; 32]> {
+    let k = &genesis.genesis.initial_key;
+    open_epoch_share(&GroupId([0; 32]), &k.key_id, &k.shares, me)
+}
