@@ -1,1 +1,3 @@
-pub fn x() {}
+//! `trellis-daemon`: the Trellis node as a library, with a thin `trellisd` binary.
+pub mod api;
+pub mod home;

@@ -1,0 +1,190 @@
+//! Request and response types of the local API (version 1), shared by `trellisd` and the
+//! `trellis` CLI. Everything is JSON; ids are in their full text forms (base32), times are
+//! Unix milliseconds.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub org: String,
+    pub fingerprint: String,
+    pub name: String,
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+    pub socket: String,
+    pub home: String,
+    pub peers: usize,
+    pub groups: Vec<GroupInfo>,
+    /// Items rejected since start, by reason.
+    pub rejects: std::collections::BTreeMap<String, u64>,
+}
+
+/// `GET /v1/id`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IdInfo {
+    pub org: String,
+    pub fingerprint: String,
+    pub name: String,
+    /// The contact card: one copyable line to give an admin.
+    pub card: String,
+}
+
+/// One connected peer (`GET /v1/peers`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+    /// The org behind the peer, once it proved it with a node binding.
+    pub org: Option<String>,
+    pub org_name: Option<String>,
+}
+
+/// A group this node belongs to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub role: Option<String>,
+    pub members: usize,
+    pub epoch: u64,
+    pub items: u64,
+    /// Connected peers subscribed to the group's topic.
+    pub peers: usize,
+    pub joined_ms: u64,
+}
+
+/// `POST /v1/groups`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateGroup {
+    pub name: String,
+    pub kind: String,
+}
+
+/// Reply carrying the id of what was created.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Created {
+    pub id: String,
+}
+
+/// `POST /v1/groups/{group}/invite`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InviteRequest {
+    pub card: String,
+    pub role: String,
+}
+
+/// Reply to an invite.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InviteToken {
+    pub token: String,
+}
+
+/// `POST /v1/groups/join`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub token: String,
+}
+
+/// One member (`GET /v1/groups/{group}/members`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub org: String,
+    pub fingerprint: String,
+    pub name: Option<String>,
+    pub role: String,
+    pub since_ms: u64,
+    pub is_self: bool,
+}
+
+/// An affected product on input and output.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AffectedInput {
+    pub purl: Option<String>,
+    pub cpe: Option<String>,
+    pub vendor: Option<String>,
+    pub product: Option<String>,
+    /// OSV-style range, e.g. `>=1.0.0,<1.2.3` or an exact version list.
+    pub range: Option<String>,
+    pub fixed: Option<String>,
+}
+
+/// `POST /v1/advisories`: publish an advisory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PublishAdvisory {
+    pub group: String,
+    pub tlp: String,
+    pub title: String,
+    pub summary: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    /// CVSS v3/v4 vector, or a bare score like `7.5`.
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `PURL@RANGE` strings, e.g. `pkg:npm/lodash@<4.17.21`.
+    #[serde(default)]
+    pub affects: Vec<String>,
+    #[serde(default)]
+    pub references: Vec<String>,
+    #[serde(default)]
+    pub remediation: Option<String>,
+    /// Recipient orgs (fingerprint or full id) for AMBER, AMBER+STRICT and RED.
+    #[serde(default)]
+    pub to: Vec<String>,
+}
+
+/// An advisory as shown to users.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AdvisoryView {
+    pub id: String,
+    pub group: String,
+    pub group_name: String,
+    pub publisher: String,
+    pub publisher_fingerprint: String,
+    pub publisher_name: Option<String>,
+    pub tlp: String,
+    pub title: String,
+    pub summary: String,
+    pub category: String,
+    pub severity: Option<String>,
+    pub score: Option<f32>,
+    pub aliases: Vec<String>,
+    pub affected: Vec<AffectedInput>,
+    pub references: Vec<String>,
+    pub remediation: Option<String>,
+    pub recipients: Vec<String>,
+    pub published_ms: u64,
+    pub received_ms: u64,
+    pub seq: u64,
+}
+
+/// One event of `GET /v1/events` (newline-delimited JSON).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// An advisory was stored (received or published here).
+    Advisory { advisory: AdvisoryView },
+    /// Group membership changed.
+    Membership {
+        group: String,
+        group_name: String,
+        members: usize,
+        epoch: u64,
+    },
+    /// An item was rejected.
+    Rejected {
+        group: Option<String>,
+        reason: String,
+        peer: Option<String>,
+    },
+}
+
+/// The body of every error reply.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
