@@ -1,3 +1,257 @@
-//! `trellis-daemon`: the Trellis node as a library, with a thin `trellisd` binary.
+//! `trellis-daemon`: the Trellis node as a library, with a thin `trellisd` binary
+//! (CONVENTIONS: `main` parses config and calls [`run`], so tests start real nodes in-process).
+//!
+//! Parts: [`home`] (identity and files), [`config`], [`store`] (redb), [`node`] (the task that
+//! owns the libp2p Swarm), [`engine`] (validation, groups, publishing, sync), [`api`] (the
+//! local HTTP+JSON API over a unix socket).
+
 pub mod api;
+pub mod config;
+pub mod engine;
+pub mod groups;
 pub mod home;
+pub mod node;
+pub mod store;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::engine::ingest::{Origin, verdict};
+use crate::home::{Identity, now_ms};
+use crate::node::{NetEvent, Node, NodeConfig};
+
+/// What a started node reports once it is ready.
+#[derive(Clone, Debug)]
+pub struct Ready {
+    pub org: String,
+    pub fingerprint: String,
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+    pub socket: std::path::PathBuf,
+}
+
+/// How often each group is reconciled with each connected group peer.
+const PERIODIC_SYNC: Duration = Duration::from_secs(30);
+
+/// Run a node until `shutdown` resolves. `on_ready` is called once the node listens and the
+/// API socket accepts connections.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+    on_ready: impl FnOnce(&Ready),
+) -> anyhow::Result<()> {
+    let home = config.home.clone();
+    home::ensure_home(&home)?;
+    let identity = if Identity::exists(&home) {
+        Identity::load(&home)?
+    } else {
+        let name = config
+            .name
+            .clone()
+            .unwrap_or_else(|| "Unnamed organization".to_string());
+        let id = Identity::create(&home, &name, now_ms())?;
+        info!(org = %id.keys.org_id().fingerprint(), home = %home.display(), "created a new organization identity");
+        id
+    };
+    let store = store::Store::open(&home.join(home::STORE_FILE))?;
+    let keypair = home::load_or_create_node_key(&home)?;
+    let peer_id = keypair.public().to_peer_id();
+    let binding = trellis_proto::keys::NodeBinding::sign(
+        &identity.keys,
+        keypair.public().encode_protobuf(),
+        now_ms(),
+        365 * 24 * 3600 * 1000,
+    );
+    let node_cfg = NodeConfig {
+        bootstrap: config.bootstrap.clone(),
+        mdns: config.mdns,
+    };
+    let swarm = node::build_swarm(keypair, &node_cfg)?;
+    let (node, handle, events) = Node::new(swarm, &node_cfg);
+    let socket_path = home::socket_path(&home);
+    let listener = api::server::bind(&socket_path)
+        .await
+        .with_context(|| format!("binding the API socket {}", socket_path.display()))?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let node_task = tokio::spawn(node.run(stopped(stop_rx.clone())));
+    for addr in &config.listen {
+        handle
+            .listen(addr.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    }
+    let engine = Engine::new(
+        home.clone(),
+        identity,
+        binding,
+        store,
+        handle.clone(),
+        peer_id,
+    )?;
+    for g in engine.group_ids() {
+        handle.subscribe(g).await;
+    }
+    for (_, addrs) in engine.store.peers().unwrap_or_default() {
+        for a in addrs {
+            if let Ok(addr) = a.parse() {
+                handle.dial(addr).await;
+            }
+        }
+    }
+    let api_task = tokio::spawn(api::server::serve(
+        listener,
+        Arc::clone(&engine),
+        stopped(stop_rx.clone()),
+    ));
+    let dispatch_task = tokio::spawn(dispatch(
+        Arc::clone(&engine),
+        events,
+        stopped(stop_rx.clone()),
+    ));
+
+    // Ready once at least one listen address is up (or none was asked for).
+    let mut info = handle.info().await;
+    for _ in 0..250 {
+        if !info.listen_addrs.is_empty() || config.listen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        info = handle.info().await;
+    }
+    let me = engine.me();
+    on_ready(&Ready {
+        org: me.to_text(),
+        fingerprint: me.fingerprint(),
+        peer_id: peer_id.to_string(),
+        listen_addrs: info
+            .listen_addrs
+            .iter()
+            .map(|a| format!("{a}/p2p/{peer_id}"))
+            .collect(),
+        socket: socket_path.clone(),
+    });
+
+    shutdown.await;
+    info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = api_task.await;
+    let _ = dispatch_task.await;
+    let _ = node_task.await;
+    let _ = std::fs::remove_file(&socket_path);
+    // The store commits every write durably; dropping the engine closes it.
+    drop(engine);
+    Ok(())
+}
+
+/// Route network events: gossip to the validation pool, requests to the sync responder, new
+/// subscriptions to a sync. Runs until `stop`.
+async fn dispatch(
+    engine: Arc<Engine>,
+    mut events: tokio::sync::mpsc::Receiver<NetEvent>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    // Validation runs on the blocking pool, at most this many at once; the bounded event
+    // channel in front of it sheds load (ignored, recovered by sync) instead of queueing.
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2);
+    let pool = Arc::new(Semaphore::new(workers));
+    let mut periodic = tokio::time::interval(PERIODIC_SYNC);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            ev = events.recv() => match ev {
+                Some(ev) => handle_net_event(&engine, &pool, ev).await,
+                None => break,
+            },
+            _ = periodic.tick() => {
+                let info = engine.node.info().await;
+                for g in engine.group_ids() {
+                    let topic = libp2p::gossipsub::IdentTopic::new(g.topic()).hash();
+                    for p in info.topic_peers.get(&topic).cloned().unwrap_or_default() {
+                        let e = Arc::clone(&engine);
+                        tokio::spawn(async move { let _ = e.sync_with(p, g).await; });
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn handle_net_event(engine: &Arc<Engine>, pool: &Arc<Semaphore>, ev: NetEvent) {
+    match ev {
+        NetEvent::Gossip {
+            source,
+            msg_id,
+            data,
+            ..
+        } => {
+            let Ok(permit) = Arc::clone(pool).acquire_owned().await else {
+                return;
+            };
+            let engine = Arc::clone(engine);
+            tokio::spawn(async move {
+                let e2 = Arc::clone(&engine);
+                let result =
+                    tokio::task::spawn_blocking(move || e2.ingest(&data, Origin::Gossip(source)))
+                        .await
+                        .unwrap_or_else(|e| Err(trellis_proto::ProtoError::Invalid(e.to_string())));
+                drop(permit);
+                let acceptance = verdict(&result);
+                engine.node.validated(msg_id, source, acceptance).await;
+                if let Err(e) = &result {
+                    tracing::debug!(peer = %source, reason = e.reason(), "gossip item not accepted");
+                    if !matches!(e, trellis_proto::ProtoError::Duplicate) {
+                        engine.count_reject(e.reason(), None, Some(source));
+                    }
+                    // Our log may be behind the sender's: catch up from the peer that relayed.
+                    if let trellis_proto::ProtoError::NotAMember(_) = e {
+                        for g in engine.group_ids() {
+                            let e = Arc::clone(&engine);
+                            tokio::spawn(async move {
+                                let _ = e.sync_with(source, g).await;
+                            });
+                        }
+                    }
+                }
+            });
+        }
+        NetEvent::InboundRequest {
+            peer,
+            request,
+            channel,
+        } => {
+            let engine = Arc::clone(engine);
+            tokio::spawn(async move { engine.handle_request(peer, *request, channel).await });
+        }
+        NetEvent::PeerSubscribed { peer, topic } => {
+            if let Some(g) = engine
+                .group_ids()
+                .into_iter()
+                .find(|g| libp2p::gossipsub::IdentTopic::new(g.topic()).hash() == topic)
+            {
+                let engine = Arc::clone(engine);
+                tokio::spawn(async move {
+                    if let Err(e) = engine.sync_with(peer, g).await {
+                        warn!(%peer, group = %g.short(), error = %e, "sync failed");
+                    }
+                });
+            }
+        }
+        NetEvent::Connected { .. } => {}
+    }
+}

@@ -732,10 +732,10 @@ impl GroupLog {
             .map(|o| o.op.parents.clone())
             .unwrap_or_default();
         while let Some(p) = stack.pop() {
-            if seen.insert(p) {
-                if let Some(op) = self.ops.get(&p) {
-                    stack.extend(op.op.parents.iter().copied());
-                }
+            if seen.insert(p)
+                && let Some(op) = self.ops.get(&p)
+            {
+                stack.extend(op.op.parents.iter().copied());
             }
         }
         seen
@@ -780,10 +780,11 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
                     admin_rank,
                 },
             );
-            if let (Some(share), Some(e)) = (share, state.epochs.last_mut()) {
-                if share.key_id == e.key_id && share.shares.iter().any(|s| s.to == org) {
-                    e.recipients.insert(org);
-                }
+            if let (Some(share), Some(e)) = (share, state.epochs.last_mut())
+                && share.key_id == e.key_id
+                && share.shares.iter().any(|s| s.to == org)
+            {
+                e.recipients.insert(org);
             }
             Ok(None)
         }

@@ -351,13 +351,13 @@ impl Advisory {
             .iter()
             .try_for_each(|r| short("references", r))?;
         opt("remediation", &self.remediation, MAX_TEXT)?;
-        if let Some(src) = &self.source {
-            if src.bytes.len() > MAX_SOURCE_DOC_BYTES {
-                return Err(ProtoError::FieldTooLong {
-                    field: "source",
-                    max: MAX_SOURCE_DOC_BYTES,
-                });
-            }
+        if let Some(src) = &self.source
+            && src.bytes.len() > MAX_SOURCE_DOC_BYTES
+        {
+            return Err(ProtoError::FieldTooLong {
+                field: "source",
+                max: MAX_SOURCE_DOC_BYTES,
+            });
         }
         Ok(())
     }

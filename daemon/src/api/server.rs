@@ -1,1 +1,278 @@
-pub fn _x() {}
+//! The local API server: HTTP/1.1 over the unix socket, one route table (`route`), JSON in and
+//! out, 4xx with a message for bad requests. The socket is created with mode 0600 so only the
+//! node's user can talk to the daemon.
+
+use std::convert::Infallible;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::UnsyncBoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::UnixListener;
+
+use super::types::{
+    ApiError, CreateGroup, Created, InviteRequest, InviteToken, JoinRequest, PublishAdvisory,
+};
+use crate::engine::{ActionError, Engine};
+
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// Bind the socket: refuse if another daemon answers on it, replace a stale one, set 0600.
+pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            anyhow::bail!(
+                "another trellisd is already running with this home (socket {} answers)",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serve until `shutdown` resolves.
+pub async fn serve(
+    listener: UnixListener,
+    engine: Arc<Engine>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let engine = Arc::clone(&engine);
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let engine = Arc::clone(&engine);
+                        async move { Ok::<_, Infallible>(route(engine, req).await) }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+        }
+    }
+}
+
+fn full(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(bytes)).boxed_unsync())
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed_unsync()))
+}
+
+fn json<T: Serialize>(v: &T) -> Response<Body> {
+    match serde_json::to_vec(v) {
+        Ok(b) => full(StatusCode::OK, b),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response<Body> {
+    full(
+        status,
+        serde_json::to_vec(&ApiError { error: msg.into() }).unwrap_or_default(),
+    )
+}
+
+fn action_error(e: ActionError) -> Response<Body> {
+    let status = match &e {
+        ActionError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        ActionError::NotFound(_) => StatusCode::NOT_FOUND,
+        ActionError::Conflict(_) => StatusCode::CONFLICT,
+        ActionError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+fn reply<T: Serialize>(r: Result<T, ActionError>) -> Response<Body> {
+    match r {
+        Ok(v) => json(&v),
+        Err(e) => action_error(e),
+    }
+}
+
+async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Response<Body>> {
+    let bytes = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid JSON request: {e}"),
+        )
+    })
+}
+
+/// Decode `%XX` escapes of a path segment or query value.
+pub fn percent_decode(s: &str) -> String {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|c| hex(*c)),
+                b.get(i + 2).and_then(|c| hex(*c)),
+            )
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.uri().query()?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+/// The route table (version 1).
+async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let segs: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let method = req.method().clone();
+    match (method, segs.as_slice()) {
+        (Method::GET, ["v1", "status"]) => json(&engine.status().await),
+        (Method::GET, ["v1", "id"]) => json(&engine.id_info().await),
+        (Method::GET, ["v1", "peers"]) => json(&engine.peers().await),
+        (Method::GET, ["v1", "groups"]) => json(&engine.group_list().await),
+        (Method::POST, ["v1", "groups"]) => match body::<CreateGroup>(req).await {
+            Ok(b) => reply(
+                engine
+                    .create_group(&b.name, &b.kind)
+                    .await
+                    .map(|id| Created { id: id.to_text() }),
+            ),
+            Err(r) => r,
+        },
+        (Method::POST, ["v1", "groups", "join"]) => match body::<JoinRequest>(req).await {
+            Ok(b) => reply(engine.join(&b.token).await),
+            Err(r) => r,
+        },
+        (Method::POST, ["v1", "groups", g, "invite"]) => {
+            let g = g.to_string();
+            match body::<InviteRequest>(req).await {
+                Ok(b) => reply(
+                    engine
+                        .invite(&g, &b.card, &b.role)
+                        .await
+                        .map(|token| InviteToken { token }),
+                ),
+                Err(r) => r,
+            }
+        }
+        (Method::GET, ["v1", "groups", g, "members"]) => reply(engine.members(g)),
+        (Method::POST, ["v1", "advisories"]) => match body::<PublishAdvisory>(req).await {
+            Ok(b) => reply(
+                engine
+                    .publish_advisory(&b)
+                    .await
+                    .map(|id| Created { id: id.to_text() }),
+            ),
+            Err(r) => r,
+        },
+        (Method::GET, ["v1", "advisories"]) => {
+            reply(engine.advisories(query_param(&req, "group").as_deref()))
+        }
+        (Method::GET, ["v1", "advisories", id]) => reply(engine.advisory(id)),
+        (Method::GET, ["v1", "events"]) => events(engine, query_param(&req, "group")),
+        (_, ["v1", ..]) => error(
+            StatusCode::NOT_FOUND,
+            format!("no route {} {path}", req.method()),
+        ),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            format!("unknown API version in {path}; this daemon serves /v1"),
+        ),
+    }
+}
+
+/// The event stream: one JSON object per line, filtered by group if asked.
+fn events(engine: Arc<Engine>, group: Option<String>) -> Response<Body> {
+    let filter = match group
+        .as_deref()
+        .map(|g| engine.resolve_group(g))
+        .transpose()
+    {
+        Ok(f) => f.map(|g| g.to_text()),
+        Err(e) => return action_error(e),
+    };
+    let rx = engine.events.subscribe();
+    let stream = futures::stream::unfold((rx, filter), |(mut rx, filter)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    let group = match &ev {
+                        super::types::Event::Advisory { advisory } => Some(advisory.group.clone()),
+                        super::types::Event::Membership { group, .. } => Some(group.clone()),
+                        super::types::Event::Rejected { group, .. } => group.clone(),
+                    };
+                    if filter.is_some() && group != filter {
+                        continue;
+                    }
+                    let mut line = serde_json::to_vec(&ev).unwrap_or_default();
+                    line.push(b'\n');
+                    return Some((
+                        Ok::<_, Infallible>(Frame::data(Bytes::from(line))),
+                        (rx, filter),
+                    ));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/x-ndjson")
+        .body(BodyExt::boxed_unsync(StreamBody::new(stream.boxed())))
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn decodes_percent_escapes() {
+        assert_eq!(percent_decode("water%20utilities"), "water utilities");
+        assert_eq!(percent_decode("a%2Fb"), "a/b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%é%"), "%é%");
+    }
+}

@@ -167,7 +167,7 @@ pub struct AdvisoryView {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// An advisory was stored (received or published here).
-    Advisory { advisory: AdvisoryView },
+    Advisory { advisory: Box<AdvisoryView> },
     /// Group membership changed.
     Membership {
         group: String,

@@ -1,0 +1,109 @@
+//! Node configuration: defaults < `config.toml` in the home < `TRELLIS_*` environment < flags
+//! (CONVENTIONS "One config"). Secrets never come from here.
+
+use std::path::{Path, PathBuf};
+
+use libp2p::Multiaddr;
+use serde::Deserialize;
+
+/// The fixed default TCP port (documented in the README and the example config).
+pub const DEFAULT_PORT: u16 = 7420;
+
+/// The effective configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub home: PathBuf,
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub mdns: bool,
+    /// Organization name used when the identity is created on first start.
+    pub name: Option<String>,
+}
+
+/// `config.toml` in the home. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<Vec<String>>,
+    pub bootstrap: Option<Vec<String>>,
+    pub mdns: Option<bool>,
+    pub name: Option<String>,
+}
+
+/// Settings given on the command line (None = not given).
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub listen: Vec<String>,
+    pub bootstrap: Vec<String>,
+    pub mdns: Option<bool>,
+    pub name: Option<String>,
+}
+
+/// Parse a list of multiaddrs, naming the setting in errors.
+fn addrs(setting: &str, list: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
+    list.iter()
+        .map(|a| {
+            a.trim().parse::<Multiaddr>().map_err(|e| {
+                anyhow::anyhow!("{setting}: {a:?} is not a multiaddr ({e}); example: /ip4/127.0.0.1/tcp/{DEFAULT_PORT}")
+            })
+        })
+        .collect()
+}
+
+fn env_list(name: &str) -> Option<Vec<String>> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+}
+
+impl Config {
+    /// Load for `home`, applying the file, the environment and `flags`, in that order.
+    pub fn load(home: &Path, flags: Overrides) -> anyhow::Result<Config> {
+        let path = home.join(crate::home::CONFIG_FILE);
+        let file: FileConfig = if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        } else {
+            FileConfig::default()
+        };
+        let mut listen = file
+            .listen
+            .unwrap_or_else(|| vec![format!("/ip4/0.0.0.0/tcp/{DEFAULT_PORT}")]);
+        let mut bootstrap = file.bootstrap.unwrap_or_default();
+        let mut mdns = file.mdns.unwrap_or(false);
+        let mut name = file.name;
+        if let Some(l) = env_list("TRELLIS_LISTEN") {
+            listen = l;
+        }
+        if let Some(b) = env_list("TRELLIS_BOOTSTRAP") {
+            bootstrap = b;
+        }
+        if let Ok(v) = std::env::var("TRELLIS_MDNS") {
+            mdns = matches!(v.trim(), "1" | "true" | "yes" | "on");
+        }
+        if let Ok(v) = std::env::var("TRELLIS_NAME") {
+            name = Some(v);
+        }
+        if !flags.listen.is_empty() {
+            listen = flags.listen;
+        }
+        if !flags.bootstrap.is_empty() {
+            bootstrap = flags.bootstrap;
+        }
+        if let Some(m) = flags.mdns {
+            mdns = m;
+        }
+        if flags.name.is_some() {
+            name = flags.name;
+        }
+        Ok(Config {
+            home: home.to_path_buf(),
+            listen: addrs("listen", &listen)?,
+            bootstrap: addrs("bootstrap", &bootstrap)?,
+            mdns,
+            name,
+        })
+    }
+}

@@ -1,0 +1,279 @@
+//! Validation and storage of received envelopes (PROTOCOL.md §3, §6.7), shared by gossip and
+//! catch-up sync so a peer cannot make a node store over sync what gossip would have rejected.
+//!
+//! Order of checks, cheapest first: size and structure (decode), known group, clock skew,
+//! signature, sender membership at this point of the log, then replay (persistent), then
+//! decryption. Verdicts map to gossipsub: `Accept` relays; `Reject` penalises the propagating
+//! peer (malformed, forged, replayed, oversize); `Ignore` drops without penalty where our own
+//! view may be behind (unknown group, sender not yet known as a member: a sync follows).
+
+use libp2p::PeerId;
+use libp2p::gossipsub::MessageAcceptance;
+use trellis_proto::envelope::Envelope;
+use trellis_proto::group::{LogOp, NewEpochKey};
+use trellis_proto::limits::MAX_CLOCK_SKEW_MS;
+use trellis_proto::{Kind, Payload, ProtoError, Tlp, codec};
+
+use super::Engine;
+use crate::api::types::Event;
+use crate::home::now_ms;
+use crate::store::{Inserted, StoredItem};
+
+/// How an item reached us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Gossip(PeerId),
+    Sync(PeerId),
+    /// The invite token we joined with.
+    Invite,
+}
+
+/// The result of ingesting one envelope.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    Duplicate,
+}
+
+/// Gossip verdict for an ingest result.
+pub fn verdict(r: &Result<Outcome, ProtoError>) -> MessageAcceptance {
+    match r {
+        Ok(Outcome::Stored) => MessageAcceptance::Accept,
+        Ok(Outcome::Duplicate) => MessageAcceptance::Ignore,
+        Err(ProtoError::UnknownGroup(_) | ProtoError::NotAMember(_) | ProtoError::Duplicate) => {
+            MessageAcceptance::Ignore
+        }
+        Err(_) => MessageAcceptance::Reject,
+    }
+}
+
+/// Decode a stored GroupOp envelope into a [`LogOp`] (the store only holds verified items).
+pub fn log_op_of(bytes: &[u8]) -> Option<LogOp> {
+    let env = Envelope::decode(bytes).ok()?;
+    match decode_clear(&env)? {
+        Payload::GroupOp(op) => Some(LogOp {
+            id: env.id,
+            author: env.header.sender,
+            timestamp_ms: env.header.timestamp_ms,
+            op,
+        }),
+        _ => None,
+    }
+}
+
+/// Decode a stored EpochKey envelope.
+pub fn epoch_key_of(bytes: &[u8]) -> Option<NewEpochKey> {
+    let env = Envelope::decode(bytes).ok()?;
+    match decode_clear(&env)? {
+        Payload::EpochKey(k) => Some(k.key),
+        _ => None,
+    }
+}
+
+fn decode_clear(env: &Envelope) -> Option<Payload> {
+    match &env.body {
+        trellis_proto::Body::Clear(p) => {
+            codec::decode(p, trellis_proto::limits::MAX_PAYLOAD_BYTES).ok()
+        }
+        _ => None,
+    }
+}
+
+impl Engine {
+    /// Validate, store and act on one envelope.
+    pub fn ingest(&self, bytes: &[u8], origin: Origin) -> Result<Outcome, ProtoError> {
+        let env = Envelope::decode(bytes)?;
+        let group = env.header.group;
+        let now = now_ms();
+        if env.header.timestamp_ms > now + MAX_CLOCK_SKEW_MS {
+            return Err(ProtoError::FromTheFuture);
+        }
+        // §5.2: RED travels only directly to its recipients, never over a group topic.
+        if env.header.tlp == Tlp::Red && matches!(origin, Origin::Gossip(_)) {
+            return Err(ProtoError::TlpBodyMismatch {
+                tlp: Tlp::Red,
+                why: "RED is never gossiped",
+            });
+        }
+        {
+            let groups = self
+                .groups
+                .read()
+                .map_err(|_| ProtoError::Invalid("lock".into()))?;
+            let g = groups.get(&group).ok_or(ProtoError::UnknownGroup(group))?;
+            env.verify_signature()?;
+            g.state
+                .check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
+        }
+        let ident = self
+            .identity
+            .read()
+            .map_err(|_| ProtoError::Invalid("lock".into()))?;
+        let keys = {
+            let groups = self
+                .groups
+                .read()
+                .map_err(|_| ProtoError::Invalid("lock".into()))?;
+            groups.get(&group).map(|g| g.all_keys()).unwrap_or_default()
+        };
+        // Decrypt what we can. Not holding the key (a relay of AMBER, or an epoch key still on
+        // its way) is not an error: the item is stored and relayed; anything else is.
+        let (payload, content_key) = match env.open(Some(&ident.keys), &keys) {
+            Ok(o) => (Some(o.payload), o.content_key),
+            Err(ProtoError::NoKey) => (None, None),
+            Err(e) => return Err(e),
+        };
+        let item = StoredItem {
+            bytes: bytes.to_vec(),
+            received_ms: now,
+            payload: payload.as_ref().map(codec::encode),
+            content_key,
+        };
+        match self
+            .store
+            .insert_item(
+                &group,
+                env.header.kind,
+                &env.header.sender,
+                env.header.seq,
+                &env.id,
+                &item,
+            )
+            .map_err(|e| ProtoError::Invalid(e.to_string()))?
+        {
+            Inserted::Duplicate => return Ok(Outcome::Duplicate),
+            Inserted::SeqConflict => {
+                return Err(ProtoError::ReplayedSequence {
+                    sender: env.header.sender,
+                    seq: env.header.seq,
+                });
+            }
+            Inserted::New => {}
+        }
+        drop(ident);
+        if let Some(p) = payload {
+            self.after_store(&env, p);
+        }
+        Ok(Outcome::Stored)
+    }
+
+    /// Effects of a newly stored item: group ops and keys update the group; advisories go to
+    /// watchers.
+    pub(crate) fn after_store(&self, env: &Envelope, payload: Payload) {
+        let group = env.header.group;
+        match payload {
+            Payload::GroupOp(op) => {
+                let log_op = LogOp {
+                    id: env.id,
+                    author: env.header.sender,
+                    timestamp_ms: env.header.timestamp_ms,
+                    op,
+                };
+                self.apply_group_change(&group, |rt, keys| {
+                    rt.absorb_op(log_op, keys).unwrap_or(false)
+                });
+            }
+            Payload::EpochKey(k) => {
+                self.apply_group_change(&group, |rt, keys| rt.absorb_key(&k.key, keys));
+            }
+            Payload::Advisory(_) => {
+                if let Some(view) = self.advisory_view_of(env) {
+                    let _ = self.events.send(Event::Advisory {
+                        advisory: Box::new(view),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Run `change` on a group; if it taught us a key, persist the record and open the items
+    /// stored while the key was missing.
+    fn apply_group_change(
+        &self,
+        group: &trellis_proto::GroupId,
+        change: impl FnOnce(&mut crate::groups::GroupRuntime, &trellis_proto::OrgKeys) -> bool,
+    ) {
+        let Ok(ident) = self.identity.read() else {
+            return;
+        };
+        let (learned, record, members, epoch, name) = {
+            let Ok(mut groups) = self.groups.write() else {
+                return;
+            };
+            let Some(rt) = groups.get_mut(group) else {
+                return;
+            };
+            let before = (rt.state.members.len(), rt.state.epoch());
+            let learned = change(rt, &ident.keys);
+            let after = (rt.state.members.len(), rt.state.epoch());
+            let changed = before != after;
+            (
+                learned,
+                learned.then(|| rt.record()),
+                changed.then_some(after.0),
+                after.1,
+                rt.name().to_string(),
+            )
+        };
+        drop(ident);
+        if let Some(rec) = record
+            && let Err(e) = self.store.put_group(group, &rec)
+        {
+            tracing::error!(error = %e, "saving group keys failed");
+        }
+        if let Some(members) = members {
+            let _ = self.events.send(Event::Membership {
+                group: group.to_text(),
+                group_name: name,
+                members,
+                epoch,
+            });
+        }
+        if learned {
+            self.open_waiting_items(group);
+        }
+    }
+
+    /// Decrypt stored items of `group` that had no payload yet (their key arrived later).
+    fn open_waiting_items(&self, group: &trellis_proto::GroupId) {
+        let keys = match self.groups.read() {
+            Ok(g) => g.get(group).map(|g| g.all_keys()).unwrap_or_default(),
+            Err(_) => return,
+        };
+        for kind in [
+            Kind::Advisory,
+            Kind::Posture,
+            Kind::Endorsement,
+            Kind::Resource,
+            Kind::Trust,
+        ] {
+            let Ok(ids) = self.store.group_item_ids(group, kind) else {
+                continue;
+            };
+            for id in ids {
+                let Ok(Some(item)) = self.store.get_item(&id) else {
+                    continue;
+                };
+                if item.payload.is_some() {
+                    continue;
+                }
+                let Ok(env) = Envelope::decode(&item.bytes) else {
+                    continue;
+                };
+                let opened = match self.identity.read() {
+                    Ok(ident) => env.open(Some(&ident.keys), &keys),
+                    Err(_) => return,
+                };
+                if let Ok(o) = opened
+                    && self
+                        .store
+                        .set_payload(&id, codec::encode(&o.payload), o.content_key)
+                        .is_ok()
+                {
+                    self.after_store(&env, o.payload);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The engine: the node's application state and logic, between the local API and the Swarm
+//! task. It owns the identity, the store and the groups; it validates and stores what arrives
+//! ([`ingest`]), carries out what users ask ([`actions`]), and renders views ([`views`]).
+//!
+//! Locks: `groups` is a std `RwLock` held only for short, non-async sections (never across an
+//! `.await`); store writes happen outside it.
+
+pub mod actions;
+pub mod ingest;
+pub mod sync;
+pub mod views;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use libp2p::PeerId;
+use tokio::sync::broadcast;
+use trellis_proto::keys::SignedNodeBinding;
+use trellis_proto::{GroupId, OrgId};
+
+use crate::api::types::Event;
+use crate::groups::GroupRuntime;
+use crate::home::Identity;
+use crate::node::NodeHandle;
+use crate::store::Store;
+
+/// An error shown to the API caller: a message saying what is wrong and what to do, and whether
+/// it was the caller's fault (4xx) or ours (5xx).
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<crate::store::StoreError> for ActionError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ActionError::Internal(e.to_string())
+    }
+}
+
+/// Shared engine state.
+pub struct Engine {
+    pub home: PathBuf,
+    pub identity: RwLock<Identity>,
+    pub binding: SignedNodeBinding,
+    pub store: Store,
+    pub groups: RwLock<HashMap<GroupId, GroupRuntime>>,
+    pub node: NodeHandle,
+    pub peer_id: PeerId,
+    pub events: broadcast::Sender<Event>,
+    /// Rejected items by reason since start.
+    pub rejects: Mutex<BTreeMap<String, u64>>,
+    /// Orgs behind peers, learned from verified node bindings.
+    pub peer_orgs: Mutex<HashMap<PeerId, OrgId>>,
+    /// Names of orgs, learned from contact cards.
+    pub org_names: Mutex<HashMap<OrgId, String>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("home", &self.home)
+            .field("peer_id", &self.peer_id)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Create the engine and load the groups from the store.
+    pub fn new(
+        home: PathBuf,
+        identity: Identity,
+        binding: SignedNodeBinding,
+        store: Store,
+        node: NodeHandle,
+        peer_id: PeerId,
+    ) -> anyhow::Result<Arc<Engine>> {
+        let (events, _) = broadcast::channel(1024);
+        let engine = Arc::new(Engine {
+            home,
+            identity: RwLock::new(identity),
+            binding,
+            store,
+            groups: RwLock::new(HashMap::new()),
+            node,
+            peer_id,
+            events,
+            rejects: Mutex::new(BTreeMap::new()),
+            peer_orgs: Mutex::new(HashMap::new()),
+            org_names: Mutex::new(HashMap::new()),
+        });
+        engine.load_groups()?;
+        Ok(engine)
+    }
+
+    /// This org's id.
+    pub fn me(&self) -> OrgId {
+        self.identity
+            .read()
+            .map(|i| i.keys.org_id())
+            .unwrap_or(OrgId([0; 32]))
+    }
+
+    /// Rebuild every group's log from the ops in the store.
+    fn load_groups(&self) -> anyhow::Result<()> {
+        let records = self.store.groups()?;
+        let ident = self
+            .identity
+            .read()
+            .map_err(|_| anyhow::anyhow!("identity lock poisoned"))?;
+        let mut groups = self
+            .groups
+            .write()
+            .map_err(|_| anyhow::anyhow!("groups lock poisoned"))?;
+        for (id, rec) in records {
+            let mut rt = GroupRuntime::from_record(&rec, &ident.keys)?;
+            for item_id in self
+                .store
+                .group_item_ids(&id, trellis_proto::Kind::GroupOp)?
+            {
+                if let Some(item) = self.store.get_item(&item_id)?
+                    && let Some(op) = ingest::log_op_of(&item.bytes)
+                {
+                    rt.absorb_op(op, &ident.keys)?;
+                }
+            }
+            for item_id in self
+                .store
+                .group_item_ids(&id, trellis_proto::Kind::EpochKey)?
+            {
+                if let Some(item) = self.store.get_item(&item_id)?
+                    && let Some(k) = ingest::epoch_key_of(&item.bytes)
+                {
+                    rt.absorb_key(&k, &ident.keys);
+                }
+            }
+            groups.insert(id, rt);
+        }
+        Ok(())
+    }
+
+    /// Groups this node is in.
+    pub fn group_ids(&self) -> Vec<GroupId> {
+        self.groups
+            .read()
+            .map(|g| g.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Count a rejected item and tell watchers.
+    pub fn count_reject(&self, reason: &str, group: Option<GroupId>, peer: Option<PeerId>) {
+        if let Ok(mut r) = self.rejects.lock() {
+            *r.entry(reason.to_string()).or_default() += 1;
+        }
+        let _ = self.events.send(Event::Rejected {
+            group: group.map(|g| g.to_text()),
+            reason: reason.to_string(),
+            peer: peer.map(|p| p.to_string()),
+        });
+    }
+
+    /// Resolve a group by exact name, full id, or id prefix (8+ characters).
+    pub fn resolve_group(&self, text: &str) -> Result<GroupId, ActionError> {
+        let groups = self
+            .groups
+            .read()
+            .map_err(|_| ActionError::Internal("lock".into()))?;
+        let t = text.trim();
+        let by_name: Vec<GroupId> = groups
+            .values()
+            .filter(|g| g.name() == t)
+            .map(|g| g.id())
+            .collect();
+        if by_name.len() == 1 {
+            return Ok(by_name[0]);
+        }
+        if by_name.len() > 1 {
+            return Err(ActionError::BadRequest(format!(
+                "several groups are named {t:?}; use the group id (trellis group list)"
+            )));
+        }
+        let lower = t.to_ascii_lowercase();
+        let by_id: Vec<GroupId> = groups
+            .keys()
+            .filter(|id| lower.len() >= 8 && id.to_text().starts_with(&lower))
+            .copied()
+            .collect();
+        match by_id.len() {
+            1 => Ok(by_id[0]),
+            0 => Err(ActionError::NotFound(format!(
+                "no group named or with id {t:?} on this node; see `trellis group list`"
+            ))),
+            _ => Err(ActionError::BadRequest(format!(
+                "{t:?} matches several group ids; give more characters"
+            ))),
+        }
+    }
+
+    /// Resolve an org (fingerprint or full id) among the members of `group`.
+    pub fn resolve_member(&self, group: &GroupId, text: &str) -> Result<OrgId, ActionError> {
+        if let Ok(id) = OrgId::parse(text) {
+            return Ok(id);
+        }
+        let groups = self
+            .groups
+            .read()
+            .map_err(|_| ActionError::Internal("lock".into()))?;
+        let g = groups
+            .get(group)
+            .ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        let found: Vec<OrgId> = g
+            .state
+            .members
+            .keys()
+            .filter(|o| o.matches(text))
+            .copied()
+            .collect();
+        match found.len() {
+            1 => Ok(found[0]),
+            0 => Err(ActionError::NotFound(format!(
+                "no member of {} matches {text:?}; see `trellis group members {}`",
+                g.name(),
+                g.name()
+            ))),
+            _ => Err(ActionError::BadRequest(format!(
+                "{text:?} matches several members; give the full id"
+            ))),
+        }
+    }
+}

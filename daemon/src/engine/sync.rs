@@ -1,0 +1,164 @@
+//! Catch-up sync (PROTOCOL.md §9): two members of a group exchange what each lacks over the
+//! direct request-response protocol, using per-sender sequence range vectors. The request
+//! carries, per sender, the ranges of sequence numbers the requester holds; the responder sends
+//! the envelopes outside those ranges, in bounded batches. The request's size grows with the
+//! number of senders and gaps, not with the history; the response with the difference.
+//!
+//! Everything received goes through [`Engine::ingest`], exactly like gossip.
+
+use std::sync::Arc;
+
+use libp2p::PeerId;
+use libp2p::request_response::ResponseChannel;
+use trellis_proto::GroupId;
+use trellis_proto::envelope::Envelope;
+
+use super::Engine;
+use super::ingest::Origin;
+use crate::home::now_ms;
+use crate::wire::{Request, RequestBody, Response, SYNC_BATCH_BYTES, SYNC_BATCH_ITEMS};
+
+/// Most request rounds one sync runs before yielding (each round is one bounded batch).
+const MAX_ROUNDS: usize = 1000;
+
+impl Engine {
+    /// Answer a peer's request.
+    pub async fn handle_request(
+        self: &Arc<Self>,
+        peer: PeerId,
+        request: Request,
+        channel: ResponseChannel<Response>,
+    ) {
+        let this = Arc::clone(self);
+        let response = tokio::task::spawn_blocking(move || this.answer(peer, request))
+            .await
+            .unwrap_or_else(|e| Response::Refused(format!("internal error: {e}")));
+        self.node.respond(channel, response).await;
+    }
+
+    fn answer(&self, peer: PeerId, request: Request) -> Response {
+        // The binding must be signed by the org and name this connection's transport key.
+        let key = match libp2p::identity::PublicKey::try_decode_protobuf(
+            &request.binding.binding.transport_key,
+        ) {
+            Ok(k) if k.to_peer_id() == peer => k,
+            _ => return Response::Refused("node binding does not match this connection".into()),
+        };
+        if let Err(e) = request.binding.verify(&key.encode_protobuf(), now_ms()) {
+            return Response::Refused(format!("node binding invalid: {e}"));
+        }
+        let org = request.binding.binding.org;
+        if let Ok(mut m) = self.peer_orgs.lock() {
+            m.insert(peer, org);
+        }
+        match request.body {
+            RequestBody::Sync { group, have } => {
+                let control_only = {
+                    let Ok(groups) = self.groups.read() else {
+                        return Response::Refused("busy".into());
+                    };
+                    let Some(g) = groups.get(&group) else {
+                        return Response::Refused("unknown group".into());
+                    };
+                    if g.state.members.contains_key(&org) {
+                        false
+                    } else if g.state.departed.contains_key(&org)
+                        || g.log.ops().any(|o| add_targets(o, &org))
+                    {
+                        // A departed member learns it was removed; an invitee whose Add we
+                        // hold gets the log it needs to see itself admitted.
+                        true
+                    } else {
+                        return Response::Refused("not a member of this group".into());
+                    }
+                };
+                match self.store.items_missing_from(
+                    &group,
+                    &have,
+                    SYNC_BATCH_BYTES,
+                    SYNC_BATCH_ITEMS,
+                ) {
+                    Ok((items, more)) => {
+                        let items = if control_only {
+                            items
+                                .into_iter()
+                                .filter(|b| {
+                                    Envelope::decode(b).is_ok_and(|e| e.header.kind.is_control())
+                                })
+                                .collect()
+                        } else {
+                            items
+                        };
+                        Response::Items { items, more }
+                    }
+                    Err(e) => Response::Refused(format!("store error: {e}")),
+                }
+            }
+        }
+    }
+
+    /// Fetch from `peer` everything of `group` we lack. Returns how many items were stored.
+    pub async fn sync_with(
+        self: &Arc<Self>,
+        peer: PeerId,
+        group: GroupId,
+    ) -> Result<usize, String> {
+        let mut stored = 0;
+        for _ in 0..MAX_ROUNDS {
+            let have = self.store.seq_ranges(&group).map_err(|e| e.to_string())?;
+            let request = Request {
+                binding: self.binding.clone(),
+                body: RequestBody::Sync { group, have },
+            };
+            let (items, more) = match self.node.request(peer, request).await? {
+                Response::Items { items, more } => (items, more),
+                Response::Refused(why) => return Err(format!("peer refused: {why}")),
+            };
+            let this = Arc::clone(self);
+            let (n, progressed) =
+                tokio::task::spawn_blocking(move || this.ingest_batch(&items, peer))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            stored += n;
+            if !more || !progressed {
+                break;
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Ingest a sync batch: control items first (they may admit the senders of the rest), then
+    /// repeat while progress is made, so order within a batch does not matter.
+    fn ingest_batch(&self, items: &[Vec<u8>], peer: PeerId) -> (usize, bool) {
+        let mut pending: Vec<&Vec<u8>> = items.iter().collect();
+        pending.sort_by_key(|b| {
+            Envelope::decode(b)
+                .map(|e| !e.header.kind.is_control())
+                .unwrap_or(true)
+        });
+        let mut stored = 0;
+        loop {
+            let mut next = Vec::new();
+            let before = pending.len();
+            for b in pending {
+                match self.ingest(b, Origin::Sync(peer)) {
+                    Ok(super::ingest::Outcome::Stored) => stored += 1,
+                    Ok(super::ingest::Outcome::Duplicate) => {}
+                    Err(trellis_proto::ProtoError::NotAMember(_)) => next.push(b),
+                    Err(e) => {
+                        tracing::debug!(%peer, reason = e.reason(), "sync item rejected");
+                        self.count_reject(e.reason(), None, Some(peer));
+                    }
+                }
+            }
+            if next.is_empty() || next.len() == before {
+                return (stored, stored > 0 || items.is_empty());
+            }
+            pending = next;
+        }
+    }
+}
+
+fn add_targets(op: &trellis_proto::group::LogOp, org: &trellis_proto::OrgId) -> bool {
+    matches!(&op.op.action, trellis_proto::group::OpAction::Add { member, .. } if member.bundle.org == *org)
+}

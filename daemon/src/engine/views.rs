@@ -1,0 +1,296 @@
+//! Views of the node's state for the local API: status, groups, members, advisories.
+
+use std::sync::Arc;
+
+use libp2p::gossipsub::IdentTopic;
+use trellis_proto::envelope::Envelope;
+use trellis_proto::items::{RangeKind, VersionEvent};
+use trellis_proto::{ContactCard, GroupId, ItemId, Kind, OrgId, Payload, codec};
+
+use super::{ActionError, Engine};
+use crate::api::types::{
+    AdvisoryView, AffectedInput, GroupInfo, IdInfo, MemberInfo, PeerInfo, Status,
+};
+use crate::home::now_ms;
+
+/// How long a contact card's key bundle is valid.
+const CARD_VALIDITY_MS: u64 = 365 * 24 * 3600 * 1000;
+
+impl Engine {
+    /// `trellis id`.
+    pub async fn id_info(&self) -> IdInfo {
+        let addrs = self.dialable_addrs().await;
+        let (org, name, bundle) = match self.identity.read() {
+            Ok(i) => (
+                i.keys.org_id(),
+                i.name.clone(),
+                i.keys.key_bundle(now_ms(), CARD_VALIDITY_MS),
+            ),
+            Err(_) => {
+                return IdInfo {
+                    org: String::new(),
+                    fingerprint: String::new(),
+                    name: String::new(),
+                    card: String::new(),
+                };
+            }
+        };
+        let card = ContactCard {
+            name: name.clone(),
+            bundle,
+            addrs,
+        }
+        .to_text();
+        IdInfo {
+            org: org.to_text(),
+            fingerprint: org.fingerprint(),
+            name,
+            card,
+        }
+    }
+
+    /// One group's summary.
+    pub async fn group_info(&self, id: &GroupId) -> Option<GroupInfo> {
+        let info = self.node.info().await;
+        let topic = IdentTopic::new(id.topic()).hash();
+        let peers = info.topic_peers.get(&topic).map_or(0, |p| p.len());
+        let items = self.store.group_item_count(id).unwrap_or(0);
+        let me = self.me();
+        let groups = self.groups.read().ok()?;
+        let g = groups.get(id)?;
+        Some(GroupInfo {
+            id: id.to_text(),
+            name: g.name().to_string(),
+            kind: g.log.genesis.genesis.kind.as_str().to_string(),
+            role: g.state.role(&me).map(|r| r.as_str().to_string()),
+            members: g.state.members.len(),
+            epoch: g.state.epoch(),
+            items,
+            peers,
+            joined_ms: g.joined_ms,
+        })
+    }
+
+    /// All groups.
+    pub async fn group_list(&self) -> Vec<GroupInfo> {
+        let mut out = Vec::new();
+        for id in self.group_ids() {
+            if let Some(g) = self.group_info(&id).await {
+                out.push(g);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// `trellis status`.
+    pub async fn status(&self) -> Status {
+        let info = self.node.info().await;
+        let id = self.id_info().await;
+        Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            org: id.org,
+            fingerprint: id.fingerprint,
+            name: id.name,
+            peer_id: info.peer_id.clone(),
+            listen_addrs: info
+                .listen_addrs
+                .iter()
+                .map(|a| format!("{a}/p2p/{}", info.peer_id))
+                .collect(),
+            socket: crate::home::socket_path(&self.home).display().to_string(),
+            home: self.home.display().to_string(),
+            peers: info.peers.len(),
+            groups: self.group_list().await,
+            rejects: self.rejects.lock().map(|r| r.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// `trellis peers`.
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        let info = self.node.info().await;
+        let orgs = self.peer_orgs.lock().map(|m| m.clone()).unwrap_or_default();
+        let names = self.org_names.lock().map(|m| m.clone()).unwrap_or_default();
+        info.peers
+            .into_iter()
+            .map(|(p, addrs)| {
+                let org = orgs.get(&p);
+                PeerInfo {
+                    peer_id: p.to_string(),
+                    addrs: addrs.iter().map(|a| a.to_string()).collect(),
+                    org: org.map(|o| o.to_text()),
+                    org_name: org.and_then(|o| names.get(o).cloned()),
+                }
+            })
+            .collect()
+    }
+
+    /// `trellis group members`.
+    pub fn members(&self, group: &str) -> Result<Vec<MemberInfo>, ActionError> {
+        let gid = self.resolve_group(group)?;
+        let me = self.me();
+        let names = self.org_names.lock().map(|m| m.clone()).unwrap_or_default();
+        let groups = self
+            .groups
+            .read()
+            .map_err(|_| ActionError::Internal("lock".into()))?;
+        let g = groups
+            .get(&gid)
+            .ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        Ok(g.state
+            .members
+            .iter()
+            .map(|(org, m)| MemberInfo {
+                org: org.to_text(),
+                fingerprint: org.fingerprint(),
+                name: names.get(org).cloned(),
+                role: m.role.as_str().to_string(),
+                since_ms: m.since_ms,
+                is_self: *org == me,
+            })
+            .collect())
+    }
+
+    /// The user-facing view of a stored advisory envelope, if this node can read it.
+    pub fn advisory_view_of(&self, env: &Envelope) -> Option<AdvisoryView> {
+        let item = self.store.get_item(&env.id).ok()??;
+        self.view_from(env, item.payload.as_deref()?, item.received_ms)
+    }
+
+    fn view_from(&self, env: &Envelope, payload: &[u8], received_ms: u64) -> Option<AdvisoryView> {
+        let Ok(Payload::Advisory(a)) =
+            codec::decode::<Payload>(payload, trellis_proto::limits::MAX_PAYLOAD_BYTES)
+        else {
+            return None;
+        };
+        let group_name = self
+            .groups
+            .read()
+            .ok()?
+            .get(&env.header.group)
+            .map(|g| g.name().to_string())
+            .unwrap_or_default();
+        let names = self.org_names.lock().map(|m| m.clone()).unwrap_or_default();
+        let publisher: OrgId = env.header.sender;
+        Some(AdvisoryView {
+            id: env.id.to_text(),
+            group: env.header.group.to_text(),
+            group_name,
+            publisher: publisher.to_text(),
+            publisher_fingerprint: publisher.fingerprint(),
+            publisher_name: names.get(&publisher).cloned(),
+            tlp: env.header.tlp.as_str().to_string(),
+            title: a.title,
+            summary: a.summary,
+            category: a.category.as_str().to_string(),
+            severity: a.severity.as_ref().and_then(|s| s.vector.clone()),
+            score: a.severity.as_ref().map(|s| s.score_tenths as f32 / 10.0),
+            aliases: a.aliases,
+            affected: a.affected.iter().map(affected_view).collect(),
+            references: a.references,
+            remediation: a.remediation,
+            recipients: env.recipients().iter().map(|o| o.to_text()).collect(),
+            published_ms: a.published_ms,
+            received_ms,
+            seq: env.header.seq,
+        })
+    }
+
+    /// Advisories this node can read, newest first, optionally of one group.
+    pub fn advisories(&self, group: Option<&str>) -> Result<Vec<AdvisoryView>, ActionError> {
+        let groups = match group {
+            Some(g) => vec![self.resolve_group(g)?],
+            None => self.group_ids(),
+        };
+        let mut out = Vec::new();
+        for gid in groups {
+            for id in self.store.group_item_ids(&gid, Kind::Advisory)? {
+                let Some(item) = self.store.get_item(&id)? else {
+                    continue;
+                };
+                let Some(p) = item.payload.as_deref() else {
+                    continue;
+                };
+                let Ok(env) = Envelope::decode(&item.bytes) else {
+                    continue;
+                };
+                if let Some(v) = self.view_from(&env, p, item.received_ms) {
+                    out.push(v);
+                }
+            }
+        }
+        out.sort_by_key(|a| std::cmp::Reverse(a.received_ms));
+        Ok(out)
+    }
+
+    /// One advisory by id (full id or a unique prefix of 8+ characters).
+    pub fn advisory(self: &Arc<Self>, id: &str) -> Result<AdvisoryView, ActionError> {
+        let want = id.trim().to_ascii_lowercase();
+        if let Ok(iid) = ItemId::parse(&want) {
+            let item = self
+                .store
+                .get_item(&iid)?
+                .ok_or_else(|| ActionError::NotFound(format!("no advisory {id} on this node")))?;
+            let env =
+                Envelope::decode(&item.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
+            let p = item.payload.ok_or_else(|| {
+                ActionError::NotFound(format!(
+                    "advisory {id} is stored here but this org cannot read it (not a recipient)"
+                ))
+            })?;
+            return self
+                .view_from(&env, &p, item.received_ms)
+                .ok_or_else(|| ActionError::NotFound(format!("{id} is not an advisory")));
+        }
+        if want.len() < 8 {
+            return Err(ActionError::BadRequest(format!(
+                "{id:?} is not an advisory id (give at least 8 characters)"
+            )));
+        }
+        let matches: Vec<AdvisoryView> = self
+            .advisories(None)?
+            .into_iter()
+            .filter(|a| a.id.starts_with(&want))
+            .collect();
+        match matches.len() {
+            1 => Ok(matches.into_iter().next().expect("one")),
+            0 => Err(ActionError::NotFound(format!(
+                "no advisory {id} on this node; see `trellis advisory list`"
+            ))),
+            _ => Err(ActionError::BadRequest(format!(
+                "{id:?} matches several advisories; give more characters"
+            ))),
+        }
+    }
+}
+
+fn affected_view(a: &trellis_proto::items::Affected) -> AffectedInput {
+    let mut parts = Vec::new();
+    let mut fixed = None;
+    for r in &a.ranges {
+        if r.kind == RangeKind::Git {
+            continue;
+        }
+        for e in &r.events {
+            match e {
+                VersionEvent::Introduced(v) if v == "0" => {}
+                VersionEvent::Introduced(v) => parts.push(format!(">={v}")),
+                VersionEvent::Fixed(v) => {
+                    parts.push(format!("<{v}"));
+                    fixed = Some(v.clone());
+                }
+                VersionEvent::LastAffected(v) => parts.push(format!("<={v}")),
+                VersionEvent::Limit(v) => parts.push(format!("limit {v}")),
+            }
+        }
+    }
+    parts.extend(a.versions.iter().cloned());
+    AffectedInput {
+        purl: a.purl.clone(),
+        cpe: a.cpe.clone(),
+        vendor: a.vendor.clone(),
+        product: a.product.clone(),
+        range: (!parts.is_empty()).then(|| parts.join(",")),
+        fixed,
+    }
+}

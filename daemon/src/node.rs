@@ -1,0 +1,630 @@
+//! The one task that owns the libp2p `Swarm` (CONVENTIONS: no `Arc<Mutex<Swarm>>`). Other parts
+//! hold a [`NodeHandle`] and send [`Command`]s on a bounded channel, each with a oneshot for the
+//! reply; what the network delivers goes out as [`NetEvent`]s to the engine.
+//!
+//! The loop is one `select!` with, in priority order: shutdown, commands (so validation verdicts
+//! and publishes are never starved by inbound traffic), swarm events, then the maintenance tick
+//! (redial with backoff, provider lookups for our groups).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, TopicHash};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, noise, tcp, yamux};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+use trellis_proto::GroupId;
+use trellis_proto::limits::MAX_ENVELOPE_BYTES;
+
+use crate::wire::{self, Request, Response};
+
+/// The combined behaviour.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub gossipsub: gossipsub::Behaviour,
+    pub identify: identify::Behaviour,
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub rr: request_response::Behaviour<wire::Codec>,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// Commands to the Swarm task.
+#[derive(Debug)]
+pub enum Command {
+    Publish {
+        group: GroupId,
+        data: Vec<u8>,
+        reply: oneshot::Sender<usize>,
+    },
+    Subscribe {
+        group: GroupId,
+    },
+    Dial {
+        addr: Multiaddr,
+    },
+    Validated {
+        msg_id: MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+    },
+    Request {
+        peer: PeerId,
+        request: Box<Request>,
+        reply: oneshot::Sender<Result<Response, String>>,
+    },
+    Respond {
+        channel: ResponseChannel<Response>,
+        response: Response,
+    },
+    Info {
+        reply: oneshot::Sender<NetInfo>,
+    },
+    Listen {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// What the network tells the engine.
+#[derive(Debug)]
+pub enum NetEvent {
+    Gossip {
+        source: PeerId,
+        msg_id: MessageId,
+        topic: TopicHash,
+        data: Vec<u8>,
+    },
+    InboundRequest {
+        peer: PeerId,
+        request: Box<Request>,
+        channel: ResponseChannel<Response>,
+    },
+    /// A peer subscribed to a topic (a group) we are in: time to sync with it.
+    PeerSubscribed {
+        peer: PeerId,
+        topic: TopicHash,
+    },
+    Connected {
+        peer: PeerId,
+        addr: Multiaddr,
+    },
+}
+
+/// A snapshot of the network state.
+#[derive(Clone, Debug, Default)]
+pub struct NetInfo {
+    pub peer_id: String,
+    pub listen_addrs: Vec<Multiaddr>,
+    pub peers: Vec<(PeerId, Vec<Multiaddr>)>,
+    /// Connected peers per subscribed topic.
+    pub topic_peers: HashMap<TopicHash, Vec<PeerId>>,
+}
+
+/// A cloneable handle to the Swarm task.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl NodeHandle {
+    async fn send(&self, c: Command) {
+        // The Swarm task outlives every handle user except at shutdown, where losing a command
+        // is harmless.
+        let _ = self.tx.send(c).await;
+    }
+
+    /// Publish on a group's topic; returns how many peers it was sent to (0 if none yet).
+    pub async fn publish(&self, group: GroupId, data: Vec<u8>) -> usize {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Publish { group, data, reply }).await;
+        rx.await.unwrap_or(0)
+    }
+
+    pub async fn subscribe(&self, group: GroupId) {
+        self.send(Command::Subscribe { group }).await;
+    }
+
+    pub async fn dial(&self, addr: Multiaddr) {
+        self.send(Command::Dial { addr }).await;
+    }
+
+    pub async fn listen(&self, addr: Multiaddr) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Listen { addr, reply }).await;
+        rx.await.unwrap_or_else(|_| Err("node stopped".into()))
+    }
+
+    /// Tell gossipsub the verdict on a message. Never blocks the caller for long: the channel
+    /// is sized for the validation pool.
+    pub async fn validated(
+        &self,
+        msg_id: MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+    ) {
+        self.send(Command::Validated {
+            msg_id,
+            source,
+            acceptance,
+        })
+        .await;
+    }
+
+    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, String> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Request {
+            peer,
+            request: Box::new(request),
+            reply,
+        })
+        .await;
+        rx.await.unwrap_or_else(|_| Err("node stopped".into()))
+    }
+
+    pub async fn respond(&self, channel: ResponseChannel<Response>, response: Response) {
+        self.send(Command::Respond { channel, response }).await;
+    }
+
+    pub async fn info(&self) -> NetInfo {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Info { reply }).await;
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// Node settings.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub bootstrap: Vec<Multiaddr>,
+    pub mdns: bool,
+}
+
+/// Gossip message ids are the SHA-256 of the data (content addressing): the same envelope
+/// relayed by two peers is one message.
+fn message_id(m: &gossipsub::Message) -> MessageId {
+    MessageId::from(trellis_proto::ids::tagged_hash("trellis/gossip-id/v1", &[&m.data]).to_vec())
+}
+
+/// Build the Swarm.
+pub fn build_swarm(
+    keypair: libp2p::identity::Keypair,
+    cfg: &NodeConfig,
+) -> anyhow::Result<Swarm<Behaviour>> {
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_behaviour(|key| {
+            let peer_id = key.public().to_peer_id();
+            let gossip_cfg = gossipsub::ConfigBuilder::default()
+                // Our envelopes carry their own org signature; gossip-level signing by the
+                // transport key would only add bytes (transport keys never sign content).
+                .validation_mode(gossipsub::ValidationMode::Anonymous)
+                .validate_messages()
+                .message_id_fn(message_id)
+                .max_transmit_size(MAX_ENVELOPE_BYTES + 4096)
+                .heartbeat_interval(Duration::from_millis(700))
+                .build()
+                .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))?;
+            let gossipsub =
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)
+                    .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
+            let identify = identify::Behaviour::new(identify::Config::new(
+                "/trellis/id/1".into(),
+                key.public(),
+            ));
+            let mut kad_cfg = kad::Config::new(libp2p::StreamProtocol::new("/trellis/kad/1"));
+            kad_cfg.set_query_timeout(Duration::from_secs(30));
+            let mut kad = kad::Behaviour::with_config(
+                peer_id,
+                kad::store::MemoryStore::new(peer_id),
+                kad_cfg,
+            );
+            kad.set_mode(Some(kad::Mode::Server));
+            let rr = request_response::Behaviour::with_codec(
+                wire::Codec,
+                [(wire::SYNC_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+            );
+            let mdns = if cfg.mdns {
+                Some(mdns::tokio::Behaviour::new(
+                    mdns::Config::default(),
+                    peer_id,
+                )?)
+            } else {
+                None
+            };
+            Ok(Behaviour {
+                gossipsub,
+                identify,
+                kad,
+                rr,
+                mdns: Toggle::from(mdns),
+            })
+        })?
+        // Quiet groups may go hours without a message: keep connections open.
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
+        .build();
+    Ok(swarm)
+}
+
+/// Backoff state of a peer we want to stay connected to.
+struct Redial {
+    addrs: Vec<Multiaddr>,
+    next: Instant,
+    backoff: Duration,
+}
+
+/// The Swarm task.
+pub struct Node {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, String>>>,
+    redial: HashMap<PeerId, Redial>,
+    bootstrap: Vec<Multiaddr>,
+    groups: HashSet<GroupId>,
+    /// Concrete listen addresses (interfaces expanded), from `NewListenAddr`.
+    listen_addrs: Vec<Multiaddr>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("peer_id", self.swarm.local_peer_id())
+            .finish()
+    }
+}
+
+/// Channel sizes: commands carry verdicts for the validation pool (1024 in flight at most) and
+/// API calls; events carry inbound gossip, dropped (and ignored) when the engine lags.
+const COMMAND_CAPACITY: usize = 2048;
+const EVENT_CAPACITY: usize = 1024;
+
+impl Node {
+    /// Create the task state and its handle; the caller receives network events.
+    pub fn new(
+        swarm: Swarm<Behaviour>,
+        cfg: &NodeConfig,
+    ) -> (Node, NodeHandle, mpsc::Receiver<NetEvent>) {
+        let (tx, commands) = mpsc::channel(COMMAND_CAPACITY);
+        let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
+        let node = Node {
+            swarm,
+            commands,
+            events,
+            pending: HashMap::new(),
+            redial: HashMap::new(),
+            bootstrap: cfg.bootstrap.clone(),
+            groups: HashSet::new(),
+            listen_addrs: Vec::new(),
+        };
+        (node, NodeHandle { tx }, events_rx)
+    }
+
+    pub fn local_peer_id(&self) -> PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    /// Run until `shutdown` resolves.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        for addr in self.bootstrap.clone() {
+            self.dial(addr);
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut provider_tick = tokio::time::interval(Duration::from_secs(30));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                Some(cmd) = self.commands.recv() => self.handle_command(cmd),
+                event = self.swarm.select_next_some() => self.handle_swarm_event(event),
+                _ = tick.tick() => self.handle_redial_tick(),
+                _ = provider_tick.tick() => self.handle_provider_tick(),
+            }
+        }
+        debug!("swarm task stopped");
+    }
+
+    fn dial(&mut self, addr: Multiaddr) {
+        let peer = addr.iter().find_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+            _ => None,
+        });
+        if let Some(peer) = peer {
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&peer, addr.clone());
+            let entry = self.redial.entry(peer).or_insert(Redial {
+                addrs: vec![],
+                next: Instant::now(),
+                backoff: Duration::from_secs(1),
+            });
+            if !entry.addrs.contains(&addr) {
+                entry.addrs.push(addr.clone());
+            }
+        }
+        if let Err(e) = self.swarm.dial(addr.clone()) {
+            debug!(%addr, error = %e, "dial failed");
+        }
+    }
+
+    fn handle_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Publish { group, data, reply } => {
+                let topic = IdentTopic::new(group.topic());
+                let peers = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(_, t)| t.contains(&&topic.hash()))
+                    .count();
+                match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
+                    Ok(_) => {}
+                    // No subscribed peer yet: the item is stored and catch-up sync delivers it.
+                    Err(e) => debug!(group = %group.short(), error = %e, "gossip publish"),
+                }
+                let _ = reply.send(peers);
+            }
+            Command::Subscribe { group } => {
+                let topic = IdentTopic::new(group.topic());
+                if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
+                    warn!(group = %group.short(), error = %e, "subscribe failed");
+                }
+                self.groups.insert(group);
+                let key = kad::RecordKey::new(&group.topic());
+                let _ = self.swarm.behaviour_mut().kad.start_providing(key.clone());
+                self.swarm.behaviour_mut().kad.get_providers(key);
+            }
+            Command::Dial { addr } => self.dial(addr),
+            Command::Validated {
+                msg_id,
+                source,
+                acceptance,
+            } => {
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&msg_id, &source, acceptance);
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().rr.send_request(&peer, *request);
+                self.pending.insert(id, reply);
+            }
+            Command::Respond { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .rr
+                    .send_response(channel, response);
+            }
+            Command::Info { reply } => {
+                let b = self.swarm.behaviour();
+                let mut topic_peers: HashMap<TopicHash, Vec<PeerId>> = HashMap::new();
+                for (peer, topics) in b.gossipsub.all_peers() {
+                    for t in topics {
+                        topic_peers.entry(t.clone()).or_default().push(*peer);
+                    }
+                }
+                let peers = self
+                    .swarm
+                    .connected_peers()
+                    .map(|p| {
+                        (
+                            *p,
+                            self.redial
+                                .get(p)
+                                .map(|r| r.addrs.clone())
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                let _ = reply.send(NetInfo {
+                    peer_id: self.swarm.local_peer_id().to_string(),
+                    listen_addrs: self.listen_addrs.clone(),
+                    peers,
+                    topic_peers,
+                });
+            }
+            Command::Listen { addr, reply } => {
+                let r = self
+                    .swarm
+                    .listen_on(addr)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    fn emit(&mut self, ev: NetEvent) {
+        // When the engine is saturated, shed inbound gossip (ignored, not penalised, and
+        // recovered by sync): never block the Swarm.
+        if let Err(mpsc::error::TrySendError::Full(NetEvent::Gossip { msg_id, source, .. })) =
+            self.events.try_send(ev)
+        {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&msg_id, &source, MessageAcceptance::Ignore);
+        }
+    }
+
+    fn handle_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                let addr = endpoint.get_remote_address().clone();
+                if let Some(r) = self.redial.get_mut(&peer_id) {
+                    r.backoff = Duration::from_secs(1);
+                }
+                self.emit(NetEvent::Connected {
+                    peer: peer_id,
+                    addr,
+                });
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0
+                    && let Some(r) = self.redial.get_mut(&peer_id)
+                {
+                    r.next = Instant::now() + r.backoff;
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => self.handle_gossip(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for addr in info.listen_addrs {
+                    if is_dialable(&addr) {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result:
+                    kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+                        providers,
+                        ..
+                    })),
+                ..
+            })) => {
+                for p in providers {
+                    if p != *self.swarm.local_peer_id() && !self.swarm.is_connected(&p) {
+                        let _ = self.swarm.dial(p);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.handle_rr(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
+                for (peer, addr) in list {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    let _ = self.swarm.dial(addr);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_gossip(&mut self, ev: gossipsub::Event) {
+        match ev {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                self.emit(NetEvent::Gossip {
+                    source: propagation_source,
+                    msg_id: message_id,
+                    topic: message.topic,
+                    data: message.data,
+                });
+            }
+            gossipsub::Event::Subscribed { peer_id, topic, .. } => {
+                self.emit(NetEvent::PeerSubscribed {
+                    peer: peer_id,
+                    topic,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_rr(&mut self, ev: request_response::Event<Request, Response>) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    self.emit(NetEvent::InboundRequest {
+                        peer,
+                        request: Box::new(request),
+                        channel,
+                    });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(error.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Redial known peers whose connection dropped, with exponential backoff (1 s to 5 min).
+    fn handle_redial_tick(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(PeerId, Vec<Multiaddr>)> = self
+            .redial
+            .iter()
+            .filter(|(p, r)| r.next <= now && !self.swarm.is_connected(p))
+            .map(|(p, r)| (*p, r.addrs.clone()))
+            .collect();
+        for (peer, addrs) in due {
+            if let Some(r) = self.redial.get_mut(&peer) {
+                r.next = now + r.backoff;
+                r.backoff = (r.backoff * 2).min(Duration::from_secs(300));
+            }
+            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .build();
+            let _ = self.swarm.dial(opts);
+        }
+    }
+
+    /// Re-announce and look up providers of our groups' topics on the DHT.
+    fn handle_provider_tick(&mut self) {
+        for g in self.groups.clone() {
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .get_providers(kad::RecordKey::new(&g.topic()));
+        }
+    }
+}
+
+fn is_dialable(addr: &Multiaddr) -> bool {
+    !addr
+        .iter()
+        .any(|p| matches!(p, libp2p::multiaddr::Protocol::Ip4(ip) if ip.is_unspecified()))
+}

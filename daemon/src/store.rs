@@ -1,0 +1,488 @@
+//! The node's durable store (redb). An item is acknowledged only after the write transaction
+//! that holds it has committed (redb fsyncs on commit; two-phase commit is on), so an
+//! acknowledged item survives `kill -9` and power loss.
+//!
+//! Tables:
+//! - `items`: item id → [`StoredItem`] (the exact envelope bytes, when it was received, and the
+//!   decrypted payload when this node could open it).
+//! - `by_group`: `group ‖ kind ‖ received_ms ‖ id` → () — lists a group's items by kind and time.
+//! - `seqs`: `group ‖ sender ‖ seq` → id — persistent replay state (§3.6 of PROTOCOL.md) and
+//!   the per-sender sequence vectors used by catch-up sync.
+//! - `groups`: group id → [`GroupRecord`] (genesis, epoch keys this node holds).
+//! - `peers`: peer id → known addresses, to reconnect after a restart.
+//! - `meta`: schema version.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use trellis_proto::group::SignedGenesis;
+use trellis_proto::{GroupId, ItemId, Kind, OrgId};
+
+const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
+const BY_GROUP: TableDefinition<&[u8], ()> = TableDefinition::new("by_group");
+const SEQS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("seqs");
+const GROUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("groups");
+const PEERS: TableDefinition<&str, &[u8]> = TableDefinition::new("peers");
+/// Per sender, the sorted ranges `(first, last)` of sequence numbers held.
+pub type SeqRanges = Vec<(OrgId, Vec<(u64, u64)>)>;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// The schema this build writes. A store with a higher number is refused at start.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store {path} could not be opened: {why}. If the file is damaged, move it aside (the identity is kept separately) and restart to resync from peers"
+    )]
+    Open { path: String, why: String },
+    #[error(
+        "the store {path} was written by a newer Trellis (schema {found}, this build reads {SCHEMA_VERSION}); upgrade trellisd"
+    )]
+    TooNew { path: String, found: u32 },
+    #[error("store: {0}")]
+    Db(String),
+    #[error("store record is damaged: {0}")]
+    Corrupt(String),
+}
+
+fn dberr<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+/// An item as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredItem {
+    pub bytes: Vec<u8>,
+    pub received_ms: u64,
+    /// The encoded payload, when this node could decrypt it.
+    pub payload: Option<Vec<u8>>,
+    /// The content key of a sealed item this node opened (for an explicit, logged re-share).
+    pub content_key: Option<[u8; 32]>,
+}
+
+/// A group this node belongs to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub genesis: SignedGenesis,
+    pub joined_ms: u64,
+    /// Epoch keys this node holds: key id → key.
+    pub epoch_keys: Vec<([u8; 16], [u8; 32])>,
+}
+
+/// What `insert_item` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    Duplicate,
+    /// Another item already holds this sender's sequence number in this group.
+    SeqConflict,
+}
+
+/// The store.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+}
+
+fn group_key(group: &GroupId, kind: Kind, received_ms: u64, id: &ItemId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(73);
+    k.extend_from_slice(group.as_bytes());
+    k.push(kind as u8);
+    k.extend_from_slice(&received_ms.to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn seq_key(group: &GroupId, sender: &OrgId, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(72);
+    k.extend_from_slice(group.as_bytes());
+    k.extend_from_slice(sender.as_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn id_from(bytes: &[u8]) -> Result<ItemId, StoreError> {
+    bytes
+        .try_into()
+        .map(ItemId)
+        .map_err(|_| StoreError::Corrupt("bad id length".into()))
+}
+
+impl Store {
+    /// Open (or create) the store at `path`, checking its schema version.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |why: String| StoreError::Open {
+            path: path.display().to_string(),
+            why,
+        };
+        let db = Database::create(path).map_err(|e| open_err(e.to_string()))?;
+        let store = Store { db };
+        let txn = store
+            .db
+            .begin_write()
+            .map_err(|e| open_err(e.to_string()))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| open_err(e.to_string()))?;
+            let found = meta
+                .get("schema")
+                .map_err(|e| open_err(e.to_string()))?
+                .map(|v| {
+                    v.value()
+                        .try_into()
+                        .map(u32::from_be_bytes)
+                        .unwrap_or(u32::MAX)
+                });
+            match found {
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(StoreError::TooNew {
+                        path: path.display().to_string(),
+                        found: v,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert("schema", SCHEMA_VERSION.to_be_bytes().as_slice())
+                        .map_err(|e| open_err(e.to_string()))?;
+                }
+            }
+            // Create every table so readers never meet a missing one.
+            txn.open_table(ITEMS).map_err(dberr)?;
+            txn.open_table(BY_GROUP).map_err(dberr)?;
+            txn.open_table(SEQS).map_err(dberr)?;
+            txn.open_table(GROUPS).map_err(dberr)?;
+            txn.open_table(PEERS).map_err(dberr)?;
+        }
+        txn.commit().map_err(|e| open_err(e.to_string()))?;
+        Ok(store)
+    }
+
+    fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write().map_err(dberr)?;
+        txn.set_two_phase_commit(true);
+        Ok(txn)
+    }
+
+    /// Store a verified item, atomically with its replay record. `seq_claim` reserves the
+    /// sender's sequence number; a different item with the same (group, sender, seq) is refused.
+    pub fn insert_item(
+        &self,
+        group: &GroupId,
+        kind: Kind,
+        sender: &OrgId,
+        seq: u64,
+        id: &ItemId,
+        item: &StoredItem,
+    ) -> Result<Inserted, StoreError> {
+        let txn = self.write()?;
+        let result = {
+            let mut seqs = txn.open_table(SEQS).map_err(dberr)?;
+            let sk = seq_key(group, sender, seq);
+            let existing = seqs
+                .get(sk.as_slice())
+                .map_err(dberr)?
+                .map(|v| v.value().to_vec());
+            match existing {
+                Some(e) if e == id.as_bytes() => Inserted::Duplicate,
+                Some(_) => Inserted::SeqConflict,
+                None => {
+                    seqs.insert(sk.as_slice(), id.as_bytes().as_slice())
+                        .map_err(dberr)?;
+                    let mut items = txn.open_table(ITEMS).map_err(dberr)?;
+                    let enc = postcard::to_allocvec(item).map_err(dberr)?;
+                    items
+                        .insert(id.as_bytes().as_slice(), enc.as_slice())
+                        .map_err(dberr)?;
+                    let mut by_group = txn.open_table(BY_GROUP).map_err(dberr)?;
+                    by_group
+                        .insert(group_key(group, kind, item.received_ms, id).as_slice(), ())
+                        .map_err(dberr)?;
+                    Inserted::New
+                }
+            }
+        };
+        if result == Inserted::New {
+            txn.commit().map_err(dberr)?;
+        } else {
+            txn.abort().map_err(dberr)?;
+        }
+        Ok(result)
+    }
+
+    /// Build and store our own item in one transaction: the next free sequence number of `me`
+    /// in `group` is passed to `build`, which returns the item to store.
+    pub fn publish_with_next_seq<F, E>(
+        &self,
+        group: &GroupId,
+        me: &OrgId,
+        build: F,
+    ) -> Result<Result<(ItemId, Kind, u64), E>, StoreError>
+    where
+        F: FnOnce(u64) -> Result<(ItemId, Kind, StoredItem), E>,
+    {
+        let txn = self.write()?;
+        let seq = {
+            let seqs = txn.open_table(SEQS).map_err(dberr)?;
+            let lo = seq_key(group, me, 0);
+            let hi = seq_key(group, me, u64::MAX);
+            let last = seqs
+                .range(lo.as_slice()..=hi.as_slice())
+                .map_err(dberr)?
+                .next_back();
+            match last {
+                Some(r) => {
+                    let (k, _) = r.map_err(dberr)?;
+                    let k = k.value();
+                    u64::from_be_bytes(
+                        k[64..72]
+                            .try_into()
+                            .map_err(|_| StoreError::Corrupt("seq key".into()))?,
+                    ) + 1
+                }
+                None => 1,
+            }
+        };
+        let (id, kind, item) = match build(seq) {
+            Ok(v) => v,
+            Err(e) => {
+                txn.abort().map_err(dberr)?;
+                return Ok(Err(e));
+            }
+        };
+        {
+            let mut seqs = txn.open_table(SEQS).map_err(dberr)?;
+            seqs.insert(seq_key(group, me, seq).as_slice(), id.as_bytes().as_slice())
+                .map_err(dberr)?;
+            let mut items = txn.open_table(ITEMS).map_err(dberr)?;
+            let enc = postcard::to_allocvec(&item).map_err(dberr)?;
+            items
+                .insert(id.as_bytes().as_slice(), enc.as_slice())
+                .map_err(dberr)?;
+            let mut by_group = txn.open_table(BY_GROUP).map_err(dberr)?;
+            by_group
+                .insert(group_key(group, kind, item.received_ms, &id).as_slice(), ())
+                .map_err(dberr)?;
+        }
+        txn.commit().map_err(dberr)?;
+        Ok(Ok((id, kind, seq)))
+    }
+
+    /// Update the decrypted payload of a stored item (when a key arrives later).
+    pub fn set_payload(
+        &self,
+        id: &ItemId,
+        payload: Vec<u8>,
+        content_key: Option<[u8; 32]>,
+    ) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        {
+            let mut items = txn.open_table(ITEMS).map_err(dberr)?;
+            let Some(raw) = items
+                .get(id.as_bytes().as_slice())
+                .map_err(dberr)?
+                .map(|v| v.value().to_vec())
+            else {
+                return Ok(());
+            };
+            let mut item: StoredItem =
+                postcard::from_bytes(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            item.payload = Some(payload);
+            item.content_key = content_key;
+            let enc = postcard::to_allocvec(&item).map_err(dberr)?;
+            items
+                .insert(id.as_bytes().as_slice(), enc.as_slice())
+                .map_err(dberr)?;
+        }
+        txn.commit().map_err(dberr)
+    }
+
+    /// One item.
+    pub fn get_item(&self, id: &ItemId) -> Result<Option<StoredItem>, StoreError> {
+        let txn = self.db.begin_read().map_err(dberr)?;
+        let items = txn.open_table(ITEMS).map_err(dberr)?;
+        match items.get(id.as_bytes().as_slice()).map_err(dberr)? {
+            Some(v) => Ok(Some(
+                postcard::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Ids of a group's items of `kind`, oldest first.
+    pub fn group_item_ids(&self, group: &GroupId, kind: Kind) -> Result<Vec<ItemId>, StoreError> {
+        let txn = self.db.begin_read().map_err(dberr)?;
+        let t = txn.open_table(BY_GROUP).map_err(dberr)?;
+        let mut lo = group.as_bytes().to_vec();
+        lo.push(kind as u8);
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&[0xff; 40]);
+        let mut out = Vec::new();
+        for r in t.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)? {
+            let (k, _) = r.map_err(dberr)?;
+            out.push(id_from(&k.value()[41..73])?);
+        }
+        Ok(out)
+    }
+
+    /// Number of items stored for a group (all kinds).
+    pub fn group_item_count(&self, group: &GroupId) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(dberr)?;
+        let t = txn.open_table(SEQS).map_err(dberr)?;
+        let lo = group.as_bytes().to_vec();
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&[0xff; 40]);
+        let mut n = 0;
+        for r in t.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)? {
+            r.map_err(dberr)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The per-sender sequence numbers this node holds for a group, as sorted ranges
+    /// `(first, last)` per sender: the "have" vector of catch-up sync.
+    pub fn seq_ranges(&self, group: &GroupId) -> Result<SeqRanges, StoreError> {
+        let txn = self.db.begin_read().map_err(dberr)?;
+        let t = txn.open_table(SEQS).map_err(dberr)?;
+        let lo = group.as_bytes().to_vec();
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&[0xff; 40]);
+        let mut out: SeqRanges = Vec::new();
+        for r in t.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)? {
+            let (k, _) = r.map_err(dberr)?;
+            let k = k.value();
+            let sender = OrgId(
+                k[32..64]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("seq key".into()))?,
+            );
+            let seq = u64::from_be_bytes(
+                k[64..72]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("seq key".into()))?,
+            );
+            match out.last_mut() {
+                Some((s, ranges)) if *s == sender => match ranges.last_mut() {
+                    Some((_, last)) if *last + 1 == seq => *last = seq,
+                    _ => ranges.push((seq, seq)),
+                },
+                _ => out.push((sender, vec![(seq, seq)])),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Items of `group` whose (sender, seq) is not covered by `have`, in (sender, seq) order,
+    /// skipping the first `skip` such items and stopping after `max_bytes` of envelopes.
+    /// Returns the envelopes and whether more remain.
+    pub fn items_missing_from(
+        &self,
+        group: &GroupId,
+        have: &[(OrgId, Vec<(u64, u64)>)],
+        max_bytes: usize,
+        max_items: usize,
+    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
+        let txn = self.db.begin_read().map_err(dberr)?;
+        let seqs = txn.open_table(SEQS).map_err(dberr)?;
+        let items = txn.open_table(ITEMS).map_err(dberr)?;
+        let lo = group.as_bytes().to_vec();
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&[0xff; 40]);
+        let covered = |sender: &OrgId, seq: u64| {
+            have.iter()
+                .find(|(s, _)| s == sender)
+                .is_some_and(|(_, ranges)| ranges.iter().any(|(a, b)| *a <= seq && seq <= *b))
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for r in seqs.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)? {
+            let (k, v) = r.map_err(dberr)?;
+            let k = k.value();
+            let sender = OrgId(
+                k[32..64]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("seq key".into()))?,
+            );
+            let seq = u64::from_be_bytes(
+                k[64..72]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("seq key".into()))?,
+            );
+            if covered(&sender, seq) {
+                continue;
+            }
+            let Some(raw) = items.get(v.value()).map_err(dberr)? else {
+                continue;
+            };
+            let item: StoredItem = postcard::from_bytes(raw.value())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if !out.is_empty() && (bytes + item.bytes.len() > max_bytes || out.len() >= max_items) {
+                return Ok((out, true));
+            }
+            bytes += item.bytes.len();
+            out.push(item.bytes);
+        }
+        Ok((out, false))
+    }
+
+    /// Save a group record.
+    pub fn put_group(&self, id: &GroupId, rec: &GroupRecord) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        {
+            let mut t = txn.open_table(GROUPS).map_err(dberr)?;
+            let enc = postcard::to_allocvec(rec).map_err(dberr)?;
+            t.insert(id.as_bytes().as_slice(), enc.as_slice())
+                .map_err(dberr)?;
+        }
+        txn.commit().map_err(dberr)
+    }
+
+    /// All group records.
+    pub fn groups(&self) -> Result<Vec<(GroupId, GroupRecord)>, StoreError> {
+        let txn = self.db.begin_read().map_err(dberr)?;
+        let t = txn.open_table(GROUPS).map_err(dberr)?;
+        let mut out = Vec::new();
+        for r in t.iter().map_err(dberr)? {
+            let (k, v) = r.map_err(dberr)?;
+            let id = GroupId(
+                k.value()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("group id".into()))?,
+            );
+            out.push((
+                id,
+                postcard::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Remember addresses of a peer.
+    pub fn put_peer(&self, peer: &str, addrs: &[String]) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        {
+            let mut t = txn.open_table(PEERS).map_err(dberr)?;
+            let enc = postcard::to_allocvec(&addrs.to_vec()).map_err(dberr)?;
+            t.insert(peer, enc.as_slice()).map_err(dberr)?;
+        }
+        txn.commit().map_err(dberr)
+    }
+
+    /// Known peers and their addresses.
+    pub fn peers(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(dberr)?;
+        let t = txn.open_table(PEERS).map_err(dberr)?;
+        let mut out = Vec::new();
+        for r in t.iter().map_err(dberr)? {
+            let (k, v) = r.map_err(dberr)?;
+            out.push((
+                k.value().to_string(),
+                postcard::from_bytes(v.value()).unwrap_or_default(),
+            ));
+        }
+        Ok(out)
+    }
+}
