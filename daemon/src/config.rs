@@ -16,6 +16,8 @@ pub struct Config {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Find peers of our groups through the DHT (default on).
+    pub discovery: bool,
     /// Organization name used when the identity is created on first start.
     pub name: Option<String>,
 }
@@ -27,6 +29,7 @@ pub struct FileConfig {
     pub listen: Option<Vec<String>>,
     pub bootstrap: Option<Vec<String>>,
     pub mdns: Option<bool>,
+    pub discovery: Option<bool>,
     pub name: Option<String>,
 }
 
@@ -36,6 +39,7 @@ pub struct Overrides {
     pub listen: Vec<String>,
     pub bootstrap: Vec<String>,
     pub mdns: Option<bool>,
+    pub discovery: Option<bool>,
     pub name: Option<String>,
 }
 
@@ -74,6 +78,13 @@ impl Config {
         let mut bootstrap = file.bootstrap.unwrap_or_default();
         let mut mdns = file.mdns.unwrap_or(false);
         let mut name = file.name;
+        let mut discovery = file.discovery.unwrap_or(true);
+        if let Ok(v) = std::env::var("TRELLIS_DISCOVERY") {
+            discovery = !matches!(v.trim(), "0" | "false" | "no" | "off");
+        }
+        if let Some(d) = flags.discovery {
+            discovery = d;
+        }
         if let Some(l) = env_list("TRELLIS_LISTEN") {
             listen = l;
         }
@@ -103,6 +114,7 @@ impl Config {
             listen: addrs("listen", &listen)?,
             bootstrap: addrs("bootstrap", &bootstrap)?,
             mdns,
+            discovery,
             name,
         })
     }

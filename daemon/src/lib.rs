@@ -72,6 +72,7 @@ pub async fn run(
     let node_cfg = NodeConfig {
         bootstrap: config.bootstrap.clone(),
         mdns: config.mdns,
+        discovery: config.discovery,
     };
     let swarm = node::build_swarm(keypair, &node_cfg)?;
     let (node, handle, events) = Node::new(swarm, &node_cfg);

@@ -35,6 +35,10 @@ struct Args {
     /// Discover peers on the local network with mDNS (off by default) [env: TRELLIS_MDNS]
     #[arg(long)]
     mdns: bool,
+    /// Do not look for group peers in the DHT; talk only to bootstrap and invite addresses and
+    /// to peers that connect [env: TRELLIS_DISCOVERY=false]
+    #[arg(long)]
+    no_discovery: bool,
     /// Organization name, used only when the identity is created on first start [env: TRELLIS_NAME]
     #[arg(long)]
     name: Option<String>,
@@ -55,6 +59,7 @@ fn main() -> std::process::ExitCode {
         listen: args.listen,
         bootstrap: args.bootstrap,
         mdns: args.mdns.then_some(true),
+        discovery: args.no_discovery.then_some(false),
         name: args.name,
     };
     let config = match Config::load(&home, overrides) {

@@ -180,6 +180,9 @@ impl NodeHandle {
 pub struct NodeConfig {
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Find and dial other nodes of our groups through the DHT. Off, the node talks only to
+    /// peers it was given (bootstrap, invite addresses) and to those that dial it.
+    pub discovery: bool,
 }
 
 /// Gossip message ids are the SHA-256 of the data (content addressing): the same envelope
@@ -270,6 +273,7 @@ pub struct Node {
     redial: HashMap<PeerId, Redial>,
     bootstrap: Vec<Multiaddr>,
     groups: HashSet<GroupId>,
+    discovery: bool,
     /// Concrete listen addresses (interfaces expanded), from `NewListenAddr`.
     listen_addrs: Vec<Multiaddr>,
 }
@@ -303,6 +307,7 @@ impl Node {
             redial: HashMap::new(),
             bootstrap: cfg.bootstrap.clone(),
             groups: HashSet::new(),
+            discovery: cfg.discovery,
             listen_addrs: Vec::new(),
         };
         (node, NodeHandle { tx }, events_rx)
@@ -381,9 +386,11 @@ impl Node {
                     warn!(group = %group.short(), error = %e, "subscribe failed");
                 }
                 self.groups.insert(group);
-                let key = kad::RecordKey::new(&group.topic());
-                let _ = self.swarm.behaviour_mut().kad.start_providing(key.clone());
-                self.swarm.behaviour_mut().kad.get_providers(key);
+                if self.discovery {
+                    let key = kad::RecordKey::new(&group.topic());
+                    let _ = self.swarm.behaviour_mut().kad.start_providing(key.clone());
+                    self.swarm.behaviour_mut().kad.get_providers(key);
+                }
             }
             Command::Dial { addr } => self.dial(addr),
             Command::Validated {
@@ -614,6 +621,9 @@ impl Node {
 
     /// Re-announce and look up providers of our groups' topics on the DHT.
     fn handle_provider_tick(&mut self) {
+        if !self.discovery {
+            return;
+        }
         for g in self.groups.clone() {
             self.swarm
                 .behaviour_mut()

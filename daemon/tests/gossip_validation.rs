@@ -1,0 +1,293 @@
+//! In-process nodes on port 0: the gossip validation path. A raw libp2p peer (not a Trellis
+//! node, so it can send anything) connects to member B and publishes on the group's topic a
+//! forged signature, an envelope from a non-member, a replayed sequence number signed by a real
+//! member, an oversize message and garbage. B must reject each with its reason, store none of
+//! them, and relay none of them to A and C (whose reject counters stay clean), while a genuine
+//! advisory still flows.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use trellis_daemon::api::client::Client;
+use trellis_daemon::api::types::{
+    AdvisoryView, CreateGroup, Created, GroupInfo, IdInfo, InviteRequest, InviteToken, JoinRequest,
+    PublishAdvisory, Status,
+};
+use trellis_daemon::config::{Config, Overrides};
+use trellis_daemon::home::Identity;
+use trellis_daemon::node::{Node, NodeConfig, build_swarm};
+use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
+use trellis_proto::items::{Advisory, Category};
+use trellis_proto::limits::MAX_ENVELOPE_BYTES;
+use trellis_proto::{GroupId, OrgKeys, Payload, Tlp};
+
+struct TestNode {
+    home: PathBuf,
+    client: Client,
+    addr: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start(dir: &Path, name: &str, bootstrap: Vec<String>) -> TestNode {
+    let home = dir.join(name);
+    let overrides = Overrides {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        bootstrap,
+        mdns: None,
+        discovery: None,
+        name: Some(name.into()),
+    };
+    let config = Config::load(&home, overrides).expect("config");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<String>();
+    let task = tokio::spawn(async move {
+        trellis_daemon::run(
+            config,
+            async {
+                let _ = stop_rx.await;
+            },
+            move |r| {
+                let _ = ready_tx.send(r.listen_addrs[0].clone());
+            },
+        )
+        .await
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(20), ready_rx)
+        .await
+        .expect("node ready in time")
+        .expect("ready");
+    TestNode {
+        client: Client::new(&home),
+        home,
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl TestNode {
+    async fn status(&self) -> Status {
+        self.client.get("/v1/status").await.expect("status")
+    }
+    async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+async fn wait_for<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn join(admin: &TestNode, node: &TestNode, group: &str) {
+    let id: IdInfo = node.client.get("/v1/id").await.unwrap();
+    let tok: InviteToken = admin
+        .client
+        .post(
+            &format!("/v1/groups/{group}/invite"),
+            &InviteRequest {
+                card: id.card,
+                role: "member".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let _: GroupInfo = node
+        .client
+        .post("/v1/groups/join", &JoinRequest { token: tok.token })
+        .await
+        .unwrap();
+    wait_for("membership", || async {
+        let g: Vec<GroupInfo> = node.client.get("/v1/groups").await.unwrap();
+        g.first()
+            .is_some_and(|g| g.role.as_deref() == Some("member"))
+    })
+    .await;
+}
+
+fn advisory(title: &str) -> Payload {
+    Payload::Advisory(Advisory {
+        reference_id: String::new(),
+        title: title.into(),
+        summary: "x".into(),
+        category: Category::Vulnerability,
+        severity: None,
+        aliases: vec![],
+        affected: vec![],
+        references: vec![],
+        remediation: None,
+        published_ms: 1,
+        updated_ms: 1,
+        source: None,
+    })
+}
+
+fn clear_envelope(keys: &OrgKeys, group: GroupId, seq: u64, title: &str) -> Vec<u8> {
+    let payload = advisory(title);
+    let now = trellis_daemon::home::now_ms();
+    Envelope::build(
+        keys,
+        &PublishRequest {
+            group,
+            epoch: 0,
+            seq,
+            timestamp_ms: now,
+            tlp: Tlp::Clear,
+            payload: &payload,
+            recipients: Recipients::Clear,
+        },
+        &EnvelopeRandomness {
+            nonce: [1; 24],
+            content_key: [2; 32],
+            hpke_seed: [3; 32],
+        },
+    )
+    .unwrap()
+    .bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_gossip_is_rejected_and_not_relayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(dir.path(), "a", vec![]).await;
+    let b = start(dir.path(), "b", vec![a.addr.clone()]).await;
+    let c = start(dir.path(), "c", vec![b.addr.clone()]).await;
+    let created: Created = a
+        .client
+        .post(
+            "/v1/groups",
+            &CreateGroup {
+                name: "water".into(),
+                kind: "sector".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let group = GroupId::parse(&created.id).unwrap();
+    join(&a, &b, "water").await;
+    join(&a, &c, "water").await;
+
+    // The attacker: a bare libp2p node connected to B only, subscribed to the topic.
+    let kp = libp2p::identity::Keypair::generate_ed25519();
+    let cfg = NodeConfig {
+        bootstrap: vec![b.addr.parse().unwrap()],
+        mdns: false,
+        discovery: false,
+    };
+    let (node, m, mut events) = Node::new(build_swarm(kp, &cfg).unwrap(), &cfg);
+    let (stop_m, stop_m_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(node.run(async {
+        let _ = stop_m_rx.await;
+    }));
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    m.listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .await
+        .unwrap();
+    m.subscribe(group).await;
+    wait_for("attacker meshed with B", || async {
+        let info = m.info().await;
+        info.topic_peers.values().any(|p| !p.is_empty())
+    })
+    .await;
+
+    // 1. A non-member's well-formed envelope.
+    let outsider = OrgKeys::from_seeds([9; 32], [10; 32]);
+    m.publish(group, clear_envelope(&outsider, group, 1, "outsider says"))
+        .await;
+    // 2. A forged signature: the same shape, last signature byte flipped.
+    let a_keys = Identity::load(&a.home).unwrap().keys;
+    let mut forged = clear_envelope(&a_keys, group, 1000, "forged");
+    let last = forged.len() - 1;
+    forged[last] ^= 0x55;
+    m.publish(group, forged).await;
+    // 3. A replayed sequence number: A's seq 1 is its first invite op; a different item with
+    //    the same (sender, seq), validly signed by A's key.
+    m.publish(group, clear_envelope(&a_keys, group, 1, "equivocation"))
+        .await;
+    // 4. Oversize and 5. garbage.
+    m.publish(group, vec![1u8; MAX_ENVELOPE_BYTES + 100]).await;
+    m.publish(group, b"\x01 this is not an envelope at all".to_vec())
+        .await;
+
+    let wanted = [
+        "not_a_member",
+        "bad_signature",
+        "replayed_sequence",
+        "oversize",
+        "malformed",
+    ];
+    wait_for("B to reject all five", || async {
+        let s = b.status().await;
+        wanted
+            .iter()
+            .all(|r| s.rejects.get(*r).copied().unwrap_or(0) >= 1)
+    })
+    .await;
+
+    // A genuine advisory still flows to everyone.
+    let ok: Created = a
+        .client
+        .post(
+            "/v1/advisories",
+            &PublishAdvisory {
+                group: "water".into(),
+                tlp: "green".into(),
+                title: "genuine".into(),
+                summary: "s".into(),
+                category: None,
+                severity: None,
+                aliases: vec![],
+                affects: vec![],
+                references: vec![],
+                remediation: None,
+                to: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    for n in [&b, &c] {
+        wait_for("genuine advisory", || async {
+            let l: Vec<AdvisoryView> = n.client.get("/v1/advisories").await.unwrap();
+            l.iter().any(|x| x.id == ok.id)
+        })
+        .await;
+    }
+    // Nothing of the attack was stored by B or relayed to A or C.
+    for n in [&a, &b, &c] {
+        let l: Vec<AdvisoryView> = n.client.get("/v1/advisories").await.unwrap();
+        assert_eq!(
+            l.len(),
+            1,
+            "only the genuine advisory is stored: {:?}",
+            l.iter().map(|x| &x.title).collect::<Vec<_>>()
+        );
+    }
+    for n in [&a, &c] {
+        let s = n.status().await;
+        for r in wanted {
+            assert_eq!(
+                s.rejects.get(r),
+                None,
+                "{r} reached a node through B: B relayed it"
+            );
+        }
+    }
+    let _ = stop_m.send(());
+    for n in [a, b, c] {
+        n.shutdown().await;
+    }
+}
