@@ -484,6 +484,8 @@ impl Envelope {
         if payload.kind() != self.header.kind {
             return Err(ProtoError::KindMismatch);
         }
+        // Same bounds as `open`: a re-shared key must not admit what the first opening refused.
+        payload.check_limits()?;
         Ok(payload)
     }
 

@@ -533,51 +533,16 @@ impl GroupLog {
     }
 
     /// Topological order, ties by smallest id; ops with unknown ancestors are pending.
+    ///
+    /// Kahn's algorithm over every known op: an op becomes ready once all its parents are
+    /// ordered, so an op with a missing ancestor (or, for hand-made ids, a cycle) never does and
+    /// stays pending. Iterative on purpose: a recursive walk overflowed a 2 MiB thread stack on
+    /// a chain of [`MAX_GROUP_OPS`] ops that any member can publish.
     fn order(&self) -> (Vec<ItemId>, BTreeSet<ItemId>) {
-        // Ops whose ancestors are all known.
-        let mut known: HashMap<ItemId, bool> = HashMap::new();
-        fn resolve(
-            ops: &BTreeMap<ItemId, LogOp>,
-            id: &ItemId,
-            known: &mut HashMap<ItemId, bool>,
-            depth: usize,
-        ) -> bool {
-            if let Some(k) = known.get(id) {
-                return *k;
-            }
-            let Some(op) = ops.get(id) else { return false };
-            // A cycle is impossible with hash-linked parents; bound the recursion anyway.
-            if depth > MAX_GROUP_OPS {
-                return false;
-            }
-            known.insert(*id, false);
-            let ok = op
-                .op
-                .parents
-                .iter()
-                .all(|p| resolve(ops, p, known, depth + 1));
-            known.insert(*id, ok);
-            ok
-        }
-        // Iterative resolution order (by id) keeps recursion shallow in the common case.
-        for id in self.ops.keys() {
-            resolve(&self.ops, id, &mut known, 0);
-        }
-        let ready_ops: BTreeSet<ItemId> = known
-            .iter()
-            .filter(|(_, ok)| **ok)
-            .map(|(id, _)| *id)
-            .collect();
-        let pending: BTreeSet<ItemId> = self
-            .ops
-            .keys()
-            .filter(|id| !ready_ops.contains(id))
-            .copied()
-            .collect();
         let mut indegree: HashMap<ItemId, usize> = HashMap::new();
         let mut children: HashMap<ItemId, Vec<ItemId>> = HashMap::new();
-        for id in &ready_ops {
-            let parents: BTreeSet<ItemId> = self.ops[id].op.parents.iter().copied().collect();
+        for (id, op) in &self.ops {
+            let parents: BTreeSet<ItemId> = op.op.parents.iter().copied().collect();
             indegree.insert(*id, parents.len());
             for p in parents {
                 children.entry(p).or_default().push(*id);
@@ -588,17 +553,25 @@ impl GroupLog {
             .filter(|(_, d)| **d == 0)
             .map(|(id, _)| *id)
             .collect();
-        let mut order = Vec::with_capacity(ready_ops.len());
+        let mut order = Vec::with_capacity(self.ops.len());
         while let Some(id) = ready.pop_first() {
             order.push(id);
             for c in children.get(&id).into_iter().flatten() {
-                let d = indegree.get_mut(c).expect("child indexed");
-                *d -= 1;
-                if *d == 0 {
-                    ready.insert(*c);
+                if let Some(d) = indegree.get_mut(c) {
+                    *d = d.saturating_sub(1);
+                    if *d == 0 {
+                        ready.insert(*c);
+                    }
                 }
             }
         }
+        let ordered: HashSet<ItemId> = order.iter().copied().collect();
+        let pending: BTreeSet<ItemId> = self
+            .ops
+            .keys()
+            .filter(|id| !ordered.contains(id))
+            .copied()
+            .collect();
         (order, pending)
     }
 
@@ -876,13 +849,9 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
 }
 
 fn start_epoch(state: &mut GroupState, op: ItemId, key: &NewEpochKey, number: u64) {
-    // Only shares addressed to current members count as delivered.
-    let recipients = key
-        .shares
-        .iter()
-        .map(|s| s.to)
-        .filter(|o| state.members.contains_key(o))
-        .collect();
+    // Every addressee counts, members or not: a rekey concurrent with a removal (ordered after
+    // it) seals the key to the removed org, and `needs_rotation` must see that (§6.6).
+    let recipients = key.shares.iter().map(|s| s.to).collect();
     state.epochs.push(Epoch {
         number,
         key_id: key.key_id,
