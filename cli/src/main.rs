@@ -1,1 +1,219 @@
-fn main() {}
+//! `trellis`: the command-line client of a Trellis node. It is deliberately thin: every
+//! command except `init` and `completions` is one call to `trellisd`'s local API (HTTP+JSON
+//! over the unix socket in the node's home), using the request and response types the daemon
+//! itself defines, so the two cannot drift apart. This file holds the command tree, the shared
+//! context ([`Ctx`]) and the single place where errors become `error: …` and exit code 1.
+//! Subcommand groups live in `node.rs`, `group.rs` and `advisory.rs`; formatting in `output.rs`.
+
+mod advisory;
+mod group;
+mod node;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use trellis_daemon::api::client::{Client, ClientError};
+
+/// Trellis: share signed, end-to-end encrypted security advisories between organizations.
+///
+/// `trellis` talks to the local node, `trellisd`, through the socket in the node's home.
+#[derive(Parser, Debug)]
+#[command(
+    name = "trellis",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  trellis init --name \"Acme Water\"\n  trellisd &\n  trellis status\n  trellis --home /tmp/a --json advisory list"
+)]
+struct Cli {
+    /// Node home directory [env: TRELLIS_HOME; default: $XDG_DATA_HOME/trellis or ~/.local/share/trellis]
+    #[arg(long, global = true, value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// Print exactly one JSON value (watch: one JSON object per line) instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create this organization's identity in the home (refuses to overwrite one)
+    #[command(after_help = "Example:\n  trellis --home /srv/trellis init --name \"Acme Water\"")]
+    Init(node::InitArgs),
+    /// Show the node: organization, peer id, listen addresses, peers and groups
+    #[command(after_help = "Example:\n  trellis status")]
+    Status,
+    /// Print this organization's contact card, one line to give a group admin
+    #[command(after_help = "Example:\n  trellis id > my-card.txt")]
+    Id,
+    /// List the connected peers and the organizations behind them
+    #[command(after_help = "Example:\n  trellis peers")]
+    Peers,
+    /// Create, list, join groups and invite organizations
+    #[command(subcommand)]
+    Group(group::GroupCommand),
+    /// Publish, list and show advisories
+    #[command(subcommand)]
+    Advisory(advisory::AdvisoryCommand),
+    /// Print events (advisories, membership changes, rejects) as they happen
+    #[command(after_help = "Examples:\n  trellis watch\n  trellis --json watch --group water")]
+    Watch(node::WatchArgs),
+    /// Print a shell completion script
+    #[command(
+        after_help = "Example:\n  trellis completions bash > ~/.local/share/bash-completion/completions/trellis"
+    )]
+    Completions {
+        /// The shell to generate completions for
+        shell: clap_complete::Shell,
+    },
+}
+
+/// What every command handler gets: the home, the output mode and an API client.
+pub struct Ctx {
+    pub home: PathBuf,
+    pub json: bool,
+    pub client: Client,
+}
+
+impl Ctx {
+    /// GET an API path and decode the reply.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.client.get(path).await.map_err(api_error)
+    }
+
+    /// POST a JSON body to an API path and decode the reply.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        self.client.post(path, body).await.map_err(api_error)
+    }
+}
+
+/// Client errors carry a message written for users (including "not running, start it with
+/// …"); keep it as the whole error so it prints as `error: <message>`.
+pub fn api_error(e: ClientError) -> anyhow::Error {
+    anyhow::Error::msg(e.to_string())
+}
+
+/// Percent-encode `s` for a path segment or query value: every byte outside RFC 3986's
+/// unreserved set (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`. Group names are free text.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let home = trellis_daemon::home::resolve_home(cli.home.as_deref());
+    let ctx = Ctx {
+        client: Client::new(&home),
+        home,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Init(a) => node::init(&ctx, a),
+        Command::Status => node::status(&ctx).await,
+        Command::Id => node::id(&ctx).await,
+        Command::Peers => node::peers(&ctx).await,
+        Command::Group(c) => group::run(&ctx, c).await,
+        Command::Advisory(c) => advisory::run(&ctx, c).await,
+        Command::Watch(a) => node::watch(&ctx, a).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "trellis",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // One thread is plenty for a client making one request at a time.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Display a path the way the user would type it back.
+pub fn shown(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_keeps_unreserved_and_escapes_the_rest() {
+        assert_eq!(encode("water-1.a_b~"), "water-1.a_b~");
+        assert_eq!(encode("a b/c?d&e%"), "a%20b%2Fc%3Fd%26e%25");
+        assert_eq!(encode("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn command_tree_is_consistent_and_every_subcommand_has_an_example() {
+        Cli::command().debug_assert();
+        fn walk(cmd: &clap::Command, path: &str) {
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.has_subcommands() {
+                    walk(sub, &name);
+                    continue;
+                }
+                assert!(sub.get_about().is_some(), "{name} has no description");
+                let after = sub
+                    .get_after_help()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                assert!(after.contains("trellis"), "{name} has no example");
+            }
+        }
+        walk(&Cli::command(), "trellis");
+    }
+
+    #[test]
+    fn tlp_is_required_to_publish() {
+        let r = Cli::try_parse_from([
+            "trellis",
+            "advisory",
+            "publish",
+            "water",
+            "--title",
+            "t",
+            "--summary",
+            "s",
+        ]);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,438 @@
+//! `trellis advisory …`: publish an advisory to a group (from flags, from a file, or both, the
+//! flags overriding or extending the file), list the advisories this node can read, and show
+//! one in full. The TLP label is always given explicitly: an unlabelled advisory is never
+//! assumed to be CLEAR.
+//!
+//! `--file` goes through [`detect`] so that more input formats (CSAF, OSV) can be added as
+//! [`FileFormat`] variants that convert into the same [`AdvisoryFields`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde::Deserialize;
+use trellis_daemon::api::types::{AdvisoryView, Created, PublishAdvisory};
+
+use crate::output::{self, Table, clip, fingerprint, or_dash, short, time};
+use crate::{Ctx, encode};
+
+#[derive(Subcommand, Debug)]
+pub enum AdvisoryCommand {
+    /// Sign, encrypt and publish an advisory to a group; prints its id
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  trellis advisory publish water --tlp green --title \"SCADA HMI auth bypass\" \\\n",
+        "      --summary \"Unauthenticated access to the HMI web UI\" --severity 9.8 \\\n",
+        "      --affects 'pkg:generic/acme-hmi@<2.4.1' --alias CVE-2024-12345\n",
+        "  trellis advisory publish water --tlp amber --to abcd-efgh-ijkl-mnop --file advisory.json\n\n",
+        "A --file is JSON with any of: title, summary, severity, aliases, affects, references,\n",
+        "remediation, category. Flags override its values and add to its lists."
+    ))]
+    Publish(Box<PublishArgs>),
+    /// List the advisories this node can read, newest first
+    #[command(
+        after_help = "Examples:\n  trellis advisory list\n  trellis advisory list --group water"
+    )]
+    List {
+        /// Only advisories of this group (name or id)
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+    },
+    /// Show every field of one advisory
+    #[command(after_help = "Example:\n  trellis advisory show k3v9q2m7xa4d")]
+    Show {
+        /// Advisory id, or a prefix of at least 8 characters
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// Group name or id
+    group: String,
+    /// Traffic Light Protocol label (required: amber, amber+strict and red also need --to)
+    #[arg(long, value_parser = ["clear", "green", "amber", "amber+strict", "red"])]
+    tlp: String,
+    /// One-line title
+    #[arg(long, required_unless_present = "file")]
+    title: Option<String>,
+    /// What is wrong and who is affected
+    #[arg(long, required_unless_present = "file")]
+    summary: Option<String>,
+    /// CVSS v3/v4 vector or a bare score such as 7.5
+    #[arg(long, value_name = "CVSS")]
+    severity: Option<String>,
+    /// Affected package as PURL@RANGE, e.g. 'pkg:npm/lodash@<4.17.21' (repeatable)
+    #[arg(long, value_name = "PURL@RANGE")]
+    affects: Vec<String>,
+    /// Read the advisory from a JSON file (flags override it)
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// Recipient organization, fingerprint or full id (repeatable; for amber, amber+strict, red)
+    #[arg(long, value_name = "ORG")]
+    to: Vec<String>,
+    /// Another identifier of the same issue, e.g. CVE-2024-12345 (repeatable)
+    #[arg(long, value_name = "CVE")]
+    alias: Vec<String>,
+    /// A URL with more information (repeatable)
+    #[arg(long, value_name = "URL")]
+    reference: Vec<String>,
+    /// What to do about it
+    #[arg(long, value_name = "TEXT")]
+    remediation: Option<String>,
+    /// Kind of advisory [default: vulnerability]
+    #[arg(long, value_parser = ["vulnerability", "incident", "threat", "guidance"])]
+    category: Option<String>,
+}
+
+/// The content fields of an advisory, as read from a file (every field optional here; what is
+/// required is checked after the flags are merged in).
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdvisoryFields {
+    title: Option<String>,
+    summary: Option<String>,
+    category: Option<String>,
+    severity: Option<String>,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    affects: Vec<String>,
+    #[serde(default)]
+    references: Vec<String>,
+    remediation: Option<String>,
+}
+
+/// Formats `--file` understands. To add one (CSAF, OSV): a variant, a rule in [`detect`] and a
+/// conversion in [`read_file`].
+#[derive(Debug, PartialEq, Eq)]
+enum FileFormat {
+    /// A JSON object with the [`AdvisoryFields`] names.
+    TrellisJson,
+}
+
+/// Decide the format of a parsed JSON document.
+fn detect(_doc: &serde_json::Value) -> FileFormat {
+    FileFormat::TrellisJson
+}
+
+/// Parse the bytes of an advisory file; errors name the file and what is wrong.
+fn parse_file(path: &Path, bytes: &[u8]) -> anyhow::Result<AdvisoryFields> {
+    let shown = path.display();
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).with_context(|| format!("{shown} is not valid JSON"))?;
+    let fields = match detect(&doc) {
+        FileFormat::TrellisJson => {
+            if !doc.is_object() {
+                bail!("{shown}: expected a JSON object with at least \"title\" and \"summary\"");
+            }
+            serde_json::from_value::<AdvisoryFields>(doc).with_context(|| {
+                format!(
+                    "{shown} is not a Trellis advisory file (fields: title, summary, severity, \
+                     aliases, affects, references, remediation, category)"
+                )
+            })?
+        }
+    };
+    Ok(fields)
+}
+
+fn read_file(path: &Path) -> anyhow::Result<AdvisoryFields> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read advisory file {}", path.display()))?;
+    parse_file(path, &bytes)
+}
+
+/// Add `extra` to `list`, skipping values already present.
+fn extend_unique(list: &mut Vec<String>, extra: Vec<String>) {
+    for v in extra {
+        if !list.contains(&v) {
+            list.push(v);
+        }
+    }
+}
+
+/// Merge the file (if any) and the flags into the API request.
+fn build_request(
+    args: PublishArgs,
+    file: Option<AdvisoryFields>,
+) -> anyhow::Result<PublishAdvisory> {
+    let from_file = file.is_some();
+    let mut f = file.unwrap_or_default();
+    let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let title = nonempty(args.title).or(nonempty(f.title.take()));
+    let summary = nonempty(args.summary).or(nonempty(f.summary.take()));
+    let where_ = match (&args.file, from_file) {
+        (Some(p), true) => format!("{} has no", p.display()),
+        _ => "missing".to_string(),
+    };
+    let Some(title) = title else {
+        bail!("{where_} \"title\": give --title or put a \"title\" in the file");
+    };
+    let Some(summary) = summary else {
+        bail!("{where_} \"summary\": give --summary or put a \"summary\" in the file");
+    };
+    extend_unique(&mut f.aliases, args.alias);
+    extend_unique(&mut f.affects, args.affects);
+    extend_unique(&mut f.references, args.reference);
+    Ok(PublishAdvisory {
+        group: args.group,
+        tlp: args.tlp,
+        title,
+        summary,
+        category: args.category.or(f.category),
+        severity: args.severity.or(f.severity),
+        aliases: f.aliases,
+        affects: f.affects,
+        references: f.references,
+        remediation: args.remediation.or(f.remediation),
+        to: args.to,
+    })
+}
+
+pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
+    match cmd {
+        AdvisoryCommand::Publish(args) => {
+            let file = args.file.as_deref().map(read_file).transpose()?;
+            let req = build_request(*args, file)?;
+            let created: Created = ctx.post("/v1/advisories", &req).await?;
+            if ctx.json {
+                return output::print_json(&created);
+            }
+            output::print_line(&created.id)
+        }
+        AdvisoryCommand::List { group } => {
+            let path = match &group {
+                Some(g) => format!("/v1/advisories?group={}", encode(g)),
+                None => "/v1/advisories".to_string(),
+            };
+            let list: Vec<AdvisoryView> = ctx.get(&path).await?;
+            if ctx.json {
+                return output::print_json(&list);
+            }
+            if list.is_empty() {
+                println!("no advisories");
+                return Ok(());
+            }
+            let mut t = Table::new(&[
+                "ID",
+                "PUBLISHED",
+                "TLP",
+                "SEVERITY",
+                "GROUP",
+                "PUBLISHER",
+                "TITLE",
+            ]);
+            for a in &list {
+                t.row(vec![
+                    short(&a.id),
+                    time(a.published_ms),
+                    a.tlp.clone(),
+                    severity_cell(a),
+                    a.group_name.clone(),
+                    a.publisher_fingerprint.clone(),
+                    clip(&a.title, 70),
+                ]);
+            }
+            t.print()
+        }
+        AdvisoryCommand::Show { id } => {
+            let a: AdvisoryView = ctx.get(&format!("/v1/advisories/{}", encode(&id))).await?;
+            if ctx.json {
+                return output::print_json(&a);
+            }
+            print!("{}", render_show(&a));
+            Ok(())
+        }
+    }
+}
+
+fn severity_cell(a: &AdvisoryView) -> String {
+    match (a.score, &a.severity) {
+        (Some(s), _) => format!("{s:.1}"),
+        (None, Some(v)) => clip(v, 12),
+        (None, None) => "-".to_string(),
+    }
+}
+
+/// `key: value` lines with aligned values, plus indented continuation lines.
+#[derive(Default)]
+struct Fields(String);
+
+impl Fields {
+    fn kv(&mut self, key: &str, value: impl AsRef<str>) {
+        let line = format!("{:<14}{}", format!("{key}:"), value.as_ref());
+        self.more(&line);
+    }
+
+    fn more(&mut self, line: &str) {
+        self.0.push_str(line.trim_end());
+        self.0.push('\n');
+    }
+}
+
+/// Every field of an advisory as `key: value` lines; lists one item per line.
+fn render_show(a: &AdvisoryView) -> String {
+    let mut f = Fields::default();
+    f.kv("id", &a.id);
+    f.kv("title", &a.title);
+    f.kv("tlp", &a.tlp);
+    f.kv("category", &a.category);
+    f.kv(
+        "severity",
+        match (&a.severity, a.score) {
+            (Some(v), Some(s)) if v.trim() != format!("{s}") => format!("{v} (score {s:.1})"),
+            (Some(v), _) => v.clone(),
+            (None, Some(s)) => format!("{s:.1}"),
+            (None, None) => "-".into(),
+        },
+    );
+    f.kv("group", format!("{} ({})", a.group_name, a.group));
+    f.kv(
+        "publisher",
+        format!(
+            "{} ({})",
+            or_dash(a.publisher_name.as_deref()),
+            a.publisher_fingerprint
+        ),
+    );
+    f.kv("publisher id", &a.publisher);
+    f.kv("published", time(a.published_ms));
+    f.kv("received", time(a.received_ms));
+    f.kv("seq", a.seq.to_string());
+    f.kv("aliases", list_or_dash(&a.aliases, ", "));
+    let recipients: Vec<String> = a.recipients.iter().map(|r| fingerprint(r)).collect();
+    f.kv(
+        "recipients",
+        if recipients.is_empty() {
+            "- (every member of the group)".to_string()
+        } else {
+            recipients.join(", ")
+        },
+    );
+    f.kv("remediation", or_dash(a.remediation.as_deref()));
+    if a.affected.is_empty() {
+        f.kv("affected", "-");
+    } else {
+        f.kv("affected", "");
+        for p in &a.affected {
+            let what = p.purl.clone().or_else(|| p.cpe.clone()).unwrap_or_else(|| {
+                format!(
+                    "{} {}",
+                    or_dash(p.vendor.as_deref()),
+                    or_dash(p.product.as_deref())
+                )
+            });
+            let mut s = format!("  - {what}");
+            if let Some(r) = &p.range {
+                s.push_str(&format!("  range {r}"));
+            }
+            if let Some(x) = &p.fixed {
+                s.push_str(&format!("  fixed {x}"));
+            }
+            f.more(&s);
+        }
+    }
+    if a.references.is_empty() {
+        f.kv("references", "-");
+    } else {
+        f.kv("references", "");
+        for r in &a.references {
+            f.more(&format!("  - {r}"));
+        }
+    }
+    f.kv("summary", "");
+    for l in a.summary.lines() {
+        f.more(&format!("  {l}"));
+    }
+    f.0
+}
+
+fn list_or_dash(v: &[String], sep: &str) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(sep)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct P {
+        #[command(flatten)]
+        a: PublishArgs,
+    }
+
+    fn args(extra: &[&str]) -> PublishArgs {
+        let mut v = vec!["x", "water", "--tlp", "green"];
+        v.extend_from_slice(extra);
+        P::parse_from(v).a
+    }
+
+    #[test]
+    fn invalid_json_names_the_file() {
+        let e = parse_file(Path::new("adv.json"), b"{ not json").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("adv.json is not valid JSON"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_field_and_non_object_are_explained() {
+        let e = parse_file(Path::new("a.json"), br#"{"titel":"x"}"#).unwrap_err();
+        assert!(format!("{e:#}").contains("titel"), "{e:#}");
+        let e = parse_file(Path::new("a.json"), b"[1]").unwrap_err();
+        assert!(format!("{e:#}").contains("expected a JSON object"), "{e:#}");
+    }
+
+    #[test]
+    fn file_without_title_is_refused_naming_the_file() {
+        let f = parse_file(Path::new("a.json"), br#"{"summary":"s"}"#).unwrap();
+        let e = build_request(args(&["--file", "a.json"]), Some(f)).unwrap_err();
+        assert!(e.to_string().contains("a.json has no \"title\""), "{e}");
+    }
+
+    #[test]
+    fn flags_override_scalars_and_extend_lists() {
+        let f = parse_file(
+            Path::new("a.json"),
+            br#"{"title":"file title","summary":"file summary","severity":"5.0",
+                 "aliases":["CVE-1"],"affects":["pkg:npm/a@<1"],"category":"threat"}"#,
+        )
+        .unwrap();
+        let req = build_request(
+            args(&[
+                "--file",
+                "a.json",
+                "--title",
+                "flag title",
+                "--alias",
+                "CVE-2",
+                "--alias",
+                "CVE-1",
+                "--to",
+                "abcd-efgh",
+            ]),
+            Some(f),
+        )
+        .unwrap();
+        assert_eq!(req.title, "flag title");
+        assert_eq!(req.summary, "file summary");
+        assert_eq!(req.severity.as_deref(), Some("5.0"));
+        assert_eq!(req.category.as_deref(), Some("threat"));
+        assert_eq!(req.aliases, vec!["CVE-1", "CVE-2"]);
+        assert_eq!(req.affects, vec!["pkg:npm/a@<1"]);
+        assert_eq!(req.to, vec!["abcd-efgh"]);
+        assert_eq!(req.tlp, "green");
+        assert_eq!(req.group, "water");
+    }
+
+    #[test]
+    fn title_and_summary_are_required_without_a_file() {
+        let r = P::try_parse_from(["x", "water", "--tlp", "green", "--title", "t"]);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! `trellis group …`: create a group, list this node's groups, invite an organization by its
+//! contact card, join with an invite token, and list a group's members. Groups are named by
+//! name or id; both are percent-encoded into the API path.
+
+use clap::Subcommand;
+use trellis_daemon::api::types::{
+    CreateGroup, Created, GroupInfo, InviteRequest, InviteToken, JoinRequest, MemberInfo,
+};
+
+use crate::output::{self, Table, or_dash, time};
+use crate::{Ctx, encode};
+
+#[derive(Subcommand, Debug)]
+pub enum GroupCommand {
+    /// Create a group with this organization as its first admin; prints the group id
+    #[command(after_help = "Example:\n  trellis group create water --kind sector")]
+    Create {
+        /// Group name, shown to members (unique on this node)
+        name: String,
+        /// `sector`: peers in one sector; `supply-chain`: a vendor and its customers
+        #[arg(long, value_parser = ["sector", "supply-chain"])]
+        kind: String,
+    },
+    /// List the groups this node belongs to
+    #[command(after_help = "Example:\n  trellis group list")]
+    List,
+    /// Invite an organization (by its contact card from `trellis id`); prints a token to send it
+    #[command(
+        after_help = "Example:\n  trellis group invite water \"$(cat partner-card.txt)\" --role member"
+    )]
+    Invite {
+        /// Group name or id
+        group: String,
+        /// The invitee's contact card, as printed by its `trellis id`
+        card: String,
+        /// Role given to the invitee
+        #[arg(long, default_value = "member", value_parser = ["admin", "member", "reader"])]
+        role: String,
+    },
+    /// Join a group with an invite token an admin sent you
+    #[command(after_help = "Example:\n  trellis group join \"$(cat invite.txt)\"")]
+    Join {
+        /// The invite token printed by the admin's `trellis group invite`
+        token: String,
+    },
+    /// List a group's members and their roles
+    #[command(after_help = "Example:\n  trellis group members water")]
+    Members {
+        /// Group name or id
+        group: String,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
+    match cmd {
+        GroupCommand::Create { name, kind } => {
+            let created: Created = ctx.post("/v1/groups", &CreateGroup { name, kind }).await?;
+            if ctx.json {
+                return output::print_json(&created);
+            }
+            output::print_line(&created.id)
+        }
+        GroupCommand::List => {
+            let groups: Vec<GroupInfo> = ctx.get("/v1/groups").await?;
+            if ctx.json {
+                return output::print_json(&groups);
+            }
+            if groups.is_empty() {
+                println!("no groups (create one with `trellis group create NAME --kind sector`)");
+                return Ok(());
+            }
+            groups_table(&groups).print()
+        }
+        GroupCommand::Invite { group, card, role } => {
+            let path = format!("/v1/groups/{}/invite", encode(&group));
+            let card = card.trim().to_string();
+            let tok: InviteToken = ctx.post(&path, &InviteRequest { card, role }).await?;
+            if ctx.json {
+                return output::print_json(&tok);
+            }
+            output::print_line(&tok.token)
+        }
+        GroupCommand::Join { token } => {
+            let token = token.trim().to_string();
+            let g: GroupInfo = ctx.post("/v1/groups/join", &JoinRequest { token }).await?;
+            if ctx.json {
+                return output::print_json(&g);
+            }
+            println!(
+                "joined group {} ({}) as {}; {} members",
+                g.name,
+                g.kind,
+                or_dash(g.role.as_deref()),
+                g.members
+            );
+            println!("  id: {}", g.id);
+            Ok(())
+        }
+        GroupCommand::Members { group } => {
+            let path = format!("/v1/groups/{}/members", encode(&group));
+            let members: Vec<MemberInfo> = ctx.get(&path).await?;
+            if ctx.json {
+                return output::print_json(&members);
+            }
+            let mut t = Table::new(&["ORG", "NAME", "ROLE", "SINCE"]);
+            for m in &members {
+                let name = or_dash(m.name.as_deref());
+                t.row(vec![
+                    m.fingerprint.clone(),
+                    if m.is_self {
+                        format!("{name} (you)")
+                    } else {
+                        name
+                    },
+                    m.role.clone(),
+                    time(m.since_ms),
+                ]);
+            }
+            t.print()
+        }
+    }
+}
+
+/// The table of groups shared by `group list` and `status`.
+pub fn groups_table(groups: &[GroupInfo]) -> Table {
+    let mut t = Table::new(&[
+        "NAME", "KIND", "ROLE", "MEMBERS", "PEERS", "ITEMS", "EPOCH", "ID", "JOINED",
+    ]);
+    for g in groups {
+        t.row(vec![
+            g.name.clone(),
+            g.kind.clone(),
+            or_dash(g.role.as_deref()),
+            g.members.to_string(),
+            g.peers.to_string(),
+            g.items.to_string(),
+            g.epoch.to_string(),
+            output::short(&g.id),
+            time(g.joined_ms),
+        ]);
+    }
+    t
+}

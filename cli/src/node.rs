@@ -1,0 +1,194 @@
+//! Commands about this node and organization: `init` (local, no daemon: creates the identity
+//! files in the home), `status`, `id`, `peers` and `watch` (the event stream).
+
+use clap::Args;
+use trellis_daemon::api::types::{Event, IdInfo, PeerInfo, Status};
+use trellis_daemon::home::{Identity, now_ms};
+
+use crate::output::{self, Table, fingerprint, or_dash, time};
+use crate::{Ctx, api_error, encode, shown};
+
+/// Name given to an identity created without `--name` (the same default trellisd uses).
+const DEFAULT_NAME: &str = "Unnamed organization";
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Organization name shown to other members (e.g. "Acme Water")
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Only events of this group (name or id)
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
+}
+
+/// `trellis init`: create the org identity in the home. Needs no daemon.
+pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
+    let name = args
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(DEFAULT_NAME);
+    // HomeError's messages already name the home and say what to do.
+    let identity = Identity::create(&ctx.home, name, now_ms())?;
+    let org = identity.keys.org_id();
+    let home = shown(&ctx.home);
+    if ctx.json {
+        return output::print_json(&serde_json::json!({
+            "org": org.to_text(),
+            "fingerprint": org.fingerprint(),
+            "home": home,
+        }));
+    }
+    println!(
+        "created organization {} ({})",
+        org.fingerprint(),
+        identity.name
+    );
+    println!("  id:   {}", org.to_text());
+    println!("  home: {home}");
+    println!("start the node with: trellisd --home {home}");
+    Ok(())
+}
+
+/// `trellis status`.
+pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
+    let s: Status = ctx.get("/v1/status").await?;
+    if ctx.json {
+        return output::print_json(&s);
+    }
+    println!("org:       {} ({})", s.fingerprint, s.name);
+    println!("org id:    {}", s.org);
+    println!("node:      {}", s.peer_id);
+    println!("version:   {}", s.version);
+    println!("home:      {}", s.home);
+    println!("socket:    {}", s.socket);
+    match s.listen_addrs.split_first() {
+        None => println!("listening: (none)"),
+        Some((first, rest)) => {
+            println!("listening: {first}");
+            for a in rest {
+                println!("           {a}");
+            }
+        }
+    }
+    println!("peers:     {} connected", s.peers);
+    if !s.rejects.is_empty() {
+        let r: Vec<String> = s.rejects.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("rejected:  {}", r.join(" "));
+    }
+    if s.groups.is_empty() {
+        println!("groups:    none (create one with `trellis group create NAME --kind sector`)");
+        return Ok(());
+    }
+    println!("groups:");
+    crate::group::groups_table(&s.groups).print()
+}
+
+/// `trellis id`: the contact card on one line, so it can be copied or redirected.
+pub async fn id(ctx: &Ctx) -> anyhow::Result<()> {
+    let info: IdInfo = ctx.get("/v1/id").await?;
+    if ctx.json {
+        return output::print_json(&info);
+    }
+    output::print_line(&info.card)?;
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!(
+            "# {} ({}): give the line above to a group admin, who runs `trellis group invite GROUP CARD`",
+            info.name, info.fingerprint
+        );
+    }
+    Ok(())
+}
+
+/// `trellis peers`.
+pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {
+    let peers: Vec<PeerInfo> = ctx.get("/v1/peers").await?;
+    if ctx.json {
+        return output::print_json(&peers);
+    }
+    if peers.is_empty() {
+        println!("no connected peers");
+        return Ok(());
+    }
+    let mut t = Table::new(&["PEER", "ORG", "NAME", "ADDRESS"]);
+    for p in &peers {
+        t.row(vec![
+            p.peer_id.clone(),
+            p.org
+                .as_deref()
+                .map(fingerprint)
+                .unwrap_or_else(|| "-".into()),
+            or_dash(p.org_name.as_deref()),
+            or_dash(p.addrs.first().map(String::as_str)),
+        ]);
+    }
+    t.print()
+}
+
+/// `trellis watch`: follow the event stream until the daemon closes it.
+pub async fn watch(ctx: &Ctx, args: WatchArgs) -> anyhow::Result<()> {
+    let path = match &args.group {
+        Some(g) => format!("/v1/events?group={}", encode(g)),
+        None => "/v1/events".to_string(),
+    };
+    let mut stream = ctx.client.stream(&path).await.map_err(api_error)?;
+    if !ctx.json {
+        eprintln!("watching events (Ctrl-C to stop)");
+    }
+    while let Some(line) = stream.next_line().await.map_err(api_error)? {
+        let parsed = serde_json::from_str::<Event>(&line);
+        let text = match (ctx.json, parsed) {
+            // Forward the daemon's line verbatim: one JSON object, even for event kinds this
+            // CLI does not know yet.
+            (true, _) => line,
+            (false, Ok(ev)) => describe(&ev),
+            (false, Err(_)) => format!("{}  (unrecognised event) {line}", time(now_ms())),
+        };
+        output::print_line(&text)?;
+    }
+    if !ctx.json {
+        eprintln!("trellisd closed the event stream");
+    }
+    Ok(())
+}
+
+/// One readable line for an event.
+fn describe(ev: &Event) -> String {
+    let now = time(now_ms());
+    match ev {
+        Event::Advisory { advisory: a } => format!(
+            "{now}  advisory  {}  [{}] {}  from {}  in {}  (id {})",
+            output::or_dash(a.severity.as_deref()),
+            a.tlp,
+            a.title,
+            a.publisher_name
+                .clone()
+                .unwrap_or_else(|| a.publisher_fingerprint.clone()),
+            a.group_name,
+            output::short(&a.id)
+        ),
+        Event::Membership {
+            group_name,
+            members,
+            epoch,
+            ..
+        } => format!("{now}  membership  {group_name}: {members} members, epoch {epoch}"),
+        Event::Rejected {
+            group,
+            reason,
+            peer,
+        } => format!(
+            "{now}  rejected  {reason}  group {}  peer {}",
+            group
+                .as_deref()
+                .map(output::short)
+                .unwrap_or_else(|| "-".into()),
+            or_dash(peer.as_deref())
+        ),
+    }
+}
