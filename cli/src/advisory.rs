@@ -30,9 +30,7 @@ pub enum AdvisoryCommand {
     ))]
     Publish(Box<PublishArgs>),
     /// List the advisories this node can read, newest first
-    #[command(
-        after_help = "Examples:\n  trellis advisory list\n  trellis advisory list --group water"
-    )]
+    #[command(after_help = "Examples:\n  trellis advisory list\n  trellis advisory list --group water")]
     List {
         /// Only advisories of this group (name or id)
         #[arg(long, value_name = "GROUP")]
@@ -119,8 +117,7 @@ fn detect(_doc: &serde_json::Value) -> FileFormat {
 /// Parse the bytes of an advisory file; errors name the file and what is wrong.
 fn parse_file(path: &Path, bytes: &[u8]) -> anyhow::Result<AdvisoryFields> {
     let shown = path.display();
-    let doc: serde_json::Value =
-        serde_json::from_slice(bytes).with_context(|| format!("{shown} is not valid JSON"))?;
+    let doc: serde_json::Value = serde_json::from_slice(bytes).with_context(|| format!("{shown} is not valid JSON"))?;
     let fields = match detect(&doc) {
         FileFormat::TrellisJson => {
             if !doc.is_object() {
@@ -138,8 +135,7 @@ fn parse_file(path: &Path, bytes: &[u8]) -> anyhow::Result<AdvisoryFields> {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<AdvisoryFields> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read advisory file {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read advisory file {}", path.display()))?;
     parse_file(path, &bytes)
 }
 
@@ -153,10 +149,7 @@ fn extend_unique(list: &mut Vec<String>, extra: Vec<String>) {
 }
 
 /// Merge the file (if any) and the flags into the API request.
-fn build_request(
-    args: PublishArgs,
-    file: Option<AdvisoryFields>,
-) -> anyhow::Result<PublishAdvisory> {
+fn build_request(args: PublishArgs, file: Option<AdvisoryFields>) -> anyhow::Result<PublishAdvisory> {
     let from_file = file.is_some();
     let mut f = file.unwrap_or_default();
     let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
@@ -214,15 +207,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                 println!("no advisories");
                 return Ok(());
             }
-            let mut t = Table::new(&[
-                "ID",
-                "PUBLISHED",
-                "TLP",
-                "SEVERITY",
-                "GROUP",
-                "PUBLISHER",
-                "TITLE",
-            ]);
+            let mut t = Table::new(&["ID", "PUBLISHED", "TLP", "SEVERITY", "GROUP", "PUBLISHER", "TITLE"]);
             for a in &list {
                 t.row(vec![
                     short(&a.id),
@@ -288,14 +273,7 @@ fn render_show(a: &AdvisoryView) -> String {
         },
     );
     f.kv("group", format!("{} ({})", a.group_name, a.group));
-    f.kv(
-        "publisher",
-        format!(
-            "{} ({})",
-            or_dash(a.publisher_name.as_deref()),
-            a.publisher_fingerprint
-        ),
-    );
+    f.kv("publisher", format!("{} ({})", or_dash(a.publisher_name.as_deref()), a.publisher_fingerprint));
     f.kv("publisher id", &a.publisher);
     f.kv("published", time(a.published_ms));
     f.kv("received", time(a.received_ms));
@@ -304,11 +282,7 @@ fn render_show(a: &AdvisoryView) -> String {
     let recipients: Vec<String> = a.recipients.iter().map(|r| fingerprint(r)).collect();
     f.kv(
         "recipients",
-        if recipients.is_empty() {
-            "- (every member of the group)".to_string()
-        } else {
-            recipients.join(", ")
-        },
+        if recipients.is_empty() { "- (every member of the group)".to_string() } else { recipients.join(", ") },
     );
     f.kv("remediation", or_dash(a.remediation.as_deref()));
     if a.affected.is_empty() {
@@ -316,13 +290,11 @@ fn render_show(a: &AdvisoryView) -> String {
     } else {
         f.kv("affected", "");
         for p in &a.affected {
-            let what = p.purl.clone().or_else(|| p.cpe.clone()).unwrap_or_else(|| {
-                format!(
-                    "{} {}",
-                    or_dash(p.vendor.as_deref()),
-                    or_dash(p.product.as_deref())
-                )
-            });
+            let what = p
+                .purl
+                .clone()
+                .or_else(|| p.cpe.clone())
+                .unwrap_or_else(|| format!("{} {}", or_dash(p.vendor.as_deref()), or_dash(p.product.as_deref())));
             let mut s = format!("  - {what}");
             if let Some(r) = &p.range {
                 s.push_str(&format!("  range {r}"));
@@ -349,11 +321,7 @@ fn render_show(a: &AdvisoryView) -> String {
 }
 
 fn list_or_dash(v: &[String], sep: &str) -> String {
-    if v.is_empty() {
-        "-".into()
-    } else {
-        v.join(sep)
-    }
+    if v.is_empty() { "-".into() } else { v.join(sep) }
 }
 
 #[cfg(test)]

@@ -25,9 +25,7 @@ pub enum GroupCommand {
     #[command(after_help = "Example:\n  trellis group list")]
     List,
     /// Invite an organization (by its contact card from `trellis id`); prints a token to send it
-    #[command(
-        after_help = "Example:\n  trellis group invite water \"$(cat partner-card.txt)\" --role member"
-    )]
+    #[command(after_help = "Example:\n  trellis group invite water \"$(cat partner-card.txt)\" --role member")]
     Invite {
         /// Group name or id
         group: String,
@@ -86,13 +84,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&g);
             }
-            println!(
-                "joined group {} ({}) as {}; {} members",
-                g.name,
-                g.kind,
-                or_dash(g.role.as_deref()),
-                g.members
-            );
+            println!("joined group {} ({}) as {}; {} members", g.name, g.kind, or_dash(g.role.as_deref()), g.members);
             println!("  id: {}", g.id);
             Ok(())
         }
@@ -107,11 +99,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
                 let name = or_dash(m.name.as_deref());
                 t.row(vec![
                     m.fingerprint.clone(),
-                    if m.is_self {
-                        format!("{name} (you)")
-                    } else {
-                        name
-                    },
+                    if m.is_self { format!("{name} (you)") } else { name },
                     m.role.clone(),
                     time(m.since_ms),
                 ]);
@@ -123,9 +111,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
 
 /// The table of groups shared by `group list` and `status`.
 pub fn groups_table(groups: &[GroupInfo]) -> Table {
-    let mut t = Table::new(&[
-        "NAME", "KIND", "ROLE", "MEMBERS", "PEERS", "ITEMS", "EPOCH", "ID", "JOINED",
-    ]);
+    let mut t = Table::new(&["NAME", "KIND", "ROLE", "MEMBERS", "PEERS", "ITEMS", "EPOCH", "ID", "JOINED"]);
     for g in groups {
         t.row(vec![
             g.name.clone(),

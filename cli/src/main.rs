@@ -63,9 +63,7 @@ enum Command {
     #[command(after_help = "Examples:\n  trellis watch\n  trellis --json watch --group water")]
     Watch(node::WatchArgs),
     /// Print a shell completion script
-    #[command(
-        after_help = "Example:\n  trellis completions bash > ~/.local/share/bash-completion/completions/trellis"
-    )]
+    #[command(after_help = "Example:\n  trellis completions bash > ~/.local/share/bash-completion/completions/trellis")]
     Completions {
         /// The shell to generate completions for
         shell: clap_complete::Shell,
@@ -86,11 +84,7 @@ impl Ctx {
     }
 
     /// POST a JSON body to an API path and decode the reply.
-    pub async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> anyhow::Result<T> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
         self.client.post(path, body).await.map_err(api_error)
     }
 }
@@ -117,11 +111,7 @@ pub fn encode(s: &str) -> String {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let home = trellis_daemon::home::resolve_home(cli.home.as_deref());
-    let ctx = Ctx {
-        client: Client::new(&home),
-        home,
-        json: cli.json,
-    };
+    let ctx = Ctx { client: Client::new(&home), home, json: cli.json };
     match cli.command {
         Command::Init(a) => node::init(&ctx, a),
         Command::Status => node::status(&ctx).await,
@@ -131,12 +121,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Advisory(c) => advisory::run(&ctx, c).await,
         Command::Watch(a) => node::watch(&ctx, a).await,
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "trellis",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());
             Ok(())
         }
     }
@@ -145,10 +130,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // One thread is plenty for a client making one request at a time.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -192,10 +174,7 @@ mod tests {
                     continue;
                 }
                 assert!(sub.get_about().is_some(), "{name} has no description");
-                let after = sub
-                    .get_after_help()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
+                let after = sub.get_after_help().map(|s| s.to_string()).unwrap_or_default();
                 assert!(after.contains("trellis"), "{name} has no example");
             }
         }
@@ -204,16 +183,7 @@ mod tests {
 
     #[test]
     fn tlp_is_required_to_publish() {
-        let r = Cli::try_parse_from([
-            "trellis",
-            "advisory",
-            "publish",
-            "water",
-            "--title",
-            "t",
-            "--summary",
-            "s",
-        ]);
+        let r = Cli::try_parse_from(["trellis", "advisory", "publish", "water", "--title", "t", "--summary", "s"]);
         assert!(r.is_err());
     }
 }

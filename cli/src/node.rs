@@ -27,12 +27,7 @@ pub struct WatchArgs {
 
 /// `trellis init`: create the org identity in the home. Needs no daemon.
 pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
-    let name = args
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(DEFAULT_NAME);
+    let name = args.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(DEFAULT_NAME);
     // HomeError's messages already name the home and say what to do.
     let identity = Identity::create(&ctx.home, name, now_ms())?;
     let org = identity.keys.org_id();
@@ -44,11 +39,7 @@ pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
             "home": home,
         }));
     }
-    println!(
-        "created organization {} ({})",
-        org.fingerprint(),
-        identity.name
-    );
+    println!("created organization {} ({})", org.fingerprint(), identity.name);
     println!("  id:   {}", org.to_text());
     println!("  home: {home}");
     println!("start the node with: trellisd --home {home}");
@@ -119,10 +110,7 @@ pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {
     for p in &peers {
         t.row(vec![
             p.peer_id.clone(),
-            p.org
-                .as_deref()
-                .map(fingerprint)
-                .unwrap_or_else(|| "-".into()),
+            p.org.as_deref().map(fingerprint).unwrap_or_else(|| "-".into()),
             or_dash(p.org_name.as_deref()),
             or_dash(p.addrs.first().map(String::as_str)),
         ]);
@@ -166,28 +154,16 @@ fn describe(ev: &Event) -> String {
             output::or_dash(a.severity.as_deref()),
             a.tlp,
             a.title,
-            a.publisher_name
-                .clone()
-                .unwrap_or_else(|| a.publisher_fingerprint.clone()),
+            a.publisher_name.clone().unwrap_or_else(|| a.publisher_fingerprint.clone()),
             a.group_name,
             output::short(&a.id)
         ),
-        Event::Membership {
-            group_name,
-            members,
-            epoch,
-            ..
-        } => format!("{now}  membership  {group_name}: {members} members, epoch {epoch}"),
-        Event::Rejected {
-            group,
-            reason,
-            peer,
-        } => format!(
+        Event::Membership { group_name, members, epoch, .. } => {
+            format!("{now}  membership  {group_name}: {members} members, epoch {epoch}")
+        }
+        Event::Rejected { group, reason, peer } => format!(
             "{now}  rejected  {reason}  group {}  peer {}",
-            group
-                .as_deref()
-                .map(output::short)
-                .unwrap_or_else(|| "-".into()),
+            group.as_deref().map(output::short).unwrap_or_else(|| "-".into()),
             or_dash(peer.as_deref())
         ),
     }

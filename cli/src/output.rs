@@ -27,10 +27,7 @@ pub fn print_line(line: &str) -> anyhow::Result<()> {
 
 /// Whether `e` is a write to a closed pipe (`trellis … | head`): not worth an error message.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// A table whose columns are padded to their widest cell (the last column is not padded).
@@ -40,9 +37,7 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&str]) -> Self {
-        Table {
-            rows: vec![headers.iter().map(|h| h.to_string()).collect()],
-        }
+        Table { rows: vec![headers.iter().map(|h| h.to_string()).collect()] }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -95,12 +90,7 @@ pub fn time(ms: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
@@ -120,9 +110,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// The fingerprint of an org given in full text form; anything unparsable is shown as is.
 pub fn fingerprint(org: &str) -> String {
-    OrgId::parse(org)
-        .map(|o| o.fingerprint())
-        .unwrap_or_else(|_| org.to_string())
+    OrgId::parse(org).map(|o| o.fingerprint()).unwrap_or_else(|_| org.to_string())
 }
 
 /// The first 12 characters of an id, enough to type back (the daemon accepts prefixes).
