@@ -66,15 +66,12 @@ impl Config {
     pub fn load(home: &Path, flags: Overrides) -> anyhow::Result<Config> {
         let path = home.join(crate::home::CONFIG_FILE);
         let file: FileConfig = if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         } else {
             FileConfig::default()
         };
-        let mut listen = file
-            .listen
-            .unwrap_or_else(|| vec![format!("/ip4/0.0.0.0/tcp/{DEFAULT_PORT}")]);
+        let mut listen = file.listen.unwrap_or_else(|| vec![format!("/ip4/0.0.0.0/tcp/{DEFAULT_PORT}")]);
         let mut bootstrap = file.bootstrap.unwrap_or_default();
         let mut mdns = file.mdns.unwrap_or(false);
         let mut name = file.name;

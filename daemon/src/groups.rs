@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use trellis_proto::group::{
-    GroupLog, GroupState, LogOp, NewEpochKey, OpAction, open_epoch_share, open_genesis_key,
-};
+use trellis_proto::group::{GroupLog, GroupState, LogOp, NewEpochKey, OpAction, open_epoch_share, open_genesis_key};
 use trellis_proto::{GroupId, OrgKeys};
 
 use crate::store::GroupRecord;
@@ -19,6 +17,10 @@ pub struct GroupRuntime {
     /// Epoch keys this node holds, by key id.
     pub keys: BTreeMap<[u8; 16], [u8; 32]>,
     pub joined_ms: u64,
+    /// Key shares sent outside ops (EpochKeyShares items): key id → member → the X25519 key the
+    /// member had when the share was accepted. Together with the epoch recipients from the log,
+    /// this tells who holds the current key.
+    pub shared: BTreeMap<[u8; 16], BTreeMap<trellis_proto::OrgId, [u8; 32]>>,
 }
 
 impl GroupRuntime {
@@ -30,12 +32,7 @@ impl GroupRuntime {
             keys.insert(rec.genesis.genesis.initial_key.key_id, k);
         }
         let state = log.compute();
-        Ok(GroupRuntime {
-            log,
-            state,
-            keys,
-            joined_ms: rec.joined_ms,
-        })
+        Ok(GroupRuntime { log, state, keys, joined_ms: rec.joined_ms, shared: BTreeMap::new() })
     }
 
     pub fn id(&self) -> GroupId {
@@ -69,24 +66,58 @@ impl GroupRuntime {
         }
     }
 
-    /// Add an op to the log, take our key shares from it, and recompute the state. Returns
-    /// whether a new key was learned.
-    pub fn absorb_op(
-        &mut self,
-        op: LogOp,
-        me: &OrgKeys,
-    ) -> Result<bool, trellis_proto::ProtoError> {
-        let new_key = match &op.op.action {
-            OpAction::Add { share: Some(k), .. } => Some(k.clone()),
-            OpAction::Remove { new_key, .. } | OpAction::Rotate { new_key } => {
-                Some(new_key.clone())
-            }
-            _ => None,
-        };
+    /// Add an op to the log and recompute the state, then take our key shares from every
+    /// applied op (only applied ops: a void op's share may come from someone who was not an
+    /// admin). Returns whether a new key was learned.
+    pub fn absorb_op(&mut self, op: LogOp, me: &OrgKeys) -> Result<bool, trellis_proto::ProtoError> {
         self.log.insert(op)?;
-        let learned = new_key.is_some_and(|k| self.absorb_key(&k, me));
         self.state = self.log.compute();
+        let applied: std::collections::HashSet<_> = self.state.applied.iter().copied().collect();
+        let keys: Vec<NewEpochKey> = self
+            .log
+            .ops()
+            .filter(|o| applied.contains(&o.id))
+            .filter_map(|o| match &o.op.action {
+                OpAction::Add { share: Some(k), .. } => Some(k.clone()),
+                OpAction::Remove { new_key, .. } | OpAction::Rotate { new_key } => Some(new_key.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut learned = false;
+        for k in keys {
+            learned |= self.absorb_key(&k, me);
+        }
         Ok(learned)
+    }
+
+    /// Take in an EpochKeyShares item from admin `author`: remember who was given the key (with
+    /// the X25519 key it was sealed for) and open our own share. Shares from non-admins are
+    /// refused: a member must not be able to hand out a key of its own making.
+    pub fn absorb_shares(&mut self, author: &trellis_proto::OrgId, key: &NewEpochKey, me: &OrgKeys) -> bool {
+        if !self.state.is_admin(author) {
+            return false;
+        }
+        let entry = self.shared.entry(key.key_id).or_default();
+        for s in &key.shares {
+            if let Some(m) = self.state.members.get(&s.to) {
+                entry.insert(s.to, m.bundle.bundle.x25519);
+            }
+        }
+        self.absorb_key(key, me)
+    }
+
+    /// Members that hold no share of the current key sealed to their current X25519 key.
+    pub fn members_missing_key(&self) -> Vec<trellis_proto::OrgId> {
+        let Some(e) = self.state.current_epoch() else { return Vec::new() };
+        let shared = self.shared.get(&e.key_id);
+        self.state
+            .members_missing_current_key()
+            .into_iter()
+            .filter(|o| {
+                let have = shared.and_then(|s| s.get(o));
+                have != self.state.members.get(o).map(|m| &m.bundle.bundle.x25519)
+            })
+            .collect()
     }
 
     /// All epoch keys held (for opening items of any epoch).

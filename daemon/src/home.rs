@@ -23,17 +23,12 @@ pub const SOCKET_FILE: &str = "trellisd.sock";
 /// Errors about the home directory.
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {
-    #[error(
-        "an identity already exists in {home} (organization {fingerprint}); refusing to overwrite it"
-    )]
+    #[error("an identity already exists in {home} (organization {fingerprint}); refusing to overwrite it")]
     IdentityExists { home: String, fingerprint: String },
     #[error("no identity in {0}: run `trellis --home {0} init --name NAME` or start trellisd once")]
     NoIdentity(String),
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{path} is damaged or not a Trellis key file: {why}")]
     Corrupt { path: String, why: String },
     #[error("{path} is readable by other users (mode {mode:o}); run: chmod 600 {path}")]
@@ -41,10 +36,7 @@ pub enum HomeError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
-    move |source| HomeError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| HomeError::Io { path: path.display().to_string(), source }
 }
 
 /// The default home when neither a flag nor `TRELLIS_HOME` is given.
@@ -96,9 +88,7 @@ impl Drop for IdentityFile {
     fn drop(&mut self) {
         self.signing_seed.zeroize();
         self.encryption_seed.zeroize();
-        self.previous_encryption
-            .iter_mut()
-            .for_each(|k| k.zeroize());
+        self.previous_encryption.iter_mut().for_each(|k| k.zeroize());
     }
 }
 
@@ -111,10 +101,7 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity")
-            .field("name", &self.name)
-            .field("org", &self.keys.org_id())
-            .finish()
+        f.debug_struct("Identity").field("name", &self.name).field("org", &self.keys.org_id()).finish()
     }
 }
 
@@ -128,13 +115,8 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// Write `bytes` to `path` atomically with mode 0600 (write to a temp file, fsync, rename).
 pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
     let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
+    let mut f =
+        fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io(&tmp))?;
     f.write_all(bytes).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;
     fs::rename(&tmp, path).map_err(io(path))?;
@@ -145,10 +127,7 @@ fn read_secret_file(path: &Path) -> Result<Vec<u8>, HomeError> {
     let meta = fs::metadata(path).map_err(io(path))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(HomeError::Permissions {
-            path: path.display().to_string(),
-            mode,
-        });
+        return Err(HomeError::Permissions { path: path.display().to_string(), mode });
     }
     fs::read(path).map_err(io(path))
 }
@@ -177,10 +156,7 @@ impl Identity {
             previous_encryption: Vec::new(),
             created_ms: now_ms,
         };
-        write_secret_file(
-            &home.join(IDENTITY_FILE),
-            &postcard::to_allocvec(&file).unwrap_or_default(),
-        )?;
+        write_secret_file(&home.join(IDENTITY_FILE), &postcard::to_allocvec(&file).unwrap_or_default())?;
         Self::load(home)
     }
 
@@ -191,12 +167,8 @@ impl Identity {
             return Err(HomeError::NoIdentity(home.display().to_string()));
         }
         let mut bytes = read_secret_file(&path)?;
-        let corrupt = |why: String| HomeError::Corrupt {
-            path: path.display().to_string(),
-            why,
-        };
-        let parsed =
-            postcard::from_bytes::<IdentityFile>(&bytes).map_err(|e| corrupt(e.to_string()));
+        let corrupt = |why: String| HomeError::Corrupt { path: path.display().to_string(), why };
+        let parsed = postcard::from_bytes::<IdentityFile>(&bytes).map_err(|e| corrupt(e.to_string()));
         bytes.zeroize();
         let file = parsed?;
         if file.version != 1 {
@@ -206,11 +178,7 @@ impl Identity {
         for k in &file.previous_encryption {
             keys.push_previous(EncryptionSecret::from_bytes(*k));
         }
-        Ok(Identity {
-            name: file.name.clone(),
-            keys,
-            created_ms: file.created_ms,
-        })
+        Ok(Identity { name: file.name.clone(), keys, created_ms: file.created_ms })
     }
 
     /// Persist this identity (after a key rotation).
@@ -220,18 +188,10 @@ impl Identity {
             name: self.name.clone(),
             signing_seed: self.keys.signing_seed(),
             encryption_seed: self.keys.encryption().to_bytes(),
-            previous_encryption: self
-                .keys
-                .previous_encryption()
-                .iter()
-                .map(|k| k.to_bytes())
-                .collect(),
+            previous_encryption: self.keys.previous_encryption().iter().map(|k| k.to_bytes()).collect(),
             created_ms: self.created_ms,
         };
-        write_secret_file(
-            &home.join(IDENTITY_FILE),
-            &postcard::to_allocvec(&file).unwrap_or_default(),
-        )
+        write_secret_file(&home.join(IDENTITY_FILE), &postcard::to_allocvec(&file).unwrap_or_default())
     }
 }
 
@@ -240,26 +200,18 @@ pub fn load_or_create_node_key(home: &Path) -> Result<libp2p::identity::Keypair,
     let path = home.join(NODE_KEY_FILE);
     if path.exists() {
         let bytes = read_secret_file(&path)?;
-        return libp2p::identity::Keypair::from_protobuf_encoding(&bytes).map_err(|e| {
-            HomeError::Corrupt {
-                path: path.display().to_string(),
-                why: e.to_string(),
-            }
-        });
+        return libp2p::identity::Keypair::from_protobuf_encoding(&bytes)
+            .map_err(|e| HomeError::Corrupt { path: path.display().to_string(), why: e.to_string() });
     }
     let kp = libp2p::identity::Keypair::generate_ed25519();
-    let bytes = kp.to_protobuf_encoding().map_err(|e| HomeError::Corrupt {
-        path: path.display().to_string(),
-        why: e.to_string(),
-    })?;
+    let bytes = kp
+        .to_protobuf_encoding()
+        .map_err(|e| HomeError::Corrupt { path: path.display().to_string(), why: e.to_string() })?;
     write_secret_file(&path, &bytes)?;
     Ok(kp)
 }
 
 /// Milliseconds since the Unix epoch from the system clock (the only clock the node uses).
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

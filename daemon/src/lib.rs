@@ -52,10 +52,7 @@ pub async fn run(
     let identity = if Identity::exists(&home) {
         Identity::load(&home)?
     } else {
-        let name = config
-            .name
-            .clone()
-            .unwrap_or_else(|| "Unnamed organization".to_string());
+        let name = config.name.clone().unwrap_or_else(|| "Unnamed organization".to_string());
         let id = Identity::create(&home, &name, now_ms())?;
         info!(org = %id.keys.org_id().fingerprint(), home = %home.display(), "created a new organization identity");
         id
@@ -69,11 +66,7 @@ pub async fn run(
         now_ms(),
         365 * 24 * 3600 * 1000,
     );
-    let node_cfg = NodeConfig {
-        bootstrap: config.bootstrap.clone(),
-        mdns: config.mdns,
-        discovery: config.discovery,
-    };
+    let node_cfg = NodeConfig { bootstrap: config.bootstrap.clone(), mdns: config.mdns, discovery: config.discovery };
     let swarm = node::build_swarm(keypair, &node_cfg)?;
     let (node, handle, events) = Node::new(swarm, &node_cfg);
     let socket_path = home::socket_path(&home);
@@ -87,19 +80,9 @@ pub async fn run(
     };
     let node_task = tokio::spawn(node.run(stopped(stop_rx.clone())));
     for addr in &config.listen {
-        handle
-            .listen(addr.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        handle.listen(addr.clone()).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     }
-    let engine = Engine::new(
-        home.clone(),
-        identity,
-        binding,
-        store,
-        handle.clone(),
-        peer_id,
-    )?;
+    let engine = Engine::new(home.clone(), identity, binding, store, handle.clone(), peer_id)?;
     for g in engine.group_ids() {
         handle.subscribe(g).await;
     }
@@ -110,16 +93,8 @@ pub async fn run(
             }
         }
     }
-    let api_task = tokio::spawn(api::server::serve(
-        listener,
-        Arc::clone(&engine),
-        stopped(stop_rx.clone()),
-    ));
-    let dispatch_task = tokio::spawn(dispatch(
-        Arc::clone(&engine),
-        events,
-        stopped(stop_rx.clone()),
-    ));
+    let api_task = tokio::spawn(api::server::serve(listener, Arc::clone(&engine), stopped(stop_rx.clone())));
+    let dispatch_task = tokio::spawn(dispatch(Arc::clone(&engine), events, stopped(stop_rx.clone())));
 
     // Ready once at least one listen address is up (or none was asked for).
     let mut info = handle.info().await;
@@ -135,11 +110,7 @@ pub async fn run(
         org: me.to_text(),
         fingerprint: me.fingerprint(),
         peer_id: peer_id.to_string(),
-        listen_addrs: info
-            .listen_addrs
-            .iter()
-            .map(|a| format!("{a}/p2p/{peer_id}"))
-            .collect(),
+        listen_addrs: info.listen_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect(),
         socket: socket_path.clone(),
     });
 
@@ -164,10 +135,7 @@ async fn dispatch(
 ) {
     // Validation runs on the blocking pool, at most this many at once; the bounded event
     // channel in front of it sheds load (ignored, recovered by sync) instead of queueing.
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(2);
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
     let pool = Arc::new(Semaphore::new(workers));
     let mut periodic = tokio::time::interval(PERIODIC_SYNC);
     tokio::pin!(stop);
@@ -195,22 +163,16 @@ async fn dispatch(
 
 async fn handle_net_event(engine: &Arc<Engine>, pool: &Arc<Semaphore>, ev: NetEvent) {
     match ev {
-        NetEvent::Gossip {
-            source,
-            msg_id,
-            data,
-            ..
-        } => {
+        NetEvent::Gossip { source, msg_id, data, .. } => {
             let Ok(permit) = Arc::clone(pool).acquire_owned().await else {
                 return;
             };
             let engine = Arc::clone(engine);
             tokio::spawn(async move {
                 let e2 = Arc::clone(&engine);
-                let result =
-                    tokio::task::spawn_blocking(move || e2.ingest(&data, Origin::Gossip(source)))
-                        .await
-                        .unwrap_or_else(|e| Err(trellis_proto::ProtoError::Invalid(e.to_string())));
+                let result = tokio::task::spawn_blocking(move || e2.ingest(&data, Origin::Gossip(source)))
+                    .await
+                    .unwrap_or_else(|e| Err(trellis_proto::ProtoError::Invalid(e.to_string())));
                 drop(permit);
                 let acceptance = verdict(&result);
                 engine.node.validated(msg_id, source, acceptance).await;
@@ -231,19 +193,13 @@ async fn handle_net_event(engine: &Arc<Engine>, pool: &Arc<Semaphore>, ev: NetEv
                 }
             });
         }
-        NetEvent::InboundRequest {
-            peer,
-            request,
-            channel,
-        } => {
+        NetEvent::InboundRequest { peer, request, channel } => {
             let engine = Arc::clone(engine);
             tokio::spawn(async move { engine.handle_request(peer, *request, channel).await });
         }
         NetEvent::PeerSubscribed { peer, topic } => {
-            if let Some(g) = engine
-                .group_ids()
-                .into_iter()
-                .find(|g| libp2p::gossipsub::IdentTopic::new(g.topic()).hash() == topic)
+            if let Some(g) =
+                engine.group_ids().into_iter().find(|g| libp2p::gossipsub::IdentTopic::new(g.topic()).hash() == topic)
             {
                 let engine = Arc::clone(engine);
                 tokio::spawn(async move {
@@ -253,6 +209,9 @@ async fn handle_net_event(engine: &Arc<Engine>, pool: &Arc<Semaphore>, ev: NetEv
                 });
             }
         }
-        NetEvent::Connected { .. } => {}
+        NetEvent::Connected { peer, .. } => {
+            let engine = Arc::clone(engine);
+            tokio::spawn(async move { engine.hello(peer).await });
+        }
     }
 }

@@ -34,38 +34,14 @@ pub struct Behaviour {
 /// Commands to the Swarm task.
 #[derive(Debug)]
 pub enum Command {
-    Publish {
-        group: GroupId,
-        data: Vec<u8>,
-        reply: oneshot::Sender<usize>,
-    },
-    Subscribe {
-        group: GroupId,
-    },
-    Dial {
-        addr: Multiaddr,
-    },
-    Validated {
-        msg_id: MessageId,
-        source: PeerId,
-        acceptance: MessageAcceptance,
-    },
-    Request {
-        peer: PeerId,
-        request: Box<Request>,
-        reply: oneshot::Sender<Result<Response, String>>,
-    },
-    Respond {
-        channel: ResponseChannel<Response>,
-        response: Response,
-    },
-    Info {
-        reply: oneshot::Sender<NetInfo>,
-    },
-    Listen {
-        addr: Multiaddr,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
+    Publish { group: GroupId, data: Vec<u8>, reply: oneshot::Sender<usize> },
+    Subscribe { group: GroupId },
+    Dial { addr: Multiaddr },
+    Validated { msg_id: MessageId, source: PeerId, acceptance: MessageAcceptance },
+    Request { peer: PeerId, request: Box<Request>, reply: oneshot::Sender<Result<Response, String>> },
+    Respond { channel: ResponseChannel<Response>, response: Response },
+    Info { reply: oneshot::Sender<NetInfo> },
+    Listen { addr: Multiaddr, reply: oneshot::Sender<Result<(), String>> },
 }
 
 /// What the network tells the engine.
@@ -139,28 +115,13 @@ impl NodeHandle {
 
     /// Tell gossipsub the verdict on a message. Never blocks the caller for long: the channel
     /// is sized for the validation pool.
-    pub async fn validated(
-        &self,
-        msg_id: MessageId,
-        source: PeerId,
-        acceptance: MessageAcceptance,
-    ) {
-        self.send(Command::Validated {
-            msg_id,
-            source,
-            acceptance,
-        })
-        .await;
+    pub async fn validated(&self, msg_id: MessageId, source: PeerId, acceptance: MessageAcceptance) {
+        self.send(Command::Validated { msg_id, source, acceptance }).await;
     }
 
     pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, String> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Request {
-            peer,
-            request: Box::new(request),
-            reply,
-        })
-        .await;
+        self.send(Command::Request { peer, request: Box::new(request), reply }).await;
         rx.await.unwrap_or_else(|_| Err("node stopped".into()))
     }
 
@@ -192,17 +153,10 @@ fn message_id(m: &gossipsub::Message) -> MessageId {
 }
 
 /// Build the Swarm.
-pub fn build_swarm(
-    keypair: libp2p::identity::Keypair,
-    cfg: &NodeConfig,
-) -> anyhow::Result<Swarm<Behaviour>> {
+pub fn build_swarm(keypair: libp2p::identity::Keypair, cfg: &NodeConfig) -> anyhow::Result<Swarm<Behaviour>> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )?
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
             let gossip_cfg = gossipsub::ConfigBuilder::default()
@@ -215,41 +169,21 @@ pub fn build_swarm(
                 .heartbeat_interval(Duration::from_millis(700))
                 .build()
                 .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))?;
-            let gossipsub =
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)
-                    .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
-            let identify = identify::Behaviour::new(identify::Config::new(
-                "/trellis/id/1".into(),
-                key.public(),
-            ));
+            let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)
+                .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
+            let identify = identify::Behaviour::new(identify::Config::new("/trellis/id/1".into(), key.public()));
             let mut kad_cfg = kad::Config::new(libp2p::StreamProtocol::new("/trellis/kad/1"));
             kad_cfg.set_query_timeout(Duration::from_secs(30));
-            let mut kad = kad::Behaviour::with_config(
-                peer_id,
-                kad::store::MemoryStore::new(peer_id),
-                kad_cfg,
-            );
+            let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_cfg);
             kad.set_mode(Some(kad::Mode::Server));
             let rr = request_response::Behaviour::with_codec(
                 wire::Codec,
                 [(wire::SYNC_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
             );
-            let mdns = if cfg.mdns {
-                Some(mdns::tokio::Behaviour::new(
-                    mdns::Config::default(),
-                    peer_id,
-                )?)
-            } else {
-                None
-            };
-            Ok(Behaviour {
-                gossipsub,
-                identify,
-                kad,
-                rr,
-                mdns: Toggle::from(mdns),
-            })
+            let mdns =
+                if cfg.mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
+            Ok(Behaviour { gossipsub, identify, kad, rr, mdns: Toggle::from(mdns) })
         })?
         // Quiet groups may go hours without a message: keep connections open.
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
@@ -280,9 +214,7 @@ pub struct Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node")
-            .field("peer_id", self.swarm.local_peer_id())
-            .finish()
+        f.debug_struct("Node").field("peer_id", self.swarm.local_peer_id()).finish()
     }
 }
 
@@ -293,10 +225,7 @@ const EVENT_CAPACITY: usize = 1024;
 
 impl Node {
     /// Create the task state and its handle; the caller receives network events.
-    pub fn new(
-        swarm: Swarm<Behaviour>,
-        cfg: &NodeConfig,
-    ) -> (Node, NodeHandle, mpsc::Receiver<NetEvent>) {
+    pub fn new(swarm: Swarm<Behaviour>, cfg: &NodeConfig) -> (Node, NodeHandle, mpsc::Receiver<NetEvent>) {
         let (tx, commands) = mpsc::channel(COMMAND_CAPACITY);
         let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let node = Node {
@@ -344,10 +273,7 @@ impl Node {
             _ => None,
         });
         if let Some(peer) = peer {
-            self.swarm
-                .behaviour_mut()
-                .kad
-                .add_address(&peer, addr.clone());
+            self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
             let entry = self.redial.entry(peer).or_insert(Redial {
                 addrs: vec![],
                 next: Instant::now(),
@@ -366,13 +292,8 @@ impl Node {
         match cmd {
             Command::Publish { group, data, reply } => {
                 let topic = IdentTopic::new(group.topic());
-                let peers = self
-                    .swarm
-                    .behaviour()
-                    .gossipsub
-                    .all_peers()
-                    .filter(|(_, t)| t.contains(&&topic.hash()))
-                    .count();
+                let peers =
+                    self.swarm.behaviour().gossipsub.all_peers().filter(|(_, t)| t.contains(&&topic.hash())).count();
                 match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
                     Ok(_) => {}
                     // No subscribed peer yet: the item is stored and catch-up sync delivers it.
@@ -393,30 +314,15 @@ impl Node {
                 }
             }
             Command::Dial { addr } => self.dial(addr),
-            Command::Validated {
-                msg_id,
-                source,
-                acceptance,
-            } => {
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&msg_id, &source, acceptance);
+            Command::Validated { msg_id, source, acceptance } => {
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&msg_id, &source, acceptance);
             }
-            Command::Request {
-                peer,
-                request,
-                reply,
-            } => {
+            Command::Request { peer, request, reply } => {
                 let id = self.swarm.behaviour_mut().rr.send_request(&peer, *request);
                 self.pending.insert(id, reply);
             }
             Command::Respond { channel, response } => {
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .rr
-                    .send_response(channel, response);
+                let _ = self.swarm.behaviour_mut().rr.send_response(channel, response);
             }
             Command::Info { reply } => {
                 let b = self.swarm.behaviour();
@@ -429,15 +335,7 @@ impl Node {
                 let peers = self
                     .swarm
                     .connected_peers()
-                    .map(|p| {
-                        (
-                            *p,
-                            self.redial
-                                .get(p)
-                                .map(|r| r.addrs.clone())
-                                .unwrap_or_default(),
-                        )
-                    })
+                    .map(|p| (*p, self.redial.get(p).map(|r| r.addrs.clone()).unwrap_or_default()))
                     .collect();
                 let _ = reply.send(NetInfo {
                     peer_id: self.swarm.local_peer_id().to_string(),
@@ -447,11 +345,7 @@ impl Node {
                 });
             }
             Command::Listen { addr, reply } => {
-                let r = self
-                    .swarm
-                    .listen_on(addr)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
+                let r = self.swarm.listen_on(addr).map(|_| ()).map_err(|e| e.to_string());
                 let _ = reply.send(r);
             }
         }
@@ -460,13 +354,13 @@ impl Node {
     fn emit(&mut self, ev: NetEvent) {
         // When the engine is saturated, shed inbound gossip (ignored, not penalised, and
         // recovered by sync): never block the Swarm.
-        if let Err(mpsc::error::TrySendError::Full(NetEvent::Gossip { msg_id, source, .. })) =
-            self.events.try_send(ev)
+        if let Err(mpsc::error::TrySendError::Full(NetEvent::Gossip { msg_id, source, .. })) = self.events.try_send(ev)
         {
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .report_message_validation_result(&msg_id, &source, MessageAcceptance::Ignore);
+            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                &msg_id,
+                &source,
+                MessageAcceptance::Ignore,
+            );
         }
     }
 
@@ -479,23 +373,14 @@ impl Node {
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.retain(|a| a != &address);
             }
-            SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
-            } => {
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                 let addr = endpoint.get_remote_address().clone();
                 if let Some(r) = self.redial.get_mut(&peer_id) {
                     r.backoff = Duration::from_secs(1);
                 }
-                self.emit(NetEvent::Connected {
-                    peer: peer_id,
-                    addr,
-                });
+                self.emit(NetEvent::Connected { peer: peer_id, addr });
             }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established,
-                ..
-            } => {
+            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
                 if num_established == 0
                     && let Some(r) = self.redial.get_mut(&peer_id)
                 {
@@ -503,11 +388,7 @@ impl Node {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => self.handle_gossip(ev),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
-                info,
-                ..
-            })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 for addr in info.listen_addrs {
                     if is_dialable(&addr) {
                         self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
@@ -515,11 +396,7 @@ impl Node {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
-                result:
-                    kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
-                        providers,
-                        ..
-                    })),
+                result: kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
                 ..
             })) => {
                 for p in providers {
@@ -531,10 +408,7 @@ impl Node {
             SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.handle_rr(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
                 for (peer, addr) in list {
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer, addr.clone());
+                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
                     let _ = self.swarm.dial(addr);
                 }
             }
@@ -544,11 +418,7 @@ impl Node {
 
     fn handle_gossip(&mut self, ev: gossipsub::Event) {
         match ev {
-            gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            } => {
+            gossipsub::Event::Message { propagation_source, message_id, message } => {
                 self.emit(NetEvent::Gossip {
                     source: propagation_source,
                     msg_id: message_id,
@@ -557,10 +427,7 @@ impl Node {
                 });
             }
             gossipsub::Event::Subscribed { peer_id, topic, .. } => {
-                self.emit(NetEvent::PeerSubscribed {
-                    peer: peer_id,
-                    topic,
-                });
+                self.emit(NetEvent::PeerSubscribed { peer: peer_id, topic });
             }
             _ => {}
         }
@@ -569,27 +436,16 @@ impl Node {
     fn handle_rr(&mut self, ev: request_response::Event<Request, Response>) {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    self.emit(NetEvent::InboundRequest {
-                        peer,
-                        request: Box::new(request),
-                        channel,
-                    });
+                request_response::Message::Request { request, channel, .. } => {
+                    self.emit(NetEvent::InboundRequest { peer, request: Box::new(request), channel });
                 }
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
+                request_response::Message::Response { request_id, response } => {
                     if let Some(reply) = self.pending.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
                 }
             },
-            request_response::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
+            request_response::Event::OutboundFailure { request_id, error, .. } => {
                 if let Some(reply) = self.pending.remove(&request_id) {
                     let _ = reply.send(Err(error.to_string()));
                 }
@@ -612,9 +468,7 @@ impl Node {
                 r.next = now + r.backoff;
                 r.backoff = (r.backoff * 2).min(Duration::from_secs(300));
             }
-            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-                .addresses(addrs)
-                .build();
+            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer).addresses(addrs).build();
             let _ = self.swarm.dial(opts);
         }
     }
@@ -625,16 +479,11 @@ impl Node {
             return;
         }
         for g in self.groups.clone() {
-            self.swarm
-                .behaviour_mut()
-                .kad
-                .get_providers(kad::RecordKey::new(&g.topic()));
+            self.swarm.behaviour_mut().kad.get_providers(kad::RecordKey::new(&g.topic()));
         }
     }
 }
 
 fn is_dialable(addr: &Multiaddr) -> bool {
-    !addr
-        .iter()
-        .any(|p| matches!(p, libp2p::multiaddr::Protocol::Ip4(ip) if ip.is_unspecified()))
+    !addr.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::Ip4(ip) if ip.is_unspecified()))
 }

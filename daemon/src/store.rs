@@ -106,42 +106,25 @@ fn seq_key(group: &GroupId, sender: &OrgId, seq: u64) -> Vec<u8> {
 }
 
 fn id_from(bytes: &[u8]) -> Result<ItemId, StoreError> {
-    bytes
-        .try_into()
-        .map(ItemId)
-        .map_err(|_| StoreError::Corrupt("bad id length".into()))
+    bytes.try_into().map(ItemId).map_err(|_| StoreError::Corrupt("bad id length".into()))
 }
 
 impl Store {
     /// Open (or create) the store at `path`, checking its schema version.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |why: String| StoreError::Open {
-            path: path.display().to_string(),
-            why,
-        };
+        let open_err = |why: String| StoreError::Open { path: path.display().to_string(), why };
         let db = Database::create(path).map_err(|e| open_err(e.to_string()))?;
         let store = Store { db };
-        let txn = store
-            .db
-            .begin_write()
-            .map_err(|e| open_err(e.to_string()))?;
+        let txn = store.db.begin_write().map_err(|e| open_err(e.to_string()))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| open_err(e.to_string()))?;
             let found = meta
                 .get("schema")
                 .map_err(|e| open_err(e.to_string()))?
-                .map(|v| {
-                    v.value()
-                        .try_into()
-                        .map(u32::from_be_bytes)
-                        .unwrap_or(u32::MAX)
-                });
+                .map(|v| v.value().try_into().map(u32::from_be_bytes).unwrap_or(u32::MAX));
             match found {
                 Some(v) if v > SCHEMA_VERSION => {
-                    return Err(StoreError::TooNew {
-                        path: path.display().to_string(),
-                        found: v,
-                    });
+                    return Err(StoreError::TooNew { path: path.display().to_string(), found: v });
                 }
                 Some(_) => {}
                 None => {
@@ -181,25 +164,17 @@ impl Store {
         let result = {
             let mut seqs = txn.open_table(SEQS).map_err(dberr)?;
             let sk = seq_key(group, sender, seq);
-            let existing = seqs
-                .get(sk.as_slice())
-                .map_err(dberr)?
-                .map(|v| v.value().to_vec());
+            let existing = seqs.get(sk.as_slice()).map_err(dberr)?.map(|v| v.value().to_vec());
             match existing {
                 Some(e) if e == id.as_bytes() => Inserted::Duplicate,
                 Some(_) => Inserted::SeqConflict,
                 None => {
-                    seqs.insert(sk.as_slice(), id.as_bytes().as_slice())
-                        .map_err(dberr)?;
+                    seqs.insert(sk.as_slice(), id.as_bytes().as_slice()).map_err(dberr)?;
                     let mut items = txn.open_table(ITEMS).map_err(dberr)?;
                     let enc = postcard::to_allocvec(item).map_err(dberr)?;
-                    items
-                        .insert(id.as_bytes().as_slice(), enc.as_slice())
-                        .map_err(dberr)?;
+                    items.insert(id.as_bytes().as_slice(), enc.as_slice()).map_err(dberr)?;
                     let mut by_group = txn.open_table(BY_GROUP).map_err(dberr)?;
-                    by_group
-                        .insert(group_key(group, kind, item.received_ms, id).as_slice(), ())
-                        .map_err(dberr)?;
+                    by_group.insert(group_key(group, kind, item.received_ms, id).as_slice(), ()).map_err(dberr)?;
                     Inserted::New
                 }
             }
@@ -228,19 +203,12 @@ impl Store {
             let seqs = txn.open_table(SEQS).map_err(dberr)?;
             let lo = seq_key(group, me, 0);
             let hi = seq_key(group, me, u64::MAX);
-            let last = seqs
-                .range(lo.as_slice()..=hi.as_slice())
-                .map_err(dberr)?
-                .next_back();
+            let last = seqs.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)?.next_back();
             match last {
                 Some(r) => {
                     let (k, _) = r.map_err(dberr)?;
                     let k = k.value();
-                    u64::from_be_bytes(
-                        k[64..72]
-                            .try_into()
-                            .map_err(|_| StoreError::Corrupt("seq key".into()))?,
-                    ) + 1
+                    u64::from_be_bytes(k[64..72].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?) + 1
                 }
                 None => 1,
             }
@@ -254,47 +222,30 @@ impl Store {
         };
         {
             let mut seqs = txn.open_table(SEQS).map_err(dberr)?;
-            seqs.insert(seq_key(group, me, seq).as_slice(), id.as_bytes().as_slice())
-                .map_err(dberr)?;
+            seqs.insert(seq_key(group, me, seq).as_slice(), id.as_bytes().as_slice()).map_err(dberr)?;
             let mut items = txn.open_table(ITEMS).map_err(dberr)?;
             let enc = postcard::to_allocvec(&item).map_err(dberr)?;
-            items
-                .insert(id.as_bytes().as_slice(), enc.as_slice())
-                .map_err(dberr)?;
+            items.insert(id.as_bytes().as_slice(), enc.as_slice()).map_err(dberr)?;
             let mut by_group = txn.open_table(BY_GROUP).map_err(dberr)?;
-            by_group
-                .insert(group_key(group, kind, item.received_ms, &id).as_slice(), ())
-                .map_err(dberr)?;
+            by_group.insert(group_key(group, kind, item.received_ms, &id).as_slice(), ()).map_err(dberr)?;
         }
         txn.commit().map_err(dberr)?;
         Ok(Ok((id, kind, seq)))
     }
 
     /// Update the decrypted payload of a stored item (when a key arrives later).
-    pub fn set_payload(
-        &self,
-        id: &ItemId,
-        payload: Vec<u8>,
-        content_key: Option<[u8; 32]>,
-    ) -> Result<(), StoreError> {
+    pub fn set_payload(&self, id: &ItemId, payload: Vec<u8>, content_key: Option<[u8; 32]>) -> Result<(), StoreError> {
         let txn = self.write()?;
         {
             let mut items = txn.open_table(ITEMS).map_err(dberr)?;
-            let Some(raw) = items
-                .get(id.as_bytes().as_slice())
-                .map_err(dberr)?
-                .map(|v| v.value().to_vec())
-            else {
+            let Some(raw) = items.get(id.as_bytes().as_slice()).map_err(dberr)?.map(|v| v.value().to_vec()) else {
                 return Ok(());
             };
-            let mut item: StoredItem =
-                postcard::from_bytes(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let mut item: StoredItem = postcard::from_bytes(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             item.payload = Some(payload);
             item.content_key = content_key;
             let enc = postcard::to_allocvec(&item).map_err(dberr)?;
-            items
-                .insert(id.as_bytes().as_slice(), enc.as_slice())
-                .map_err(dberr)?;
+            items.insert(id.as_bytes().as_slice(), enc.as_slice()).map_err(dberr)?;
         }
         txn.commit().map_err(dberr)
     }
@@ -304,9 +255,7 @@ impl Store {
         let txn = self.db.begin_read().map_err(dberr)?;
         let items = txn.open_table(ITEMS).map_err(dberr)?;
         match items.get(id.as_bytes().as_slice()).map_err(dberr)? {
-            Some(v) => Ok(Some(
-                postcard::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            )),
+            Some(v) => Ok(Some(postcard::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?)),
             None => Ok(None),
         }
     }
@@ -354,16 +303,8 @@ impl Store {
         for r in t.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)? {
             let (k, _) = r.map_err(dberr)?;
             let k = k.value();
-            let sender = OrgId(
-                k[32..64]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("seq key".into()))?,
-            );
-            let seq = u64::from_be_bytes(
-                k[64..72]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("seq key".into()))?,
-            );
+            let sender = OrgId(k[32..64].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?);
+            let seq = u64::from_be_bytes(k[64..72].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?);
             match out.last_mut() {
                 Some((s, ranges)) if *s == sender => match ranges.last_mut() {
                     Some((_, last)) if *last + 1 == seq => *last = seq,
@@ -401,24 +342,15 @@ impl Store {
         for r in seqs.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)? {
             let (k, v) = r.map_err(dberr)?;
             let k = k.value();
-            let sender = OrgId(
-                k[32..64]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("seq key".into()))?,
-            );
-            let seq = u64::from_be_bytes(
-                k[64..72]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("seq key".into()))?,
-            );
+            let sender = OrgId(k[32..64].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?);
+            let seq = u64::from_be_bytes(k[64..72].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?);
             if covered(&sender, seq) {
                 continue;
             }
             let Some(raw) = items.get(v.value()).map_err(dberr)? else {
                 continue;
             };
-            let item: StoredItem = postcard::from_bytes(raw.value())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let item: StoredItem = postcard::from_bytes(raw.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if !out.is_empty() && (bytes + item.bytes.len() > max_bytes || out.len() >= max_items) {
                 return Ok((out, true));
             }
@@ -434,8 +366,7 @@ impl Store {
         {
             let mut t = txn.open_table(GROUPS).map_err(dberr)?;
             let enc = postcard::to_allocvec(rec).map_err(dberr)?;
-            t.insert(id.as_bytes().as_slice(), enc.as_slice())
-                .map_err(dberr)?;
+            t.insert(id.as_bytes().as_slice(), enc.as_slice()).map_err(dberr)?;
         }
         txn.commit().map_err(dberr)
     }
@@ -447,15 +378,8 @@ impl Store {
         let mut out = Vec::new();
         for r in t.iter().map_err(dberr)? {
             let (k, v) = r.map_err(dberr)?;
-            let id = GroupId(
-                k.value()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("group id".into()))?,
-            );
-            out.push((
-                id,
-                postcard::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            ));
+            let id = GroupId(k.value().try_into().map_err(|_| StoreError::Corrupt("group id".into()))?);
+            out.push((id, postcard::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?));
         }
         Ok(out)
     }
@@ -478,10 +402,7 @@ impl Store {
         let mut out = Vec::new();
         for r in t.iter().map_err(dberr)? {
             let (k, v) = r.map_err(dberr)?;
-            out.push((
-                k.value().to_string(),
-                postcard::from_bytes(v.value()).unwrap_or_default(),
-            ));
+            out.push((k.value().to_string(), postcard::from_bytes(v.value()).unwrap_or_default()));
         }
         Ok(out)
     }

@@ -33,11 +33,13 @@ pub struct Request {
 /// What is asked.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum RequestBody {
+    /// "This is who I am" (the binding in the request): the responder answers with its own,
+    /// so both sides learn the org behind the connection.
+    Hello,
+    /// Direct delivery of a RED item to one of its recipients (§5.2): never gossiped.
+    Deliver { envelope: Vec<u8> },
     /// "Here is what I hold of this group, per sender: send me what I lack."
-    Sync {
-        group: GroupId,
-        have: Vec<(OrgId, Vec<(u64, u64)>)>,
-    },
+    Sync { group: GroupId, have: Vec<(OrgId, Vec<(u64, u64)>)> },
 }
 
 /// A response.
@@ -45,6 +47,10 @@ pub enum RequestBody {
 pub enum Response {
     /// Envelopes the requester lacks; `more` says another request will return further ones.
     Items { items: Vec<Vec<u8>>, more: bool },
+    /// The responder's node binding.
+    Hello { binding: SignedNodeBinding },
+    /// A delivered item was accepted.
+    Delivered,
     /// The responder will not answer, with the reason.
     Refused(String),
 }
@@ -53,44 +59,26 @@ pub enum Response {
 #[derive(Clone, Debug, Default)]
 pub struct Codec;
 
-async fn read_frame<T: AsyncRead + Unpin + Send, V: DeserializeOwned>(
-    io: &mut T,
-    max: usize,
-) -> io::Result<V> {
+async fn read_frame<T: AsyncRead + Unpin + Send, V: DeserializeOwned>(io: &mut T, max: usize) -> io::Result<V> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
     if len > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds {max}"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {len} bytes exceeds {max}")));
     }
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
-    let (v, rest) = postcard::take_from_bytes(&buf)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let (v, rest) = postcard::take_from_bytes(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     if !rest.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "trailing bytes in frame",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "trailing bytes in frame"));
     }
     Ok(v)
 }
 
-async fn write_frame<T: AsyncWrite + Unpin + Send, V: Serialize>(
-    io: &mut T,
-    v: &V,
-    max: usize,
-) -> io::Result<()> {
-    let buf =
-        postcard::to_allocvec(v).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+async fn write_frame<T: AsyncWrite + Unpin + Send, V: Serialize>(io: &mut T, v: &V, max: usize) -> io::Result<()> {
+    let buf = postcard::to_allocvec(v).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     if buf.len() > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "frame too large",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
     }
     io.write_all(&(buf.len() as u32).to_be_bytes()).await?;
     io.write_all(&buf).await?;

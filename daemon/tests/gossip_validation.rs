@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use trellis_daemon::api::client::Client;
 use trellis_daemon::api::types::{
-    AdvisoryView, CreateGroup, Created, GroupInfo, IdInfo, InviteRequest, InviteToken, JoinRequest,
-    PublishAdvisory, Status,
+    AdvisoryView, CreateGroup, Created, GroupInfo, IdInfo, InviteRequest, InviteToken, JoinRequest, PublishAdvisory,
+    Status,
 };
 use trellis_daemon::config::{Config, Overrides};
 use trellis_daemon::home::Identity;
@@ -53,17 +53,9 @@ async fn start(dir: &Path, name: &str, bootstrap: Vec<String>) -> TestNode {
         )
         .await
     });
-    let addr = tokio::time::timeout(Duration::from_secs(20), ready_rx)
-        .await
-        .expect("node ready in time")
-        .expect("ready");
-    TestNode {
-        client: Client::new(&home),
-        home,
-        addr,
-        stop: Some(stop),
-        task,
-    }
+    let addr =
+        tokio::time::timeout(Duration::from_secs(20), ready_rx).await.expect("node ready in time").expect("ready");
+    TestNode { client: Client::new(&home), home, addr, stop: Some(stop), task }
 }
 
 impl TestNode {
@@ -97,24 +89,13 @@ async fn join(admin: &TestNode, node: &TestNode, group: &str) {
     let id: IdInfo = node.client.get("/v1/id").await.unwrap();
     let tok: InviteToken = admin
         .client
-        .post(
-            &format!("/v1/groups/{group}/invite"),
-            &InviteRequest {
-                card: id.card,
-                role: "member".into(),
-            },
-        )
+        .post(&format!("/v1/groups/{group}/invite"), &InviteRequest { card: id.card, role: "member".into() })
         .await
         .unwrap();
-    let _: GroupInfo = node
-        .client
-        .post("/v1/groups/join", &JoinRequest { token: tok.token })
-        .await
-        .unwrap();
+    let _: GroupInfo = node.client.post("/v1/groups/join", &JoinRequest { token: tok.token }).await.unwrap();
     wait_for("membership", || async {
         let g: Vec<GroupInfo> = node.client.get("/v1/groups").await.unwrap();
-        g.first()
-            .is_some_and(|g| g.role.as_deref() == Some("member"))
+        g.first().is_some_and(|g| g.role.as_deref() == Some("member"))
     })
     .await;
 }
@@ -150,11 +131,7 @@ fn clear_envelope(keys: &OrgKeys, group: GroupId, seq: u64, title: &str) -> Vec<
             payload: &payload,
             recipients: Recipients::Clear,
         },
-        &EnvelopeRandomness {
-            nonce: [1; 24],
-            content_key: [2; 32],
-            hpke_seed: [3; 32],
-        },
+        &EnvelopeRandomness { nonce: [1; 24], content_key: [2; 32], hpke_seed: [3; 32] },
     )
     .unwrap()
     .bytes
@@ -166,37 +143,22 @@ async fn bad_gossip_is_rejected_and_not_relayed() {
     let a = start(dir.path(), "a", vec![]).await;
     let b = start(dir.path(), "b", vec![a.addr.clone()]).await;
     let c = start(dir.path(), "c", vec![b.addr.clone()]).await;
-    let created: Created = a
-        .client
-        .post(
-            "/v1/groups",
-            &CreateGroup {
-                name: "water".into(),
-                kind: "sector".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let created: Created =
+        a.client.post("/v1/groups", &CreateGroup { name: "water".into(), kind: "sector".into() }).await.unwrap();
     let group = GroupId::parse(&created.id).unwrap();
     join(&a, &b, "water").await;
     join(&a, &c, "water").await;
 
     // The attacker: a bare libp2p node connected to B only, subscribed to the topic.
     let kp = libp2p::identity::Keypair::generate_ed25519();
-    let cfg = NodeConfig {
-        bootstrap: vec![b.addr.parse().unwrap()],
-        mdns: false,
-        discovery: false,
-    };
+    let cfg = NodeConfig { bootstrap: vec![b.addr.parse().unwrap()], mdns: false, discovery: false };
     let (node, m, mut events) = Node::new(build_swarm(kp, &cfg).unwrap(), &cfg);
     let (stop_m, stop_m_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(node.run(async {
         let _ = stop_m_rx.await;
     }));
     tokio::spawn(async move { while events.recv().await.is_some() {} });
-    m.listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .await
-        .unwrap();
+    m.listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()).await.unwrap();
     m.subscribe(group).await;
     wait_for("attacker meshed with B", || async {
         let info = m.info().await;
@@ -206,8 +168,7 @@ async fn bad_gossip_is_rejected_and_not_relayed() {
 
     // 1. A non-member's well-formed envelope.
     let outsider = OrgKeys::from_seeds([9; 32], [10; 32]);
-    m.publish(group, clear_envelope(&outsider, group, 1, "outsider says"))
-        .await;
+    m.publish(group, clear_envelope(&outsider, group, 1, "outsider says")).await;
     // 2. A forged signature: the same shape, last signature byte flipped.
     let a_keys = Identity::load(&a.home).unwrap().keys;
     let mut forged = clear_envelope(&a_keys, group, 1000, "forged");
@@ -216,25 +177,15 @@ async fn bad_gossip_is_rejected_and_not_relayed() {
     m.publish(group, forged).await;
     // 3. A replayed sequence number: A's seq 1 is its first invite op; a different item with
     //    the same (sender, seq), validly signed by A's key.
-    m.publish(group, clear_envelope(&a_keys, group, 1, "equivocation"))
-        .await;
+    m.publish(group, clear_envelope(&a_keys, group, 1, "equivocation")).await;
     // 4. Oversize and 5. garbage.
     m.publish(group, vec![1u8; MAX_ENVELOPE_BYTES + 100]).await;
-    m.publish(group, b"\x01 this is not an envelope at all".to_vec())
-        .await;
+    m.publish(group, b"\x01 this is not an envelope at all".to_vec()).await;
 
-    let wanted = [
-        "not_a_member",
-        "bad_signature",
-        "replayed_sequence",
-        "oversize",
-        "malformed",
-    ];
+    let wanted = ["not_a_member", "bad_signature", "replayed_sequence", "oversize", "malformed"];
     wait_for("B to reject all five", || async {
         let s = b.status().await;
-        wanted
-            .iter()
-            .all(|r| s.rejects.get(*r).copied().unwrap_or(0) >= 1)
+        wanted.iter().all(|r| s.rejects.get(*r).copied().unwrap_or(0) >= 1)
     })
     .await;
 
@@ -279,11 +230,7 @@ async fn bad_gossip_is_rejected_and_not_relayed() {
     for n in [&a, &c] {
         let s = n.status().await;
         for r in wanted {
-            assert_eq!(
-                s.rejects.get(r),
-                None,
-                "{r} reached a node through B: B relayed it"
-            );
+            assert_eq!(s.rejects.get(r), None, "{r} reached a node through B: B relayed it");
         }
     }
     let _ = stop_m.send(());

@@ -33,22 +33,14 @@ pub struct Client {
 
 impl Client {
     pub fn new(home: &Path) -> Self {
-        Client {
-            socket: crate::home::socket_path(home),
-            home: home.to_path_buf(),
-        }
+        Client { socket: crate::home::socket_path(home), home: home.to_path_buf() }
     }
 
-    async fn connect(
-        &self,
-    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError> {
-        let stream =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|_| ClientError::NotRunning {
-                    home: self.home.display().to_string(),
-                    socket: self.socket.display().to_string(),
-                })?;
+    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError> {
+        let stream = UnixStream::connect(&self.socket).await.map_err(|_| ClientError::NotRunning {
+            home: self.home.display().to_string(),
+            socket: self.socket.display().to_string(),
+        })?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -71,18 +63,10 @@ impl Client {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let resp = sender.send_request(req).await.map_err(|e| ClientError::Transport(e.to_string()))?;
         if resp.status() != StatusCode::OK {
             let status = resp.status();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| ClientError::Transport(e.to_string()))?
-                .to_bytes();
+            let bytes = resp.into_body().collect().await.map_err(|e| ClientError::Transport(e.to_string()))?.to_bytes();
             let msg = serde_json::from_slice::<ApiError>(&bytes)
                 .map(|e| e.error)
                 .unwrap_or_else(|_| format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
@@ -98,11 +82,7 @@ impl Client {
     }
 
     /// POST a JSON body and read a JSON reply.
-    pub async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, ClientError> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
         let body = serde_json::to_vec(body).map_err(|e| ClientError::Transport(e.to_string()))?;
         let resp = self.call(Method::POST, path, Some(body)).await?;
         read_json(resp).await
@@ -111,24 +91,13 @@ impl Client {
     /// Open an event stream; each call to the returned closure's stream yields one JSON line.
     pub async fn stream(&self, path: &str) -> Result<EventStream, ClientError> {
         let resp = self.call(Method::GET, path, None).await?;
-        Ok(EventStream {
-            body: resp.into_body(),
-            buf: Vec::new(),
-        })
+        Ok(EventStream { body: resp.into_body(), buf: Vec::new() })
     }
 }
 
-async fn read_json<T: DeserializeOwned>(
-    resp: hyper::Response<hyper::body::Incoming>,
-) -> Result<T, ClientError> {
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| ClientError::Transport(e.to_string()))?
-        .to_bytes();
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ClientError::Transport(format!("unexpected reply: {e}")))
+async fn read_json<T: DeserializeOwned>(resp: hyper::Response<hyper::body::Incoming>) -> Result<T, ClientError> {
+    let bytes = resp.into_body().collect().await.map_err(|e| ClientError::Transport(e.to_string()))?.to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::Transport(format!("unexpected reply: {e}")))
 }
 
 /// A stream of newline-delimited JSON events.

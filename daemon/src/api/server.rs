@@ -19,9 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixListener;
 
-use super::types::{
-    ApiError, CreateGroup, Created, InviteRequest, InviteToken, JoinRequest, PublishAdvisory,
-};
+use super::types::{CreatedMany, RemoveRequest, ReshareRequest, RevokeRequest, RoleRequest, ApiError, CreateGroup, Created, InviteRequest, InviteToken, JoinRequest, PublishAdvisory};
 use crate::engine::{ActionError, Engine};
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -33,10 +31,7 @@ const MAX_BODY: usize = 1024 * 1024;
 pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     if path.exists() {
         if tokio::net::UnixStream::connect(path).await.is_ok() {
-            anyhow::bail!(
-                "another trellisd is already running with this home (socket {} answers)",
-                path.display()
-            );
+            anyhow::bail!("another trellisd is already running with this home (socket {} answers)", path.display());
         }
         std::fs::remove_file(path)?;
     }
@@ -46,11 +41,7 @@ pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 }
 
 /// Serve until `shutdown` resolves.
-pub async fn serve(
-    listener: UnixListener,
-    engine: Arc<Engine>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
+pub async fn serve(listener: UnixListener, engine: Arc<Engine>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -86,10 +77,7 @@ fn json<T: Serialize>(v: &T) -> Response<Body> {
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response<Body> {
-    full(
-        status,
-        serde_json::to_vec(&ApiError { error: msg.into() }).unwrap_or_default(),
-    )
+    full(status, serde_json::to_vec(&ApiError { error: msg.into() }).unwrap_or_default())
 }
 
 fn action_error(e: ActionError) -> Response<Body> {
@@ -115,12 +103,7 @@ async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Response
         .await
         .map_err(|e| error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")))?
         .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid JSON request: {e}"),
-        )
-    })
+    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON request: {e}")))
 }
 
 /// Decode `%XX` escapes of a path segment or query value.
@@ -133,10 +116,7 @@ pub fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                b.get(i + 1).and_then(|c| hex(*c)),
-                b.get(i + 2).and_then(|c| hex(*c)),
-            )
+            && let (Some(h), Some(l)) = (b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c)))
         {
             out.push(h * 16 + l);
             i += 3;
@@ -158,11 +138,7 @@ fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
 /// The route table (version 1).
 async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let segs: Vec<String> = path
-        .trim_matches('/')
-        .split('/')
-        .map(percent_decode)
-        .collect();
+    let segs: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let method = req.method().clone();
     match (method, segs.as_slice()) {
@@ -171,12 +147,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::GET, ["v1", "peers"]) => json(&engine.peers().await),
         (Method::GET, ["v1", "groups"]) => json(&engine.group_list().await),
         (Method::POST, ["v1", "groups"]) => match body::<CreateGroup>(req).await {
-            Ok(b) => reply(
-                engine
-                    .create_group(&b.name, &b.kind)
-                    .await
-                    .map(|id| Created { id: id.to_text() }),
-            ),
+            Ok(b) => reply(engine.create_group(&b.name, &b.kind).await.map(|id| Created { id: id.to_text() })),
             Err(r) => r,
         },
         (Method::POST, ["v1", "groups", "join"]) => match body::<JoinRequest>(req).await {
@@ -186,48 +157,62 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::POST, ["v1", "groups", g, "invite"]) => {
             let g = g.to_string();
             match body::<InviteRequest>(req).await {
-                Ok(b) => reply(
-                    engine
-                        .invite(&g, &b.card, &b.role)
-                        .await
-                        .map(|token| InviteToken { token }),
-                ),
+                Ok(b) => reply(engine.invite(&g, &b.card, &b.role).await.map(|token| InviteToken { token })),
                 Err(r) => r,
             }
         }
         (Method::GET, ["v1", "groups", g, "members"]) => reply(engine.members(g)),
-        (Method::POST, ["v1", "advisories"]) => match body::<PublishAdvisory>(req).await {
+        (Method::POST, ["v1", "groups", g, "remove"]) => {
+            let g = g.to_string();
+            match body::<RemoveRequest>(req).await {
+                Ok(b) => reply(engine.remove_member(&g, &b.org).await.map(|id| Created { id: id.to_text() })),
+                Err(r) => r,
+            }
+        }
+        (Method::POST, ["v1", "groups", g, "role"]) => {
+            let g = g.to_string();
+            match body::<RoleRequest>(req).await {
+                Ok(b) => reply(engine.set_role(&g, &b.org, &b.role).await.map(|id| Created { id: id.to_text() })),
+                Err(r) => r,
+            }
+        }
+        (Method::POST, ["v1", "groups", g, "leave"]) => {
+            reply(engine.leave(g).await.map(|id| Created { id: id.to_text() }))
+        }
+        (Method::POST, ["v1", "keys", "rotate"]) => {
+            reply(engine.rotate_keys().await.map(|ids| CreatedMany { ids: ids.iter().map(|i| i.to_text()).collect() }))
+        }
+        (Method::POST, ["v1", "keys", "revoke"]) => match body::<RevokeRequest>(req).await {
             Ok(b) => reply(
                 engine
-                    .publish_advisory(&b)
+                    .revoke_key(b.signing, b.from_ms, &b.reason)
                     .await
-                    .map(|id| Created { id: id.to_text() }),
+                    .map(|ids| CreatedMany { ids: ids.iter().map(|i| i.to_text()).collect() }),
             ),
             Err(r) => r,
         },
-        (Method::GET, ["v1", "advisories"]) => {
-            reply(engine.advisories(query_param(&req, "group").as_deref()))
+        (Method::POST, ["v1", "advisories", id, "reshare"]) => {
+            let id = id.to_string();
+            match body::<ReshareRequest>(req).await {
+                Ok(b) => reply(engine.reshare(&id, &b.group, &b.to).await.map(|id| Created { id: id.to_text() })),
+                Err(r) => r,
+            }
         }
+        (Method::POST, ["v1", "advisories"]) => match body::<PublishAdvisory>(req).await {
+            Ok(b) => reply(engine.publish_advisory(&b).await.map(|id| Created { id: id.to_text() })),
+            Err(r) => r,
+        },
+        (Method::GET, ["v1", "advisories"]) => reply(engine.advisories(query_param(&req, "group").as_deref())),
         (Method::GET, ["v1", "advisories", id]) => reply(engine.advisory(id)),
         (Method::GET, ["v1", "events"]) => events(engine, query_param(&req, "group")),
-        (_, ["v1", ..]) => error(
-            StatusCode::NOT_FOUND,
-            format!("no route {} {path}", req.method()),
-        ),
-        _ => error(
-            StatusCode::NOT_FOUND,
-            format!("unknown API version in {path}; this daemon serves /v1"),
-        ),
+        (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
+        _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),
     }
 }
 
 /// The event stream: one JSON object per line, filtered by group if asked.
 fn events(engine: Arc<Engine>, group: Option<String>) -> Response<Body> {
-    let filter = match group
-        .as_deref()
-        .map(|g| engine.resolve_group(g))
-        .transpose()
-    {
+    let filter = match group.as_deref().map(|g| engine.resolve_group(g)).transpose() {
         Ok(f) => f.map(|g| g.to_text()),
         Err(e) => return action_error(e),
     };
@@ -246,10 +231,7 @@ fn events(engine: Arc<Engine>, group: Option<String>) -> Response<Body> {
                     }
                     let mut line = serde_json::to_vec(&ev).unwrap_or_default();
                     line.push(b'\n');
-                    return Some((
-                        Ok::<_, Infallible>(Frame::data(Bytes::from(line))),
-                        (rx, filter),
-                    ));
+                    return Some((Ok::<_, Infallible>(Frame::data(Bytes::from(line))), (rx, filter)));
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,

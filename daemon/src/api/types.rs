@@ -169,22 +169,50 @@ pub enum Event {
     /// An advisory was stored (received or published here).
     Advisory { advisory: Box<AdvisoryView> },
     /// Group membership changed.
-    Membership {
-        group: String,
-        group_name: String,
-        members: usize,
-        epoch: u64,
-    },
+    Membership { group: String, group_name: String, members: usize, epoch: u64 },
     /// An item was rejected.
-    Rejected {
-        group: Option<String>,
-        reason: String,
-        peer: Option<String>,
-    },
+    Rejected { group: Option<String>, reason: String, peer: Option<String> },
 }
 
 /// The body of every error reply.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApiError {
     pub error: String,
+}
+
+/// `POST /v1/groups/{group}/remove`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RemoveRequest {
+    pub org: String,
+}
+
+/// `POST /v1/groups/{group}/role`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoleRequest {
+    pub org: String,
+    pub role: String,
+}
+
+/// `POST /v1/keys/revoke`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevokeRequest {
+    /// Revoke the signing key (the identity) rather than the previous encryption key.
+    pub signing: bool,
+    /// From when (Unix ms); default now.
+    pub from_ms: Option<u64>,
+    pub reason: String,
+}
+
+/// Ids of the items an action published (one per group).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreatedMany {
+    pub ids: Vec<String>,
+}
+
+/// `POST /v1/advisories/{id}/reshare`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReshareRequest {
+    pub group: String,
+    #[serde(default)]
+    pub to: Vec<String>,
 }

@@ -8,9 +8,7 @@ use libp2p::Multiaddr;
 use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
 use trellis_proto::group::{GroupKind, GroupOp, OpAction, Role, SignedGenesis, seal_epoch_key};
 use trellis_proto::invite::Invite;
-use trellis_proto::items::{
-    Advisory, Affected, Category, RangeKind, Severity, VersionEvent, VersionRange,
-};
+use trellis_proto::items::{Advisory, Affected, Category, RangeKind, Severity, VersionEvent, VersionRange};
 use trellis_proto::{ContactCard, GroupId, ItemId, OrgId, Payload, Tlp, codec};
 
 use super::ingest::Origin;
@@ -38,24 +36,10 @@ pub enum Audience {
 
 impl Engine {
     /// Found a group with this org as its first admin.
-    pub async fn create_group(
-        self: &Arc<Self>,
-        name: &str,
-        kind: &str,
-    ) -> Result<GroupId, ActionError> {
-        let kind: GroupKind = kind
-            .parse()
-            .map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
-        if self
-            .groups
-            .read()
-            .map_err(lock)?
-            .values()
-            .any(|g| g.name() == name.trim())
-        {
-            return Err(ActionError::Conflict(format!(
-                "this node is already in a group named {name:?}"
-            )));
+    pub async fn create_group(self: &Arc<Self>, name: &str, kind: &str) -> Result<GroupId, ActionError> {
+        let kind: GroupKind = kind.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
+        if self.groups.read().map_err(lock)?.values().any(|g| g.name() == name.trim()) {
+            return Err(ActionError::Conflict(format!("this node is already in a group named {name:?}")));
         }
         let key: [u8; 32] = random_bytes();
         let genesis = {
@@ -73,15 +57,10 @@ impl Engine {
             .map_err(|e| bad(e.to_string()))?
         };
         let id = genesis.group_id();
-        let rec = GroupRecord {
-            genesis,
-            joined_ms: now_ms(),
-            epoch_keys: vec![],
-        };
+        let rec = GroupRecord { genesis, joined_ms: now_ms(), epoch_keys: vec![] };
         let rt = {
             let ident = self.identity.read().map_err(lock)?;
-            GroupRuntime::from_record(&rec, &ident.keys)
-                .map_err(|e| ActionError::Internal(e.to_string()))?
+            GroupRuntime::from_record(&rec, &ident.keys).map_err(|e| ActionError::Internal(e.to_string()))?
         };
         self.store.put_group(&id, &rt.record())?;
         self.groups.write().map_err(lock)?.insert(id, rt);
@@ -91,23 +70,14 @@ impl Engine {
     }
 
     /// Admit the org of `card` with `role`; returns the invite token for it.
-    pub async fn invite(
-        self: &Arc<Self>,
-        group: &str,
-        card: &str,
-        role: &str,
-    ) -> Result<String, ActionError> {
+    pub async fn invite(self: &Arc<Self>, group: &str, card: &str, role: &str) -> Result<String, ActionError> {
         let gid = self.resolve_group(group)?;
-        let role: Role = role
-            .parse()
-            .map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
+        let role: Role = role.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
         let card = ContactCard::parse(card, now_ms()).map_err(|e| bad(e.to_string()))?;
         let me = self.me();
         let (parents, share, genesis) = {
             let groups = self.groups.read().map_err(lock)?;
-            let g = groups
-                .get(&gid)
-                .ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+            let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
             if !g.state.is_admin(&me) {
                 return Err(bad(format!(
                     "only an admin of {} can invite; ask one of: {}",
@@ -122,53 +92,29 @@ impl Engine {
                     g.name()
                 )));
             }
-            let epoch = g
-                .state
-                .current_epoch()
-                .ok_or_else(|| ActionError::Internal("group has no epoch".into()))?;
-            let key = g.keys.get(&epoch.key_id).ok_or_else(|| {
-                bad("this node does not hold the group's current key yet; wait for sync and retry")
-            })?;
-            let share = seal_epoch_key(
-                &gid,
-                epoch.key_id,
-                key,
-                &[(card.org(), card.bundle.bundle.x25519)],
-                random_bytes(),
-            )
-            .map_err(|e| bad(format!("cannot seal the group key to this card: {e}")))?;
+            let epoch = g.state.current_epoch().ok_or_else(|| ActionError::Internal("group has no epoch".into()))?;
+            let key = g
+                .keys
+                .get(&epoch.key_id)
+                .ok_or_else(|| bad("this node does not hold the group's current key yet; wait for sync and retry"))?;
+            let share =
+                seal_epoch_key(&gid, epoch.key_id, key, &[(card.org(), card.bundle.bundle.x25519)], random_bytes())
+                    .map_err(|e| bad(format!("cannot seal the group key to this card: {e}")))?;
             (g.state.heads.clone(), share, g.log.genesis.clone())
         };
         if let Ok(mut names) = self.org_names.lock() {
             names.insert(card.org(), card.name.clone());
         }
-        let op = GroupOp {
-            parents,
-            action: OpAction::Add {
-                member: card.bundle.clone(),
-                role,
-                share: Some(share),
-            },
-        };
-        let (_, bytes) = self
-            .publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear)
-            .await?;
+        let op = GroupOp { parents, action: OpAction::Add { member: card.bundle.clone(), role, share: Some(share) } };
+        let (_, bytes) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
         let addrs = self.dialable_addrs().await;
-        Ok(Invite {
-            genesis,
-            add_op: bytes,
-            addrs,
-        }
-        .to_text())
+        Ok(Invite { genesis, add_op: bytes, addrs }.to_text())
     }
 
     /// Our listen addresses with our peer id, for tokens and cards.
     pub async fn dialable_addrs(&self) -> Vec<String> {
         let info = self.node.info().await;
-        info.listen_addrs
-            .iter()
-            .map(|a| format!("{a}/p2p/{}", self.peer_id))
-            .collect()
+        info.listen_addrs.iter().map(|a| format!("{a}/p2p/{}", self.peer_id)).collect()
     }
 
     /// Join a group with an invite token.
@@ -181,11 +127,7 @@ impl Engine {
                 inv.invite.genesis.genesis.name
             )));
         }
-        let rec = GroupRecord {
-            genesis: inv.invite.genesis.clone(),
-            joined_ms: now_ms(),
-            epoch_keys: vec![],
-        };
+        let rec = GroupRecord { genesis: inv.invite.genesis.clone(), joined_ms: now_ms(), epoch_keys: vec![] };
         let rt = {
             let ident = self.identity.read().map_err(lock)?;
             GroupRuntime::from_record(&rec, &ident.keys).map_err(|e| bad(e.to_string()))?
@@ -206,9 +148,7 @@ impl Engine {
                 if let Some(libp2p::multiaddr::Protocol::P2p(p)) = addr.iter().last() {
                     peers.push(p);
                 }
-                let _ = self
-                    .store
-                    .put_peer(&addr.to_string(), std::slice::from_ref(a));
+                let _ = self.store.put_peer(&addr.to_string(), std::slice::from_ref(a));
                 self.node.dial(addr).await;
             }
         }
@@ -225,21 +165,13 @@ impl Engine {
                 tokio::time::sleep(std::time::Duration::from_millis(300 * (attempt + 1))).await;
             }
         });
-        self.group_info(&inv.group)
-            .await
-            .ok_or_else(|| ActionError::Internal("group vanished".into()))
+        self.group_info(&inv.group).await.ok_or_else(|| ActionError::Internal("group vanished".into()))
     }
 
     /// Publish an advisory from the API request.
-    pub async fn publish_advisory(
-        self: &Arc<Self>,
-        req: &PublishAdvisory,
-    ) -> Result<ItemId, ActionError> {
+    pub async fn publish_advisory(self: &Arc<Self>, req: &PublishAdvisory) -> Result<ItemId, ActionError> {
         let gid = self.resolve_group(&req.group)?;
-        let tlp: Tlp = req
-            .tlp
-            .parse()
-            .map_err(|e: trellis_proto::tlp::UnknownTlp| bad(e.to_string()))?;
+        let tlp: Tlp = req.tlp.parse().map_err(|e: trellis_proto::tlp::UnknownTlp| bad(e.to_string()))?;
         let advisory = advisory_from_request(req)?;
         let audience = match tlp {
             Tlp::Clear => Audience::Clear,
@@ -251,29 +183,9 @@ impl Engine {
                 }
                 Audience::Group
             }
-            Tlp::Amber | Tlp::AmberStrict => {
-                if req.to.is_empty() {
-                    return Err(bad(format!(
-                        "{} needs recipients: add --to ORG (a member's fingerprint or id)",
-                        tlp.label()
-                    )));
-                }
-                let orgs = req
-                    .to
-                    .iter()
-                    .map(|t| self.resolve_member(&gid, t))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Audience::Orgs(orgs)
-            }
-            Tlp::Red => {
-                return Err(bad(
-                    "TLP:RED is not available yet: it needs direct delivery to each recipient, which this version does not have. Use AMBER+STRICT",
-                ));
-            }
+            Tlp::Amber | Tlp::AmberStrict | Tlp::Red => Audience::Orgs(self.named_recipients(&gid, tlp, &req.to)?),
         };
-        let (id, _) = self
-            .publish_payload(gid, tlp, Payload::Advisory(advisory), audience)
-            .await?;
+        let (id, _) = self.publish_payload(gid, tlp, Payload::Advisory(advisory), audience).await?;
         Ok(id)
     }
 
@@ -289,9 +201,7 @@ impl Engine {
         let kind = payload.kind();
         let (epoch, group_key, to) = {
             let groups = self.groups.read().map_err(lock)?;
-            let g = groups
-                .get(&gid)
-                .ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+            let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
             match g.state.role(&me) {
                 None => {
                     return Err(bad(format!(
@@ -300,28 +210,29 @@ impl Engine {
                     )));
                 }
                 Some(r) if !r.can_publish() && !kind.is_control() => {
-                    return Err(bad(format!(
-                        "your role in {} is reader: readers cannot publish",
-                        g.name()
-                    )));
+                    return Err(bad(format!("your role in {} is reader: readers cannot publish", g.name())));
                 }
                 _ => {}
             }
             let group_key = match audience {
-                Audience::Group => Some(g.current_key().ok_or_else(|| bad("this node does not hold the group's current key yet; wait for sync and retry"))?.1),
+                Audience::Group => Some(
+                    g.current_key()
+                        .ok_or_else(|| {
+                            bad("this node does not hold the group's current key yet; wait for sync and retry")
+                        })?
+                        .1,
+                ),
                 _ => None,
             };
             let to: Vec<(OrgId, [u8; 32])> = match &audience {
                 Audience::Orgs(orgs) => {
                     let mut v = Vec::new();
                     for o in orgs.iter().chain(std::iter::once(&me)) {
-                        let m = g.state.members.get(o).ok_or_else(|| {
-                            bad(format!(
-                                "{} is not a member of {}",
-                                o.fingerprint(),
-                                g.name()
-                            ))
-                        })?;
+                        let m = g
+                            .state
+                            .members
+                            .get(o)
+                            .ok_or_else(|| bad(format!("{} is not a member of {}", o.fingerprint(), g.name())))?;
                         if !v.iter().any(|(x, _)| x == o) {
                             v.push((*o, m.bundle.bundle.x25519));
                         }
@@ -361,8 +272,7 @@ impl Engine {
                     &rand,
                 )
                 .map_err(|e| bad(e.to_string()))?;
-                let content_key = matches!(env.body, trellis_proto::Body::Sealed { .. })
-                    .then_some(rand.content_key);
+                let content_key = matches!(env.body, trellis_proto::Body::Sealed { .. }).then_some(rand.content_key);
                 let item = StoredItem {
                     bytes: env.bytes.clone(),
                     received_ms: now_ms(),
@@ -375,24 +285,72 @@ impl Engine {
         .await
         .map_err(|e| ActionError::Internal(e.to_string()))??;
         let (id, _, _) = result?;
-        let stored = self
-            .store
-            .get_item(&id)?
-            .ok_or_else(|| ActionError::Internal("item vanished after commit".into()))?;
-        let env =
-            Envelope::decode(&stored.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
+        let stored =
+            self.store.get_item(&id)?.ok_or_else(|| ActionError::Internal("item vanished after commit".into()))?;
+        let env = Envelope::decode(&stored.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
         self.after_store(&env, payload);
-        let peers = self.node.publish(gid, stored.bytes.clone()).await;
-        tracing::info!(item = %id.short(), group = %gid.short(), kind = kind.as_str(), peers, "published");
+        if tlp == Tlp::Red {
+            // §5.2: RED goes straight to each recipient's nodes, never over the topic.
+            let recipients = env.recipients();
+            let delivered = self.deliver_direct(&stored.bytes, &recipients).await;
+            tracing::info!(item = %id.short(), group = %gid.short(), delivered = delivered.len(), recipients = recipients.len(), "RED item delivered directly");
+            let me = self.me();
+            let missing: Vec<String> =
+                recipients.iter().filter(|o| **o != me && !delivered.contains(o)).map(|o| o.fingerprint()).collect();
+            if !missing.is_empty() {
+                return Err(ActionError::Conflict(format!(
+                    "item {} is stored here, but these recipients have no node connected now and RED is never stored for later delivery: {}. Publish again when they are online",
+                    id.to_text(),
+                    missing.join(", ")
+                )));
+            }
+        } else {
+            let peers = self.node.publish(gid, stored.bytes.clone()).await;
+            tracing::info!(item = %id.short(), group = %gid.short(), kind = kind.as_str(), peers, "published");
+        }
         Ok((id, stored.bytes))
     }
 }
 
+impl Engine {
+    /// The recipients of an AMBER / AMBER+STRICT / RED item: the `--to` orgs, or, in a
+    /// supply-chain channel, the channel's admins by default (§6.8).
+    pub fn named_recipients(&self, gid: &GroupId, tlp: Tlp, to: &[String]) -> Result<Vec<OrgId>, ActionError> {
+        if !to.is_empty() {
+            return to.iter().map(|t| self.resolve_member(gid, t)).collect();
+        }
+        let groups = self.groups.read().map_err(lock)?;
+        let g = groups.get(gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        if g.log.genesis.genesis.kind == GroupKind::SupplyChain {
+            return Ok(g.state.admins());
+        }
+        Err(bad(format!(
+            "{} needs recipients: add --to ORG (a member's fingerprint or id); only supply-chain channels default to their admins",
+            tlp.label()
+        )))
+    }
+
+    /// Send an envelope to every connected node of each recipient; returns the orgs reached.
+    pub async fn deliver_direct(self: &Arc<Self>, bytes: &[u8], recipients: &[OrgId]) -> Vec<OrgId> {
+        let mut reached = Vec::new();
+        for org in recipients {
+            for peer in self.peers_of(org) {
+                let req = crate::wire::Request {
+                    binding: self.binding.clone(),
+                    body: crate::wire::RequestBody::Deliver { envelope: bytes.to_vec() },
+                };
+                if let Ok(crate::wire::Response::Delivered) = self.node.request(peer, req).await {
+                    reached.push(*org);
+                    break;
+                }
+            }
+        }
+        reached
+    }
+}
+
 fn fingerprints(orgs: &[OrgId]) -> String {
-    orgs.iter()
-        .map(|o| o.fingerprint())
-        .collect::<Vec<_>>()
-        .join(", ")
+    orgs.iter().map(|o| o.fingerprint()).collect::<Vec<_>>().join(", ")
 }
 
 /// Parse a severity: a CVSS vector with a score (`7.5 CVSS:3.1/...`), a bare vector, or a score.
@@ -417,10 +375,7 @@ fn parse_severity(s: &str) -> Result<Severity, ActionError> {
     if score.is_none() && vector.is_none() {
         return Err(bad("empty severity"));
     }
-    Ok(Severity {
-        vector,
-        score_tenths: score.unwrap_or(0),
-    })
+    Ok(Severity { vector, score_tenths: score.unwrap_or(0) })
 }
 
 /// Parse `PURL@RANGE`: `pkg:npm/lodash@<4.17.21`, `pkg:cargo/foo@>=1.0.0,<1.2.3`, or an exact
@@ -428,18 +383,13 @@ fn parse_severity(s: &str) -> Result<Severity, ActionError> {
 pub fn parse_affects(s: &str) -> Result<Affected, ActionError> {
     let s = s.trim();
     if !s.starts_with("pkg:") {
-        return Err(bad(format!(
-            "--affects {s:?}: expected a package URL like pkg:npm/lodash@<4.17.21"
-        )));
+        return Err(bad(format!("--affects {s:?}: expected a package URL like pkg:npm/lodash@<4.17.21")));
     }
     let (purl, range) = match s.rfind('@') {
         Some(i) if i > 4 => (&s[..i], Some(&s[i + 1..])),
         _ => (s, None),
     };
-    let mut a = Affected {
-        purl: Some(purl.to_string()),
-        ..Default::default()
-    };
+    let mut a = Affected { purl: Some(purl.to_string()), ..Default::default() };
     let Some(range) = range.filter(|r| !r.is_empty()) else {
         return Ok(a);
     };
@@ -453,24 +403,16 @@ pub fn parse_affects(s: &str) -> Result<Affected, ActionError> {
         } else if let Some(v) = part.strip_prefix('<') {
             events.push(VersionEvent::Fixed(v.trim().to_string()));
         } else if part.starts_with('>') {
-            return Err(bad(format!(
-                "--affects {s:?}: use >= for the first affected version"
-            )));
+            return Err(bad(format!("--affects {s:?}: use >= for the first affected version")));
         } else {
             exact.push(part.trim_start_matches('=').to_string());
         }
     }
     if !events.is_empty() {
-        if !events
-            .iter()
-            .any(|e| matches!(e, VersionEvent::Introduced(_)))
-        {
+        if !events.iter().any(|e| matches!(e, VersionEvent::Introduced(_))) {
             events.insert(0, VersionEvent::Introduced("0".into()));
         }
-        a.ranges.push(VersionRange {
-            kind: RangeKind::Ecosystem,
-            events,
-        });
+        a.ranges.push(VersionRange { kind: RangeKind::Ecosystem, events });
     }
     a.versions = exact;
     Ok(a)
@@ -485,11 +427,7 @@ fn advisory_from_request(req: &PublishAdvisory) -> Result<Advisory, ActionError>
         None => Category::Vulnerability,
     };
     let severity = req.severity.as_deref().map(parse_severity).transpose()?;
-    let affected = req
-        .affects
-        .iter()
-        .map(|a| parse_affects(a))
-        .collect::<Result<Vec<_>, _>>()?;
+    let affected = req.affects.iter().map(|a| parse_affects(a)).collect::<Result<Vec<_>, _>>()?;
     let now = now_ms();
     let adv = Advisory {
         reference_id: String::new(),
@@ -519,18 +457,12 @@ mod tests {
         assert_eq!(a.purl.as_deref(), Some("pkg:npm/lodash"));
         assert_eq!(
             a.ranges[0].events,
-            vec![
-                VersionEvent::Introduced("0".into()),
-                VersionEvent::Fixed("4.17.21".into())
-            ]
+            vec![VersionEvent::Introduced("0".into()), VersionEvent::Fixed("4.17.21".into())]
         );
         let a = parse_affects("pkg:cargo/foo@>=1.0.0,<1.2.3").unwrap();
         assert_eq!(
             a.ranges[0].events,
-            vec![
-                VersionEvent::Introduced("1.0.0".into()),
-                VersionEvent::Fixed("1.2.3".into())
-            ]
+            vec![VersionEvent::Introduced("1.0.0".into()), VersionEvent::Fixed("1.2.3".into())]
         );
         let a = parse_affects("pkg:pypi/x@1.0").unwrap();
         assert_eq!(a.versions, vec!["1.0".to_string()]);

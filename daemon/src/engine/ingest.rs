@@ -26,6 +26,8 @@ pub enum Origin {
     Sync(PeerId),
     /// The invite token we joined with.
     Invite,
+    /// Delivered directly by the sender's node (RED).
+    Direct(PeerId),
 }
 
 /// The result of ingesting one envelope.
@@ -51,30 +53,36 @@ pub fn verdict(r: &Result<Outcome, ProtoError>) -> MessageAcceptance {
 pub fn log_op_of(bytes: &[u8]) -> Option<LogOp> {
     let env = Envelope::decode(bytes).ok()?;
     match decode_clear(&env)? {
-        Payload::GroupOp(op) => Some(LogOp {
-            id: env.id,
-            author: env.header.sender,
-            timestamp_ms: env.header.timestamp_ms,
-            op,
-        }),
+        Payload::GroupOp(op) => {
+            Some(LogOp { id: env.id, author: env.header.sender, timestamp_ms: env.header.timestamp_ms, op })
+        }
         _ => None,
     }
 }
 
-/// Decode a stored EpochKey envelope.
-pub fn epoch_key_of(bytes: &[u8]) -> Option<NewEpochKey> {
+/// Decode a stored EpochKey envelope: its author and the shares.
+pub fn epoch_key_of(bytes: &[u8]) -> Option<(trellis_proto::OrgId, NewEpochKey)> {
     let env = Envelope::decode(bytes).ok()?;
     match decode_clear(&env)? {
-        Payload::EpochKey(k) => Some(k.key),
+        Payload::EpochKey(k) => Some((env.header.sender, k.key)),
+        _ => None,
+    }
+}
+
+/// A stored revocation of a signing key: the org and the time from which it is revoked.
+pub fn signing_revocation_of(bytes: &[u8]) -> Option<(trellis_proto::OrgId, u64)> {
+    let env = Envelope::decode(bytes).ok()?;
+    match decode_clear(&env)? {
+        Payload::Revocation(r) if r.key == trellis_proto::items::RevokedKey::Signing => {
+            Some((env.header.sender, r.effective_ms))
+        }
         _ => None,
     }
 }
 
 fn decode_clear(env: &Envelope) -> Option<Payload> {
     match &env.body {
-        trellis_proto::Body::Clear(p) => {
-            codec::decode(p, trellis_proto::limits::MAX_PAYLOAD_BYTES).ok()
-        }
+        trellis_proto::Body::Clear(p) => codec::decode(p, trellis_proto::limits::MAX_PAYLOAD_BYTES).ok(),
         _ => None,
     }
 }
@@ -90,34 +98,32 @@ impl Engine {
         }
         // §5.2: RED travels only directly to its recipients, never over a group topic.
         if env.header.tlp == Tlp::Red && matches!(origin, Origin::Gossip(_)) {
-            return Err(ProtoError::TlpBodyMismatch {
-                tlp: Tlp::Red,
-                why: "RED is never gossiped",
-            });
+            return Err(ProtoError::TlpBodyMismatch { tlp: Tlp::Red, why: "RED is never gossiped" });
         }
         {
-            let groups = self
-                .groups
-                .read()
-                .map_err(|_| ProtoError::Invalid("lock".into()))?;
+            let groups = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
             let g = groups.get(&group).ok_or(ProtoError::UnknownGroup(group))?;
             env.verify_signature()?;
-            g.state
-                .check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
+            // §2.6: a revoked signing key signs nothing from its revocation time on (the
+            // revocation itself, signed by that key, is of course accepted).
+            if env.header.kind != Kind::Revocation
+                && self.revoked.lock().ok().and_then(|r| r.get(&env.header.sender).copied()).is_some_and(|t| env.header.timestamp_ms >= t)
+            {
+                return Err(ProtoError::ExpiredKey);
+            }
+            g.state.check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
         }
-        let ident = self
-            .identity
-            .read()
-            .map_err(|_| ProtoError::Invalid("lock".into()))?;
+        let ident = self.identity.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
         let keys = {
-            let groups = self
-                .groups
-                .read()
-                .map_err(|_| ProtoError::Invalid("lock".into()))?;
+            let groups = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
             groups.get(&group).map(|g| g.all_keys()).unwrap_or_default()
         };
         // Decrypt what we can. Not holding the key (a relay of AMBER, or an epoch key still on
         // its way) is not an error: the item is stored and relayed; anything else is.
+        // §5.2: RED is stored only by its recipients (display only); nobody relays it.
+        if env.header.tlp == Tlp::Red && !env.is_recipient(&ident.keys.org_id()) {
+            return Err(ProtoError::NoKey);
+        }
         let (payload, content_key) = match env.open(Some(&ident.keys), &keys) {
             Ok(o) => (Some(o.payload), o.content_key),
             Err(ProtoError::NoKey) => (None, None),
@@ -131,22 +137,12 @@ impl Engine {
         };
         match self
             .store
-            .insert_item(
-                &group,
-                env.header.kind,
-                &env.header.sender,
-                env.header.seq,
-                &env.id,
-                &item,
-            )
+            .insert_item(&group, env.header.kind, &env.header.sender, env.header.seq, &env.id, &item)
             .map_err(|e| ProtoError::Invalid(e.to_string()))?
         {
             Inserted::Duplicate => return Ok(Outcome::Duplicate),
             Inserted::SeqConflict => {
-                return Err(ProtoError::ReplayedSequence {
-                    sender: env.header.sender,
-                    seq: env.header.seq,
-                });
+                return Err(ProtoError::ReplayedSequence { sender: env.header.sender, seq: env.header.seq });
             }
             Inserted::New => {}
         }
@@ -163,24 +159,23 @@ impl Engine {
         let group = env.header.group;
         match payload {
             Payload::GroupOp(op) => {
-                let log_op = LogOp {
-                    id: env.id,
-                    author: env.header.sender,
-                    timestamp_ms: env.header.timestamp_ms,
-                    op,
-                };
-                self.apply_group_change(&group, |rt, keys| {
-                    rt.absorb_op(log_op, keys).unwrap_or(false)
-                });
+                let log_op = LogOp { id: env.id, author: env.header.sender, timestamp_ms: env.header.timestamp_ms, op };
+                self.apply_group_change(&group, |rt, keys| rt.absorb_op(log_op, keys).unwrap_or(false));
             }
             Payload::EpochKey(k) => {
-                self.apply_group_change(&group, |rt, keys| rt.absorb_key(&k.key, keys));
+                let author = env.header.sender;
+                self.apply_group_change(&group, |rt, keys| rt.absorb_shares(&author, &k.key, keys));
+            }
+            Payload::Revocation(r) => {
+                if r.key == trellis_proto::items::RevokedKey::Signing
+                    && let Ok(mut m) = self.revoked.lock()
+                {
+                    m.insert(env.header.sender, r.effective_ms);
+                }
             }
             Payload::Advisory(_) => {
                 if let Some(view) = self.advisory_view_of(env) {
-                    let _ = self.events.send(Event::Advisory {
-                        advisory: Box::new(view),
-                    });
+                    let _ = self.events.send(Event::Advisory { advisory: Box::new(view) });
                 }
             }
             _ => {}
@@ -208,13 +203,7 @@ impl Engine {
             let learned = change(rt, &ident.keys);
             let after = (rt.state.members.len(), rt.state.epoch());
             let changed = before != after;
-            (
-                learned,
-                learned.then(|| rt.record()),
-                changed.then_some(after.0),
-                after.1,
-                rt.name().to_string(),
-            )
+            (learned, learned.then(|| rt.record()), changed.then_some(after.0), after.1, rt.name().to_string())
         };
         drop(ident);
         if let Some(rec) = record
@@ -223,15 +212,19 @@ impl Engine {
             tracing::error!(error = %e, "saving group keys failed");
         }
         if let Some(members) = members {
-            let _ = self.events.send(Event::Membership {
-                group: group.to_text(),
-                group_name: name,
-                members,
-                epoch,
-            });
+            let _ = self.events.send(Event::Membership { group: group.to_text(), group_name: name, members, epoch });
         }
         if learned {
             self.open_waiting_items(group);
+        }
+        self.schedule_maintenance(*group);
+    }
+
+    /// Run admin upkeep for `group` in the background (needs the runtime; a no-op outside one).
+    pub(crate) fn schedule_maintenance(&self, group: trellis_proto::GroupId) {
+        let Some(this) = self.self_ref.get().and_then(|w| w.upgrade()) else { return };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { this.maintain_group(group).await });
         }
     }
 
@@ -241,13 +234,7 @@ impl Engine {
             Ok(g) => g.get(group).map(|g| g.all_keys()).unwrap_or_default(),
             Err(_) => return,
         };
-        for kind in [
-            Kind::Advisory,
-            Kind::Posture,
-            Kind::Endorsement,
-            Kind::Resource,
-            Kind::Trust,
-        ] {
+        for kind in [Kind::Advisory, Kind::Posture, Kind::Endorsement, Kind::Resource, Kind::Trust] {
             let Ok(ids) = self.store.group_item_ids(group, kind) else {
                 continue;
             };
@@ -266,10 +253,7 @@ impl Engine {
                     Err(_) => return,
                 };
                 if let Ok(o) = opened
-                    && self
-                        .store
-                        .set_payload(&id, codec::encode(&o.payload), o.content_key)
-                        .is_ok()
+                    && self.store.set_payload(&id, codec::encode(&o.payload), o.content_key).is_ok()
                 {
                     self.after_store(&env, o.payload);
                 }

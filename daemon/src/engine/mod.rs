@@ -7,6 +7,8 @@
 
 pub mod actions;
 pub mod ingest;
+pub mod membership;
+pub mod reshare;
 pub mod sync;
 pub mod views;
 
@@ -61,14 +63,15 @@ pub struct Engine {
     pub peer_orgs: Mutex<HashMap<PeerId, OrgId>>,
     /// Names of orgs, learned from contact cards.
     pub org_names: Mutex<HashMap<OrgId, String>>,
+    /// Orgs whose signing key was revoked, with the time from which their items are refused.
+    pub revoked: Mutex<HashMap<OrgId, u64>>,
+    /// A weak reference to this engine, for background work started from `&self` methods.
+    self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("home", &self.home)
-            .field("peer_id", &self.peer_id)
-            .finish()
+        f.debug_struct("Engine").field("home", &self.home).field("peer_id", &self.peer_id).finish()
     }
 }
 
@@ -95,50 +98,45 @@ impl Engine {
             rejects: Mutex::new(BTreeMap::new()),
             peer_orgs: Mutex::new(HashMap::new()),
             org_names: Mutex::new(HashMap::new()),
+            revoked: Mutex::new(HashMap::new()),
+            self_ref: std::sync::OnceLock::new(),
         });
+        let _ = engine.self_ref.set(Arc::downgrade(&engine));
         engine.load_groups()?;
         Ok(engine)
     }
 
     /// This org's id.
     pub fn me(&self) -> OrgId {
-        self.identity
-            .read()
-            .map(|i| i.keys.org_id())
-            .unwrap_or(OrgId([0; 32]))
+        self.identity.read().map(|i| i.keys.org_id()).unwrap_or(OrgId([0; 32]))
     }
 
     /// Rebuild every group's log from the ops in the store.
     fn load_groups(&self) -> anyhow::Result<()> {
         let records = self.store.groups()?;
-        let ident = self
-            .identity
-            .read()
-            .map_err(|_| anyhow::anyhow!("identity lock poisoned"))?;
-        let mut groups = self
-            .groups
-            .write()
-            .map_err(|_| anyhow::anyhow!("groups lock poisoned"))?;
+        let ident = self.identity.read().map_err(|_| anyhow::anyhow!("identity lock poisoned"))?;
+        let mut groups = self.groups.write().map_err(|_| anyhow::anyhow!("groups lock poisoned"))?;
         for (id, rec) in records {
             let mut rt = GroupRuntime::from_record(&rec, &ident.keys)?;
-            for item_id in self
-                .store
-                .group_item_ids(&id, trellis_proto::Kind::GroupOp)?
-            {
+            for item_id in self.store.group_item_ids(&id, trellis_proto::Kind::GroupOp)? {
                 if let Some(item) = self.store.get_item(&item_id)?
                     && let Some(op) = ingest::log_op_of(&item.bytes)
                 {
                     rt.absorb_op(op, &ident.keys)?;
                 }
             }
-            for item_id in self
-                .store
-                .group_item_ids(&id, trellis_proto::Kind::EpochKey)?
-            {
+            for item_id in self.store.group_item_ids(&id, trellis_proto::Kind::EpochKey)? {
                 if let Some(item) = self.store.get_item(&item_id)?
                     && let Some(k) = ingest::epoch_key_of(&item.bytes)
                 {
-                    rt.absorb_key(&k, &ident.keys);
+                    rt.absorb_shares(&k.0, &k.1, &ident.keys);
+                }
+            }
+            for item_id in self.store.group_item_ids(&id, trellis_proto::Kind::Revocation)? {
+                if let Some(item) = self.store.get_item(&item_id)?
+                    && let Some((org, from)) = ingest::signing_revocation_of(&item.bytes)
+                {
+                    self.revoked.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?.insert(org, from);
                 }
             }
             groups.insert(id, rt);
@@ -148,10 +146,7 @@ impl Engine {
 
     /// Groups this node is in.
     pub fn group_ids(&self) -> Vec<GroupId> {
-        self.groups
-            .read()
-            .map(|g| g.keys().copied().collect())
-            .unwrap_or_default()
+        self.groups.read().map(|g| g.keys().copied().collect()).unwrap_or_default()
     }
 
     /// Count a rejected item and tell watchers.
@@ -168,16 +163,9 @@ impl Engine {
 
     /// Resolve a group by exact name, full id, or id prefix (8+ characters).
     pub fn resolve_group(&self, text: &str) -> Result<GroupId, ActionError> {
-        let groups = self
-            .groups
-            .read()
-            .map_err(|_| ActionError::Internal("lock".into()))?;
+        let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
         let t = text.trim();
-        let by_name: Vec<GroupId> = groups
-            .values()
-            .filter(|g| g.name() == t)
-            .map(|g| g.id())
-            .collect();
+        let by_name: Vec<GroupId> = groups.values().filter(|g| g.name() == t).map(|g| g.id()).collect();
         if by_name.len() == 1 {
             return Ok(by_name[0]);
         }
@@ -187,19 +175,14 @@ impl Engine {
             )));
         }
         let lower = t.to_ascii_lowercase();
-        let by_id: Vec<GroupId> = groups
-            .keys()
-            .filter(|id| lower.len() >= 8 && id.to_text().starts_with(&lower))
-            .copied()
-            .collect();
+        let by_id: Vec<GroupId> =
+            groups.keys().filter(|id| lower.len() >= 8 && id.to_text().starts_with(&lower)).copied().collect();
         match by_id.len() {
             1 => Ok(by_id[0]),
             0 => Err(ActionError::NotFound(format!(
                 "no group named or with id {t:?} on this node; see `trellis group list`"
             ))),
-            _ => Err(ActionError::BadRequest(format!(
-                "{t:?} matches several group ids; give more characters"
-            ))),
+            _ => Err(ActionError::BadRequest(format!("{t:?} matches several group ids; give more characters"))),
         }
     }
 
@@ -208,20 +191,9 @@ impl Engine {
         if let Ok(id) = OrgId::parse(text) {
             return Ok(id);
         }
-        let groups = self
-            .groups
-            .read()
-            .map_err(|_| ActionError::Internal("lock".into()))?;
-        let g = groups
-            .get(group)
-            .ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
-        let found: Vec<OrgId> = g
-            .state
-            .members
-            .keys()
-            .filter(|o| o.matches(text))
-            .copied()
-            .collect();
+        let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+        let g = groups.get(group).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        let found: Vec<OrgId> = g.state.members.keys().filter(|o| o.matches(text)).copied().collect();
         match found.len() {
             1 => Ok(found[0]),
             0 => Err(ActionError::NotFound(format!(
@@ -229,9 +201,7 @@ impl Engine {
                 g.name(),
                 g.name()
             ))),
-            _ => Err(ActionError::BadRequest(format!(
-                "{text:?} matches several members; give the full id"
-            ))),
+            _ => Err(ActionError::BadRequest(format!("{text:?} matches several members; give the full id"))),
         }
     }
 }

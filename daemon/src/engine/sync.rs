@@ -23,12 +23,7 @@ const MAX_ROUNDS: usize = 1000;
 
 impl Engine {
     /// Answer a peer's request.
-    pub async fn handle_request(
-        self: &Arc<Self>,
-        peer: PeerId,
-        request: Request,
-        channel: ResponseChannel<Response>,
-    ) {
+    pub async fn handle_request(self: &Arc<Self>, peer: PeerId, request: Request, channel: ResponseChannel<Response>) {
         let this = Arc::clone(self);
         let response = tokio::task::spawn_blocking(move || this.answer(peer, request))
             .await
@@ -38,9 +33,7 @@ impl Engine {
 
     fn answer(&self, peer: PeerId, request: Request) -> Response {
         // The binding must be signed by the org and name this connection's transport key.
-        let key = match libp2p::identity::PublicKey::try_decode_protobuf(
-            &request.binding.binding.transport_key,
-        ) {
+        let key = match libp2p::identity::PublicKey::try_decode_protobuf(&request.binding.binding.transport_key) {
             Ok(k) if k.to_peer_id() == peer => k,
             _ => return Response::Refused("node binding does not match this connection".into()),
         };
@@ -52,6 +45,14 @@ impl Engine {
             m.insert(peer, org);
         }
         match request.body {
+            RequestBody::Hello => Response::Hello { binding: self.binding.clone() },
+            RequestBody::Deliver { envelope } => match self.ingest(&envelope, Origin::Direct(peer)) {
+                Ok(_) => Response::Delivered,
+                Err(e) => {
+                    self.count_reject(e.reason(), None, Some(peer));
+                    Response::Refused(e.to_string())
+                }
+            },
             RequestBody::Sync { group, have } => {
                 let control_only = {
                     let Ok(groups) = self.groups.read() else {
@@ -62,9 +63,7 @@ impl Engine {
                     };
                     if g.state.members.contains_key(&org) {
                         false
-                    } else if g.state.departed.contains_key(&org)
-                        || g.log.ops().any(|o| add_targets(o, &org))
-                    {
+                    } else if g.state.departed.contains_key(&org) || g.log.ops().any(|o| add_targets(o, &org)) {
                         // A departed member learns it was removed; an invitee whose Add we
                         // hold gets the log it needs to see itself admitted.
                         true
@@ -72,23 +71,17 @@ impl Engine {
                         return Response::Refused("not a member of this group".into());
                     }
                 };
-                match self.store.items_missing_from(
-                    &group,
-                    &have,
-                    SYNC_BATCH_BYTES,
-                    SYNC_BATCH_ITEMS,
-                ) {
+                match self.store.items_missing_from(&group, &have, SYNC_BATCH_BYTES, SYNC_BATCH_ITEMS) {
                     Ok((items, more)) => {
-                        let items = if control_only {
-                            items
-                                .into_iter()
-                                .filter(|b| {
-                                    Envelope::decode(b).is_ok_and(|e| e.header.kind.is_control())
+                        // RED is never relayed (§5.2); departed members get only control items.
+                        let items = items
+                            .into_iter()
+                            .filter(|b| {
+                                Envelope::decode(b).is_ok_and(|e| {
+                                    e.header.tlp != trellis_proto::Tlp::Red && (!control_only || e.header.kind.is_control())
                                 })
-                                .collect()
-                        } else {
-                            items
-                        };
+                            })
+                            .collect();
                         Response::Items { items, more }
                     }
                     Err(e) => Response::Refused(format!("store error: {e}")),
@@ -98,27 +91,20 @@ impl Engine {
     }
 
     /// Fetch from `peer` everything of `group` we lack. Returns how many items were stored.
-    pub async fn sync_with(
-        self: &Arc<Self>,
-        peer: PeerId,
-        group: GroupId,
-    ) -> Result<usize, String> {
+    pub async fn sync_with(self: &Arc<Self>, peer: PeerId, group: GroupId) -> Result<usize, String> {
         let mut stored = 0;
         for _ in 0..MAX_ROUNDS {
             let have = self.store.seq_ranges(&group).map_err(|e| e.to_string())?;
-            let request = Request {
-                binding: self.binding.clone(),
-                body: RequestBody::Sync { group, have },
-            };
+            let request = Request { binding: self.binding.clone(), body: RequestBody::Sync { group, have } };
             let (items, more) = match self.node.request(peer, request).await? {
                 Response::Items { items, more } => (items, more),
                 Response::Refused(why) => return Err(format!("peer refused: {why}")),
+                other => return Err(format!("unexpected answer to sync: {other:?}")),
             };
             let this = Arc::clone(self);
-            let (n, progressed) =
-                tokio::task::spawn_blocking(move || this.ingest_batch(&items, peer))
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let (n, progressed) = tokio::task::spawn_blocking(move || this.ingest_batch(&items, peer))
+                .await
+                .map_err(|e| e.to_string())?;
             stored += n;
             if !more || !progressed {
                 break;
@@ -131,11 +117,7 @@ impl Engine {
     /// repeat while progress is made, so order within a batch does not matter.
     fn ingest_batch(&self, items: &[Vec<u8>], peer: PeerId) -> (usize, bool) {
         let mut pending: Vec<&Vec<u8>> = items.iter().collect();
-        pending.sort_by_key(|b| {
-            Envelope::decode(b)
-                .map(|e| !e.header.kind.is_control())
-                .unwrap_or(true)
-        });
+        pending.sort_by_key(|b| Envelope::decode(b).map(|e| !e.header.kind.is_control()).unwrap_or(true));
         let mut stored = 0;
         loop {
             let mut next = Vec::new();
@@ -157,6 +139,37 @@ impl Engine {
             pending = next;
         }
     }
+}
+
+impl Engine {
+    /// Exchange node bindings with a newly connected peer, so each side knows the other's org.
+    pub async fn hello(self: &Arc<Self>, peer: PeerId) {
+        let request = Request { binding: self.binding.clone(), body: RequestBody::Hello };
+        if let Ok(Response::Hello { binding }) = self.node.request(peer, request).await
+            && let Some(org) = verify_binding(&binding, peer)
+            && let Ok(mut m) = self.peer_orgs.lock()
+        {
+            m.insert(peer, org);
+        }
+    }
+
+    /// Connected peers that proved they run a node of `org`.
+    pub fn peers_of(&self, org: &trellis_proto::OrgId) -> Vec<PeerId> {
+        self.peer_orgs
+            .lock()
+            .map(|m| m.iter().filter(|(_, o)| *o == org).map(|(p, _)| *p).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Check a node binding against the connection's peer id; returns the org it names.
+pub fn verify_binding(binding: &trellis_proto::keys::SignedNodeBinding, peer: PeerId) -> Option<trellis_proto::OrgId> {
+    let key = libp2p::identity::PublicKey::try_decode_protobuf(&binding.binding.transport_key).ok()?;
+    if key.to_peer_id() != peer {
+        return None;
+    }
+    binding.verify(&key.encode_protobuf(), now_ms()).ok()?;
+    Some(binding.binding.org)
 }
 
 fn add_targets(op: &trellis_proto::group::LogOp, org: &trellis_proto::OrgId) -> bool {

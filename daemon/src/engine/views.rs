@@ -8,9 +8,7 @@ use trellis_proto::items::{RangeKind, VersionEvent};
 use trellis_proto::{ContactCard, GroupId, ItemId, Kind, OrgId, Payload, codec};
 
 use super::{ActionError, Engine};
-use crate::api::types::{
-    AdvisoryView, AffectedInput, GroupInfo, IdInfo, MemberInfo, PeerInfo, Status,
-};
+use crate::api::types::{AdvisoryView, AffectedInput, GroupInfo, IdInfo, MemberInfo, PeerInfo, Status};
 use crate::home::now_ms;
 
 /// How long a contact card's key bundle is valid.
@@ -21,11 +19,7 @@ impl Engine {
     pub async fn id_info(&self) -> IdInfo {
         let addrs = self.dialable_addrs().await;
         let (org, name, bundle) = match self.identity.read() {
-            Ok(i) => (
-                i.keys.org_id(),
-                i.name.clone(),
-                i.keys.key_bundle(now_ms(), CARD_VALIDITY_MS),
-            ),
+            Ok(i) => (i.keys.org_id(), i.name.clone(), i.keys.key_bundle(now_ms(), CARD_VALIDITY_MS)),
             Err(_) => {
                 return IdInfo {
                     org: String::new(),
@@ -35,18 +29,8 @@ impl Engine {
                 };
             }
         };
-        let card = ContactCard {
-            name: name.clone(),
-            bundle,
-            addrs,
-        }
-        .to_text();
-        IdInfo {
-            org: org.to_text(),
-            fingerprint: org.fingerprint(),
-            name,
-            card,
-        }
+        let card = ContactCard { name: name.clone(), bundle, addrs }.to_text();
+        IdInfo { org: org.to_text(), fingerprint: org.fingerprint(), name, card }
     }
 
     /// One group's summary.
@@ -93,11 +77,7 @@ impl Engine {
             fingerprint: id.fingerprint,
             name: id.name,
             peer_id: info.peer_id.clone(),
-            listen_addrs: info
-                .listen_addrs
-                .iter()
-                .map(|a| format!("{a}/p2p/{}", info.peer_id))
-                .collect(),
+            listen_addrs: info.listen_addrs.iter().map(|a| format!("{a}/p2p/{}", info.peer_id)).collect(),
             socket: crate::home::socket_path(&self.home).display().to_string(),
             home: self.home.display().to_string(),
             peers: info.peers.len(),
@@ -130,13 +110,8 @@ impl Engine {
         let gid = self.resolve_group(group)?;
         let me = self.me();
         let names = self.org_names.lock().map(|m| m.clone()).unwrap_or_default();
-        let groups = self
-            .groups
-            .read()
-            .map_err(|_| ActionError::Internal("lock".into()))?;
-        let g = groups
-            .get(&gid)
-            .ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+        let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
         Ok(g.state
             .members
             .iter()
@@ -158,18 +133,12 @@ impl Engine {
     }
 
     fn view_from(&self, env: &Envelope, payload: &[u8], received_ms: u64) -> Option<AdvisoryView> {
-        let Ok(Payload::Advisory(a)) =
-            codec::decode::<Payload>(payload, trellis_proto::limits::MAX_PAYLOAD_BYTES)
+        let Ok(Payload::Advisory(a)) = codec::decode::<Payload>(payload, trellis_proto::limits::MAX_PAYLOAD_BYTES)
         else {
             return None;
         };
-        let group_name = self
-            .groups
-            .read()
-            .ok()?
-            .get(&env.header.group)
-            .map(|g| g.name().to_string())
-            .unwrap_or_default();
+        let group_name =
+            self.groups.read().ok()?.get(&env.header.group).map(|g| g.name().to_string()).unwrap_or_default();
         let names = self.org_names.lock().map(|m| m.clone()).unwrap_or_default();
         let publisher: OrgId = env.header.sender;
         Some(AdvisoryView {
@@ -231,8 +200,7 @@ impl Engine {
                 .store
                 .get_item(&iid)?
                 .ok_or_else(|| ActionError::NotFound(format!("no advisory {id} on this node")))?;
-            let env =
-                Envelope::decode(&item.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
+            let env = Envelope::decode(&item.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
             let p = item.payload.ok_or_else(|| {
                 ActionError::NotFound(format!(
                     "advisory {id} is stored here but this org cannot read it (not a recipient)"
@@ -243,23 +211,14 @@ impl Engine {
                 .ok_or_else(|| ActionError::NotFound(format!("{id} is not an advisory")));
         }
         if want.len() < 8 {
-            return Err(ActionError::BadRequest(format!(
-                "{id:?} is not an advisory id (give at least 8 characters)"
-            )));
+            return Err(ActionError::BadRequest(format!("{id:?} is not an advisory id (give at least 8 characters)")));
         }
-        let matches: Vec<AdvisoryView> = self
-            .advisories(None)?
-            .into_iter()
-            .filter(|a| a.id.starts_with(&want))
-            .collect();
+        let matches: Vec<AdvisoryView> =
+            self.advisories(None)?.into_iter().filter(|a| a.id.starts_with(&want)).collect();
         match matches.len() {
             1 => Ok(matches.into_iter().next().expect("one")),
-            0 => Err(ActionError::NotFound(format!(
-                "no advisory {id} on this node; see `trellis advisory list`"
-            ))),
-            _ => Err(ActionError::BadRequest(format!(
-                "{id:?} matches several advisories; give more characters"
-            ))),
+            0 => Err(ActionError::NotFound(format!("no advisory {id} on this node; see `trellis advisory list`"))),
+            _ => Err(ActionError::BadRequest(format!("{id:?} matches several advisories; give more characters"))),
         }
     }
 }

@@ -1,0 +1,247 @@
+//! Membership changes (PROTOCOL.md §6): remove with rekey, role changes, leaving, and the
+//! upkeep admins do so every member holds exactly the current key: rotate when someone who
+//! left still holds it, and send shares to members that lack it (added concurrently with a
+//! rekey, or whose encryption key changed). Also key rotation and revocation of this org.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use trellis_proto::group::{EpochKeyShares, GroupOp, OpAction, Role, seal_epoch_key};
+use trellis_proto::items::{Revocation, RevokedKey};
+use trellis_proto::{GroupId, ItemId, OrgId, Payload, Tlp};
+
+use super::actions::Audience;
+use super::{ActionError, Engine};
+use crate::home::{now_ms, random_bytes};
+
+fn bad(msg: impl Into<String>) -> ActionError {
+    ActionError::BadRequest(msg.into())
+}
+
+/// A fresh epoch key for `group`, sealed to each of `members` (org, X25519 key).
+fn new_key(group: &GroupId, members: &[(OrgId, [u8; 32])]) -> Result<trellis_proto::group::NewEpochKey, ActionError> {
+    let key: [u8; 32] = random_bytes();
+    seal_epoch_key(group, random_bytes(), &key, members, random_bytes())
+        .map_err(|e| ActionError::Internal(e.to_string()))
+}
+
+impl Engine {
+    /// Check that this org is an admin of `gid`; return the op parents (current heads).
+    fn admin_heads(&self, gid: &GroupId) -> Result<Vec<ItemId>, ActionError> {
+        let me = self.me();
+        let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+        let g = groups.get(gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        if !g.state.is_admin(&me) {
+            let admins: Vec<String> = g.state.admins().iter().map(|o| o.fingerprint()).collect();
+            return Err(bad(format!("only an admin of {} can do this; admins: {}", g.name(), admins.join(", "))));
+        }
+        Ok(g.state.heads.clone())
+    }
+
+    /// Members of `gid` other than `except`, with their current X25519 keys.
+    fn member_keys(&self, gid: &GroupId, except: Option<&OrgId>) -> Result<Vec<(OrgId, [u8; 32])>, ActionError> {
+        let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+        let g = groups.get(gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        Ok(g.state
+            .members
+            .iter()
+            .filter(|(o, _)| Some(*o) != except)
+            .map(|(o, m)| (*o, m.bundle.bundle.x25519))
+            .collect())
+    }
+
+    /// Remove `org` from the group and rekey (§6.6).
+    pub async fn remove_member(self: &Arc<Self>, group: &str, org: &str) -> Result<ItemId, ActionError> {
+        let gid = self.resolve_group(group)?;
+        let target = self.resolve_member(&gid, org)?;
+        let parents = self.admin_heads(&gid)?;
+        if target == self.me() {
+            return Err(bad("to remove yourself use `trellis group leave`"));
+        }
+        {
+            let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+            if !groups.get(&gid).is_some_and(|g| g.state.members.contains_key(&target)) {
+                return Err(ActionError::NotFound(format!("{} is not a member", target.fingerprint())));
+            }
+        }
+        // Items of the removed org up to the last one we hold stay valid (§6.7).
+        let cutoff_seq = self
+            .store
+            .seq_ranges(&gid)?
+            .iter()
+            .find(|(o, _)| *o == target)
+            .and_then(|(_, r)| r.last().map(|(_, b)| *b))
+            .unwrap_or(0);
+        let new_key = new_key(&gid, &self.member_keys(&gid, Some(&target))?)?;
+        let op = GroupOp { parents, action: OpAction::Remove { member: target, cutoff_seq, new_key } };
+        let (id, _) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
+        Ok(id)
+    }
+
+    /// Change a member's role.
+    pub async fn set_role(self: &Arc<Self>, group: &str, org: &str, role: &str) -> Result<ItemId, ActionError> {
+        let gid = self.resolve_group(group)?;
+        let target = self.resolve_member(&gid, org)?;
+        let role: Role = role.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
+        let parents = self.admin_heads(&gid)?;
+        let op = GroupOp { parents, action: OpAction::SetRole { member: target, role } };
+        let (id, _) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
+        Ok(id)
+    }
+
+    /// Leave a group. Admins rotate the key when they see it.
+    pub async fn leave(self: &Arc<Self>, group: &str) -> Result<ItemId, ActionError> {
+        let gid = self.resolve_group(group)?;
+        let me = self.me();
+        let parents = {
+            let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+            let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+            if !g.state.members.contains_key(&me) {
+                return Err(bad(format!("this org is not a member of {}", g.name())));
+            }
+            if g.state.is_admin(&me) && g.state.admins().len() == 1 {
+                return Err(bad(
+                    "you are the last admin: make another member admin first (trellis group role GROUP ORG admin)",
+                ));
+            }
+            g.state.heads.clone()
+        };
+        // The Leave op itself takes the next sequence number; everything before it stays valid.
+        let last = self
+            .store
+            .seq_ranges(&gid)?
+            .iter()
+            .find(|(o, _)| *o == me)
+            .and_then(|(_, r)| r.last().map(|(_, b)| *b))
+            .unwrap_or(0);
+        let op = GroupOp { parents, action: OpAction::Leave { cutoff_seq: last + 1 } };
+        let (id, _) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
+        Ok(id)
+    }
+
+    /// Rotate this org's encryption key (§2.2): a new X25519 key in a new signed bundle, sent
+    /// to every group as an `UpdateKey` op; admins then reseal the group key to it.
+    pub async fn rotate_keys(self: &Arc<Self>) -> Result<Vec<ItemId>, ActionError> {
+        let bundle = {
+            let mut ident = self.identity.write().map_err(|_| ActionError::Internal("lock".into()))?;
+            ident.keys.rotate_encryption(random_bytes());
+            ident.save(&self.home).map_err(|e| ActionError::Internal(e.to_string()))?;
+            ident.keys.key_bundle(now_ms(), 365 * 24 * 3600 * 1000)
+        };
+        let mut ids = Vec::new();
+        for gid in self.group_ids() {
+            let parents = {
+                let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+                match groups.get(&gid) {
+                    Some(g) if g.state.members.contains_key(&self.me()) => g.state.heads.clone(),
+                    _ => continue,
+                }
+            };
+            let op = GroupOp { parents, action: OpAction::UpdateKey { bundle: bundle.clone() } };
+            ids.push(self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?.0);
+        }
+        Ok(ids)
+    }
+
+    /// Publish a revocation of one of this org's keys in every group (§2.6).
+    pub async fn revoke_key(
+        self: &Arc<Self>,
+        signing: bool,
+        effective_ms: Option<u64>,
+        reason: &str,
+    ) -> Result<Vec<ItemId>, ActionError> {
+        let key = if signing {
+            RevokedKey::Signing
+        } else {
+            let ident = self.identity.read().map_err(|_| ActionError::Internal("lock".into()))?;
+            let Some(prev) = ident.keys.previous_encryption().last() else {
+                return Err(bad(
+                    "there is no retired encryption key to revoke: run `trellis keys rotate` first, then revoke the old one",
+                ));
+            };
+            RevokedKey::Encryption(prev.public())
+        };
+        let rev = Revocation { key, effective_ms: effective_ms.unwrap_or_else(now_ms), reason: reason.to_string() };
+        let mut ids = Vec::new();
+        for gid in self.group_ids() {
+            ids.push(self.publish_payload(gid, Tlp::Clear, Payload::Revocation(rev.clone()), Audience::Clear).await?.0);
+        }
+        Ok(ids)
+    }
+
+    /// Admin upkeep after a group change (§6.6). The most senior admin acts at once; others
+    /// wait a little and act only if the need is still there, so concurrent admins rarely
+    /// duplicate work (a duplicate rotation is harmless: one more epoch).
+    pub async fn maintain_group(self: &Arc<Self>, gid: GroupId) {
+        let me = self.me();
+        let (rank, senior) = {
+            let Ok(groups) = self.groups.read() else {
+                return;
+            };
+            let Some(g) = groups.get(&gid) else { return };
+            if !g.state.is_admin(&me) || !g.state.pending.is_empty() {
+                return;
+            }
+            let mut admins: Vec<(usize, OrgId)> =
+                g.state.members.iter().filter_map(|(o, m)| m.admin_rank.map(|r| (r, *o))).collect();
+            admins.sort();
+            let pos = admins.iter().position(|(_, o)| *o == me).unwrap_or(0);
+            (pos, pos == 0)
+        };
+        if !senior {
+            tokio::time::sleep(Duration::from_secs(3 * rank as u64)).await;
+        }
+        let (rotate, missing, parents, epoch_key) = {
+            let Ok(groups) = self.groups.read() else {
+                return;
+            };
+            let Some(g) = groups.get(&gid) else { return };
+            if !g.state.is_admin(&me) {
+                return;
+            }
+            (
+                g.state.needs_rotation(),
+                g.members_missing_key(),
+                g.state.heads.clone(),
+                g.state.current_epoch().map(|e| e.key_id).and_then(|k| g.keys.get(&k).map(|v| (k, *v))),
+            )
+        };
+        if rotate {
+            let Ok(members) = self.member_keys(&gid, None) else {
+                return;
+            };
+            let Ok(new_key) = new_key(&gid, &members) else {
+                return;
+            };
+            let op = GroupOp { parents, action: OpAction::Rotate { new_key } };
+            match self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await {
+                Ok((id, _)) => {
+                    tracing::info!(group = %gid.short(), op = %id.short(), "rotated the group key: a former member held it")
+                }
+                Err(e) => tracing::warn!(group = %gid.short(), error = %e, "key rotation failed"),
+            }
+            return;
+        }
+        if !missing.is_empty() {
+            let Some((key_id, key)) = epoch_key else {
+                return;
+            };
+            let Ok(all) = self.member_keys(&gid, None) else {
+                return;
+            };
+            let to: Vec<(OrgId, [u8; 32])> = all.into_iter().filter(|(o, _)| missing.contains(o)).collect();
+            let Ok(shares) = seal_epoch_key(&gid, key_id, &key, &to, random_bytes()) else {
+                return;
+            };
+            let payload = Payload::EpochKey(EpochKeyShares { key: shares });
+            match self.publish_payload(gid, Tlp::Clear, payload, Audience::Clear).await {
+                Ok(_) => {
+                    tracing::info!(group = %gid.short(), members = to.len(), "sent the current group key to members that lacked it")
+                }
+                Err(e) => {
+                    tracing::warn!(group = %gid.short(), error = %e, "resharing the group key failed")
+                }
+            }
+        }
+    }
+}
