@@ -56,9 +56,7 @@ impl std::str::FromStr for GroupKind {
         match s.trim().to_ascii_lowercase().as_str() {
             "sector" => Ok(GroupKind::Sector),
             "supply-chain" | "supply_chain" | "supplychain" => Ok(GroupKind::SupplyChain),
-            _ => Err(ProtoError::Invalid(format!(
-                "unknown group kind {s:?}: use sector or supply-chain"
-            ))),
+            _ => Err(ProtoError::Invalid(format!("unknown group kind {s:?}: use sector or supply-chain"))),
         }
     }
 }
@@ -95,9 +93,7 @@ impl std::str::FromStr for Role {
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
             "reader" => Ok(Role::Reader),
-            _ => Err(ProtoError::Invalid(format!(
-                "unknown role {s:?}: use admin, member or reader"
-            ))),
+            _ => Err(ProtoError::Invalid(format!("unknown role {s:?}: use admin, member or reader"))),
         }
     }
 }
@@ -137,26 +133,16 @@ pub fn seal_epoch_key(
     for (i, (org, pk)) in to.iter().enumerate() {
         let s = tagged_hash("trellis/share-seed/v1", &[&seed, &(i as u64).to_be_bytes()]);
         let (enc, sealed) = crypto::seal_key(pk, key, EPOCH_SHARE_INFO, &aad, s)?;
-        shares.push(SealedShare {
-            to: *org,
-            enc,
-            sealed,
-        });
+        shares.push(SealedShare { to: *org, enc, sealed });
     }
     Ok(NewEpochKey { key_id, shares })
 }
 
 /// Open this org's share of an epoch key, if there is one for it.
-pub fn open_epoch_share(
-    group: &GroupId,
-    key_id: &[u8; 16],
-    shares: &[SealedShare],
-    me: &OrgKeys,
-) -> Option<[u8; 32]> {
+pub fn open_epoch_share(group: &GroupId, key_id: &[u8; 16], shares: &[SealedShare], me: &OrgKeys) -> Option<[u8; 32]> {
     let aad = share_aad(group, key_id);
     let mine = shares.iter().find(|s| s.to == me.org_id())?;
-    me.all_encryption()
-        .find_map(|sk| crypto::open_key(sk, &mine.enc, &mine.sealed, EPOCH_SHARE_INFO, &aad).ok())
+    me.all_encryption().find_map(|sk| crypto::open_key(sk, &mine.enc, &mine.sealed, EPOCH_SHARE_INFO, &aad).ok())
 }
 
 /// The founding record of a group (§6.1). Its hash is the group id.
@@ -197,20 +183,13 @@ impl SignedGenesis {
         seed: [u8; 32],
     ) -> Result<SignedGenesis, ProtoError> {
         if name.trim().is_empty() || name.len() > MAX_GROUP_NAME {
-            return Err(ProtoError::Invalid(format!(
-                "a group name must have 1 to {MAX_GROUP_NAME} bytes"
-            )));
+            return Err(ProtoError::Invalid(format!("a group name must have 1 to {MAX_GROUP_NAME} bytes")));
         }
         let bundle = founder.key_bundle(now_ms, 365 * 24 * 3600 * 1000);
         // The genesis is hashed into the group id, so the key is sealed under a group-less AAD:
         // the all-zero group id.
-        let initial_key = seal_epoch_key(
-            &GroupId([0; 32]),
-            key_id,
-            key,
-            &[(founder.org_id(), bundle.bundle.x25519)],
-            seed,
-        )?;
+        let initial_key =
+            seal_epoch_key(&GroupId([0; 32]), key_id, key, &[(founder.org_id(), bundle.bundle.x25519)], seed)?;
         let genesis = Genesis {
             name: name.trim().to_string(),
             kind,
@@ -236,12 +215,7 @@ impl SignedGenesis {
             return Err(ProtoError::Invalid("malformed genesis".into()));
         }
         g.founder.verify_signature()?;
-        verify_tagged(
-            &g.founder.bundle.org,
-            Self::TAG,
-            &codec::encode(g),
-            &self.sig.0,
-        )
+        verify_tagged(&g.founder.bundle.org, Self::TAG, &codec::encode(g), &self.sig.0)
     }
 
     pub fn founder(&self) -> OrgId {
@@ -262,17 +236,9 @@ pub struct GroupOp {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpAction {
     /// Add a member with a role; `share` gives it the current epoch key.
-    Add {
-        member: SignedKeyBundle,
-        role: Role,
-        share: Option<NewEpochKey>,
-    },
+    Add { member: SignedKeyBundle, role: Role, share: Option<NewEpochKey> },
     /// Remove a member and rekey. Items of the removed member with `seq <= cutoff_seq` stay valid.
-    Remove {
-        member: OrgId,
-        cutoff_seq: u64,
-        new_key: NewEpochKey,
-    },
+    Remove { member: OrgId, cutoff_seq: u64, new_key: NewEpochKey },
     /// Change a member's role.
     SetRole { member: OrgId, role: Role },
     /// The author leaves. Admins then rotate the key (§6.6).
@@ -286,10 +252,7 @@ pub enum OpAction {
 impl GroupOp {
     pub fn check_limits(&self) -> Result<(), ProtoError> {
         if self.parents.len() > MAX_OP_PARENTS {
-            return Err(ProtoError::FieldTooLong {
-                field: "parents",
-                max: MAX_OP_PARENTS,
-            });
+            return Err(ProtoError::FieldTooLong { field: "parents", max: MAX_OP_PARENTS });
         }
         let shares = match &self.action {
             OpAction::Add { share: Some(k), .. } => k.shares.len(),
@@ -297,10 +260,7 @@ impl GroupOp {
             _ => 0,
         };
         if shares > MAX_RECIPIENTS {
-            return Err(ProtoError::FieldTooLong {
-                field: "shares",
-                max: MAX_RECIPIENTS,
-            });
+            return Err(ProtoError::FieldTooLong { field: "shares", max: MAX_RECIPIENTS });
         }
         Ok(())
     }
@@ -316,10 +276,7 @@ pub struct EpochKeyShares {
 impl EpochKeyShares {
     pub fn check_limits(&self) -> Result<(), ProtoError> {
         if self.key.shares.len() > MAX_RECIPIENTS {
-            return Err(ProtoError::FieldTooLong {
-                field: "shares",
-                max: MAX_RECIPIENTS,
-            });
+            return Err(ProtoError::FieldTooLong { field: "shares", max: MAX_RECIPIENTS });
         }
         Ok(())
     }
@@ -399,22 +356,13 @@ impl GroupState {
     }
 
     pub fn admins(&self) -> Vec<OrgId> {
-        self.members
-            .iter()
-            .filter(|(_, m)| m.role == Role::Admin)
-            .map(|(o, _)| *o)
-            .collect()
+        self.members.iter().filter(|(_, m)| m.role == Role::Admin).map(|(o, _)| *o).collect()
     }
 
     /// Whether an envelope of `kind` from `sender` with sequence `seq` is allowed (§6.7):
     /// current members may publish (readers only control items of their own), departed members
     /// only up to their cutoff sequence.
-    pub fn check_sender(
-        &self,
-        sender: &OrgId,
-        kind: crate::Kind,
-        seq: u64,
-    ) -> Result<(), ProtoError> {
+    pub fn check_sender(&self, sender: &OrgId, kind: crate::Kind, seq: u64) -> Result<(), ProtoError> {
         if let Some(m) = self.members.get(sender) {
             if !m.role.can_publish() && !kind.is_control() {
                 return Err(ProtoError::ReaderCannotPublish(*sender));
@@ -433,19 +381,13 @@ impl GroupState {
         let Some(e) = self.epochs.last() else {
             return Vec::new();
         };
-        self.members
-            .keys()
-            .filter(|o| !e.recipients.contains(o))
-            .copied()
-            .collect()
+        self.members.keys().filter(|o| !e.recipients.contains(o)).copied().collect()
     }
 
     /// Whether the current key was given to someone who is no longer a member (a leave, or a
     /// rekey concurrent with a removal): an admin must rotate (§6.6).
     pub fn needs_rotation(&self) -> bool {
-        self.epochs
-            .last()
-            .is_some_and(|e| e.recipients.iter().any(|o| !self.members.contains_key(o)))
+        self.epochs.last().is_some_and(|e| e.recipients.iter().any(|o| !self.members.contains_key(o)))
     }
 }
 
@@ -461,20 +403,13 @@ impl GroupLog {
     pub fn new(genesis: SignedGenesis) -> Result<Self, ProtoError> {
         genesis.verify()?;
         let id = genesis.group_id();
-        Ok(GroupLog {
-            genesis,
-            id,
-            ops: BTreeMap::new(),
-        })
+        Ok(GroupLog { genesis, id, ops: BTreeMap::new() })
     }
 
     /// Add an op (idempotent). Refuses beyond [`MAX_GROUP_OPS`].
     pub fn insert(&mut self, op: LogOp) -> Result<(), ProtoError> {
         if self.ops.len() >= MAX_GROUP_OPS && !self.ops.contains_key(&op.id) {
-            return Err(ProtoError::FieldTooLong {
-                field: "group log",
-                max: MAX_GROUP_OPS,
-            });
+            return Err(ProtoError::FieldTooLong { field: "group log", max: MAX_GROUP_OPS });
         }
         op.op.check_limits()?;
         self.ops.insert(op.id, op);
@@ -500,8 +435,7 @@ impl GroupLog {
     /// Compute the state (§6.4).
     pub fn compute(&self) -> GroupState {
         let (order, pending) = self.order();
-        let index: HashMap<ItemId, usize> =
-            order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let index: HashMap<ItemId, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
         let mut voided: BTreeMap<ItemId, String> = BTreeMap::new();
         loop {
             let (state, applied_effects) = self.apply(&order, &voided);
@@ -515,17 +449,9 @@ impl GroupLog {
                     for (id, why) in voided {
                         state.void.insert(id, why);
                     }
-                    let named: HashSet<ItemId> = state
-                        .applied
-                        .iter()
-                        .flat_map(|id| self.ops[id].op.parents.iter().copied())
-                        .collect();
-                    state.heads = state
-                        .applied
-                        .iter()
-                        .filter(|id| !named.contains(id))
-                        .copied()
-                        .collect();
+                    let named: HashSet<ItemId> =
+                        state.applied.iter().flat_map(|id| self.ops[id].op.parents.iter().copied()).collect();
+                    state.heads = state.applied.iter().filter(|id| !named.contains(id)).copied().collect();
                     return state;
                 }
             }
@@ -548,11 +474,7 @@ impl GroupLog {
                 children.entry(p).or_default().push(*id);
             }
         }
-        let mut ready: BTreeSet<ItemId> = indegree
-            .iter()
-            .filter(|(_, d)| **d == 0)
-            .map(|(id, _)| *id)
-            .collect();
+        let mut ready: BTreeSet<ItemId> = indegree.iter().filter(|(_, d)| **d == 0).map(|(id, _)| *id).collect();
         let mut order = Vec::with_capacity(self.ops.len());
         while let Some(id) = ready.pop_first() {
             order.push(id);
@@ -566,12 +488,7 @@ impl GroupLog {
             }
         }
         let ordered: HashSet<ItemId> = order.iter().copied().collect();
-        let pending: BTreeSet<ItemId> = self
-            .ops
-            .keys()
-            .filter(|id| !ordered.contains(id))
-            .copied()
-            .collect();
+        let pending: BTreeSet<ItemId> = self.ops.keys().filter(|id| !ordered.contains(id)).copied().collect();
         (order, pending)
     }
 
@@ -581,12 +498,7 @@ impl GroupLog {
         let mut state = GroupState::default();
         state.members.insert(
             founder,
-            Member {
-                role: Role::Admin,
-                since_ms: g.created_ms,
-                bundle: g.founder.clone(),
-                admin_rank: Some(0),
-            },
+            Member { role: Role::Admin, since_ms: g.created_ms, bundle: g.founder.clone(), admin_rank: Some(0) },
         );
         state.epochs.push(Epoch {
             number: 0,
@@ -599,11 +511,7 @@ impl GroupLog {
 
     /// Apply the ordered ops, skipping voided ones. Returns the state and, per applied op, the
     /// org it removed or demoted from admin (for conflict detection).
-    fn apply(
-        &self,
-        order: &[ItemId],
-        voided: &BTreeMap<ItemId, String>,
-    ) -> (GroupState, Vec<(ItemId, OrgId)>) {
+    fn apply(&self, order: &[ItemId], voided: &BTreeMap<ItemId, String>) -> (GroupState, Vec<(ItemId, OrgId)>) {
         let mut state = self.initial_state();
         let mut demotions = Vec::new();
         for (pos, id) in order.iter().enumerate() {
@@ -637,39 +545,31 @@ impl GroupLog {
         let applied: HashSet<ItemId> = state.applied.iter().copied().collect();
         for (r, target) in demotions {
             let r_anc = self.ancestors(r);
+            let r_author = self.ops[r].author;
             for o in order {
-                if o == r
-                    || !applied.contains(o)
-                    || self.ops[o].author != *target
-                    || r_anc.contains(o)
-                {
+                // Ops of the target that rule 3 voided in this round still count when they
+                // demote `r`'s author: in a mutual removal the op ordered second is always void
+                // by rule 3 (its author was just removed), so seniority must be judged here.
+                let mutual = state.void.contains_key(o) && demotes(&self.ops[o].op.action) == Some(r_author);
+                if o == r || !(applied.contains(o) || mutual) || self.ops[o].author != *target || r_anc.contains(o) {
                     continue;
                 }
                 if self.ancestors(o).contains(r) {
                     continue; // after the removal: judged by rule 3 (re-added, then acting)
                 }
                 // `o` by the demoted admin is concurrent with its demotion `r`.
-                let r_author = self.ops[r].author;
-                let o_targets_r_author = demotions.iter().any(|(id, t)| id == o && *t == r_author);
+                let o_targets_r_author = mutual || demotions.iter().any(|(id, t)| id == o && *t == r_author);
                 if o_targets_r_author {
                     let rank = |org: &OrgId| self.rank_before(org, index[r].min(index[o]), order);
-                    let (victim, keeper) = if rank(&r_author) <= rank(target) {
-                        (*o, *r)
-                    } else {
-                        (*r, *o)
-                    };
-                    return Some((
-                        victim,
-                        format!("concurrent with {:?}, by a more senior admin", keeper),
-                    ));
+                    if rank(&r_author) <= rank(target) {
+                        if mutual {
+                            continue; // `o` is already void; `r` stands
+                        }
+                        return Some((*o, format!("concurrent with {:?}, by a more senior admin", r)));
+                    }
+                    return Some((*r, format!("concurrent with {:?}, by a more senior admin", o)));
                 }
-                return Some((
-                    *o,
-                    format!(
-                        "concurrent with {:?}, which removed or demoted its author",
-                        r
-                    ),
-                ));
+                return Some((*o, format!("concurrent with {:?}, which removed or demoted its author", r)));
             }
         }
         None
@@ -682,15 +582,8 @@ impl GroupLog {
         }
         for (pos, id) in order.iter().enumerate().take(before) {
             match &self.ops[id].op.action {
-                OpAction::Add {
-                    member,
-                    role: Role::Admin,
-                    ..
-                } if member.bundle.org == *org => return pos + 1,
-                OpAction::SetRole {
-                    member,
-                    role: Role::Admin,
-                } if member == org => return pos + 1,
+                OpAction::Add { member, role: Role::Admin, .. } if member.bundle.org == *org => return pos + 1,
+                OpAction::SetRole { member, role: Role::Admin } if member == org => return pos + 1,
                 _ => {}
             }
         }
@@ -699,11 +592,7 @@ impl GroupLog {
 
     fn ancestors(&self, id: &ItemId) -> HashSet<ItemId> {
         let mut seen = HashSet::new();
-        let mut stack: Vec<ItemId> = self
-            .ops
-            .get(id)
-            .map(|o| o.op.parents.clone())
-            .unwrap_or_default();
+        let mut stack: Vec<ItemId> = self.ops.get(id).map(|o| o.op.parents.clone()).unwrap_or_default();
         while let Some(p) = stack.pop() {
             if seen.insert(p)
                 && let Some(op) = self.ops.get(&p)
@@ -715,25 +604,25 @@ impl GroupLog {
     }
 }
 
+/// The org an op would remove or demote from admin, if any (rule 4 looks at it even when the op
+/// is void).
+fn demotes(action: &OpAction) -> Option<OrgId> {
+    match action {
+        OpAction::Remove { member, .. } => Some(*member),
+        OpAction::SetRole { member, role } if *role != Role::Admin => Some(*member),
+        _ => None,
+    }
+}
+
 /// Apply one op to the state (rule 3). Returns the org demoted from admin or removed, if any.
 fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<OrgId>, String> {
     let author_role = state.role(&op.author);
     let need_admin = || {
-        if author_role == Some(Role::Admin) {
-            Ok(())
-        } else {
-            Err("author is not an admin at this point".to_string())
-        }
+        if author_role == Some(Role::Admin) { Ok(()) } else { Err("author is not an admin at this point".to_string()) }
     };
-    let admins_after = |state: &GroupState, leaving: &OrgId| {
-        state.admins().iter().filter(|a| *a != leaving).count()
-    };
+    let admins_after = |state: &GroupState, leaving: &OrgId| state.admins().iter().filter(|a| *a != leaving).count();
     match &op.op.action {
-        OpAction::Add {
-            member,
-            role,
-            share,
-        } => {
+        OpAction::Add { member, role, share } => {
             need_admin()?;
             let org = member.bundle.org;
             if member.verify_signature().is_err() {
@@ -744,15 +633,9 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
             }
             state.departed.remove(&org);
             let admin_rank = (*role == Role::Admin).then_some(pos);
-            state.members.insert(
-                org,
-                Member {
-                    role: *role,
-                    since_ms: op.timestamp_ms,
-                    bundle: member.clone(),
-                    admin_rank,
-                },
-            );
+            state
+                .members
+                .insert(org, Member { role: *role, since_ms: op.timestamp_ms, bundle: member.clone(), admin_rank });
             if let (Some(share), Some(e)) = (share, state.epochs.last_mut())
                 && share.key_id == e.key_id
                 && share.shares.iter().any(|s| s.to == org)
@@ -761,11 +644,7 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
             }
             Ok(None)
         }
-        OpAction::Remove {
-            member,
-            cutoff_seq,
-            new_key,
-        } => {
+        OpAction::Remove { member, cutoff_seq, new_key } => {
             need_admin()?;
             let Some(removed) = state.members.get(member) else {
                 return Err("not a member".into());
@@ -776,13 +655,7 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
             }
             state.members.remove(member);
             let epoch = state.epoch() + 1;
-            state.departed.insert(
-                *member,
-                Departed {
-                    cutoff_seq: *cutoff_seq,
-                    epoch,
-                },
-            );
+            state.departed.insert(*member, Departed { cutoff_seq: *cutoff_seq, epoch });
             start_epoch(state, op.id, new_key, epoch);
             Ok(Some(*member))
         }
@@ -813,13 +686,7 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
                 return Err("the last admin cannot leave; make another member admin first".into());
             }
             state.members.remove(&op.author);
-            state.departed.insert(
-                op.author,
-                Departed {
-                    cutoff_seq: *cutoff_seq,
-                    epoch: state.epoch(),
-                },
-            );
+            state.departed.insert(op.author, Departed { cutoff_seq: *cutoff_seq, epoch: state.epoch() });
             Ok(None)
         }
         OpAction::Rotate { new_key } => {
@@ -852,12 +719,7 @@ fn start_epoch(state: &mut GroupState, op: ItemId, key: &NewEpochKey, number: u6
     // Every addressee counts, members or not: a rekey concurrent with a removal (ordered after
     // it) seals the key to the removed org, and `needs_rotation` must see that (§6.6).
     let recipients = key.shares.iter().map(|s| s.to).collect();
-    state.epochs.push(Epoch {
-        number,
-        key_id: key.key_id,
-        started_by: Some(op),
-        recipients,
-    });
+    state.epochs.push(Epoch { number, key_id: key.key_id, started_by: Some(op), recipients });
 }
 
 /// Open the founder's epoch-0 key from the genesis (sealed under the all-zero group AAD).

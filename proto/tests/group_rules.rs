@@ -13,17 +13,8 @@ fn keys(n: u8) -> OrgKeys {
 #[test]
 fn deep_chain_does_not_overflow_a_small_stack() {
     let founder = keys(1);
-    let genesis = SignedGenesis::create(
-        &founder,
-        "g",
-        GroupKind::Sector,
-        1,
-        [1; 16],
-        [2; 16],
-        &[3; 32],
-        [4; 32],
-    )
-    .unwrap();
+    let genesis =
+        SignedGenesis::create(&founder, "g", GroupKind::Sector, 1, [1; 16], [2; 16], &[3; 32], [4; 32]).unwrap();
     let mut log = GroupLog::new(genesis).unwrap();
     let n = 20_000usize;
     // Ids decrease along the chain, so the first op visited in id order is the deepest one.
@@ -39,12 +30,7 @@ fn deep_chain_does_not_overflow_a_small_stack() {
             timestamp_ms: i as u64,
             op: GroupOp {
                 parents: if i == 0 { vec![] } else { vec![id(i - 1)] },
-                action: OpAction::Rotate {
-                    new_key: NewEpochKey {
-                        key_id: [0; 16],
-                        shares: vec![],
-                    },
-                },
+                action: OpAction::Rotate { new_key: NewEpochKey { key_id: [0; 16], shares: vec![] } },
             },
         })
         .unwrap();
@@ -64,24 +50,14 @@ fn op(id: u8, author: &OrgKeys, parents: &[ItemId], action: OpAction) -> LogOp {
         id: ItemId([id; 32]),
         author: author.org_id(),
         timestamp_ms: id as u64,
-        op: GroupOp {
-            parents: parents.to_vec(),
-            action,
-        },
+        op: GroupOp { parents: parents.to_vec(), action },
     }
 }
 
 fn fake_key(key_id: u8, to: &[&OrgKeys]) -> NewEpochKey {
     NewEpochKey {
         key_id: [key_id; 16],
-        shares: to
-            .iter()
-            .map(|k| SealedShare {
-                to: k.org_id(),
-                enc: [0; 32],
-                sealed: vec![0; 48],
-            })
-            .collect(),
+        shares: to.iter().map(|k| SealedShare { to: k.org_id(), enc: [0; 32], sealed: vec![0; 48] }).collect(),
     }
 }
 
@@ -92,57 +68,24 @@ fn fake_key(key_id: u8, to: &[&OrgKeys]) -> NewEpochKey {
 #[test]
 fn rekey_concurrent_with_removal_is_flagged() {
     let (f, a, x) = (keys(1), keys(2), keys(3));
-    let genesis = SignedGenesis::create(
-        &f,
-        "g",
-        GroupKind::Sector,
-        1,
-        [1; 16],
-        [2; 16],
-        &[3; 32],
-        [4; 32],
-    )
-    .unwrap();
+    let genesis = SignedGenesis::create(&f, "g", GroupKind::Sector, 1, [1; 16], [2; 16], &[3; 32], [4; 32]).unwrap();
     for (remove_id, rotate_id, flagged) in [(0x40u8, 0x50u8, true), (0x50, 0x40, false)] {
         let mut log = GroupLog::new(genesis.clone()).unwrap();
-        let add_a = op(
-            0x10,
-            &f,
-            &[],
-            OpAction::Add {
-                member: a.key_bundle(0, u64::MAX / 2),
-                role: Role::Admin,
-                share: None,
-            },
-        );
+        let add_a =
+            op(0x10, &f, &[], OpAction::Add { member: a.key_bundle(0, u64::MAX / 2), role: Role::Admin, share: None });
         let add_x = op(
             0x20,
             &f,
             &[add_a.id],
-            OpAction::Add {
-                member: x.key_bundle(0, u64::MAX / 2),
-                role: Role::Member,
-                share: None,
-            },
+            OpAction::Add { member: x.key_bundle(0, u64::MAX / 2), role: Role::Member, share: None },
         );
         let remove = op(
             remove_id,
             &f,
             &[add_x.id],
-            OpAction::Remove {
-                member: x.org_id(),
-                cutoff_seq: 0,
-                new_key: fake_key(7, &[&f, &a]),
-            },
+            OpAction::Remove { member: x.org_id(), cutoff_seq: 0, new_key: fake_key(7, &[&f, &a]) },
         );
-        let rotate = op(
-            rotate_id,
-            &a,
-            &[add_x.id],
-            OpAction::Rotate {
-                new_key: fake_key(8, &[&f, &a, &x]),
-            },
-        );
+        let rotate = op(rotate_id, &a, &[add_x.id], OpAction::Rotate { new_key: fake_key(8, &[&f, &a, &x]) });
         for o in [add_a, add_x, remove.clone(), rotate.clone()] {
             log.insert(o).unwrap();
         }
@@ -154,4 +97,30 @@ fn rekey_concurrent_with_removal_is_flagged() {
         assert_eq!(current.recipients.contains(&x.org_id()), flagged);
         assert_eq!(st.needs_rotation(), flagged);
     }
+}
+
+/// Founder F and admin A remove each other concurrently, and A's removal has the smaller id, so
+/// it is ordered first and F's removal is void by rule 3. Rule 4 must still let the more senior
+/// founder stand (§6.5). Before the fix only *applied* ops were examined, so the tie-break by id
+/// decided and the founder was removed.
+#[test]
+fn mutual_removal_keeps_the_founder_even_when_ordered_second() {
+    let (f, a) = (keys(1), keys(2));
+    let genesis = SignedGenesis::create(&f, "g", GroupKind::Sector, 1, [1; 16], [2; 16], &[3; 32], [4; 32]).unwrap();
+    let mut log = GroupLog::new(genesis).unwrap();
+    let add_a =
+        op(0x10, &f, &[], OpAction::Add { member: a.key_bundle(0, u64::MAX / 2), role: Role::Admin, share: None });
+    let a_removes_f =
+        op(0x20, &a, &[add_a.id], OpAction::Remove { member: f.org_id(), cutoff_seq: 0, new_key: fake_key(7, &[&a]) });
+    let f_removes_a =
+        op(0x30, &f, &[add_a.id], OpAction::Remove { member: a.org_id(), cutoff_seq: 0, new_key: fake_key(8, &[&f]) });
+    for o in [add_a, a_removes_f.clone(), f_removes_a.clone()] {
+        log.insert(o).unwrap();
+    }
+    let st = log.compute();
+    assert!(st.is_admin(&f.org_id()));
+    assert!(!st.members.contains_key(&a.org_id()));
+    assert_eq!(st.applied.last(), Some(&f_removes_a.id));
+    assert!(st.void[&a_removes_f.id].contains("more senior"), "{:?}", st.void);
+    assert_eq!(st.epoch(), 1);
 }
