@@ -57,7 +57,7 @@ pub struct PublishArgs {
     /// What is wrong and who is affected
     #[arg(long, required_unless_present = "file")]
     summary: Option<String>,
-    /// CVSS v3/v4 vector or a bare score such as 7.5
+    /// CVSS v3/v4 vector, a score such as 7.5, or both: '9.8 CVSS:3.1/AV:N/...'
     #[arg(long, value_name = "CVSS")]
     severity: Option<String>,
     /// Affected package as PURL@RANGE, e.g. 'pkg:npm/lodash@<4.17.21' (repeatable)
@@ -232,7 +232,8 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
     }
 }
 
-fn severity_cell(a: &AdvisoryView) -> String {
+/// The severity in a table cell or an event line: the score, else the start of the vector.
+pub fn severity_cell(a: &AdvisoryView) -> String {
     match (a.score, &a.severity) {
         (Some(s), _) => format!("{s:.1}"),
         (None, Some(v)) => clip(v, 12),

@@ -125,9 +125,9 @@ pub async fn watch(ctx: &Ctx, args: WatchArgs) -> anyhow::Result<()> {
         None => "/v1/events".to_string(),
     };
     let mut stream = ctx.client.stream(&path).await.map_err(api_error)?;
-    if !ctx.json {
-        eprintln!("watching events (Ctrl-C to stop)");
-    }
+    // On stderr in both modes: stdout stays pure JSON with --json, and a script (or the e2e
+    // test) can tell when the stream is open, so no event it triggers afterwards is missed.
+    eprintln!("watching events (Ctrl-C to stop)");
     while let Some(line) = stream.next_line().await.map_err(api_error)? {
         let parsed = serde_json::from_str::<Event>(&line);
         let text = match (ctx.json, parsed) {
@@ -151,7 +151,7 @@ fn describe(ev: &Event) -> String {
     match ev {
         Event::Advisory { advisory: a } => format!(
             "{now}  advisory  {}  [{}] {}  from {}  in {}  (id {})",
-            output::or_dash(a.severity.as_deref()),
+            crate::advisory::severity_cell(a),
             a.tlp,
             a.title,
             a.publisher_name.clone().unwrap_or_else(|| a.publisher_fingerprint.clone()),

@@ -11,8 +11,10 @@
 //! tree the sources change under a running test, so staleness is a hint, not a verdict.
 
 use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -112,6 +114,91 @@ impl Bins {
         let mut full = vec!["--json"];
         full.extend_from_slice(args);
         self.trellis(home, &full).ok()?.parse()
+    }
+}
+
+/// A running `trellis --json watch`: its stdout lines arrive on a channel. Dropping it kills
+/// the process.
+pub struct Watcher {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Bins {
+    /// Start `trellis --home HOME --json watch ARGS…` and wait until it says on stderr that the
+    /// stream is open (events published after that are not missed).
+    pub fn watch(&self, home: &Path, args: &[&str]) -> anyhow::Result<Watcher> {
+        let mut child = Command::new(&self.trellis)
+            .arg("--home")
+            .arg(home)
+            .args(["--json", "watch"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("TRELLIS_HOME")
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.trellis.display()))?;
+        let (line_tx, lines) = mpsc::channel();
+        let (err_tx, err_rx) = mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = line_tx.send(line);
+                }
+            });
+        }
+        if let Some(err) = child.stderr.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    let _ = err_tx.send(line);
+                }
+            });
+        }
+        let mut watcher = Watcher { child, lines };
+        match err_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) if l.starts_with("watching events") => Ok(watcher),
+            Ok(l) => bail!("`trellis watch` said: {l}"),
+            Err(_) => {
+                let status = watcher.child.try_wait()?;
+                bail!("`trellis watch` did not open its stream within 20 s (exit: {status:?})")
+            }
+        }
+    }
+}
+
+impl Watcher {
+    /// The first line that is a JSON object matching `pred`, waiting at most `timeout`. Every
+    /// line must be one JSON object (the `--json watch` contract).
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .map_err(|_| anyhow::anyhow!("timed out after {timeout:?} waiting for {what} from `trellis watch`"))?;
+            let v: serde_json::Value = serde_json::from_str(&line)
+                .with_context(|| format!("`trellis --json watch` printed a line that is not JSON: {line:?}"))?;
+            if !v.is_object() {
+                bail!("`trellis --json watch` printed a non-object: {line}");
+            }
+            if pred(&v) {
+                return Ok(v);
+            }
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

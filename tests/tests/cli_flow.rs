@@ -165,6 +165,9 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
         (p.contains(&peer_a) && p.contains(&peer_b)).then_some(())
     })?;
 
+    // B follows its events while A publishes.
+    let watch_b = bins.watch(&home_b, &["--group", "water"])?;
+
     // A publishes.
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let title = format!("Pump controller auth bypass zq{nonce}");
@@ -195,6 +198,10 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
     ensure!(str_field(&on_b, "title")? == title, "{on_b}");
     ensure!(str_field(&on_b, "publisher")? == org_a, "{on_b}");
     ensure!(str_field(&on_b, "tlp")?.eq_ignore_ascii_case("green"), "{on_b}");
+    let event = watch_b.wait_for("the advisory event", NET, |v| v["event"] == "advisory")?;
+    ensure!(event["advisory"]["id"] == adv_id.as_str(), "{event}");
+    ensure!(event["advisory"]["title"] == title.as_str(), "{event}");
+    drop(watch_b);
     let shown = bins.trellis(&home_b, &["advisory", "show", &adv_id]).ok()?;
     ensure!(shown.stdout.contains(&title) && shown.stdout.contains("CVE-2099-0001"), "{shown:?}");
     let shown_json = bins.json(&home_b, &["advisory", "show", &adv_id[..12]])?;
