@@ -54,10 +54,16 @@ enum Command {
     #[command(after_help = "Example:\n  trellis peers")]
     Peers,
     /// Create, list, join groups and invite organizations
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  trellis group create water --kind sector\n  trellis group invite water \"$(cat partner-card.txt)\""
+    )]
     Group(group::GroupCommand),
     /// Publish, list and show advisories
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  trellis advisory publish water --tlp green --title T --summary S\n  trellis advisory list --group water"
+    )]
     Advisory(advisory::AdvisoryCommand),
     /// Print events (advisories, membership changes, rejects) as they happen
     #[command(after_help = "Examples:\n  trellis watch\n  trellis --json watch --group water")]
@@ -169,10 +175,7 @@ mod tests {
         fn walk(cmd: &clap::Command, path: &str) {
             for sub in cmd.get_subcommands() {
                 let name = format!("{path} {}", sub.get_name());
-                if sub.has_subcommands() {
-                    walk(sub, &name);
-                    continue;
-                }
+                walk(sub, &name);
                 assert!(sub.get_about().is_some(), "{name} has no description");
                 let after = sub.get_after_help().map(|s| s.to_string()).unwrap_or_default();
                 assert!(after.contains("trellis"), "{name} has no example");
