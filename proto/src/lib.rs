@@ -15,6 +15,7 @@ pub mod codec;
 pub mod crypto;
 pub mod envelope;
 pub mod error;
+pub mod formats;
 pub mod group;
 pub mod ids;
 pub mod invite;
