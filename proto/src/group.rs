@@ -560,7 +560,7 @@ impl GroupLog {
                 // `o` by the demoted admin is concurrent with its demotion `r`.
                 let o_targets_r_author = mutual || demotions.iter().any(|(id, t)| id == o && *t == r_author);
                 if o_targets_r_author {
-                    let rank = |org: &OrgId| self.rank_before(org, index[r].min(index[o]), order);
+                    let rank = |org: &OrgId| self.rank_before(org, index[r].min(index[o]), order, &applied);
                     if rank(&r_author) <= rank(target) {
                         if mutual {
                             continue; // `o` is already void; `r` stands
@@ -575,12 +575,16 @@ impl GroupLog {
         None
     }
 
-    /// Seniority of `org` as admin using only ops before position `before`.
-    fn rank_before(&self, org: &OrgId, before: usize, order: &[ItemId]) -> usize {
+    /// Seniority of `org` as admin using only ops before position `before`. Only applied ops
+    /// count: a void self-promotion planted early in the order must not buy seniority.
+    fn rank_before(&self, org: &OrgId, before: usize, order: &[ItemId], applied: &HashSet<ItemId>) -> usize {
         if *org == self.genesis.founder() {
             return 0;
         }
         for (pos, id) in order.iter().enumerate().take(before) {
+            if !applied.contains(id) {
+                continue;
+            }
             match &self.ops[id].op.action {
                 OpAction::Add { member, role: Role::Admin, .. } if member.bundle.org == *org => return pos + 1,
                 OpAction::SetRole { member, role: Role::Admin } if member == org => return pos + 1,

@@ -124,3 +124,45 @@ fn mutual_removal_keeps_the_founder_even_when_ordered_second() {
     assert!(st.void[&a_removes_f.id].contains("more senior"), "{:?}", st.void);
     assert_eq!(st.epoch(), 1);
 }
+
+/// Member X plants a self-promotion naming no parents (so it sorts first), which is void since
+/// X is no admin then. Later X is promoted for real, and X and the older admin A remove each
+/// other. Seniority must come from applied ops only, so A stands (§6.5). Before the fix the
+/// void op counted and X won.
+#[test]
+fn void_self_promotion_buys_no_seniority() {
+    let (f, a, x) = (keys(1), keys(2), keys(3));
+    let genesis = SignedGenesis::create(&f, "g", GroupKind::Sector, 1, [1; 16], [2; 16], &[3; 32], [4; 32]).unwrap();
+    let mut log = GroupLog::new(genesis).unwrap();
+    let plant = op(0x01, &x, &[], OpAction::SetRole { member: x.org_id(), role: Role::Admin });
+    let add_a =
+        op(0x10, &f, &[], OpAction::Add { member: a.key_bundle(0, u64::MAX / 2), role: Role::Admin, share: None });
+    let add_x = op(
+        0x20,
+        &f,
+        &[add_a.id],
+        OpAction::Add { member: x.key_bundle(0, u64::MAX / 2), role: Role::Member, share: None },
+    );
+    let promote = op(0x30, &a, &[add_x.id], OpAction::SetRole { member: x.org_id(), role: Role::Admin });
+    let a_removes_x = op(
+        0x40,
+        &a,
+        &[promote.id],
+        OpAction::Remove { member: x.org_id(), cutoff_seq: 0, new_key: fake_key(7, &[&f, &a]) },
+    );
+    let x_removes_a = op(
+        0x50,
+        &x,
+        &[promote.id],
+        OpAction::Remove { member: a.org_id(), cutoff_seq: 0, new_key: fake_key(8, &[&f, &x]) },
+    );
+    for o in [plant.clone(), add_a, add_x, promote, a_removes_x.clone(), x_removes_a.clone()] {
+        log.insert(o).unwrap();
+    }
+    let st = log.compute();
+    assert!(st.void.contains_key(&plant.id));
+    assert!(st.is_admin(&a.org_id()), "void: {:?}", st.void);
+    assert!(!st.members.contains_key(&x.org_id()));
+    assert!(st.applied.contains(&a_removes_x.id));
+    assert!(st.void.contains_key(&x_removes_a.id));
+}
