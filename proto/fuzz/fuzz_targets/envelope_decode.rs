@@ -36,8 +36,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(p) = codec::decode::<Payload>(data, MAX_PAYLOAD_BYTES) {
         let _ = p.check_limits();
-        let back: Payload =
-            codec::decode(&codec::encode(&p), MAX_PAYLOAD_BYTES).expect("round trip");
+        let back: Payload = codec::decode(&codec::encode(&p), MAX_PAYLOAD_BYTES).expect("round trip");
         assert_eq!(back, p);
     }
 });

@@ -27,36 +27,20 @@ struct World {
 }
 
 static WORLD: LazyLock<World> = LazyLock::new(|| {
-    let keys: Vec<OrgKeys> = (0..ORGS as u8)
-        .map(|i| OrgKeys::from_seeds([i + 1; 32], [i + 101; 32]))
-        .collect();
+    let keys: Vec<OrgKeys> = (0..ORGS as u8).map(|i| OrgKeys::from_seeds([i + 1; 32], [i + 101; 32])).collect();
     let bundles = keys
         .iter()
         .map(|k| {
-            let mut v: Vec<SignedKeyBundle> =
-                (0..3).map(|t| k.key_bundle(t * 1000, u64::MAX / 2)).collect();
+            let mut v: Vec<SignedKeyBundle> = (0..3).map(|t| k.key_bundle(t * 1000, u64::MAX / 2)).collect();
             let mut broken = v[0].clone();
             broken.sig.0[5] ^= 1;
             v.push(broken);
             v
         })
         .collect();
-    let genesis = SignedGenesis::create(
-        &keys[0],
-        "fuzz",
-        GroupKind::Sector,
-        0,
-        [1; 16],
-        [2; 16],
-        &[3; 32],
-        [4; 32],
-    )
-    .expect("genesis");
-    World {
-        orgs: keys.iter().map(|k| k.org_id()).collect(),
-        bundles,
-        genesis,
-    }
+    let genesis = SignedGenesis::create(&keys[0], "fuzz", GroupKind::Sector, 0, [1; 16], [2; 16], &[3; 32], [4; 32])
+        .expect("genesis");
+    World { orgs: keys.iter().map(|k| k.org_id()).collect(), bundles, genesis }
 });
 
 struct Bytes<'a>(&'a [u8]);
@@ -81,11 +65,7 @@ fn key(w: &World, key_id: u8, mask: u8) -> NewEpochKey {
         key_id: [key_id; 16],
         shares: (0..ORGS)
             .filter(|i| mask & (1 << i) != 0)
-            .map(|i| SealedShare {
-                to: w.orgs[i],
-                enc: [0; 32],
-                sealed: vec![0; 48],
-            })
+            .map(|i| SealedShare { to: w.orgs[i], enc: [0; 32], sealed: vec![0; 48] })
             .collect(),
     }
 }
@@ -96,8 +76,7 @@ fn build(data: &[u8]) -> Vec<LogOp> {
     let mut ops: Vec<LogOp> = Vec::new();
     while ops.len() < MAX_OPS {
         let start = input.0;
-        let (Some(author), Some(kind), Some(nparents)) = (input.next(), input.next(), input.next())
-        else {
+        let (Some(author), Some(kind), Some(nparents)) = (input.next(), input.next(), input.next()) else {
             break;
         };
         let mut parents = Vec::new();
@@ -117,20 +96,11 @@ fn build(data: &[u8]) -> Vec<LogOp> {
                 role: role(b >> 2),
                 share: (b & 0x80 != 0).then(|| key(w, b >> 4, 1 << target)),
             },
-            1 => OpAction::Remove {
-                member: w.orgs[target],
-                cutoff_seq: b as u64,
-                new_key: key(w, b, !(1 << target)),
-            },
-            2 => OpAction::SetRole {
-                member: w.orgs[target],
-                role: role(b),
-            },
+            1 => OpAction::Remove { member: w.orgs[target], cutoff_seq: b as u64, new_key: key(w, b, !(1 << target)) },
+            2 => OpAction::SetRole { member: w.orgs[target], role: role(b) },
             3 => OpAction::Leave { cutoff_seq: b as u64 },
             4 => OpAction::Rotate { new_key: key(w, a, b) },
-            _ => OpAction::UpdateKey {
-                bundle: w.bundles[author as usize % ORGS][b as usize % 4].clone(),
-            },
+            _ => OpAction::UpdateKey { bundle: w.bundles[author as usize % ORGS][b as usize % 4].clone() },
         };
         let used = &start[..start.len() - input.0.len()];
         let index = (ops.len() as u64).to_be_bytes();
