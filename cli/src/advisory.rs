@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
-use trellis_daemon::api::types::{AdvisoryView, Created, PublishAdvisory};
+use trellis_daemon::api::types::{AdvisoryView, Created, PublishAdvisory, ReshareRequest};
 
 use crate::output::{self, Table, clip, fingerprint, or_dash, short, time};
 use crate::{Ctx, encode};
@@ -41,6 +41,19 @@ pub enum AdvisoryCommand {
     Show {
         /// Advisory id, or a prefix of at least 8 characters
         id: String,
+    },
+    /// Re-share an advisory you received, as the TLP label allows: CLEAR anywhere; AMBER only to
+    /// named organizations, recorded in the node's audit.log; GREEN, AMBER+STRICT and RED never
+    #[command(after_help = "Example:\n  trellis advisory reshare 5fq3k2xa --group water --to k3vq-2mfa-x8rt-pq4z")]
+    Reshare {
+        /// Advisory id, or a prefix of at least 8 characters
+        id: String,
+        /// Group to publish the re-shared item in
+        #[arg(long)]
+        group: String,
+        /// Recipient organization (fingerprint or id), repeatable; required for AMBER
+        #[arg(long)]
+        to: Vec<String>,
     },
 }
 
@@ -220,6 +233,14 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                 ]);
             }
             t.print()
+        }
+        AdvisoryCommand::Reshare { id, group, to } => {
+            let c: Created =
+                ctx.post(&format!("/v1/advisories/{}/reshare", encode(&id)), &ReshareRequest { group, to }).await?;
+            if ctx.json {
+                return output::print_json(&c);
+            }
+            output::print_line(&c.id)
         }
         AdvisoryCommand::Show { id } => {
             let a: AdvisoryView = ctx.get(&format!("/v1/advisories/{}", encode(&id))).await?;

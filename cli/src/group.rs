@@ -4,7 +4,7 @@
 
 use clap::Subcommand;
 use trellis_daemon::api::types::{
-    CreateGroup, Created, GroupInfo, InviteRequest, InviteToken, JoinRequest, MemberInfo,
+    CreateGroup, Created, GroupInfo, InviteRequest, InviteToken, JoinRequest, MemberInfo, RemoveRequest, RoleRequest,
 };
 
 use crate::output::{self, Table, or_dash, time};
@@ -17,7 +17,7 @@ pub enum GroupCommand {
     Create {
         /// Group name, shown to members (unique on this node)
         name: String,
-        /// `sector`: peers in one sector; `supply-chain`: a vendor and its customers
+        /// `sector`: peers in one sector; `supply-chain`: a customer's channel to its suppliers
         #[arg(long, value_parser = ["sector", "supply-chain"])]
         kind: String,
     },
@@ -44,6 +44,31 @@ pub enum GroupCommand {
     /// List a group's members and their roles
     #[command(after_help = "Example:\n  trellis group members water")]
     Members {
+        /// Group name or id
+        group: String,
+    },
+    /// Remove an organization (admins only); the group key is replaced so it cannot read what follows
+    #[command(after_help = "Example:\n  trellis group remove water k3vq-2mfa-x8rt-pq4z")]
+    Remove {
+        /// Group name or id
+        group: String,
+        /// The member's fingerprint or full id (see `trellis group members`)
+        org: String,
+    },
+    /// Change a member's role (admins only)
+    #[command(after_help = "Example:\n  trellis group role water k3vq-2mfa-x8rt-pq4z admin")]
+    Role {
+        /// Group name or id
+        group: String,
+        /// The member's fingerprint or full id
+        org: String,
+        /// The new role
+        #[arg(value_parser = ["admin", "member", "reader"])]
+        role: String,
+    },
+    /// Leave a group; an admin then replaces the group key
+    #[command(after_help = "Example:\n  trellis group leave water")]
+    Leave {
         /// Group name or id
         group: String,
     },
@@ -86,6 +111,32 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
             }
             println!("joined group {} ({}) as {}; {} members", g.name, g.kind, or_dash(g.role.as_deref()), g.members);
             println!("  id: {}", g.id);
+            Ok(())
+        }
+        GroupCommand::Remove { group, org } => {
+            let c: Created = ctx.post(&format!("/v1/groups/{}/remove", encode(&group)), &RemoveRequest { org }).await?;
+            if ctx.json {
+                return output::print_json(&c);
+            }
+            println!("removed; the group key was replaced (op {})", output::short(&c.id));
+            Ok(())
+        }
+        GroupCommand::Role { group, org, role } => {
+            let c: Created = ctx
+                .post(&format!("/v1/groups/{}/role", encode(&group)), &RoleRequest { org, role: role.clone() })
+                .await?;
+            if ctx.json {
+                return output::print_json(&c);
+            }
+            println!("role set to {role} (op {})", output::short(&c.id));
+            Ok(())
+        }
+        GroupCommand::Leave { group } => {
+            let c: Created = ctx.post(&format!("/v1/groups/{}/leave", encode(&group)), &serde_json::json!({})).await?;
+            if ctx.json {
+                return output::print_json(&c);
+            }
+            println!("left {group} (op {})", output::short(&c.id));
             Ok(())
         }
         GroupCommand::Members { group } => {

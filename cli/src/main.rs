@@ -7,6 +7,7 @@
 
 mod advisory;
 mod group;
+mod keys;
 mod node;
 mod output;
 
@@ -65,6 +66,12 @@ enum Command {
         after_help = "Examples:\n  trellis advisory publish water --tlp green --title T --summary S\n  trellis advisory list --group water"
     )]
     Advisory(advisory::AdvisoryCommand),
+    /// Rotate or revoke this organization's keys
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  trellis keys rotate\n  trellis keys revoke --reason \"laptop lost\""
+    )]
+    Keys(keys::KeysCommand),
     /// Print events (advisories, membership changes, rejects) as they happen
     #[command(after_help = "Examples:\n  trellis watch\n  trellis --json watch --group water")]
     Watch(node::WatchArgs),
@@ -125,6 +132,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Peers => node::peers(&ctx).await,
         Command::Group(c) => group::run(&ctx, c).await,
         Command::Advisory(c) => advisory::run(&ctx, c).await,
+        Command::Keys(c) => keys::run(&ctx, c).await,
         Command::Watch(a) => node::watch(&ctx, a).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, TopicHash};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, noise, ping, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 use trellis_proto::GroupId;
@@ -28,20 +28,52 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub rr: request_response::Behaviour<wire::Codec>,
+    /// Detects dead connections (a partition leaves TCP silent, not closed): a connection whose
+    /// pings fail is closed, so the peer is redialled and re-synced when the path heals.
+    pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
 /// Commands to the Swarm task.
 #[derive(Debug)]
 pub enum Command {
-    Publish { group: GroupId, data: Vec<u8>, reply: oneshot::Sender<usize> },
-    Subscribe { group: GroupId },
-    Dial { addr: Multiaddr },
-    Validated { msg_id: MessageId, source: PeerId, acceptance: MessageAcceptance },
-    Request { peer: PeerId, request: Box<Request>, reply: oneshot::Sender<Result<Response, String>> },
-    Respond { channel: ResponseChannel<Response>, response: Response },
-    Info { reply: oneshot::Sender<NetInfo> },
-    Listen { addr: Multiaddr, reply: oneshot::Sender<Result<(), String>> },
+    Publish {
+        group: GroupId,
+        data: Vec<u8>,
+        reply: oneshot::Sender<usize>,
+    },
+    Subscribe {
+        group: GroupId,
+    },
+    Dial {
+        addr: Multiaddr,
+    },
+    /// Keep reconnecting to `peer` at `addrs` (with backoff) whenever the connection drops.
+    KeepConnected {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    },
+    Validated {
+        msg_id: MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+    },
+    Request {
+        peer: PeerId,
+        request: Box<Request>,
+        reply: oneshot::Sender<Result<Response, String>>,
+    },
+    Respond {
+        channel: ResponseChannel<Response>,
+        response: Response,
+    },
+    Info {
+        reply: oneshot::Sender<NetInfo>,
+    },
+    Listen {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// What the network tells the engine.
@@ -66,6 +98,11 @@ pub enum NetEvent {
     Connected {
         peer: PeerId,
         addr: Multiaddr,
+    },
+    /// A peer told us where it listens (identify).
+    Identified {
+        peer: PeerId,
+        listen_addrs: Vec<Multiaddr>,
     },
 }
 
@@ -105,6 +142,10 @@ impl NodeHandle {
 
     pub async fn dial(&self, addr: Multiaddr) {
         self.send(Command::Dial { addr }).await;
+    }
+
+    pub async fn keep_connected(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        self.send(Command::KeepConnected { peer, addrs }).await;
     }
 
     pub async fn listen(&self, addr: Multiaddr) -> Result<(), String> {
@@ -183,7 +224,10 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, cfg: &NodeConfig) -> anyh
             );
             let mdns =
                 if cfg.mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
-            Ok(Behaviour { gossipsub, identify, kad, rr, mdns: Toggle::from(mdns) })
+            let ping = ping::Behaviour::new(
+                ping::Config::new().with_interval(Duration::from_secs(5)).with_timeout(Duration::from_secs(5)),
+            );
+            Ok(Behaviour { gossipsub, identify, kad, rr, ping, mdns: Toggle::from(mdns) })
         })?
         // Quiet groups may go hours without a message: keep connections open.
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
@@ -208,6 +252,8 @@ pub struct Node {
     bootstrap: Vec<Multiaddr>,
     groups: HashSet<GroupId>,
     discovery: bool,
+    /// Remote addresses of current connections, per peer.
+    connected: HashMap<PeerId, Vec<Multiaddr>>,
     /// Concrete listen addresses (interfaces expanded), from `NewListenAddr`.
     listen_addrs: Vec<Multiaddr>,
 }
@@ -220,6 +266,9 @@ impl std::fmt::Debug for Node {
 
 /// Channel sizes: commands carry verdicts for the validation pool (1024 in flight at most) and
 /// API calls; events carry inbound gossip, dropped (and ignored) when the engine lags.
+/// Longest wait between two dials of a known peer. Dialling a peer that is down costs one
+/// failed TCP connect; a few seconds keeps catch-up after a partition fast.
+const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(4);
 const COMMAND_CAPACITY: usize = 2048;
 const EVENT_CAPACITY: usize = 1024;
 
@@ -238,6 +287,7 @@ impl Node {
             groups: HashSet::new(),
             discovery: cfg.discovery,
             listen_addrs: Vec::new(),
+            connected: HashMap::new(),
         };
         (node, NodeHandle { tx }, events_rx)
     }
@@ -314,6 +364,18 @@ impl Node {
                 }
             }
             Command::Dial { addr } => self.dial(addr),
+            Command::KeepConnected { peer, addrs } => {
+                let entry = self.redial.entry(peer).or_insert(Redial {
+                    addrs: vec![],
+                    next: Instant::now() + Duration::from_secs(1),
+                    backoff: Duration::from_secs(1),
+                });
+                for a in addrs {
+                    if !entry.addrs.contains(&a) {
+                        entry.addrs.push(a);
+                    }
+                }
+            }
             Command::Validated { msg_id, source, acceptance } => {
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&msg_id, &source, acceptance);
             }
@@ -335,7 +397,7 @@ impl Node {
                 let peers = self
                     .swarm
                     .connected_peers()
-                    .map(|p| (*p, self.redial.get(p).map(|r| r.addrs.clone()).unwrap_or_default()))
+                    .map(|p| (*p, self.connected.get(p).cloned().unwrap_or_default()))
                     .collect();
                 let _ = reply.send(NetInfo {
                     peer_id: self.swarm.local_peer_id().to_string(),
@@ -375,6 +437,10 @@ impl Node {
             }
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                 let addr = endpoint.get_remote_address().clone();
+                let list = self.connected.entry(peer_id).or_default();
+                if !list.contains(&addr) {
+                    list.push(addr.clone());
+                }
                 if let Some(r) = self.redial.get_mut(&peer_id) {
                     r.backoff = Duration::from_secs(1);
                 }
@@ -389,11 +455,11 @@ impl Node {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => self.handle_gossip(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
-                for addr in info.listen_addrs {
-                    if is_dialable(&addr) {
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                    }
+                let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().filter(is_dialable).collect();
+                for addr in &addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
                 }
+                self.emit(NetEvent::Identified { peer: peer_id, listen_addrs: addrs });
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 result: kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
@@ -454,7 +520,8 @@ impl Node {
         }
     }
 
-    /// Redial known peers whose connection dropped, with exponential backoff (1 s to 5 min).
+    /// Redial known peers whose connection dropped, with exponential backoff from 1 s, capped
+    /// at [`MAX_REDIAL_BACKOFF`] so a healed partition reconnects within seconds.
     fn handle_redial_tick(&mut self) {
         let now = Instant::now();
         let due: Vec<(PeerId, Vec<Multiaddr>)> = self
@@ -466,7 +533,7 @@ impl Node {
         for (peer, addrs) in due {
             if let Some(r) = self.redial.get_mut(&peer) {
                 r.next = now + r.backoff;
-                r.backoff = (r.backoff * 2).min(Duration::from_secs(300));
+                r.backoff = (r.backoff * 2).min(MAX_REDIAL_BACKOFF);
             }
             let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer).addresses(addrs).build();
             let _ = self.swarm.dial(opts);

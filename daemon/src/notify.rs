@@ -18,15 +18,10 @@ pub const NOTIFY_SOCKET_ENV: &str = "NOTIFY_SOCKET";
 /// Why a notification could not be sent.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    #[error(
-        "NOTIFY_SOCKET={0:?} is neither an absolute path nor an abstract name starting with '@'"
-    )]
+    #[error("NOTIFY_SOCKET={0:?} is neither an absolute path nor an abstract name starting with '@'")]
     UnsupportedAddress(String),
     #[error("cannot send to the notify socket {addr}: {source}")]
-    Io {
-        addr: String,
-        source: std::io::Error,
-    },
+    Io { addr: String, source: std::io::Error },
 }
 
 /// Tell the service manager the node is ready; `status` is shown by `systemctl status`.
@@ -55,10 +50,7 @@ fn notify_env(state: &str) {
 /// Send one notification datagram `state` to the socket `addr` (a `NOTIFY_SOCKET` value).
 pub fn send(addr: &OsStr, state: &str) -> Result<(), NotifyError> {
     let shown = addr.to_string_lossy().into_owned();
-    let io = |source| NotifyError::Io {
-        addr: shown.clone(),
-        source,
-    };
+    let io = |source| NotifyError::Io { addr: shown.clone(), source };
     let socket = UnixDatagram::unbound().map_err(io)?;
     let bytes = addr.as_encoded_bytes();
     let sent = match bytes.first() {
@@ -69,8 +61,7 @@ pub fn send(addr: &OsStr, state: &str) -> Result<(), NotifyError> {
             use std::os::android::net::SocketAddrExt;
             #[cfg(target_os = "linux")]
             use std::os::linux::net::SocketAddrExt;
-            let name =
-                std::os::unix::net::SocketAddr::from_abstract_name(&bytes[1..]).map_err(io)?;
+            let name = std::os::unix::net::SocketAddr::from_abstract_name(&bytes[1..]).map_err(io)?;
             socket.send_to_addr(state.as_bytes(), &name)
         }
         _ => return Err(NotifyError::UnsupportedAddress(shown)),
@@ -128,10 +119,7 @@ mod tests {
     #[test]
     fn rejects_relative_and_other_addresses() {
         for bad in ["notify.sock", "vsock:2:1234"] {
-            assert!(matches!(
-                send(OsStr::new(bad), "READY=1"),
-                Err(NotifyError::UnsupportedAddress(_))
-            ));
+            assert!(matches!(send(OsStr::new(bad), "READY=1"), Err(NotifyError::UnsupportedAddress(_))));
         }
     }
 
@@ -139,9 +127,6 @@ mod tests {
     fn a_missing_socket_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("gone.sock");
-        assert!(matches!(
-            send(missing.as_os_str(), "READY=1"),
-            Err(NotifyError::Io { .. })
-        ));
+        assert!(matches!(send(missing.as_os_str(), "READY=1"), Err(NotifyError::Io { .. })));
     }
 }

@@ -33,9 +33,9 @@ pub struct Request {
 /// What is asked.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum RequestBody {
-    /// "This is who I am" (the binding in the request): the responder answers with its own,
-    /// so both sides learn the org behind the connection.
-    Hello,
+    /// "This is who I am" (the binding in the request, and the org's self-declared name): the
+    /// responder answers with its own, so both sides learn the org behind the connection.
+    Hello { name: String },
     /// Direct delivery of a RED item to one of its recipients (§5.2): never gossiped.
     Deliver { envelope: Vec<u8> },
     /// "Here is what I hold of this group, per sender: send me what I lack."
@@ -48,7 +48,7 @@ pub enum Response {
     /// Envelopes the requester lacks; `more` says another request will return further ones.
     Items { items: Vec<Vec<u8>>, more: bool },
     /// The responder's node binding.
-    Hello { binding: SignedNodeBinding },
+    Hello { binding: SignedNodeBinding, name: String },
     /// A delivered item was accepted.
     Delivered,
     /// The responder will not answer, with the reason.

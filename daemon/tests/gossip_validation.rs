@@ -5,100 +5,17 @@
 //! them, and relay none of them to A and C (whose reject counters stay clean), while a genuine
 //! advisory still flows.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod common;
 
-use trellis_daemon::api::client::Client;
-use trellis_daemon::api::types::{
-    AdvisoryView, CreateGroup, Created, GroupInfo, IdInfo, InviteRequest, InviteToken, JoinRequest, PublishAdvisory,
-    Status,
-};
-use trellis_daemon::config::{Config, Overrides};
+use common::{join as join_role, start, wait_for};
+
+use trellis_daemon::api::types::{AdvisoryView, CreateGroup, Created, PublishAdvisory};
 use trellis_daemon::home::Identity;
 use trellis_daemon::node::{Node, NodeConfig, build_swarm};
 use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
 use trellis_proto::items::{Advisory, Category};
 use trellis_proto::limits::MAX_ENVELOPE_BYTES;
 use trellis_proto::{GroupId, OrgKeys, Payload, Tlp};
-
-struct TestNode {
-    home: PathBuf,
-    client: Client,
-    addr: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-async fn start(dir: &Path, name: &str, bootstrap: Vec<String>) -> TestNode {
-    let home = dir.join(name);
-    let overrides = Overrides {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-        bootstrap,
-        mdns: None,
-        discovery: None,
-        name: Some(name.into()),
-    };
-    let config = Config::load(&home, overrides).expect("config");
-    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<String>();
-    let task = tokio::spawn(async move {
-        trellis_daemon::run(
-            config,
-            async {
-                let _ = stop_rx.await;
-            },
-            move |r| {
-                let _ = ready_tx.send(r.listen_addrs[0].clone());
-            },
-        )
-        .await
-    });
-    let addr =
-        tokio::time::timeout(Duration::from_secs(20), ready_rx).await.expect("node ready in time").expect("ready");
-    TestNode { client: Client::new(&home), home, addr, stop: Some(stop), task }
-}
-
-impl TestNode {
-    async fn status(&self) -> Status {
-        self.client.get("/v1/status").await.expect("status")
-    }
-    async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        let _ = self.task.await;
-    }
-}
-
-async fn wait_for<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn join(admin: &TestNode, node: &TestNode, group: &str) {
-    let id: IdInfo = node.client.get("/v1/id").await.unwrap();
-    let tok: InviteToken = admin
-        .client
-        .post(&format!("/v1/groups/{group}/invite"), &InviteRequest { card: id.card, role: "member".into() })
-        .await
-        .unwrap();
-    let _: GroupInfo = node.client.post("/v1/groups/join", &JoinRequest { token: tok.token }).await.unwrap();
-    wait_for("membership", || async {
-        let g: Vec<GroupInfo> = node.client.get("/v1/groups").await.unwrap();
-        g.first().is_some_and(|g| g.role.as_deref() == Some("member"))
-    })
-    .await;
-}
 
 fn advisory(title: &str) -> Payload {
     Payload::Advisory(Advisory {
@@ -146,8 +63,8 @@ async fn bad_gossip_is_rejected_and_not_relayed() {
     let created: Created =
         a.client.post("/v1/groups", &CreateGroup { name: "water".into(), kind: "sector".into() }).await.unwrap();
     let group = GroupId::parse(&created.id).unwrap();
-    join(&a, &b, "water").await;
-    join(&a, &c, "water").await;
+    join_role(&a, &b, "water", "member").await;
+    join_role(&a, &c, "water", "member").await;
 
     // The attacker: a bare libp2p node connected to B only, subscribed to the topic.
     let kp = libp2p::identity::Keypair::generate_ed25519();

@@ -19,7 +19,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixListener;
 
-use super::types::{CreatedMany, RemoveRequest, ReshareRequest, RevokeRequest, RoleRequest, ApiError, CreateGroup, Created, InviteRequest, InviteToken, JoinRequest, PublishAdvisory};
+use super::types::{
+    ApiError, CreateGroup, Created, CreatedMany, InviteRequest, InviteToken, JoinRequest, PublishAdvisory,
+    RemoveRequest, ReshareRequest, RevokeRequest, RoleRequest,
+};
 use crate::engine::{ActionError, Engine};
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;

@@ -54,6 +54,22 @@ pub struct GroupInfo {
     /// Connected peers subscribed to the group's topic.
     pub peers: usize,
     pub joined_ms: u64,
+    /// Catch-up sync with each peer of the group this node synced with.
+    #[serde(default)]
+    pub sync: Vec<SyncInfo>,
+}
+
+/// The state of catch-up sync of one group with one peer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncInfo {
+    pub peer_id: String,
+    pub org: Option<String>,
+    /// When the last sync with this peer completed.
+    pub last_ok_ms: Option<u64>,
+    /// Items that sync stored.
+    pub items_fetched: u64,
+    /// The last failure, if the latest attempt failed.
+    pub last_error: Option<String>,
 }
 
 /// `POST /v1/groups`.

@@ -102,9 +102,7 @@ impl Engine {
                     .map_err(|e| bad(format!("cannot seal the group key to this card: {e}")))?;
             (g.state.heads.clone(), share, g.log.genesis.clone())
         };
-        if let Ok(mut names) = self.org_names.lock() {
-            names.insert(card.org(), card.name.clone());
-        }
+        self.remember_name(card.org(), &card.name);
         let op = GroupOp { parents, action: OpAction::Add { member: card.bundle.clone(), role, share: Some(share) } };
         let (_, bytes) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
         let addrs = self.dialable_addrs().await;
@@ -372,10 +370,28 @@ fn parse_severity(s: &str) -> Result<Severity, ActionError> {
             )));
         }
     }
-    if score.is_none() && vector.is_none() {
-        return Err(bad("empty severity"));
+    let score = match (score, &vector) {
+        (Some(s), _) => s,
+        (None, Some(v)) if v.starts_with("CVSS:3") => v3_score(v)?,
+        (None, Some(_)) => {
+            return Err(bad(
+                "give the base score with a CVSS 4.0 or bare vector, e.g. --severity '9.3 CVSS:4.0/AV:N/...'",
+            ));
+        }
+        (None, None) => return Err(bad("empty severity")),
+    };
+    if let Some(v) = &vector
+        && v.starts_with("CVSS:3")
+    {
+        v3_score(v)?;
     }
-    Ok(Severity { vector, score_tenths: score.unwrap_or(0) })
+    Ok(Severity { vector, score_tenths: score })
+}
+
+fn v3_score(vector: &str) -> Result<u8, ActionError> {
+    trellis_proto::formats::cvss::v3_base_score_tenths(vector).ok_or_else(|| {
+        bad(format!("--severity: {vector:?} is not a complete CVSS v3 base vector (CVSS:3.1/AV:_/AC:_/PR:_/UI:_/S:_/C:_/I:_/A:_)"))
+    })
 }
 
 /// Parse `PURL@RANGE`: `pkg:npm/lodash@<4.17.21`, `pkg:cargo/foo@>=1.0.0,<1.2.3`, or an exact
@@ -476,6 +492,8 @@ mod tests {
         let s = parse_severity("7.5 CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N").unwrap();
         assert_eq!(s.score_tenths, 75);
         assert!(s.vector.is_some());
+        assert_eq!(parse_severity("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H").unwrap().score_tenths, 100);
+        assert!(parse_severity("CVSS:3.1/AV:N").is_err());
         assert!(parse_severity("high").is_err());
         assert!(parse_severity("11").is_err());
     }

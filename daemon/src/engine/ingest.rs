@@ -107,11 +107,22 @@ impl Engine {
             // §2.6: a revoked signing key signs nothing from its revocation time on (the
             // revocation itself, signed by that key, is of course accepted).
             if env.header.kind != Kind::Revocation
-                && self.revoked.lock().ok().and_then(|r| r.get(&env.header.sender).copied()).is_some_and(|t| env.header.timestamp_ms >= t)
+                && self
+                    .revoked
+                    .lock()
+                    .ok()
+                    .and_then(|r| r.get(&env.header.sender).copied())
+                    .is_some_and(|t| env.header.timestamp_ms >= t)
             {
                 return Err(ProtoError::ExpiredKey);
             }
-            g.state.check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
+            // Ops of a departed member still go to the log rules (§6.5), which void them unless
+            // they were concurrent with its removal: two admins who removed each other while
+            // partitioned must each accept the other's op to converge.
+            let departed_op = env.header.kind == Kind::GroupOp && g.state.departed.contains_key(&env.header.sender);
+            if !departed_op {
+                g.state.check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
+            }
         }
         let ident = self.identity.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
         let keys = {

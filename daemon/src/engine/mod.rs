@@ -63,6 +63,10 @@ pub struct Engine {
     pub peer_orgs: Mutex<HashMap<PeerId, OrgId>>,
     /// Names of orgs, learned from contact cards.
     pub org_names: Mutex<HashMap<OrgId, String>>,
+    /// Listen addresses peers told us (identify), to persist those of group members.
+    pub peer_addrs: Mutex<HashMap<PeerId, Vec<libp2p::Multiaddr>>>,
+    /// Catch-up sync state per (group, peer).
+    pub sync_state: Mutex<HashMap<(GroupId, PeerId), crate::api::types::SyncInfo>>,
     /// Orgs whose signing key was revoked, with the time from which their items are refused.
     pub revoked: Mutex<HashMap<OrgId, u64>>,
     /// A weak reference to this engine, for background work started from `&self` methods.
@@ -99,6 +103,8 @@ impl Engine {
             peer_orgs: Mutex::new(HashMap::new()),
             org_names: Mutex::new(HashMap::new()),
             revoked: Mutex::new(HashMap::new()),
+            peer_addrs: Mutex::new(HashMap::new()),
+            sync_state: Mutex::new(HashMap::new()),
             self_ref: std::sync::OnceLock::new(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));
@@ -142,6 +148,48 @@ impl Engine {
             groups.insert(id, rt);
         }
         Ok(())
+    }
+
+    /// Persist the listen addresses of `peer` once it is known to run a node of a member of one
+    /// of our groups, and keep reconnecting to it: after a restart the node redials the group
+    /// peers it knew, even if its own port changed.
+    pub async fn remember_peer(&self, peer: PeerId) {
+        let Some(org) = self.peer_orgs.lock().ok().and_then(|m| m.get(&peer).copied()) else { return };
+        let is_member = self.groups.read().is_ok_and(|g| g.values().any(|g| g.state.members.contains_key(&org)));
+        let addrs = self.peer_addrs.lock().ok().and_then(|m| m.get(&peer).cloned()).unwrap_or_default();
+        if !is_member || addrs.is_empty() {
+            return;
+        }
+        let with_id: Vec<libp2p::Multiaddr> =
+            addrs.iter().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(peer))).collect();
+        let text: Vec<String> = with_id.iter().map(|a| a.to_string()).collect();
+        if let Err(e) = self.store.put_peer(&peer.to_string(), &text) {
+            tracing::warn!(error = %e, "saving peer addresses failed");
+        }
+        self.node.keep_connected(peer, with_id).await;
+    }
+
+    /// This org's name.
+    pub fn my_name(&self) -> String {
+        self.identity.read().map(|i| i.name.clone()).unwrap_or_default()
+    }
+
+    /// Record the self-declared name of an org (bounded, printable).
+    pub fn remember_name(&self, org: OrgId, name: &str) {
+        let name: String = name.chars().filter(|c| !c.is_control()).take(128).collect();
+        if !name.trim().is_empty()
+            && let Ok(mut names) = self.org_names.lock()
+        {
+            names.insert(org, name.trim().to_string());
+        }
+    }
+
+    /// The known name of an org (its own name for this org).
+    pub fn name_of(&self, org: &OrgId) -> Option<String> {
+        if *org == self.me() {
+            return Some(self.my_name());
+        }
+        self.org_names.lock().ok()?.get(org).cloned()
     }
 
     /// Groups this node is in.

@@ -44,7 +44,8 @@ impl Engine {
             }
             Tlp::AmberStrict => {
                 return Err(ActionError::BadRequest(
-                    "TLP:AMBER+STRICT restricts sharing to the recipient organization only: it cannot be re-shared".into(),
+                    "TLP:AMBER+STRICT restricts sharing to the recipient organization only: it cannot be re-shared"
+                        .into(),
                 ));
             }
             Tlp::Red => {
@@ -89,6 +90,8 @@ impl Engine {
             .mode(0o600)
             .open(&path)
             .map_err(|e| ActionError::Internal(format!("{}: {e}", path.display())))?;
-        writeln!(f, "{entry}").and_then(|_| f.sync_all()).map_err(|e| ActionError::Internal(format!("{}: {e}", path.display())))
+        writeln!(f, "{entry}")
+            .and_then(|_| f.sync_all())
+            .map_err(|e| ActionError::Internal(format!("{}: {e}", path.display())))
     }
 }

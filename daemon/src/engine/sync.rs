@@ -45,7 +45,10 @@ impl Engine {
             m.insert(peer, org);
         }
         match request.body {
-            RequestBody::Hello => Response::Hello { binding: self.binding.clone() },
+            RequestBody::Hello { name } => {
+                self.remember_name(org, &name);
+                Response::Hello { binding: self.binding.clone(), name: self.my_name() }
+            }
             RequestBody::Deliver { envelope } => match self.ingest(&envelope, Origin::Direct(peer)) {
                 Ok(_) => Response::Delivered,
                 Err(e) => {
@@ -78,7 +81,8 @@ impl Engine {
                             .into_iter()
                             .filter(|b| {
                                 Envelope::decode(b).is_ok_and(|e| {
-                                    e.header.tlp != trellis_proto::Tlp::Red && (!control_only || e.header.kind.is_control())
+                                    e.header.tlp != trellis_proto::Tlp::Red
+                                        && (!control_only || e.header.kind.is_control())
                                 })
                             })
                             .collect();
@@ -90,8 +94,32 @@ impl Engine {
         }
     }
 
-    /// Fetch from `peer` everything of `group` we lack. Returns how many items were stored.
+    /// Fetch from `peer` everything of `group` we lack, and record the outcome for `status`.
     pub async fn sync_with(self: &Arc<Self>, peer: PeerId, group: GroupId) -> Result<usize, String> {
+        let result = self.sync_rounds(peer, group).await;
+        let org = self.peer_orgs.lock().ok().and_then(|m| m.get(&peer).map(|o| o.to_text()));
+        if let Ok(mut st) = self.sync_state.lock() {
+            let e = st.entry((group, peer)).or_insert_with(|| crate::api::types::SyncInfo {
+                peer_id: peer.to_string(),
+                org: None,
+                last_ok_ms: None,
+                items_fetched: 0,
+                last_error: None,
+            });
+            e.org = org;
+            match &result {
+                Ok(n) => {
+                    e.last_ok_ms = Some(now_ms());
+                    e.items_fetched += *n as u64;
+                    e.last_error = None;
+                }
+                Err(err) => e.last_error = Some(err.clone()),
+            }
+        }
+        result
+    }
+
+    async fn sync_rounds(self: &Arc<Self>, peer: PeerId, group: GroupId) -> Result<usize, String> {
         let mut stored = 0;
         for _ in 0..MAX_ROUNDS {
             let have = self.store.seq_ranges(&group).map_err(|e| e.to_string())?;
@@ -144,12 +172,15 @@ impl Engine {
 impl Engine {
     /// Exchange node bindings with a newly connected peer, so each side knows the other's org.
     pub async fn hello(self: &Arc<Self>, peer: PeerId) {
-        let request = Request { binding: self.binding.clone(), body: RequestBody::Hello };
-        if let Ok(Response::Hello { binding }) = self.node.request(peer, request).await
+        let request = Request { binding: self.binding.clone(), body: RequestBody::Hello { name: self.my_name() } };
+        if let Ok(Response::Hello { binding, name }) = self.node.request(peer, request).await
             && let Some(org) = verify_binding(&binding, peer)
-            && let Ok(mut m) = self.peer_orgs.lock()
         {
-            m.insert(peer, org);
+            self.remember_name(org, &name);
+            if let Ok(mut m) = self.peer_orgs.lock() {
+                m.insert(peer, org);
+            }
+            self.remember_peer(peer).await;
         }
     }
 

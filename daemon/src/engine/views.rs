@@ -40,6 +40,12 @@ impl Engine {
         let peers = info.topic_peers.get(&topic).map_or(0, |p| p.len());
         let items = self.store.group_item_count(id).unwrap_or(0);
         let me = self.me();
+        let mut sync: Vec<crate::api::types::SyncInfo> = self
+            .sync_state
+            .lock()
+            .map(|m| m.iter().filter(|((g, _), _)| g == id).map(|(_, v)| v.clone()).collect())
+            .unwrap_or_default();
+        sync.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
         let groups = self.groups.read().ok()?;
         let g = groups.get(id)?;
         Some(GroupInfo {
@@ -52,6 +58,7 @@ impl Engine {
             items,
             peers,
             joined_ms: g.joined_ms,
+            sync,
         })
     }
 
@@ -109,7 +116,6 @@ impl Engine {
     pub fn members(&self, group: &str) -> Result<Vec<MemberInfo>, ActionError> {
         let gid = self.resolve_group(group)?;
         let me = self.me();
-        let names = self.org_names.lock().map(|m| m.clone()).unwrap_or_default();
         let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
         let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
         Ok(g.state
@@ -118,7 +124,7 @@ impl Engine {
             .map(|(org, m)| MemberInfo {
                 org: org.to_text(),
                 fingerprint: org.fingerprint(),
-                name: names.get(org).cloned(),
+                name: self.name_of(org),
                 role: m.role.as_str().to_string(),
                 since_ms: m.since_ms,
                 is_self: *org == me,
@@ -139,7 +145,6 @@ impl Engine {
         };
         let group_name =
             self.groups.read().ok()?.get(&env.header.group).map(|g| g.name().to_string()).unwrap_or_default();
-        let names = self.org_names.lock().map(|m| m.clone()).unwrap_or_default();
         let publisher: OrgId = env.header.sender;
         Some(AdvisoryView {
             id: env.id.to_text(),
@@ -147,7 +152,7 @@ impl Engine {
             group_name,
             publisher: publisher.to_text(),
             publisher_fingerprint: publisher.fingerprint(),
-            publisher_name: names.get(&publisher).cloned(),
+            publisher_name: self.name_of(&publisher),
             tlp: env.header.tlp.as_str().to_string(),
             title: a.title,
             summary: a.summary,
