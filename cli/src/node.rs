@@ -77,7 +77,27 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("groups:");
-    crate::group::groups_table(&s.groups).print()
+    crate::group::groups_table(&s.groups).print()?;
+    let mut t = Table::new(&["GROUP", "SYNC PEER", "ORG", "LAST OK", "FETCHED", "LAST ERROR"]);
+    let mut any = false;
+    for g in &s.groups {
+        for p in &g.sync {
+            any = true;
+            t.row(vec![
+                g.name.clone(),
+                output::short(&p.peer_id),
+                p.org.as_deref().map(fingerprint).unwrap_or_else(|| "-".into()),
+                p.last_ok_ms.map(time).unwrap_or_else(|| "never".into()),
+                p.items_fetched.to_string(),
+                or_dash(p.last_error.as_deref()),
+            ]);
+        }
+    }
+    if any {
+        println!("catch-up sync:");
+        t.print()?;
+    }
+    Ok(())
 }
 
 /// `trellis id`: the contact card on one line, so it can be copied or redirected.
