@@ -11,6 +11,7 @@ pub mod engine;
 pub mod groups;
 pub mod home;
 pub mod node;
+pub mod notify;
 pub mod store;
 pub mod wire;
 
@@ -116,8 +117,15 @@ pub async fn run(
         listen_addrs: info.listen_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect(),
         socket: socket_path.clone(),
     });
+    notify::ready(&format!(
+        "org {} peer {} listening on {} addresses",
+        me.fingerprint(),
+        peer_id,
+        info.listen_addrs.len()
+    ));
 
     shutdown.await;
+    notify::stopping();
     info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = api_task.await;
