@@ -20,11 +20,7 @@ fn keys(n: u8) -> OrgKeys {
 }
 
 fn randomness(n: u8) -> EnvelopeRandomness {
-    EnvelopeRandomness {
-        nonce: [n; 24],
-        content_key: [n ^ 1; 32],
-        hpke_seed: [n ^ 2; 32],
-    }
+    EnvelopeRandomness { nonce: [n; 24], content_key: [n ^ 1; 32], hpke_seed: [n ^ 2; 32] }
 }
 
 /// An advisory whose encoded payload is about 4 KiB.
@@ -91,10 +87,7 @@ fn signatures(c: &mut Criterion) {
         b.iter(|| black_box(k.sign(ENVELOPE_TAG, black_box(&signed))))
     });
     c.bench_function("ed25519 verify_strict raw (4 KiB)", |b| {
-        b.iter(|| {
-            vk.verify_strict(black_box(&message), black_box(&raw_sig))
-                .expect("valid")
-        })
+        b.iter(|| vk.verify_strict(black_box(&message), black_box(&raw_sig)).expect("valid"))
     });
 }
 
@@ -108,9 +101,7 @@ fn epoch_shares(c: &mut Criterion) {
         b.iter(|| seal_epoch_key(&group, [1; 16], black_box(&key), &to, [5; 32]).expect("seal"))
     });
     c.bench_function("open_epoch_share 1 recipient", |b| {
-        b.iter(|| {
-            open_epoch_share(&group, &sealed.key_id, black_box(&sealed.shares), &me).expect("open")
-        })
+        b.iter(|| open_epoch_share(&group, &sealed.key_id, black_box(&sealed.shares), &me).expect("open"))
     });
 }
 
@@ -126,15 +117,12 @@ fn green_items(c: &mut Criterion) {
     c.bench_function("open GREEN 4 KiB advisory (decrypt + inner verify)", |b| {
         b.iter(|| env.open(None, black_box(&keys_held)).expect("open"))
     });
-    c.bench_function(
-        "validate received GREEN 4 KiB (decode_verified + open)",
-        |b| {
-            b.iter(|| {
-                let e = Envelope::decode_verified(black_box(&env.bytes)).expect("valid");
-                e.open(None, &keys_held).expect("open")
-            })
-        },
-    );
+    c.bench_function("validate received GREEN 4 KiB (decode_verified + open)", |b| {
+        b.iter(|| {
+            let e = Envelope::decode_verified(black_box(&env.bytes)).expect("valid");
+            e.open(None, &keys_held).expect("open")
+        })
+    });
 }
 
 fn rekey(c: &mut Criterion) {
@@ -143,10 +131,7 @@ fn rekey(c: &mut Criterion) {
     let to = recipients(1000);
     let key = [10u8; 32];
     let new_key = seal_epoch_key(&group, [2; 16], &key, &to, [6; 32]).expect("seal");
-    let payload = Payload::GroupOp(GroupOp {
-        parents: vec![ItemId([1; 32])],
-        action: OpAction::Rotate { new_key },
-    });
+    let payload = Payload::GroupOp(GroupOp { parents: vec![ItemId([1; 32])], action: OpAction::Rotate { new_key } });
     let env = Envelope::build(
         &admin,
         &PublishRequest {
@@ -161,24 +146,18 @@ fn rekey(c: &mut Criterion) {
         &randomness(1),
     )
     .expect("build Rotate envelope");
-    println!(
-        "Rotate GroupOp envelope with 1000 shares: {} bytes on the wire",
-        env.bytes.len()
-    );
+    println!("Rotate GroupOp envelope with 1000 shares: {} bytes on the wire", env.bytes.len());
     let mut g = c.benchmark_group("rekey");
     g.sample_size(10);
     g.bench_function("seal_epoch_key 1000 recipients", |b| {
         b.iter(|| seal_epoch_key(&group, [2; 16], black_box(&key), &to, [6; 32]).expect("seal"))
     });
-    g.bench_function(
-        "validate Rotate envelope 1000 shares (decode_verified + open)",
-        |b| {
-            b.iter(|| {
-                let e = Envelope::decode_verified(black_box(&env.bytes)).expect("valid");
-                e.open(None, &[]).expect("open")
-            })
-        },
-    );
+    g.bench_function("validate Rotate envelope 1000 shares (decode_verified + open)", |b| {
+        b.iter(|| {
+            let e = Envelope::decode_verified(black_box(&env.bytes)).expect("valid");
+            e.open(None, &[]).expect("open")
+        })
+    });
     g.finish();
 }
 
