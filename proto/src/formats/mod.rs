@@ -15,6 +15,7 @@ use serde_json::Value;
 
 pub mod csaf;
 mod csaf_export;
+mod csaf_products;
 pub mod cvss;
 pub mod cyclonedx;
 pub mod ident;
@@ -159,15 +160,16 @@ pub(crate) fn push_unique(list: &mut Vec<String>, s: &str) {
     }
 }
 
-/// A deterministic UUID for `name` in `namespace`: RFC 9562 version 8 built from SHA-256, the
-/// name-based construction that RFC's appendix B.2 shows. Exports use it so that the same item
-/// always gets the same STIX/MISP id, on every node (SHA-1, which version 5 needs, is not a
-/// dependency of this crate).
+/// A deterministic UUID for `name` in `namespace`, for export ids that stay the same for the
+/// same item on every node. It is built like a version 5 (name-based) UUID and carries version 5
+/// and the RFC 4122 variant, but hashes with SHA-256 (truncated) instead of SHA-1, which is not a
+/// dependency of this crate: nothing needs to recompute it with a stock v5 function, and STIX's
+/// identifier pattern accepts only versions 1 to 5 (RFC 9562's SHA-256 version 8 is refused).
 pub fn name_uuid(namespace: &str, name: &str) -> String {
     let h = crate::ids::tagged_hash("trellis/formats/uuid/v1", &[namespace.as_bytes(), name.as_bytes()]);
     let mut b = [0u8; 16];
     b.copy_from_slice(&h[..16]);
-    b[6] = (b[6] & 0x0f) | 0x80;
+    b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex = data_encoding::HEXLOWER.encode(&b);
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
@@ -204,7 +206,7 @@ mod tests {
         assert_ne!(a, name_uuid("stix", "item-2"));
         assert_ne!(a, name_uuid("misp", "item-1"));
         assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "8", "version nibble");
+        assert_eq!(&a[14..15], "5", "version nibble");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "variant bits");
     }
 }
