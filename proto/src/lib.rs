@@ -22,6 +22,7 @@ pub mod invite;
 pub mod items;
 pub mod keys;
 pub mod limits;
+pub mod posture;
 pub mod tlp;
 
 pub use envelope::{Body, Envelope, Header, Kind, OpenedItem, PublishRequest, Recipients};
