@@ -10,6 +10,8 @@
 //! output, shown on failure) when one is older than the sources: on a shared development
 //! tree the sources change under a running test, so staleness is a hint, not a verdict.
 
+pub mod netns;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
