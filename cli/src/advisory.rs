@@ -248,6 +248,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                 return output::print_json(&a);
             }
             print!("{}", render_show(&a));
+            print!("{}", crate::supply_chain::affected_suppliers_text(&a));
             Ok(())
         }
     }

@@ -10,6 +10,8 @@ mod group;
 mod keys;
 mod node;
 mod output;
+mod posture;
+mod supply_chain;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -72,6 +74,15 @@ enum Command {
         after_help = "Examples:\n  trellis keys rotate\n  trellis keys revoke --reason \"laptop lost\""
     )]
     Keys(keys::KeysCommand),
+    /// Describe this organization's security posture once; read suppliers' posture
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  trellis posture init\n  trellis posture publish prime-suppliers\n  trellis posture show k3vq-2mfa-x8rt-pq4z"
+    )]
+    Posture(posture::PostureCommand),
+    /// A customer's view across its suppliers: concentration on shared providers
+    #[command(subcommand, after_help = "Example:\n  trellis supply-chain concentration prime-suppliers")]
+    SupplyChain(supply_chain::SupplyChainCommand),
     /// Print events (advisories, membership changes, rejects) as they happen
     #[command(after_help = "Examples:\n  trellis watch\n  trellis --json watch --group water")]
     Watch(node::WatchArgs),
@@ -133,6 +144,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Group(c) => group::run(&ctx, c).await,
         Command::Advisory(c) => advisory::run(&ctx, c).await,
         Command::Keys(c) => keys::run(&ctx, c).await,
+        Command::Posture(c) => posture::run(&ctx, c).await,
+        Command::SupplyChain(c) => supply_chain::run(&ctx, c).await,
         Command::Watch(a) => node::watch(&ctx, a).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());

@@ -72,6 +72,10 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         let r: Vec<String> = s.rejects.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("rejected:  {}", r.join(" "));
     }
+    for r in &s.posture_requests {
+        let from = r.from_name.clone().unwrap_or_else(|| r.from_fingerprint.clone());
+        println!("posture:   {from} asked {} for your posture on {}: {}", r.group_name, time(r.requested_ms), r.message);
+    }
     if s.groups.is_empty() {
         println!("groups:    none (create one with `trellis group create NAME --kind sector`)");
         return Ok(());
@@ -181,6 +185,13 @@ fn describe(ev: &Event) -> String {
         Event::Membership { group_name, members, epoch, .. } => {
             format!("{now}  membership  {group_name}: {members} members, epoch {epoch}")
         }
+        Event::PostureRequested { request: r } => format!(
+            "{now}  posture request  from {}  in {}: {}  (answer with `trellis posture publish {}`)",
+            r.from_name.clone().unwrap_or_else(|| r.from_fingerprint.clone()),
+            r.group_name,
+            r.message,
+            r.group_name
+        ),
         Event::Rejected { group, reason, peer } => format!(
             "{now}  rejected  {reason}  group {}  peer {}",
             group.as_deref().map(output::short).unwrap_or_else(|| "-".into()),

@@ -12,6 +12,7 @@ pub mod groups;
 pub mod home;
 pub mod node;
 pub mod notify;
+pub mod securitytxt;
 pub mod store;
 pub mod wire;
 

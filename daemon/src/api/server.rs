@@ -208,6 +208,32 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::GET, ["v1", "advisories"]) => reply(engine.advisories(query_param(&req, "group").as_deref())),
         (Method::GET, ["v1", "advisories", id]) => reply(engine.advisory(id)),
         (Method::GET, ["v1", "events"]) => events(engine, query_param(&req, "group")),
+        (Method::POST, ["v1", "posture"]) => match body::<super::types::PublishPosture>(req).await {
+            Ok(b) => reply(engine.publish_posture(&b).await.map(|id| Created { id: id.to_text() })),
+            Err(r) => r,
+        },
+        (Method::GET, ["v1", "posture", org]) => {
+            let org = org.to_string();
+            reply(engine.posture_show(&org, query_param(&req, "group").as_deref()).await)
+        }
+        (Method::GET, ["v1", "posture", org, "history"]) => reply(engine.posture_history(org)),
+        (Method::GET, ["v1", "posture", org, "diff"]) => reply(engine.posture_diff(org)),
+        (Method::POST, ["v1", "posture", org, "cosign"]) => {
+            let org = org.to_string();
+            match body::<super::types::CosignRequest>(req).await {
+                Ok(b) => reply(engine.posture_cosign(&org, &b).await.map(|id| Created { id: id.to_text() })),
+                Err(r) => r,
+            }
+        }
+        (Method::GET, ["v1", "posture-requests"]) => json(&engine.pending_posture_requests()),
+        (Method::POST, ["v1", "groups", g, "posture-request"]) => {
+            let g = g.to_string();
+            match body::<super::types::PostureRequestBody>(req).await {
+                Ok(b) => reply(engine.posture_request(&g, &b).await.map(|id| Created { id: id.to_text() })),
+                Err(r) => r,
+            }
+        }
+        (Method::GET, ["v1", "groups", g, "concentration"]) => reply(engine.concentration(g)),
         (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
         _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),
     }
@@ -228,6 +254,7 @@ fn events(engine: Arc<Engine>, group: Option<String>) -> Response<Body> {
                         super::types::Event::Advisory { advisory } => Some(advisory.group.clone()),
                         super::types::Event::Membership { group, .. } => Some(group.clone()),
                         super::types::Event::Rejected { group, .. } => group.clone(),
+                        super::types::Event::PostureRequested { request } => Some(request.group.clone()),
                     };
                     if filter.is_some() && group != filter {
                         continue;

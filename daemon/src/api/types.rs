@@ -19,6 +19,9 @@ pub struct Status {
     pub groups: Vec<GroupInfo>,
     /// Items rejected since start, by reason.
     pub rejects: std::collections::BTreeMap<String, u64>,
+    /// Customers' posture requests this org has not answered yet (published no attestation since).
+    #[serde(default)]
+    pub posture_requests: Vec<PostureRequestInfo>,
 }
 
 /// `GET /v1/id`.
@@ -176,6 +179,10 @@ pub struct AdvisoryView {
     pub published_ms: u64,
     pub received_ms: u64,
     pub seq: u64,
+    /// Suppliers in this org's supply-chain channels whose declared critical dependencies the
+    /// advisory names (by provider name or package URL).
+    #[serde(default)]
+    pub affected_suppliers: Vec<String>,
 }
 
 /// One event of `GET /v1/events` (newline-delimited JSON).
@@ -188,6 +195,8 @@ pub enum Event {
     Membership { group: String, group_name: String, members: usize, epoch: u64 },
     /// An item was rejected.
     Rejected { group: Option<String>, reason: String, peer: Option<String> },
+    /// A customer asked a channel this org is in for posture.
+    PostureRequested { request: PostureRequestInfo },
 }
 
 /// The body of every error reply.
@@ -231,4 +240,173 @@ pub struct ReshareRequest {
     pub group: String,
     #[serde(default)]
     pub to: Vec<String>,
+}
+
+/// `POST /v1/posture`: publish a posture attestation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PublishPosture {
+    pub group: String,
+    /// Default `amber`: in a supply-chain channel addressed to its admins (the customer).
+    #[serde(default)]
+    pub tlp: Option<String>,
+    /// Recipient orgs for AMBER, AMBER+STRICT and RED (default in a supply-chain channel: its admins).
+    #[serde(default)]
+    pub to: Vec<String>,
+    pub document: trellis_proto::posture::PostureDocument,
+}
+
+/// The result of checking an observed indicator's evidence.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EvidenceCheck {
+    /// `verified`, `failed`, or `unchecked` (this node cannot check this kind of evidence).
+    pub status: String,
+    /// What was found, or why it failed.
+    pub detail: String,
+}
+
+/// One answer of an attestation as shown (`trellis posture show`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClaimView {
+    pub indicator: String,
+    /// The indicator's plain-language title.
+    pub title: String,
+    pub value: String,
+    /// `self-attested`, `observed` or `third-party`.
+    pub method: String,
+    pub observed_ms: u64,
+    pub valid_until_ms: u64,
+    /// The answer's validity has passed.
+    pub expired: bool,
+    pub evidence: Option<String>,
+    /// For observed answers, what this node found at the evidence URL.
+    pub check: Option<EvidenceCheck>,
+    /// Orgs (names or fingerprints) that co-signed this answer.
+    pub cosigned_by: Vec<String>,
+}
+
+/// A declared critical dependency.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DependencyView {
+    pub name: String,
+    pub purl: Option<String>,
+}
+
+/// A co-signature of some answers of an attestation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CosignView {
+    pub id: String,
+    pub org: String,
+    pub fingerprint: String,
+    pub name: Option<String>,
+    pub indicators: Vec<String>,
+    pub note: Option<String>,
+    pub published_ms: u64,
+}
+
+/// `GET /v1/posture/{org}`: an org's latest valid attestation readable by this node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PostureView {
+    pub id: String,
+    pub org: String,
+    pub fingerprint: String,
+    pub name: Option<String>,
+    pub group: String,
+    pub group_name: String,
+    pub tlp: String,
+    pub published_ms: u64,
+    pub claims: Vec<ClaimView>,
+    pub critical_dependencies: Vec<DependencyView>,
+    pub cosignatures: Vec<CosignView>,
+    /// Indicators whose answers have expired.
+    pub expired: Vec<String>,
+}
+
+/// One attestation in an org's history.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PostureSummary {
+    pub id: String,
+    pub org: String,
+    pub group: String,
+    pub group_name: String,
+    pub tlp: String,
+    pub published_ms: u64,
+    pub claims: usize,
+    pub expired: usize,
+    pub dependencies: usize,
+    /// Why the attestation is not acceptable (empty when it is).
+    pub problems: Vec<String>,
+}
+
+/// One changed answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClaimChangeView {
+    pub indicator: String,
+    /// `added`, `removed`, `changed` or `renewed`.
+    pub change: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// `GET /v1/posture/{org}/diff`: what changed since the previous attestation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PostureDiffView {
+    pub org: String,
+    pub name: Option<String>,
+    pub previous: Option<PostureSummary>,
+    pub latest: PostureSummary,
+    pub changes: Vec<ClaimChangeView>,
+    pub dependencies_added: Vec<String>,
+    pub dependencies_removed: Vec<String>,
+}
+
+/// `POST /v1/posture/{org}/cosign`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CosignRequest {
+    pub indicators: Vec<String>,
+    /// The group of the attestation (default: wherever the latest one is).
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /v1/groups/{group}/posture-request`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PostureRequestBody {
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// A customer's request for posture (in `status` and in the event stream).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PostureRequestInfo {
+    pub id: String,
+    pub group: String,
+    pub group_name: String,
+    pub from: String,
+    pub from_fingerprint: String,
+    pub from_name: Option<String>,
+    pub message: String,
+    pub requested_ms: u64,
+}
+
+/// A provider and how many suppliers depend on it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProviderCount {
+    pub provider: String,
+    pub suppliers: usize,
+}
+
+/// `GET /v1/groups/{group}/concentration`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConcentrationView {
+    pub group: String,
+    pub group_name: String,
+    /// Suppliers whose attestations this node can read in the channel.
+    pub suppliers: usize,
+    pub threshold: usize,
+    /// Providers depended on by at least `threshold` suppliers.
+    pub providers: Vec<ProviderCount>,
+    /// Distinct providers named by fewer suppliers: shown only as "other (below threshold)".
+    pub other_providers: usize,
 }

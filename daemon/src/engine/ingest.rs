@@ -189,6 +189,7 @@ impl Engine {
                     let _ = self.events.send(Event::Advisory { advisory: Box::new(view) });
                 }
             }
+            Payload::Resource(r) => self.on_resource(env, &r),
             _ => {}
         }
     }

@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod ingest;
 pub mod membership;
+pub mod posture;
 pub mod reshare;
 pub mod sync;
 pub mod views;

@@ -90,6 +90,7 @@ impl Engine {
             peers: info.peers.len(),
             groups: self.group_list().await,
             rejects: self.rejects.lock().map(|r| r.clone()).unwrap_or_default(),
+            posture_requests: self.pending_posture_requests(),
         }
     }
 
@@ -146,6 +147,7 @@ impl Engine {
         let group_name =
             self.groups.read().ok()?.get(&env.header.group).map(|g| g.name().to_string()).unwrap_or_default();
         let publisher: OrgId = env.header.sender;
+        let affected_suppliers = self.affected_suppliers(&a);
         Some(AdvisoryView {
             id: env.id.to_text(),
             group: env.header.group.to_text(),
@@ -167,6 +169,7 @@ impl Engine {
             published_ms: a.published_ms,
             received_ms,
             seq: env.header.seq,
+            affected_suppliers,
         })
     }
 

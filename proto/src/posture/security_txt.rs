@@ -57,7 +57,10 @@ const SIGNATURE_BEGIN: &str = "-----BEGIN PGP SIGNATURE-----";
 const SIGNATURE_END: &str = "-----END PGP SIGNATURE-----";
 
 /// The content lines of the file: the cleartext of a signed file, dash-escapes removed.
-fn content_lines(text: &str) -> Result<(Vec<(usize, &str)>, bool), SecurityTxtError> {
+/// Numbered lines (from 1) of a file.
+type Lines<'a> = Vec<(usize, &'a str)>;
+
+fn content_lines(text: &str) -> Result<(Lines<'_>, bool), SecurityTxtError> {
     let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r'))).collect();
     let first = lines.iter().position(|(_, l)| !l.trim().is_empty());
     let Some(first) = first.filter(|&i| lines[i].1.trim() == SIGNED_BEGIN) else {
@@ -119,11 +122,10 @@ pub fn parse(text: &str) -> Result<SecurityTxt, SecurityTxtError> {
             "policy" => out.policy.push(value),
             "hiring" => out.hiring.push(value),
             "csaf" => out.csaf.push(value),
-            "preferred-languages" => {
-                if out.preferred_languages.replace(value).is_some() {
-                    return Err(SecurityTxtError::RepeatedField("Preferred-Languages"));
-                }
+            "preferred-languages" if out.preferred_languages.is_some() => {
+                return Err(SecurityTxtError::RepeatedField("Preferred-Languages"));
             }
+            "preferred-languages" => out.preferred_languages = Some(value),
             // §2.4: unknown fields are extensions; ignored.
             _ => {}
         }
