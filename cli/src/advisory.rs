@@ -3,15 +3,16 @@
 //! one in full. The TLP label is always given explicitly: an unlabelled advisory is never
 //! assumed to be CLEAR.
 //!
-//! `--file` goes through [`detect`] so that more input formats (CSAF, OSV) can be added as
-//! [`FileFormat`] variants that convert into the same [`AdvisoryFields`].
+//! `--file` goes through [`detect`]: a native JSON file becomes [`AdvisoryFields`]; a CSAF 2.0
+//! document or an OSV record is sent whole to the daemon, which maps it, keeps it inside the
+//! signed item and refuses a `--tlp` looser than the document's own label.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
-use trellis_daemon::api::types::{AdvisoryView, Created, PublishAdvisory, ReshareRequest};
+use trellis_daemon::api::types::{AdvisoryView, Created, EndorseRequest, PublishAdvisory, ReshareRequest};
 
 use crate::output::{self, Table, clip, fingerprint, or_dash, short, time};
 use crate::{Ctx, encode};
@@ -25,8 +26,12 @@ pub enum AdvisoryCommand {
         "      --summary \"Unauthenticated access to the HMI web UI\" --severity 9.8 \\\n",
         "      --affects 'pkg:generic/acme-hmi@<2.4.1' --alias CVE-2024-12345\n",
         "  trellis advisory publish water --tlp amber --to abcd-efgh-ijkl-mnop --file advisory.json\n\n",
-        "A --file is JSON with any of: title, summary, severity, aliases, affects, references,\n",
-        "remediation, category. Flags override its values and add to its lists."
+        "  trellis advisory publish water --tlp clear --file cisa-icsa-24-081-01.json   # CSAF 2.0\n",
+        "  trellis advisory publish water --tlp green --file GO-2020-0001.json --format osv\n\n",
+        "A --file is a CSAF 2.0 document, an OSV record (both detected, or --format), or Trellis JSON\n",
+        "with any of: title, summary, severity, aliases, affects, references, remediation, category;\n",
+        "for Trellis JSON, flags override its values and add to its lists. A CSAF or OSV document is\n",
+        "published whole: content flags are refused, and --tlp may not be looser than its own label."
     ))]
     Publish(Box<PublishArgs>),
     /// List the advisories this node can read, newest first
@@ -35,6 +40,27 @@ pub enum AdvisoryCommand {
         /// Only advisories of this group (name or id)
         #[arg(long, value_name = "GROUP")]
         group: Option<String>,
+        /// Order: newest first (time) or most confident first (confidence)
+        #[arg(long, default_value = "time", value_parser = ["time", "confidence"])]
+        sort: String,
+        /// Only advisories with at least this confidence (0.0–1.0)
+        #[arg(long, value_name = "C")]
+        min_confidence: Option<f64>,
+    },
+    /// Endorse an advisory, report a sighting of it, or dispute it; raises or lowers its
+    /// confidence for every member, weighted by the trust each has in you
+    #[command(
+        after_help = "Examples:\n  trellis advisory endorse k3v9q2m7xa4d --comment \"reproduced in our lab\"\n  trellis advisory endorse k3v9q2m7xa4d --kind sighting\n  trellis advisory endorse k3v9q2m7xa4d --kind dispute --comment \"version range is wrong\""
+    )]
+    Endorse {
+        /// Advisory id, or a prefix of at least 8 characters
+        id: String,
+        /// confirm (default), sighting, or dispute
+        #[arg(long, default_value = "confirm", value_parser = ["confirm", "sighting", "dispute"])]
+        kind: String,
+        /// A short comment
+        #[arg(long)]
+        comment: Option<String>,
     },
     /// Show every field of one advisory
     #[command(after_help = "Example:\n  trellis advisory show k3v9q2m7xa4d")]
@@ -76,9 +102,12 @@ pub struct PublishArgs {
     /// Affected package as PURL@RANGE, e.g. 'pkg:npm/lodash@<4.17.21' (repeatable)
     #[arg(long, value_name = "PURL@RANGE")]
     affects: Vec<String>,
-    /// Read the advisory from a JSON file (flags override it)
+    /// Read the advisory from a file: CSAF 2.0, OSV or Trellis JSON (flags override Trellis JSON)
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
+    /// The --file's format [default: detected from its structure]
+    #[arg(long, requires = "file", value_parser = ["csaf", "osv", "json"])]
+    format: Option<String>,
     /// Recipient organization, fingerprint or full id (repeatable; for amber, amber+strict, red)
     #[arg(long, value_name = "ORG")]
     to: Vec<String>,
@@ -114,36 +143,76 @@ pub struct AdvisoryFields {
     remediation: Option<String>,
 }
 
-/// Formats `--file` understands. To add one (CSAF, OSV): a variant, a rule in [`detect`] and a
-/// conversion in [`read_file`].
+/// Formats `--file` understands.
 #[derive(Debug, PartialEq, Eq)]
 enum FileFormat {
     /// A JSON object with the [`AdvisoryFields`] names.
     TrellisJson,
+    /// A CSAF 2.0 document or an OSV record, imported by the daemon (`csaf` or `osv`).
+    Document(&'static str),
 }
 
-/// Decide the format of a parsed JSON document.
-fn detect(_doc: &serde_json::Value) -> FileFormat {
-    FileFormat::TrellisJson
+/// Decide the format of a file: `--format` if given, else by structure (never by file name).
+fn detect(forced: Option<&str>, bytes: &[u8]) -> FileFormat {
+    use trellis_proto::formats::DetectedFormat;
+    match forced {
+        Some("csaf") => FileFormat::Document("csaf"),
+        Some("osv") => FileFormat::Document("osv"),
+        Some(_) => FileFormat::TrellisJson,
+        None => match trellis_proto::formats::detect(bytes) {
+            Ok(DetectedFormat::Csaf) => FileFormat::Document("csaf"),
+            Ok(DetectedFormat::Osv) => FileFormat::Document("osv"),
+            _ => FileFormat::TrellisJson,
+        },
+    }
+}
+
+/// The import request for a CSAF or OSV `--file`, or None for Trellis JSON. Content flags are
+/// refused with a document: it is published whole, as its author wrote it.
+fn document_request(args: &PublishArgs) -> anyhow::Result<Option<trellis_daemon::api::types::ImportAdvisory>> {
+    let Some(path) = &args.file else { return Ok(None) };
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read advisory file {}", path.display()))?;
+    let FileFormat::Document(format) = detect(args.format.as_deref(), &bytes) else { return Ok(None) };
+    let content_flags = args.title.is_some()
+        || args.summary.is_some()
+        || args.severity.is_some()
+        || !args.affects.is_empty()
+        || !args.alias.is_empty()
+        || !args.reference.is_empty()
+        || args.remediation.is_some()
+        || args.category.is_some();
+    if content_flags {
+        bail!(
+            "{} is a {} document, published whole: remove --title/--summary/--severity/--affects/--alias/\
+             --reference/--remediation/--category (edit the document instead)",
+            path.display(),
+            format.to_uppercase()
+        );
+    }
+    let document = String::from_utf8(bytes)
+        .with_context(|| format!("{} is not UTF-8 text, so it is not a JSON document", path.display()))?;
+    Ok(Some(trellis_daemon::api::types::ImportAdvisory {
+        group: args.group.clone(),
+        tlp: args.tlp.clone(),
+        to: args.to.clone(),
+        format: Some(format.to_string()),
+        document,
+    }))
 }
 
 /// Parse the bytes of an advisory file; errors name the file and what is wrong.
 fn parse_file(path: &Path, bytes: &[u8]) -> anyhow::Result<AdvisoryFields> {
     let shown = path.display();
     let doc: serde_json::Value = serde_json::from_slice(bytes).with_context(|| format!("{shown} is not valid JSON"))?;
-    let fields = match detect(&doc) {
-        FileFormat::TrellisJson => {
-            if !doc.is_object() {
-                bail!("{shown}: expected a JSON object with at least \"title\" and \"summary\"");
-            }
-            serde_json::from_value::<AdvisoryFields>(doc).with_context(|| {
-                format!(
-                    "{shown} is not a Trellis advisory file (fields: title, summary, severity, \
-                     aliases, affects, references, remediation, category)"
-                )
-            })?
-        }
-    };
+    if !doc.is_object() {
+        bail!("{shown}: expected a JSON object with at least \"title\" and \"summary\"");
+    }
+    let fields = serde_json::from_value::<AdvisoryFields>(doc).with_context(|| {
+        format!(
+            "{shown} is not a Trellis advisory file (fields: title, summary, severity, \
+             aliases, affects, references, remediation, category)"
+        )
+    })?;
     Ok(fields)
 }
 
@@ -199,6 +268,10 @@ fn build_request(args: PublishArgs, file: Option<AdvisoryFields>) -> anyhow::Res
 pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
     match cmd {
         AdvisoryCommand::Publish(args) => {
+            if let Some(req) = document_request(&args)? {
+                let created: Created = ctx.post("/v1/advisories/import", &req).await?;
+                return if ctx.json { output::print_json(&created) } else { output::print_line(&created.id) };
+            }
             let file = args.file.as_deref().map(read_file).transpose()?;
             let req = build_request(*args, file)?;
             let created: Created = ctx.post("/v1/advisories", &req).await?;
@@ -207,12 +280,26 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             }
             output::print_line(&created.id)
         }
-        AdvisoryCommand::List { group } => {
+        AdvisoryCommand::Endorse { id, kind, comment } => {
+            let c: Created =
+                ctx.post(&format!("/v1/advisories/{}/endorse", encode(&id)), &EndorseRequest { kind, comment }).await?;
+            if ctx.json {
+                return output::print_json(&c);
+            }
+            output::print_line(&c.id)
+        }
+        AdvisoryCommand::List { group, sort, min_confidence } => {
             let path = match &group {
                 Some(g) => format!("/v1/advisories?group={}", encode(g)),
                 None => "/v1/advisories".to_string(),
             };
-            let list: Vec<AdvisoryView> = ctx.get(&path).await?;
+            let mut list: Vec<AdvisoryView> = ctx.get(&path).await?;
+            if let Some(min) = min_confidence {
+                list.retain(|a| a.confidence >= min);
+            }
+            if sort == "confidence" {
+                list.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+            }
             if ctx.json {
                 return output::print_json(&list);
             }
@@ -220,13 +307,14 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                 println!("no advisories");
                 return Ok(());
             }
-            let mut t = Table::new(&["ID", "PUBLISHED", "TLP", "SEVERITY", "GROUP", "PUBLISHER", "TITLE"]);
+            let mut t = Table::new(&["ID", "PUBLISHED", "TLP", "SEVERITY", "CONF", "GROUP", "PUBLISHER", "TITLE"]);
             for a in &list {
                 t.row(vec![
                     short(&a.id),
                     time(a.published_ms),
                     a.tlp.clone(),
                     severity_cell(a),
+                    format!("{:.2}", a.confidence),
                     a.group_name.clone(),
                     a.publisher_fingerprint.clone(),
                     clip(&a.title, 70),

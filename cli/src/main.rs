@@ -6,12 +6,16 @@
 //! Subcommand groups live in `node.rs`, `group.rs` and `advisory.rs`; formatting in `output.rs`.
 
 mod advisory;
+mod export;
 mod group;
 mod keys;
 mod node;
 mod output;
 mod posture;
+mod sbom;
 mod supply_chain;
+mod taxii;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,6 +72,9 @@ enum Command {
         after_help = "Examples:\n  trellis advisory publish water --tlp green --title T --summary S\n  trellis advisory list --group water"
     )]
     Advisory(advisory::AdvisoryCommand),
+    /// Set, list and explain trust in other organizations
+    #[command(subcommand, after_help = "Examples:\n  trellis trust set k3vq-2mfa-x8rt-pq4z 0.9\n  trellis trust list")]
+    Trust(trust::TrustCommand),
     /// Rotate or revoke this organization's keys
     #[command(
         subcommand,
@@ -83,6 +90,23 @@ enum Command {
     /// A customer's view across its suppliers: concentration on shared providers
     #[command(subcommand, after_help = "Example:\n  trellis supply-chain concentration prime-suppliers")]
     SupplyChain(supply_chain::SupplyChainCommand),
+    /// Export the advisories TLP lets out (CLEAR only) as CSAF, OSV, STIX 2.1 or a MISP feed
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  trellis export --format csaf --out ./csaf\n",
+        "  trellis export --format stix --out ./stix --group water --since 2024-05-01T00:00:00Z\n",
+        "  trellis export --format misp --out /var/www/misp-feed"
+    ))]
+    Export(export::ExportArgs),
+    /// Add, list and remove this organization's SBOMs (CycloneDX, with VEX); never published
+    #[command(subcommand, after_help = "Examples:\n  trellis sbom add bom.json\n  trellis sbom list")]
+    Sbom(sbom::SbomCommand),
+    /// List the components of your SBOMs that advisories held by this node affect
+    #[command(after_help = "Examples:\n  trellis affected\n  trellis --json affected --all")]
+    Affected(sbom::AffectedArgs),
+    /// Manage the node's read-only TAXII 2.1 server
+    #[command(subcommand, after_help = "Example:\n  trellis taxii token")]
+    Taxii(taxii::TaxiiCommand),
     /// Print events (advisories, membership changes, rejects) as they happen
     #[command(after_help = "Examples:\n  trellis watch\n  trellis --json watch --group water")]
     Watch(node::WatchArgs),
@@ -144,8 +168,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Group(c) => group::run(&ctx, c).await,
         Command::Advisory(c) => advisory::run(&ctx, c).await,
         Command::Keys(c) => keys::run(&ctx, c).await,
+        Command::Trust(c) => trust::run(&ctx, c).await,
         Command::Posture(c) => posture::run(&ctx, c).await,
         Command::SupplyChain(c) => supply_chain::run(&ctx, c).await,
+        Command::Export(a) => export::run(&ctx, a).await,
+        Command::Sbom(c) => sbom::run(&ctx, c).await,
+        Command::Affected(a) => sbom::affected(&ctx, a).await,
+        Command::Taxii(c) => taxii::run(&ctx, c).await,
         Command::Watch(a) => node::watch(&ctx, a).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());

@@ -74,7 +74,12 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     }
     for r in &s.posture_requests {
         let from = r.from_name.clone().unwrap_or_else(|| r.from_fingerprint.clone());
-        println!("posture:   {from} asked {} for your posture on {}: {}", r.group_name, time(r.requested_ms), r.message);
+        println!(
+            "posture:   {from} asked {} for your posture on {}: {}",
+            r.group_name,
+            time(r.requested_ms),
+            r.message
+        );
     }
     if s.groups.is_empty() {
         println!("groups:    none (create one with `trellis group create NAME --kind sector`)");
@@ -192,6 +197,7 @@ fn describe(ev: &Event) -> String {
             r.message,
             r.group_name
         ),
+        Event::Affected { affected: m } => format!("{now}  {}", crate::sbom::describe(m)),
         Event::Rejected { group, reason, peer } => format!(
             "{now}  rejected  {reason}  group {}  peer {}",
             group.as_deref().map(output::short).unwrap_or_else(|| "-".into()),

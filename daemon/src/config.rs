@@ -20,6 +20,10 @@ pub struct Config {
     pub discovery: bool,
     /// Organization name used when the identity is created on first start.
     pub name: Option<String>,
+    /// Serve the read-only TAXII 2.1 API on this TCP address (off when None).
+    pub taxii_listen: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics on this loopback address (off when None).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// `config.toml` in the home. Every key is optional.
@@ -31,6 +35,8 @@ pub struct FileConfig {
     pub mdns: Option<bool>,
     pub discovery: Option<bool>,
     pub name: Option<String>,
+    pub taxii_listen: Option<String>,
+    pub metrics_listen: Option<String>,
 }
 
 /// Settings given on the command line (None = not given).
@@ -41,6 +47,8 @@ pub struct Overrides {
     pub mdns: Option<bool>,
     pub discovery: Option<bool>,
     pub name: Option<String>,
+    pub taxii_listen: Option<String>,
+    pub metrics_listen: Option<String>,
 }
 
 /// Parse a list of multiaddrs, naming the setting in errors.
@@ -106,6 +114,43 @@ impl Config {
         if flags.name.is_some() {
             name = flags.name;
         }
+        let mut taxii = file.taxii_listen;
+        if let Ok(v) = std::env::var("TRELLIS_TAXII_LISTEN") {
+            taxii = Some(v).filter(|v| !v.trim().is_empty());
+        }
+        if flags.taxii_listen.is_some() {
+            taxii = flags.taxii_listen;
+        }
+        let taxii_listen = taxii
+            .map(|a| {
+                a.trim().parse::<std::net::SocketAddr>().map_err(|e| {
+                    anyhow::anyhow!("taxii_listen: {a:?} is not a TCP address ({e}); example: 127.0.0.1:9443")
+                })
+            })
+            .transpose()?;
+        let mut metrics = file.metrics_listen;
+        if let Ok(v) = std::env::var("TRELLIS_METRICS_LISTEN")
+            && !v.trim().is_empty()
+        {
+            metrics = Some(v);
+        }
+        if flags.metrics_listen.is_some() {
+            metrics = flags.metrics_listen;
+        }
+        let metrics_listen = match metrics {
+            None => None,
+            Some(text) => {
+                let addr: std::net::SocketAddr = text.trim().parse().map_err(|e| {
+                    anyhow::anyhow!("metrics_listen: {text:?} is not an address like 127.0.0.1:9464 ({e})")
+                })?;
+                if !addr.ip().is_loopback() {
+                    anyhow::bail!(
+                        "metrics_listen: {addr} is not a loopback address; metrics are served without authentication, so bind 127.0.0.1 or [::1] and put a proxy in front if needed"
+                    );
+                }
+                Some(addr)
+            }
+        };
         Ok(Config {
             home: home.to_path_buf(),
             listen: addrs("listen", &listen)?,
@@ -113,6 +158,8 @@ impl Config {
             mdns,
             discovery,
             name,
+            taxii_listen,
+            metrics_listen,
         })
     }
 }

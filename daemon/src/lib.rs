@@ -10,17 +10,19 @@ pub mod config;
 pub mod engine;
 pub mod groups;
 pub mod home;
+pub mod metrics;
 pub mod node;
 pub mod notify;
 pub mod securitytxt;
 pub mod store;
+pub mod taxii;
+pub mod validation;
 pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -37,6 +39,8 @@ pub struct Ready {
     pub peer_id: String,
     pub listen_addrs: Vec<String>,
     pub socket: std::path::PathBuf,
+    /// The TAXII server's address, when `taxii_listen` is configured.
+    pub taxii: Option<std::net::SocketAddr>,
 }
 
 /// How often each group is reconciled with each connected group peer.
@@ -99,7 +103,28 @@ pub async fn run(
         }
     }
     let api_task = tokio::spawn(api::server::serve(listener, Arc::clone(&engine), stopped(stop_rx.clone())));
-    let dispatch_task = tokio::spawn(dispatch(Arc::clone(&engine), events, stopped(stop_rx.clone())));
+    let queue = Arc::new(validation::ValidationQueue::new(VALIDATION_QUEUE));
+    let dispatch_task =
+        tokio::spawn(dispatch(Arc::clone(&engine), Arc::clone(&queue), events, stopped(stop_rx.clone())));
+    let metrics_task = match config.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics address {addr}"))?;
+            info!(%addr, "serving Prometheus metrics at /metrics");
+            Some(tokio::spawn(metrics::serve(listener, Arc::clone(&engine), queue, stopped(stop_rx.clone()))))
+        }
+        None => None,
+    };
+
+    let (taxii_task, taxii_addr) = match config.taxii_listen {
+        Some(addr) => {
+            let l = taxii::bind(addr).await?;
+            let bound = l.local_addr().ok();
+            (Some(tokio::spawn(taxii::serve(l, Arc::clone(&engine), stopped(stop_rx.clone())))), bound)
+        }
+        None => (None, None),
+    };
 
     // Ready once at least one listen address is up (or none was asked for).
     let mut info = handle.info().await;
@@ -117,6 +142,7 @@ pub async fn run(
         peer_id: peer_id.to_string(),
         listen_addrs: info.listen_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect(),
         socket: socket_path.clone(),
+        taxii: taxii_addr,
     });
     notify::ready(&format!(
         "org {} peer {} listening on {} addresses",
@@ -130,7 +156,13 @@ pub async fn run(
     info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = api_task.await;
+    if let Some(t) = taxii_task {
+        let _ = t.await;
+    }
     let _ = dispatch_task.await;
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
     let _ = node_task.await;
     let _ = std::fs::remove_file(&socket_path);
     // The store commits every write durably; dropping the last reference to the engine closes
@@ -153,23 +185,35 @@ pub async fn run(
 /// subscriptions to a sync. Runs until `stop`.
 async fn dispatch(
     engine: Arc<Engine>,
+    queue: Arc<validation::ValidationQueue>,
     mut events: tokio::sync::mpsc::Receiver<NetEvent>,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    // Validation runs on the blocking pool, at most this many at once; the bounded event
-    // channel in front of it sheds load (ignored, recovered by sync) instead of queueing.
+    // Validation runs on the blocking pool, `workers` at a time, fed from a priority queue
+    // (highest publisher trust first); the queue is bounded and sheds its lowest-priority jobs.
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
-    let pool = Arc::new(Semaphore::new(workers));
+    let mut worker_tasks = Vec::new();
+    for _ in 0..workers {
+        let (engine, queue) = (Arc::clone(&engine), Arc::clone(&queue));
+        worker_tasks.push(tokio::spawn(async move {
+            loop {
+                let job = queue.pop().await;
+                validate_job(&engine, job).await;
+            }
+        }));
+    }
     let mut periodic = tokio::time::interval(PERIODIC_SYNC);
+    let mut scores = tokio::time::interval(Duration::from_secs(5));
     tokio::pin!(stop);
     loop {
         tokio::select! {
             biased;
             _ = &mut stop => break,
             ev = events.recv() => match ev {
-                Some(ev) => handle_net_event(&engine, &pool, ev).await,
+                Some(ev) => handle_net_event(&engine, &queue, ev).await,
                 None => break,
             },
+            _ = scores.tick() => engine.push_peer_scores().await,
             _ = periodic.tick() => {
                 let info = engine.node.info().await;
                 for g in engine.group_ids() {
@@ -182,39 +226,55 @@ async fn dispatch(
             }
         }
     }
+    for t in worker_tasks {
+        t.abort();
+    }
 }
 
-async fn handle_net_event(engine: &Arc<Engine>, pool: &Arc<Semaphore>, ev: NetEvent) {
+/// Messages waiting for validation at most; beyond, the lowest-trust ones are dropped.
+const VALIDATION_QUEUE: usize = 4096;
+
+/// Validate one gossip message and tell gossipsub the verdict.
+async fn validate_job(engine: &Arc<Engine>, job: validation::Job) {
+    let validation::Job { source, msg_id, data } = job;
+    let e2 = Arc::clone(engine);
+    let result = tokio::task::spawn_blocking(move || e2.ingest(&data, Origin::Gossip(source)))
+        .await
+        .unwrap_or_else(|e| Err(trellis_proto::ProtoError::Invalid(e.to_string())));
+    let acceptance = verdict(&result);
+    engine.node.validated(msg_id, source, acceptance).await;
+    if let Err(e) = &result {
+        tracing::debug!(peer = %source, reason = e.reason(), "gossip item not accepted");
+        if !matches!(e, trellis_proto::ProtoError::Duplicate) {
+            engine.count_reject(e.reason(), None, Some(source));
+        }
+        // Our log may be behind the sender's: catch up from the peer that relayed.
+        if let trellis_proto::ProtoError::NotAMember(_) = e {
+            for g in engine.group_ids() {
+                let e = Arc::clone(engine);
+                tokio::spawn(async move {
+                    let _ = e.sync_with(source, g).await;
+                });
+            }
+        }
+    }
+}
+
+async fn handle_net_event(engine: &Arc<Engine>, queue: &Arc<validation::ValidationQueue>, ev: NetEvent) {
     match ev {
         NetEvent::Gossip { source, msg_id, data, .. } => {
-            let Ok(permit) = Arc::clone(pool).acquire_owned().await else {
-                return;
-            };
-            let engine = Arc::clone(engine);
-            tokio::spawn(async move {
-                let e2 = Arc::clone(&engine);
-                let result = tokio::task::spawn_blocking(move || e2.ingest(&data, Origin::Gossip(source)))
-                    .await
-                    .unwrap_or_else(|e| Err(trellis_proto::ProtoError::Invalid(e.to_string())));
-                drop(permit);
-                let acceptance = verdict(&result);
-                engine.node.validated(msg_id, source, acceptance).await;
-                if let Err(e) = &result {
-                    tracing::debug!(peer = %source, reason = e.reason(), "gossip item not accepted");
-                    if !matches!(e, trellis_proto::ProtoError::Duplicate) {
-                        engine.count_reject(e.reason(), None, Some(source));
-                    }
-                    // Our log may be behind the sender's: catch up from the peer that relayed.
-                    if let trellis_proto::ProtoError::NotAMember(_) = e {
-                        for g in engine.group_ids() {
-                            let e = Arc::clone(&engine);
-                            tokio::spawn(async move {
-                                let _ = e.sync_with(source, g).await;
-                            });
-                        }
-                    }
-                }
-            });
+            // Priority by the claimed publisher's trust; the claim is checked by validation, and
+            // a false claim only costs the forger its own message.
+            let trust = postcard::take_from_bytes::<trellis_proto::Header>(&data)
+                .map(|(h, _)| engine.trust_of(&h.sender))
+                .unwrap_or(0.0);
+            if let Some(dropped) = queue.push(trust, validation::Job { source, msg_id, data }) {
+                engine.count_reject("queue_full", None, Some(dropped.source));
+                engine
+                    .node
+                    .validated(dropped.msg_id, dropped.source, libp2p::gossipsub::MessageAcceptance::Ignore)
+                    .await;
+            }
         }
         NetEvent::InboundRequest { peer, request, channel } => {
             let engine = Arc::clone(engine);

@@ -39,9 +39,16 @@ struct Args {
     /// to peers that connect [env: TRELLIS_DISCOVERY=false]
     #[arg(long)]
     no_discovery: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics, loopback only (off by default) [env: TRELLIS_METRICS_LISTEN]
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
     /// Organization name, used only when the identity is created on first start [env: TRELLIS_NAME]
     #[arg(long)]
     name: Option<String>,
+    /// Serve the read-only TAXII 2.1 API (CLEAR items only, bearer token from `trellis taxii
+    /// token`) on this TCP address, e.g. 127.0.0.1:9443 [env: TRELLIS_TAXII_LISTEN; default: off]
+    #[arg(long, value_name = "ADDR:PORT")]
+    taxii_listen: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +68,8 @@ fn main() -> std::process::ExitCode {
         mdns: args.mdns.then_some(true),
         discovery: args.no_discovery.then_some(false),
         name: args.name,
+        taxii_listen: args.taxii_listen,
+        metrics_listen: args.metrics_listen,
     };
     let config = match Config::load(&home, overrides) {
         Ok(c) => c,

@@ -37,6 +37,10 @@ pub struct Behaviour {
 /// Commands to the Swarm task.
 #[derive(Debug)]
 pub enum Command {
+    /// Set the application-specific gossipsub score of peers (from their org's trust).
+    SetAppScores {
+        scores: Vec<(PeerId, f64)>,
+    },
     Publish {
         group: GroupId,
         data: Vec<u8>,
@@ -144,6 +148,10 @@ impl NodeHandle {
         self.send(Command::Dial { addr }).await;
     }
 
+    pub async fn set_app_scores(&self, scores: Vec<(PeerId, f64)>) {
+        self.send(Command::SetAppScores { scores }).await;
+    }
+
     pub async fn keep_connected(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
         self.send(Command::KeepConnected { peer, addrs }).await;
     }
@@ -193,11 +201,57 @@ fn message_id(m: &gossipsub::Message) -> MessageId {
     MessageId::from(trellis_proto::ids::tagged_hash("trellis/gossip-id/v1", &[&m.data]).to_vec())
 }
 
+/// Peer scoring (PROTOCOL.md §7.2). The application-specific score carries the trust of the
+/// peer's org (set by the engine); invalid messages weigh heavily; the IP colocation factor is
+/// off because several organizations' nodes may share an address (and tests share loopback).
+fn peer_score_params() -> gossipsub::PeerScoreParams {
+    gossipsub::PeerScoreParams {
+        app_specific_weight: 1.0,
+        ip_colocation_factor_weight: 0.0,
+        behaviour_penalty_weight: -1.0,
+        behaviour_penalty_threshold: 6.0,
+        behaviour_penalty_decay: 0.9,
+        ..Default::default()
+    }
+}
+
+fn peer_score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -20.0,
+        graylist_threshold: -40.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 3.0,
+    }
+}
+
+/// Score parameters of a group topic. Advisory topics are quiet: the mesh-delivery-rate penalty
+/// (which would punish every peer on a topic with few messages) is off, as Lighthouse does for
+/// its low-rate topics; first deliveries earn a little, invalid messages cost a lot.
+fn topic_score_params() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 100.0,
+        first_message_deliveries_weight: 0.5,
+        first_message_deliveries_decay: 0.9,
+        first_message_deliveries_cap: 20.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -20.0,
+        invalid_message_deliveries_decay: 0.5,
+        ..Default::default()
+    }
+}
+
 /// Build the Swarm.
 pub fn build_swarm(keypair: libp2p::identity::Keypair, cfg: &NodeConfig) -> anyhow::Result<Swarm<Behaviour>> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
+        // `/dns4/host/tcp/port` bootstrap addresses (compose testnets, operators' host names).
+        .with_dns()?
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
             let gossip_cfg = gossipsub::ConfigBuilder::default()
@@ -210,8 +264,9 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, cfg: &NodeConfig) -> anyh
                 .heartbeat_interval(Duration::from_millis(700))
                 .build()
                 .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))?;
-            let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)
+            let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)
                 .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
+            gossipsub.with_peer_score(peer_score_params(), peer_score_thresholds()).map_err(|e| anyhow::anyhow!(e))?;
             let identify = identify::Behaviour::new(identify::Config::new("/trellis/id/1".into(), key.public()));
             let mut kad_cfg = kad::Config::new(libp2p::StreamProtocol::new("/trellis/kad/1"));
             kad_cfg.set_query_timeout(Duration::from_secs(30));
@@ -353,6 +408,7 @@ impl Node {
             }
             Command::Subscribe { group } => {
                 let topic = IdentTopic::new(group.topic());
+                let _ = self.swarm.behaviour_mut().gossipsub.set_topic_params(topic.clone(), topic_score_params());
                 if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
                     warn!(group = %group.short(), error = %e, "subscribe failed");
                 }
@@ -364,6 +420,11 @@ impl Node {
                 }
             }
             Command::Dial { addr } => self.dial(addr),
+            Command::SetAppScores { scores } => {
+                for (peer, score) in scores {
+                    self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
+                }
+            }
             Command::KeepConnected { peer, addrs } => {
                 let entry = self.redial.entry(peer).or_insert(Redial {
                     addrs: vec![],

@@ -27,6 +27,7 @@ const PEERS: TableDefinition<&str, &[u8]> = TableDefinition::new("peers");
 /// Per sender, the sorted ranges `(first, last)` of sequence numbers held.
 pub type SeqRanges = Vec<(OrgId, Vec<(u64, u64)>)>;
 
+const TRUST: TableDefinition<&[u8], u64> = TableDefinition::new("trust");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// The schema this build writes. A store with a higher number is refused at start.
@@ -138,6 +139,7 @@ impl Store {
             txn.open_table(SEQS).map_err(dberr)?;
             txn.open_table(GROUPS).map_err(dberr)?;
             txn.open_table(PEERS).map_err(dberr)?;
+            txn.open_table(TRUST).map_err(dberr)?;
         }
         txn.commit().map_err(|e| open_err(e.to_string()))?;
         Ok(store)
@@ -403,6 +405,36 @@ impl Store {
         for r in t.iter().map_err(dberr)? {
             let (k, v) = r.map_err(dberr)?;
             out.push((k.value().to_string(), postcard::from_bytes(v.value()).unwrap_or_default()));
+        }
+        Ok(out)
+    }
+
+    /// Set the operator's trust in `org` (stored as f64 bits), or clear it with `None`.
+    pub fn put_trust(&self, org: &OrgId, level: Option<f64>) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        {
+            let mut t = txn.open_table(TRUST).map_err(dberr)?;
+            match level {
+                Some(l) => {
+                    t.insert(org.as_bytes().as_slice(), l.to_bits()).map_err(dberr)?;
+                }
+                None => {
+                    t.remove(org.as_bytes().as_slice()).map_err(dberr)?;
+                }
+            }
+        }
+        txn.commit().map_err(dberr)
+    }
+
+    /// The operator's trust levels.
+    pub fn trust_levels(&self) -> Result<Vec<(OrgId, f64)>, StoreError> {
+        let txn = self.db.begin_read().map_err(dberr)?;
+        let t = txn.open_table(TRUST).map_err(dberr)?;
+        let mut out = Vec::new();
+        for r in t.iter().map_err(dberr)? {
+            let (k, v) = r.map_err(dberr)?;
+            let org = OrgId(k.value().try_into().map_err(|_| StoreError::Corrupt("trust key".into()))?);
+            out.push((org, f64::from_bits(v.value())));
         }
         Ok(out)
     }

@@ -19,13 +19,9 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 /// trailing bytes.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, ProtoError> {
     if bytes.len() > max {
-        return Err(ProtoError::Oversize {
-            len: bytes.len(),
-            max,
-        });
+        return Err(ProtoError::Oversize { len: bytes.len(), max });
     }
-    let (value, rest) =
-        postcard::take_from_bytes::<T>(bytes).map_err(|e| ProtoError::Decode(e.to_string()))?;
+    let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| ProtoError::Decode(e.to_string()))?;
     if !rest.is_empty() {
         return Err(ProtoError::TrailingBytes(rest.len()));
     }
@@ -34,16 +30,12 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, ProtoE
 
 /// Lower-case RFC 4648 base32 without padding: the text form of 32-byte ids.
 pub fn base32(bytes: &[u8]) -> String {
-    data_encoding::BASE32_NOPAD
-        .encode(bytes)
-        .to_ascii_lowercase()
+    data_encoding::BASE32_NOPAD.encode(bytes).to_ascii_lowercase()
 }
 
 /// Parse lower- or upper-case unpadded base32.
 pub fn from_base32(text: &str) -> Option<Vec<u8>> {
-    data_encoding::BASE32_NOPAD
-        .decode(text.trim().to_ascii_uppercase().as_bytes())
-        .ok()
+    data_encoding::BASE32_NOPAD.decode(text.trim().to_ascii_uppercase().as_bytes()).ok()
 }
 
 /// URL-safe base64 without padding: the body of cards and tokens.
@@ -53,9 +45,7 @@ pub fn base64url(bytes: &[u8]) -> String {
 
 /// Parse URL-safe unpadded base64.
 pub fn from_base64url(text: &str) -> Option<Vec<u8>> {
-    data_encoding::BASE64URL_NOPAD
-        .decode(text.trim().as_bytes())
-        .ok()
+    data_encoding::BASE64URL_NOPAD.decode(text.trim().as_bytes()).ok()
 }
 
 /// Wrap a postcard-encoded value into a prefixed text token: `PREFIX` + base64url.
@@ -64,11 +54,7 @@ pub fn to_token<T: Serialize>(prefix: &str, value: &T) -> String {
 }
 
 /// Parse a text token made by [`to_token`]. `what` names the token in errors.
-pub fn from_token<T: DeserializeOwned>(
-    prefix: &str,
-    text: &str,
-    what: &'static str,
-) -> Result<T, ProtoError> {
+pub fn from_token<T: DeserializeOwned>(prefix: &str, text: &str, what: &'static str) -> Result<T, ProtoError> {
     let text = text.trim();
     if text.len() > crate::limits::MAX_TOKEN_CHARS {
         return Err(ProtoError::BadText {
@@ -78,17 +64,11 @@ pub fn from_token<T: DeserializeOwned>(
     }
     let body = text
         .strip_prefix(prefix)
-        .ok_or_else(|| ProtoError::BadText {
-            what,
-            why: format!("it must start with {prefix:?}"),
-        })?;
+        .ok_or_else(|| ProtoError::BadText { what, why: format!("it must start with {prefix:?}") })?;
     let bytes = from_base64url(body).ok_or_else(|| ProtoError::BadText {
         what,
-        why: "the text after the prefix is not valid base64url (was it cut off when copied?)"
-            .into(),
+        why: "the text after the prefix is not valid base64url (was it cut off when copied?)".into(),
     })?;
-    decode(&bytes, crate::limits::MAX_TOKEN_CHARS).map_err(|e| ProtoError::BadText {
-        what,
-        why: format!("it does not decode: {e}"),
-    })
+    decode(&bytes, crate::limits::MAX_TOKEN_CHARS)
+        .map_err(|e| ProtoError::BadText { what, why: format!("it does not decode: {e}") })
 }

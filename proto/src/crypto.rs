@@ -34,15 +34,7 @@ pub fn commitment(key: &[u8; 32], nonce: &[u8; 24]) -> [u8; 32] {
 pub fn seal_body(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(&(*key).into());
     // Encryption only fails for inputs over 256 GiB; our payloads are bounded far below.
-    cipher
-        .encrypt(
-            &XNonce::from(*nonce),
-            AeadPayload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .unwrap_or_default()
+    cipher.encrypt(&XNonce::from(*nonce), AeadPayload { msg: plaintext, aad }).unwrap_or_default()
 }
 
 /// Check the commitment, then decrypt.
@@ -57,15 +49,7 @@ pub fn open_body(
         return Err(ProtoError::BadCommitment);
     }
     let cipher = XChaCha20Poly1305::new(&(*key).into());
-    cipher
-        .decrypt(
-            &XNonce::from(*nonce),
-            AeadPayload {
-                msg: ciphertext,
-                aad,
-            },
-        )
-        .map_err(|_| ProtoError::DecryptFailed)
+    cipher.decrypt(&XNonce::from(*nonce), AeadPayload { msg: ciphertext, aad }).map_err(|_| ProtoError::DecryptFailed)
 }
 
 /// Seal a 32-byte key to `recipient` (an X25519 public key). Returns the encapsulated key and the
@@ -77,18 +61,11 @@ pub fn seal_key(
     aad: &[u8],
     seed: [u8; 32],
 ) -> Result<([u8; 32], Vec<u8>), ProtoError> {
-    let pk =
-        <Kem as hpke::Kem>::PublicKey::from_bytes(recipient).map_err(|_| ProtoError::BadKey)?;
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient).map_err(|_| ProtoError::BadKey)?;
     let mut rng = SeedRng::new(seed);
-    let (enc, ct) = hpke::single_shot_seal_with_rng::<HpkeAead, Kdf, Kem>(
-        &OpModeS::Base,
-        &pk,
-        info,
-        key,
-        aad,
-        &mut rng,
-    )
-    .map_err(|_| ProtoError::BadKey)?;
+    let (enc, ct) =
+        hpke::single_shot_seal_with_rng::<HpkeAead, Kdf, Kem>(&OpModeS::Base, &pk, info, key, aad, &mut rng)
+            .map_err(|_| ProtoError::BadKey)?;
     let enc_bytes = enc.to_bytes();
     let mut out = [0u8; 32];
     out.copy_from_slice(enc_bytes.as_slice());
@@ -106,13 +83,10 @@ pub fn open_key(
     if sealed.len() != SEALED_KEY_LEN {
         return Err(ProtoError::DecryptFailed);
     }
-    let sk =
-        <Kem as hpke::Kem>::PrivateKey::from_bytes(&secret.0).map_err(|_| ProtoError::BadKey)?;
-    let enc =
-        <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| ProtoError::DecryptFailed)?;
-    let mut pt =
-        hpke::single_shot_open::<HpkeAead, Kdf, Kem>(&OpModeR::Base, &sk, &enc, info, sealed, aad)
-            .map_err(|_| ProtoError::DecryptFailed)?;
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&secret.0).map_err(|_| ProtoError::BadKey)?;
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| ProtoError::DecryptFailed)?;
+    let mut pt = hpke::single_shot_open::<HpkeAead, Kdf, Kem>(&OpModeR::Base, &sk, &enc, info, sealed, aad)
+        .map_err(|_| ProtoError::DecryptFailed)?;
     let mut key = [0u8; 32];
     key.copy_from_slice(&pt);
     pt.zeroize();
@@ -132,21 +106,13 @@ pub struct SeedRng {
 
 impl SeedRng {
     pub fn new(seed: [u8; 32]) -> Self {
-        SeedRng {
-            seed,
-            counter: 0,
-            buf: [0; 32],
-            pos: 32,
-        }
+        SeedRng { seed, counter: 0, buf: [0; 32], pos: 32 }
     }
 
     fn fill(&mut self, dest: &mut [u8]) {
         for b in dest {
             if self.pos == 32 {
-                self.buf = tagged_hash(
-                    "trellis/seed-rng/v1",
-                    &[&self.seed, &self.counter.to_be_bytes()],
-                );
+                self.buf = tagged_hash("trellis/seed-rng/v1", &[&self.seed, &self.counter.to_be_bytes()]);
                 self.counter += 1;
                 self.pos = 0;
             }
@@ -194,26 +160,16 @@ mod tests {
         let ct = seal_body(&key, &nonce, b"aad", b"hello");
         let c = commitment(&key, &nonce);
         assert_eq!(open_body(&key, &nonce, &c, b"aad", &ct).unwrap(), b"hello");
-        assert_eq!(
-            open_body(&key, &nonce, &c, b"other", &ct),
-            Err(ProtoError::DecryptFailed)
-        );
-        assert_eq!(
-            open_body(&[9u8; 32], &nonce, &c, b"aad", &ct),
-            Err(ProtoError::BadCommitment)
-        );
+        assert_eq!(open_body(&key, &nonce, &c, b"other", &ct), Err(ProtoError::DecryptFailed));
+        assert_eq!(open_body(&[9u8; 32], &nonce, &c, b"aad", &ct), Err(ProtoError::BadCommitment));
     }
 
     #[test]
     fn hpke_round_trip() {
         let secret = EncryptionSecret::from_bytes([5u8; 32]);
-        let (enc, sealed) =
-            seal_key(&secret.public(), &[7u8; 32], b"info", b"aad", [3u8; 32]).unwrap();
+        let (enc, sealed) = seal_key(&secret.public(), &[7u8; 32], b"info", b"aad", [3u8; 32]).unwrap();
         assert_eq!(sealed.len(), SEALED_KEY_LEN);
-        assert_eq!(
-            open_key(&secret, &enc, &sealed, b"info", b"aad").unwrap(),
-            [7u8; 32]
-        );
+        assert_eq!(open_key(&secret, &enc, &sealed, b"info", b"aad").unwrap(), [7u8; 32]);
         assert!(open_key(&secret, &enc, &sealed, b"info", b"bad").is_err());
         let other = EncryptionSecret::from_bytes([6u8; 32]);
         assert!(open_key(&other, &enc, &sealed, b"info", b"aad").is_err());

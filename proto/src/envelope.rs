@@ -59,10 +59,7 @@ impl Kind {
     /// They are signed plaintext labelled CLEAR, so every member can check them; what is secret
     /// inside them (key shares) is sealed to its recipient.
     pub fn is_control(self) -> bool {
-        matches!(
-            self,
-            Kind::GroupOp | Kind::EpochKey | Kind::KeyBundle | Kind::Revocation
-        )
+        matches!(self, Kind::GroupOp | Kind::EpochKey | Kind::KeyBundle | Kind::Revocation)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -107,18 +104,9 @@ pub enum Body {
     /// CLEAR and control items: the encoded [`Payload`].
     Clear(Vec<u8>),
     /// GREEN: encrypted under the group's epoch key.
-    Group {
-        nonce: [u8; 24],
-        commitment: [u8; 32],
-        ciphertext: Vec<u8>,
-    },
+    Group { nonce: [u8; 24], commitment: [u8; 32], ciphertext: Vec<u8> },
     /// AMBER / AMBER+STRICT / RED: encrypted under a content key sealed to each recipient.
-    Sealed {
-        recipients: Vec<SealedKey>,
-        nonce: [u8; 24],
-        commitment: [u8; 32],
-        ciphertext: Vec<u8>,
-    },
+    Sealed { recipients: Vec<SealedKey>, nonce: [u8; 24], commitment: [u8; 32], ciphertext: Vec<u8> },
 }
 
 /// The plaintext of an encrypted body: the encoded payload and the sender's inner signature.
@@ -185,16 +173,10 @@ pub struct OpenedItem {
 fn check_tlp_body(kind: Kind, tlp: Tlp, body: &Body) -> Result<(), ProtoError> {
     match (tlp, body) {
         (_, Body::Clear(_)) if kind.is_control() && tlp != Tlp::Clear => {
-            Err(ProtoError::TlpBodyMismatch {
-                tlp,
-                why: "control items are labelled CLEAR",
-            })
+            Err(ProtoError::TlpBodyMismatch { tlp, why: "control items are labelled CLEAR" })
         }
         (_, _) if kind.is_control() && !matches!(body, Body::Clear(_)) => {
-            Err(ProtoError::TlpBodyMismatch {
-                tlp,
-                why: "control items travel as signed plaintext",
-            })
+            Err(ProtoError::TlpBodyMismatch { tlp, why: "control items travel as signed plaintext" })
         }
         (Tlp::Clear, Body::Clear(_)) => Ok(()),
         (Tlp::Green, Body::Group { .. }) => Ok(()),
@@ -202,36 +184,22 @@ fn check_tlp_body(kind: Kind, tlp: Tlp, body: &Body) -> Result<(), ProtoError> {
             if recipients.is_empty() {
                 Err(ProtoError::TlpMissingRecipients(tlp))
             } else if recipients.len() > MAX_RECIPIENTS {
-                Err(ProtoError::FieldTooLong {
-                    field: "recipients",
-                    max: MAX_RECIPIENTS,
-                })
+                Err(ProtoError::FieldTooLong { field: "recipients", max: MAX_RECIPIENTS })
             } else {
                 Ok(())
             }
         }
-        (Tlp::Clear, _) => Err(ProtoError::TlpBodyMismatch {
-            tlp,
-            why: "CLEAR items are signed plaintext",
-        }),
-        (Tlp::Green, _) => Err(ProtoError::TlpBodyMismatch {
-            tlp,
-            why: "GREEN items are encrypted with the group key",
-        }),
-        (_, _) => Err(ProtoError::TlpBodyMismatch {
-            tlp,
-            why: "this label is encrypted to named recipients",
-        }),
+        (Tlp::Clear, _) => Err(ProtoError::TlpBodyMismatch { tlp, why: "CLEAR items are signed plaintext" }),
+        (Tlp::Green, _) => {
+            Err(ProtoError::TlpBodyMismatch { tlp, why: "GREEN items are encrypted with the group key" })
+        }
+        (_, _) => Err(ProtoError::TlpBodyMismatch { tlp, why: "this label is encrypted to named recipients" }),
     }
 }
 
 impl Envelope {
     /// Build, encrypt and sign an envelope (§3, §5).
-    pub fn build(
-        keys: &OrgKeys,
-        req: &PublishRequest<'_>,
-        rand: &EnvelopeRandomness,
-    ) -> Result<Envelope, ProtoError> {
+    pub fn build(keys: &OrgKeys, req: &PublishRequest<'_>, rand: &EnvelopeRandomness) -> Result<Envelope, ProtoError> {
         req.payload.check_limits()?;
         let kind = req.payload.kind();
         let header = Header {
@@ -247,18 +215,12 @@ impl Envelope {
         let header_bytes = codec::encode(&header);
         let payload = codec::encode(req.payload);
         if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(ProtoError::Oversize {
-                len: payload.len(),
-                max: MAX_PAYLOAD_BYTES,
-            });
+            return Err(ProtoError::Oversize { len: payload.len(), max: MAX_PAYLOAD_BYTES });
         }
         let inner = || {
             let mut signed = header_bytes.clone();
             signed.extend_from_slice(&payload);
-            codec::encode(&Inner {
-                payload: payload.clone(),
-                sig: Sig(keys.sign(INNER_TAG, &signed)),
-            })
+            codec::encode(&Inner { payload: payload.clone(), sig: Sig(keys.sign(INNER_TAG, &signed)) })
         };
         let body = match &req.recipients {
             Recipients::Clear => Body::Clear(payload.clone()),
@@ -270,33 +232,17 @@ impl Envelope {
             Recipients::Sealed { to } => {
                 let mut recipients = Vec::with_capacity(to.len());
                 for (i, (org, x25519)) in to.iter().enumerate() {
-                    let seed = crate::ids::tagged_hash(
-                        "trellis/hpke-seed/v1",
-                        &[&rand.hpke_seed, &(i as u64).to_be_bytes()],
-                    );
-                    let (enc, sealed) = crypto::seal_key(
-                        x25519,
-                        &rand.content_key,
-                        CONTENT_KEY_INFO,
-                        &header_bytes,
-                        seed,
-                    )?;
-                    recipients.push(SealedKey {
-                        to: *org,
-                        enc,
-                        sealed,
-                    });
+                    let seed =
+                        crate::ids::tagged_hash("trellis/hpke-seed/v1", &[&rand.hpke_seed, &(i as u64).to_be_bytes()]);
+                    let (enc, sealed) =
+                        crypto::seal_key(x25519, &rand.content_key, CONTENT_KEY_INFO, &header_bytes, seed)?;
+                    recipients.push(SealedKey { to: *org, enc, sealed });
                 }
                 Body::Sealed {
                     recipients,
                     nonce: rand.nonce,
                     commitment: crypto::commitment(&rand.content_key, &rand.nonce),
-                    ciphertext: crypto::seal_body(
-                        &rand.content_key,
-                        &rand.nonce,
-                        &header_bytes,
-                        &inner(),
-                    ),
+                    ciphertext: crypto::seal_body(&rand.content_key, &rand.nonce, &header_bytes, &inner()),
                 }
             }
         };
@@ -306,20 +252,10 @@ impl Envelope {
         let sig = Sig(keys.sign(ENVELOPE_TAG, &bytes));
         bytes.extend_from_slice(&sig.0);
         if bytes.len() > MAX_ENVELOPE_BYTES {
-            return Err(ProtoError::Oversize {
-                len: bytes.len(),
-                max: MAX_ENVELOPE_BYTES,
-            });
+            return Err(ProtoError::Oversize { len: bytes.len(), max: MAX_ENVELOPE_BYTES });
         }
         let id = ItemId::of_envelope(&bytes);
-        Ok(Envelope {
-            header,
-            body,
-            sig,
-            bytes,
-            header_len: header_bytes.len(),
-            id,
-        })
+        Ok(Envelope { header, body, sig, bytes, header_len: header_bytes.len(), id })
     }
 
     /// Decode wire bytes (§3.2): size limit first, then header, version, body, the exact 64
@@ -327,10 +263,7 @@ impl Envelope {
     /// signature: call [`Envelope::verify_signature`].
     pub fn decode(bytes: &[u8]) -> Result<Envelope, ProtoError> {
         if bytes.len() > MAX_ENVELOPE_BYTES {
-            return Err(ProtoError::Oversize {
-                len: bytes.len(),
-                max: MAX_ENVELOPE_BYTES,
-            });
+            return Err(ProtoError::Oversize { len: bytes.len(), max: MAX_ENVELOPE_BYTES });
         }
         // The version is the first byte; check it before trusting the rest of the layout.
         match bytes.first() {
@@ -338,11 +271,11 @@ impl Envelope {
             Some(&v) if v != crate::PROTOCOL_VERSION => return Err(ProtoError::UnknownVersion(v)),
             _ => {}
         }
-        let (header, rest) = postcard::take_from_bytes::<Header>(bytes)
-            .map_err(|e| ProtoError::Decode(format!("header: {e}")))?;
+        let (header, rest) =
+            postcard::take_from_bytes::<Header>(bytes).map_err(|e| ProtoError::Decode(format!("header: {e}")))?;
         let header_len = bytes.len() - rest.len();
-        let (body, rest) = postcard::take_from_bytes::<Body>(rest)
-            .map_err(|e| ProtoError::Decode(format!("body: {e}")))?;
+        let (body, rest) =
+            postcard::take_from_bytes::<Body>(rest).map_err(|e| ProtoError::Decode(format!("body: {e}")))?;
         if rest.len() < 64 {
             return Err(ProtoError::Decode("signature missing or truncated".into()));
         }
@@ -352,24 +285,12 @@ impl Envelope {
         let mut sig = [0u8; 64];
         sig.copy_from_slice(rest);
         check_tlp_body(header.kind, header.tlp, &body)?;
-        Ok(Envelope {
-            header,
-            body,
-            sig: Sig(sig),
-            bytes: bytes.to_vec(),
-            header_len,
-            id: ItemId::of_envelope(bytes),
-        })
+        Ok(Envelope { header, body, sig: Sig(sig), bytes: bytes.to_vec(), header_len, id: ItemId::of_envelope(bytes) })
     }
 
     /// Verify the outer signature over the exact received bytes (§3.3).
     pub fn verify_signature(&self) -> Result<(), ProtoError> {
-        verify_tagged(
-            &self.header.sender,
-            ENVELOPE_TAG,
-            self.signed_bytes(),
-            &self.sig.0,
-        )
+        verify_tagged(&self.header.sender, ENVELOPE_TAG, self.signed_bytes(), &self.sig.0)
     }
 
     /// Decode and verify in one step.
@@ -408,52 +329,25 @@ impl Envelope {
     /// Decrypt and check the payload (§5.4). `epoch_keys` are the group keys this node holds
     /// (the right one is found by its commitment); `me` opens sealed bodies. Checks the inner
     /// signature, that the payload kind matches the header, and the field limits.
-    pub fn open(
-        &self,
-        me: Option<&OrgKeys>,
-        epoch_keys: &[[u8; 32]],
-    ) -> Result<OpenedItem, ProtoError> {
+    pub fn open(&self, me: Option<&OrgKeys>, epoch_keys: &[[u8; 32]]) -> Result<OpenedItem, ProtoError> {
         let (payload_bytes, content_key) = match &self.body {
             Body::Clear(p) => (p.clone(), None),
-            Body::Group {
-                nonce,
-                commitment,
-                ciphertext,
-            } => {
-                let key = epoch_keys
-                    .iter()
-                    .find(|k| &crypto::commitment(k, nonce) == commitment)
-                    .ok_or(ProtoError::NoKey)?;
-                let inner =
-                    crypto::open_body(key, nonce, commitment, self.header_bytes(), ciphertext)?;
+            Body::Group { nonce, commitment, ciphertext } => {
+                let key =
+                    epoch_keys.iter().find(|k| &crypto::commitment(k, nonce) == commitment).ok_or(ProtoError::NoKey)?;
+                let inner = crypto::open_body(key, nonce, commitment, self.header_bytes(), ciphertext)?;
                 (self.check_inner(&inner)?, None)
             }
-            Body::Sealed {
-                recipients,
-                nonce,
-                commitment,
-                ciphertext,
-            } => {
+            Body::Sealed { recipients, nonce, commitment, ciphertext } => {
                 let me = me.ok_or(ProtoError::NoKey)?;
-                let mine = recipients
-                    .iter()
-                    .find(|r| r.to == me.org_id())
-                    .ok_or(ProtoError::NoKey)?;
+                let mine = recipients.iter().find(|r| r.to == me.org_id()).ok_or(ProtoError::NoKey)?;
                 let key = me
                     .all_encryption()
                     .find_map(|s| {
-                        crypto::open_key(
-                            s,
-                            &mine.enc,
-                            &mine.sealed,
-                            CONTENT_KEY_INFO,
-                            self.header_bytes(),
-                        )
-                        .ok()
+                        crypto::open_key(s, &mine.enc, &mine.sealed, CONTENT_KEY_INFO, self.header_bytes()).ok()
                     })
                     .ok_or(ProtoError::NoKey)?;
-                let inner =
-                    crypto::open_body(&key, nonce, commitment, self.header_bytes(), ciphertext)?;
+                let inner = crypto::open_body(&key, nonce, commitment, self.header_bytes(), ciphertext)?;
                 (self.check_inner(&inner)?, Some(key))
             }
         };
@@ -462,21 +356,12 @@ impl Envelope {
             return Err(ProtoError::KindMismatch);
         }
         payload.check_limits()?;
-        Ok(OpenedItem {
-            payload,
-            content_key,
-        })
+        Ok(OpenedItem { payload, content_key })
     }
 
     /// Decrypt a sealed body with a content key obtained earlier (explicit re-share, §5.3).
     pub fn open_with_content_key(&self, key: &[u8; 32]) -> Result<Payload, ProtoError> {
-        let Body::Sealed {
-            nonce,
-            commitment,
-            ciphertext,
-            ..
-        } = &self.body
-        else {
+        let Body::Sealed { nonce, commitment, ciphertext, .. } = &self.body else {
             return Err(ProtoError::Invalid("not a sealed item".into()));
         };
         let inner = crypto::open_body(key, nonce, commitment, self.header_bytes(), ciphertext)?;

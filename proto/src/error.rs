@@ -24,9 +24,7 @@ pub enum ProtoError {
     KindMismatch,
     #[error("TLP {tlp} does not allow this body: {why}")]
     TlpBodyMismatch { tlp: crate::Tlp, why: &'static str },
-    #[error(
-        "TLP {0} needs at least one recipient (--to ORG); it is never published as GREEN silently"
-    )]
+    #[error("TLP {0} needs at least one recipient (--to ORG); it is never published as GREEN silently")]
     TlpMissingRecipients(crate::Tlp),
     #[error("item for group {0:?}, which this node does not know")]
     UnknownGroup(GroupId),
@@ -44,6 +42,8 @@ pub enum ProtoError {
     ExpiredKey,
     #[error("timestamp is too far in the future")]
     FromTheFuture,
+    #[error("the publisher is over its rate quota")]
+    OverQuota,
     #[error("no key to decrypt this item (not a recipient, or the epoch key is unknown)")]
     NoKey,
     #[error("decryption failed")]
@@ -82,6 +82,7 @@ impl ProtoError {
             ProtoError::Duplicate => "duplicate",
             ProtoError::ExpiredKey => "expired_key",
             ProtoError::FromTheFuture => "from_the_future",
+            ProtoError::OverQuota => "over_quota",
             ProtoError::NoKey => "no_key",
             ProtoError::DecryptFailed => "decrypt_failed",
             ProtoError::BadCommitment => "bad_commitment",

@@ -41,10 +41,7 @@ macro_rules! id32 {
                 })?;
                 let arr: [u8; 32] = bytes.try_into().map_err(|v: Vec<u8>| ProtoError::BadText {
                     what: $what,
-                    why: format!(
-                        "it encodes {} bytes, expected 32 (52 characters of base32)",
-                        v.len()
-                    ),
+                    why: format!("it encodes {} bytes, expected 32 (52 characters of base32)", v.len()),
                 })?;
                 Ok(Self(arr))
             }
@@ -81,24 +78,13 @@ impl OrgId {
     pub fn fingerprint(&self) -> String {
         let t = self.to_text();
         let b = t.as_bytes();
-        format!(
-            "{}-{}-{}-{}",
-            &t[0..4],
-            &t[4..8],
-            &t[8..12],
-            std::str::from_utf8(&b[12..16]).unwrap_or("")
-        )
+        format!("{}-{}-{}-{}", &t[0..4], &t[4..8], &t[8..12], std::str::from_utf8(&b[12..16]).unwrap_or(""))
     }
 
     /// Whether `text` (a fingerprint with or without dashes, or any prefix of at least 8
     /// characters of the full form) designates this org.
     pub fn matches(&self, text: &str) -> bool {
-        let wanted: String = text
-            .trim()
-            .chars()
-            .filter(|c| *c != '-')
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let wanted: String = text.trim().chars().filter(|c| *c != '-').collect::<String>().to_ascii_lowercase();
         wanted.len() >= 8 && self.to_text().starts_with(&wanted)
     }
 }

@@ -41,24 +41,16 @@ impl Invite {
     /// Parse and check a token: the genesis signature, the op's signature, that the op is an
     /// `Add` in this group, and that it admits `me`.
     pub fn parse(text: &str, me: &OrgId) -> Result<VerifiedInvite, ProtoError> {
-        let bad = |why: String| ProtoError::BadText {
-            what: "invite token",
-            why,
-        };
+        let bad = |why: String| ProtoError::BadText { what: "invite token", why };
         let invite: Invite = codec::from_token(Self::PREFIX, text, "invite token")?;
-        invite
-            .genesis
-            .verify()
-            .map_err(|e| bad(format!("its group genesis does not verify: {e}")))?;
+        invite.genesis.verify().map_err(|e| bad(format!("its group genesis does not verify: {e}")))?;
         let group = invite.genesis.group_id();
-        let add_op = Envelope::decode_verified(&invite.add_op)
-            .map_err(|e| bad(format!("its membership op is invalid: {e}")))?;
+        let add_op =
+            Envelope::decode_verified(&invite.add_op).map_err(|e| bad(format!("its membership op is invalid: {e}")))?;
         if add_op.header.group != group {
             return Err(bad("its membership op belongs to another group".into()));
         }
-        let opened = add_op
-            .open(None, &[])
-            .map_err(|e| bad(format!("its membership op does not open: {e}")))?;
+        let opened = add_op.open(None, &[]).map_err(|e| bad(format!("its membership op does not open: {e}")))?;
         let Payload::GroupOp(op) = opened.payload else {
             return Err(bad("it carries no membership op".into()));
         };
@@ -72,20 +64,9 @@ impl Invite {
                 me.fingerprint()
             )));
         }
-        if invite.addrs.len() > 16
-            || invite
-                .addrs
-                .iter()
-                .any(|a| a.len() > crate::limits::MAX_SHORT)
-        {
+        if invite.addrs.len() > 16 || invite.addrs.iter().any(|a| a.len() > crate::limits::MAX_SHORT) {
             return Err(bad("too many or too long addresses".into()));
         }
-        Ok(VerifiedInvite {
-            inviter: add_op.header.sender,
-            invitee: *me,
-            group,
-            add_op,
-            invite,
-        })
+        Ok(VerifiedInvite { inviter: add_op.header.sender, invitee: *me, group, add_op, invite })
     }
 }

@@ -295,10 +295,7 @@ fn text(field: &'static str, s: &str, max: usize) -> Result<(), ProtoError> {
 
 fn list<T>(field: &'static str, l: &[T]) -> Result<(), ProtoError> {
     if l.len() > MAX_LIST {
-        return Err(ProtoError::FieldTooLong {
-            field,
-            max: MAX_LIST,
-        });
+        return Err(ProtoError::FieldTooLong { field, max: MAX_LIST });
     }
     Ok(())
 }
@@ -331,9 +328,7 @@ impl Advisory {
             opt("affected.vendor", &a.vendor, MAX_SHORT)?;
             opt("affected.product", &a.product, MAX_SHORT)?;
             list("affected.versions", &a.versions)?;
-            a.versions
-                .iter()
-                .try_for_each(|v| short("affected.versions", v))?;
+            a.versions.iter().try_for_each(|v| short("affected.versions", v))?;
             list("affected.ranges", &a.ranges)?;
             for r in &a.ranges {
                 list("affected.ranges.events", &r.events)?;
@@ -347,17 +342,12 @@ impl Advisory {
             }
         }
         list("references", &self.references)?;
-        self.references
-            .iter()
-            .try_for_each(|r| short("references", r))?;
+        self.references.iter().try_for_each(|r| short("references", r))?;
         opt("remediation", &self.remediation, MAX_TEXT)?;
         if let Some(src) = &self.source
             && src.bytes.len() > MAX_SOURCE_DOC_BYTES
         {
-            return Err(ProtoError::FieldTooLong {
-                field: "source",
-                max: MAX_SOURCE_DOC_BYTES,
-            });
+            return Err(ProtoError::FieldTooLong { field: "source", max: MAX_SOURCE_DOC_BYTES });
         }
         Ok(())
     }

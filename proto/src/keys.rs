@@ -21,16 +21,10 @@ pub fn sign_tagged(key: &SigningKey, tag: &str, data: &[u8]) -> [u8; 64] {
 
 /// Verify a signature made by [`sign_tagged`] with `verify_strict` (rejects small-order keys and
 /// non-canonical signatures).
-pub fn verify_tagged(
-    org: &OrgId,
-    tag: &str,
-    data: &[u8],
-    sig: &[u8; 64],
-) -> Result<(), ProtoError> {
+pub fn verify_tagged(org: &OrgId, tag: &str, data: &[u8], sig: &[u8; 64]) -> Result<(), ProtoError> {
     let key = VerifyingKey::from_bytes(org.as_bytes()).map_err(|_| ProtoError::BadKey)?;
     let sig = Signature::from_bytes(sig);
-    key.verify_strict(&tagged_message(tag, data), &sig)
-        .map_err(|_| ProtoError::BadSignature)
+    key.verify_strict(&tagged_message(tag, data), &sig).map_err(|_| ProtoError::BadSignature)
 }
 
 fn tagged_message(tag: &str, data: &[u8]) -> Vec<u8> {
@@ -76,10 +70,7 @@ pub struct OrgKeys {
 
 impl std::fmt::Debug for OrgKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OrgKeys")
-            .field("org", &self.org_id())
-            .field("secrets", &"Key(..)")
-            .finish()
+        f.debug_struct("OrgKeys").field("org", &self.org_id()).field("secrets", &"Key(..)").finish()
     }
 }
 
@@ -148,10 +139,7 @@ impl OrgKeys {
             expires_ms: now_ms.saturating_add(valid_ms),
         };
         let sig = self.sign(KeyBundle::TAG, &codec::encode(&bundle));
-        SignedKeyBundle {
-            bundle,
-            sig: Sig(sig),
-        }
+        SignedKeyBundle { bundle, sig: Sig(sig) }
     }
 }
 
@@ -207,9 +195,7 @@ pub(crate) mod serde_bytes_array {
                 fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Owned<N>, A::Error> {
                     let mut out = [0u8; N];
                     for (i, slot) in out.iter_mut().enumerate() {
-                        *slot = seq
-                            .next_element()?
-                            .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                        *slot = seq.next_element()?.ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
                     }
                     Ok(Owned(out))
                 }
@@ -243,12 +229,7 @@ pub struct SignedKeyBundle {
 impl SignedKeyBundle {
     /// Check the signature, and that the bundle is valid at `now_ms`.
     pub fn verify(&self, now_ms: u64) -> Result<(), ProtoError> {
-        verify_tagged(
-            &self.bundle.org,
-            KeyBundle::TAG,
-            &codec::encode(&self.bundle),
-            &self.sig.0,
-        )?;
+        verify_tagged(&self.bundle.org, KeyBundle::TAG, &codec::encode(&self.bundle), &self.sig.0)?;
         if self.bundle.expires_ms <= now_ms || self.bundle.created_ms > self.bundle.expires_ms {
             return Err(ProtoError::ExpiredKey);
         }
@@ -258,12 +239,7 @@ impl SignedKeyBundle {
     /// Check only the signature (for bundles inside a group log, whose validity is judged
     /// against the time of the op that carried them).
     pub fn verify_signature(&self) -> Result<(), ProtoError> {
-        verify_tagged(
-            &self.bundle.org,
-            KeyBundle::TAG,
-            &codec::encode(&self.bundle),
-            &self.sig.0,
-        )
+        verify_tagged(&self.bundle.org, KeyBundle::TAG, &codec::encode(&self.bundle), &self.sig.0)
     }
 }
 
@@ -281,12 +257,7 @@ impl NodeBinding {
     pub const TAG: &'static str = "trellis/node-binding/v1";
 
     /// Sign a binding for `transport_key`.
-    pub fn sign(
-        keys: &OrgKeys,
-        transport_key: Vec<u8>,
-        now_ms: u64,
-        valid_ms: u64,
-    ) -> SignedNodeBinding {
+    pub fn sign(keys: &OrgKeys, transport_key: Vec<u8>, now_ms: u64, valid_ms: u64) -> SignedNodeBinding {
         let binding = NodeBinding {
             org: keys.org_id(),
             transport_key,
@@ -294,10 +265,7 @@ impl NodeBinding {
             expires_ms: now_ms.saturating_add(valid_ms),
         };
         let sig = keys.sign(Self::TAG, &codec::encode(&binding));
-        SignedNodeBinding {
-            binding,
-            sig: Sig(sig),
-        }
+        SignedNodeBinding { binding, sig: Sig(sig) }
     }
 }
 
@@ -311,16 +279,9 @@ pub struct SignedNodeBinding {
 impl SignedNodeBinding {
     /// Check signature, expiry and that it binds `transport_key`.
     pub fn verify(&self, transport_key: &[u8], now_ms: u64) -> Result<(), ProtoError> {
-        verify_tagged(
-            &self.binding.org,
-            NodeBinding::TAG,
-            &codec::encode(&self.binding),
-            &self.sig.0,
-        )?;
+        verify_tagged(&self.binding.org, NodeBinding::TAG, &codec::encode(&self.binding), &self.sig.0)?;
         if self.binding.transport_key != transport_key {
-            return Err(ProtoError::Invalid(
-                "node binding is for another transport key".into(),
-            ));
+            return Err(ProtoError::Invalid("node binding is for another transport key".into()));
         }
         if self.binding.expires_ms <= now_ms {
             return Err(ProtoError::ExpiredKey);
@@ -350,21 +311,13 @@ impl ContactCard {
     /// Parse and verify a card at `now_ms`.
     pub fn parse(text: &str, now_ms: u64) -> Result<Self, ProtoError> {
         let card: ContactCard = codec::from_token(Self::PREFIX, text, "contact card")?;
-        if card.name.len() > MAX_SHORT
-            || card.addrs.len() > 16
-            || card.addrs.iter().any(|a| a.len() > MAX_SHORT)
-        {
-            return Err(ProtoError::FieldTooLong {
-                field: "card",
-                max: MAX_TOKEN_CHARS,
-            });
+        if card.name.len() > MAX_SHORT || card.addrs.len() > 16 || card.addrs.iter().any(|a| a.len() > MAX_SHORT) {
+            return Err(ProtoError::FieldTooLong { field: "card", max: MAX_TOKEN_CHARS });
         }
-        card.bundle
-            .verify(now_ms)
-            .map_err(|e| ProtoError::BadText {
-                what: "contact card",
-                why: format!("its key bundle is not valid: {e}"),
-            })?;
+        card.bundle.verify(now_ms).map_err(|e| ProtoError::BadText {
+            what: "contact card",
+            why: format!("its key bundle is not valid: {e}"),
+        })?;
         Ok(card)
     }
 
@@ -404,27 +357,13 @@ mod tests {
     #[test]
     fn card_round_trip_and_errors() {
         let k = keys(3);
-        let card = ContactCard {
-            name: "ACME Water".into(),
-            bundle: k.key_bundle(0, 1_000_000),
-            addrs: vec![],
-        };
+        let card = ContactCard { name: "ACME Water".into(), bundle: k.key_bundle(0, 1_000_000), addrs: vec![] };
         let text = card.to_text();
         assert_eq!(ContactCard::parse(&text, 10).unwrap(), card);
-        assert!(
-            ContactCard::parse("hello", 10)
-                .unwrap_err()
-                .to_string()
-                .contains("must start with")
-        );
+        assert!(ContactCard::parse("hello", 10).unwrap_err().to_string().contains("must start with"));
         let cut = &text[..text.len() - 10];
         assert!(ContactCard::parse(cut, 10).is_err());
-        assert!(
-            ContactCard::parse(&text, 2_000_000)
-                .unwrap_err()
-                .to_string()
-                .contains("key bundle")
-        );
+        assert!(ContactCard::parse(&text, 2_000_000).unwrap_err().to_string().contains("key bundle"));
     }
 
     #[test]
@@ -432,9 +371,6 @@ mod tests {
         let k = keys(4);
         let sig = k.sign("a", b"data");
         verify_tagged(&k.org_id(), "a", b"data", &sig).unwrap();
-        assert_eq!(
-            verify_tagged(&k.org_id(), "b", b"data", &sig),
-            Err(ProtoError::BadSignature)
-        );
+        assert_eq!(verify_tagged(&k.org_id(), "b", b"data", &sig), Err(ProtoError::BadSignature));
     }
 }

@@ -24,6 +24,7 @@ pub mod keys;
 pub mod limits;
 pub mod posture;
 pub mod tlp;
+pub mod trust;
 
 pub use envelope::{Body, Envelope, Header, Kind, OpenedItem, PublishRequest, Recipients};
 pub use error::{ProtoError, RejectReason};

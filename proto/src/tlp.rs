@@ -20,13 +20,7 @@ pub enum Tlp {
 
 impl Tlp {
     /// All labels, in order of restriction.
-    pub const ALL: [Tlp; 5] = [
-        Tlp::Clear,
-        Tlp::Green,
-        Tlp::Amber,
-        Tlp::AmberStrict,
-        Tlp::Red,
-    ];
+    pub const ALL: [Tlp; 5] = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red];
 
     /// The label as TLP 2.0 writes it, e.g. `TLP:AMBER+STRICT`.
     pub fn label(self) -> &'static str {

@@ -3,8 +3,8 @@
 
 use trellis_proto::envelope::EnvelopeRandomness;
 use trellis_proto::group::{
-    GroupKind, GroupLog, GroupOp, LogOp, OpAction, Role, SignedGenesis, open_epoch_share,
-    open_genesis_key, seal_epoch_key,
+    GroupKind, GroupLog, GroupOp, LogOp, OpAction, Role, SignedGenesis, open_epoch_share, open_genesis_key,
+    seal_epoch_key,
 };
 use trellis_proto::items::{Advisory, Category};
 use trellis_proto::*;
@@ -14,11 +14,7 @@ fn keys(n: u8) -> OrgKeys {
 }
 
 fn rand(n: u8) -> EnvelopeRandomness {
-    EnvelopeRandomness {
-        nonce: [n; 24],
-        content_key: [n.wrapping_add(1); 32],
-        hpke_seed: [n.wrapping_add(2); 32],
-    }
+    EnvelopeRandomness { nonce: [n; 24], content_key: [n.wrapping_add(1); 32], hpke_seed: [n.wrapping_add(2); 32] }
 }
 
 fn advisory(title: &str) -> Payload {
@@ -54,12 +50,7 @@ fn op_env(author: &OrgKeys, group: GroupId, seq: u64, op: GroupOp) -> (Envelope,
         &rand(seq as u8),
     )
     .unwrap();
-    let log = LogOp {
-        id: env.id,
-        author: author.org_id(),
-        timestamp_ms: env.header.timestamp_ms,
-        op,
-    };
+    let log = LogOp { id: env.id, author: author.org_id(), timestamp_ms: env.header.timestamp_ms, op };
     (env, log)
 }
 
@@ -67,31 +58,14 @@ fn op_env(author: &OrgKeys, group: GroupId, seq: u64, op: GroupOp) -> (Envelope,
 fn found_add_publish_remove_rekey() {
     let (a, b, c) = (keys(1), keys(2), keys(3));
     let k0 = [42u8; 32];
-    let genesis = SignedGenesis::create(
-        &a,
-        "water",
-        GroupKind::Sector,
-        5,
-        [1; 16],
-        [2; 16],
-        &k0,
-        [3; 32],
-    )
-    .unwrap();
+    let genesis = SignedGenesis::create(&a, "water", GroupKind::Sector, 5, [1; 16], [2; 16], &k0, [3; 32]).unwrap();
     assert_eq!(open_genesis_key(&genesis, &a), Some(k0));
     assert_eq!(open_genesis_key(&genesis, &b), None);
     let mut log = GroupLog::new(genesis.clone()).unwrap();
     let gid = log.id;
 
     let add = |who: &OrgKeys, parents: Vec<ItemId>, seq: u64| {
-        let share = seal_epoch_key(
-            &gid,
-            [2; 16],
-            &k0,
-            &[(who.org_id(), who.encryption().public())],
-            [9; 32],
-        )
-        .unwrap();
+        let share = seal_epoch_key(&gid, [2; 16], &k0, &[(who.org_id(), who.encryption().public())], [9; 32]).unwrap();
         op_env(
             &a,
             gid,
@@ -115,10 +89,8 @@ fn found_add_publish_remove_rekey() {
     assert_eq!(st.members.len(), 3);
     assert_eq!(st.heads, vec![op_c.id]);
     // B opens its share from the Add op.
-    let Payload::GroupOp(GroupOp {
-        action: OpAction::Add { share: Some(s), .. },
-        ..
-    }) = env_b.open(None, &[]).unwrap().payload
+    let Payload::GroupOp(GroupOp { action: OpAction::Add { share: Some(s), .. }, .. }) =
+        env_b.open(None, &[]).unwrap().payload
     else {
         panic!()
     };
@@ -172,10 +144,7 @@ fn found_add_publish_remove_rekey() {
         &gid,
         [5; 16],
         &k1,
-        &[
-            (a.org_id(), a.encryption().public()),
-            (b.org_id(), b.encryption().public()),
-        ],
+        &[(a.org_id(), a.encryption().public()), (b.org_id(), b.encryption().public())],
         [4; 32],
     )
     .unwrap();
@@ -185,11 +154,7 @@ fn found_add_publish_remove_rekey() {
         3,
         GroupOp {
             parents: vec![op_c.id],
-            action: OpAction::Remove {
-                member: c.org_id(),
-                cutoff_seq: 0,
-                new_key: nk.clone(),
-            },
+            action: OpAction::Remove { member: c.org_id(), cutoff_seq: 0, new_key: nk.clone() },
         },
     );
     log.insert(op_rm).unwrap();
@@ -199,10 +164,7 @@ fn found_add_publish_remove_rekey() {
     assert!(!st.needs_rotation());
     assert_eq!(open_epoch_share(&gid, &nk.key_id, &nk.shares, &c), None);
     assert_eq!(open_epoch_share(&gid, &nk.key_id, &nk.shares, &b), Some(k1));
-    assert_eq!(
-        st.check_sender(&c.org_id(), Kind::Advisory, 1),
-        Err(ProtoError::NotAMember(c.org_id()))
-    );
+    assert_eq!(st.check_sender(&c.org_id(), Kind::Advisory, 1), Err(ProtoError::NotAMember(c.org_id())));
 }
 
 #[test]
@@ -226,15 +188,9 @@ fn mutation_of_any_byte_is_rejected() {
     for i in 0..env.bytes.len() {
         let mut m = env.bytes.clone();
         m[i] ^= 0x01;
-        assert!(
-            Envelope::decode_verified(&m).is_err(),
-            "byte {i} flip accepted"
-        );
+        assert!(Envelope::decode_verified(&m).is_err(), "byte {i} flip accepted");
     }
     let mut longer = env.bytes.clone();
     longer.push(0);
-    assert!(matches!(
-        Envelope::decode(&longer),
-        Err(ProtoError::TrailingBytes(1))
-    ));
+    assert!(matches!(Envelope::decode(&longer), Err(ProtoError::TrailingBytes(1))));
 }

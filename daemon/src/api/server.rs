@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 use tokio::net::UnixListener;
 
 use super::types::{
-    ApiError, CreateGroup, Created, CreatedMany, InviteRequest, InviteToken, JoinRequest, PublishAdvisory,
-    RemoveRequest, ReshareRequest, RevokeRequest, RoleRequest,
+    ApiError, CreateGroup, Created, CreatedMany, EndorseRequest, InviteRequest, InviteToken, JoinRequest,
+    PublishAdvisory, RemoveRequest, ReshareRequest, RevokeRequest, RoleRequest, SetTrust, Vouch,
 };
 use crate::engine::{ActionError, Engine};
 
@@ -207,6 +207,25 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         },
         (Method::GET, ["v1", "advisories"]) => reply(engine.advisories(query_param(&req, "group").as_deref())),
         (Method::GET, ["v1", "advisories", id]) => reply(engine.advisory(id)),
+        (Method::GET, ["v1", "trust"]) => json(&engine.trust_list()),
+        (Method::POST, ["v1", "trust"]) => match body::<SetTrust>(req).await {
+            Ok(b) => reply(engine.set_trust(&b.org, b.level)),
+            Err(r) => r,
+        },
+        (Method::POST, ["v1", "trust", "vouch"]) => match body::<Vouch>(req).await {
+            Ok(b) => {
+                reply(engine.vouch(&b.group, &b.org, b.level, b.comment).await.map(|id| Created { id: id.to_text() }))
+            }
+            Err(r) => r,
+        },
+        (Method::GET, ["v1", "trust", "explain", what]) => reply(engine.trust_explain(what)),
+        (Method::POST, ["v1", "advisories", id, "endorse"]) => {
+            let id = id.to_string();
+            match body::<EndorseRequest>(req).await {
+                Ok(b) => reply(engine.endorse(&id, &b.kind, b.comment).await.map(|id| Created { id: id.to_text() })),
+                Err(r) => r,
+            }
+        }
         (Method::GET, ["v1", "events"]) => events(engine, query_param(&req, "group")),
         (Method::POST, ["v1", "posture"]) => match body::<super::types::PublishPosture>(req).await {
             Ok(b) => reply(engine.publish_posture(&b).await.map(|id| Created { id: id.to_text() })),
@@ -234,6 +253,22 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             }
         }
         (Method::GET, ["v1", "groups", g, "concentration"]) => reply(engine.concentration(g)),
+        (Method::POST, ["v1", "advisories", "import"]) => match body::<super::types::ImportAdvisory>(req).await {
+            Ok(b) => reply(engine.import_advisory(&b).await.map(|id| Created { id: id.to_text() })),
+            Err(r) => r,
+        },
+        (Method::POST, ["v1", "export"]) => match body::<super::types::ExportRequest>(req).await {
+            Ok(b) => reply(engine.export(&b)),
+            Err(r) => r,
+        },
+        (Method::GET, ["v1", "sbom"]) => json(&engine.sbom_list()),
+        (Method::POST, ["v1", "sbom"]) => match body::<super::types::SbomAdd>(req).await {
+            Ok(b) => reply(engine.sbom_add(&b)),
+            Err(r) => r,
+        },
+        (Method::POST, ["v1", "sbom", id, "remove"]) => reply(engine.sbom_remove(id)),
+        (Method::GET, ["v1", "affected"]) => reply(engine.affected()),
+        (Method::POST, ["v1", "taxii", "token"]) => reply(crate::taxii::rotate_token(&engine)),
         (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
         _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),
     }
@@ -255,6 +290,7 @@ fn events(engine: Arc<Engine>, group: Option<String>) -> Response<Body> {
                         super::types::Event::Membership { group, .. } => Some(group.clone()),
                         super::types::Event::Rejected { group, .. } => group.clone(),
                         super::types::Event::PostureRequested { request } => Some(request.group.clone()),
+                        super::types::Event::Affected { affected } => Some(affected.group.clone()),
                     };
                     if filter.is_some() && group != filter {
                         continue;

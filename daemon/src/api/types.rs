@@ -179,6 +179,17 @@ pub struct AdvisoryView {
     pub published_ms: u64,
     pub received_ms: u64,
     pub seq: u64,
+    /// Trust in the publisher, 0–1.
+    #[serde(default)]
+    pub publisher_trust: f64,
+    /// Confidence from the publisher's trust and the endorsements, 0–1.
+    #[serde(default)]
+    pub confidence: f64,
+    /// Endorsements and sightings (supporting) and disputes this node holds.
+    #[serde(default)]
+    pub endorsements: usize,
+    #[serde(default)]
+    pub disputes: usize,
     /// Suppliers in this org's supply-chain channels whose declared critical dependencies the
     /// advisory names (by provider name or package URL).
     #[serde(default)]
@@ -197,6 +208,8 @@ pub enum Event {
     Rejected { group: Option<String>, reason: String, peer: Option<String> },
     /// A customer asked a channel this org is in for posture.
     PostureRequested { request: PostureRequestInfo },
+    /// A stored advisory covers a component of one of this org's SBOMs (not suppressed by VEX).
+    Affected { affected: Box<AffectedMatch> },
 }
 
 /// The body of every error reply.
@@ -240,6 +253,62 @@ pub struct ReshareRequest {
     pub group: String,
     #[serde(default)]
     pub to: Vec<String>,
+}
+
+/// An org's trust as this node sees it (`trellis trust list`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrustView {
+    pub org: String,
+    pub fingerprint: String,
+    pub name: Option<String>,
+    pub level: f64,
+    /// What produced the level: operator, group default, statements.
+    pub source: String,
+    /// Quota violations observed (each lowers the level).
+    pub violations: u64,
+    /// Whether this node relays the org's items.
+    pub relayed: bool,
+    /// Items per second this node accepts from the org before it stops relaying.
+    pub quota_per_s: f64,
+    /// Items of this org this node accepted from gossip and relayed since it started.
+    #[serde(default)]
+    pub relayed_items: u64,
+}
+
+/// `trellis trust explain`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrustExplain {
+    pub subject: String,
+    /// For an item: its confidence.
+    pub confidence: Option<f64>,
+    pub lines: Vec<String>,
+}
+
+/// `POST /v1/trust`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetTrust {
+    pub org: String,
+    /// None clears the operator's level.
+    pub level: Option<f64>,
+}
+
+/// `POST /v1/trust/vouch`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Vouch {
+    pub group: String,
+    pub org: String,
+    pub level: f64,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// `POST /v1/advisories/{id}/endorse`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EndorseRequest {
+    /// confirm, sighting or dispute.
+    pub kind: String,
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 /// `POST /v1/posture`: publish a posture attestation.
@@ -409,4 +478,123 @@ pub struct ConcentrationView {
     pub providers: Vec<ProviderCount>,
     /// Distinct providers named by fewer suppliers: shown only as "other (below threshold)".
     pub other_providers: usize,
+}
+
+/// `POST /v1/advisories/import`: publish a CSAF 2.0 or OSV document, kept whole in the item.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImportAdvisory {
+    pub group: String,
+    /// The label to publish under; refused if the document carries a stricter one.
+    pub tlp: String,
+    /// Recipient orgs for AMBER, AMBER+STRICT and RED.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// `csaf` or `osv`; detected from the document when absent.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// The document's exact text.
+    pub document: String,
+}
+
+/// `POST /v1/export`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExportRequest {
+    /// `csaf`, `osv`, `stix` or `misp`.
+    pub format: String,
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Only advisories received at or after this time (Unix ms).
+    #[serde(default)]
+    pub since_ms: Option<u64>,
+}
+
+/// One file of an export.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExportFile {
+    /// A bare file name (no directories).
+    pub name: String,
+    pub content: String,
+}
+
+/// The reply to `POST /v1/export`: the files, and what TLP held back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExportResult {
+    pub format: String,
+    /// Advisories exported.
+    pub exported: usize,
+    /// Advisories withheld because of their label.
+    pub withheld: usize,
+    /// Withheld advisories by label (`TLP:GREEN` → count).
+    pub withheld_by_label: std::collections::BTreeMap<String, usize>,
+    /// Why each label present was withheld.
+    pub reasons: std::collections::BTreeMap<String, String>,
+    pub files: Vec<ExportFile>,
+}
+
+/// `POST /v1/sbom`: add a CycloneDX SBOM or VEX document (kept on this node, never published).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SbomAdd {
+    /// A name to list it by (the file name, by default).
+    pub name: String,
+    /// The document's exact text.
+    pub document: String,
+}
+
+/// A stored SBOM (`GET /v1/sbom`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SbomInfo {
+    pub id: String,
+    pub name: String,
+    pub added_ms: u64,
+    pub spec_version: String,
+    /// The component the SBOM describes, with its version.
+    pub subject: Option<String>,
+    pub components: usize,
+    pub vex_statements: usize,
+}
+
+/// The reply to `POST /v1/sbom`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SbomAdded {
+    pub sbom: SbomInfo,
+    /// Matches of the advisories already stored against it.
+    pub matches: Vec<AffectedMatch>,
+}
+
+/// An advisory covering a component of an SBOM (`GET /v1/affected`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AffectedMatch {
+    /// Advisory id.
+    pub advisory: String,
+    pub title: String,
+    pub aliases: Vec<String>,
+    pub tlp: String,
+    /// Group id and name.
+    pub group: String,
+    pub group_name: String,
+    /// SBOM id and name.
+    pub sbom: String,
+    pub sbom_name: String,
+    /// The component's name (`group/name` when it has a group).
+    pub component: String,
+    /// Its package URL or CPE.
+    pub component_id: Option<String>,
+    pub installed: Option<String>,
+    /// The lowest fixed version above the installed one, when the advisory names one.
+    pub fixed: Option<String>,
+    /// Why it matched, in words.
+    pub why: String,
+    /// A VEX statement's state about this vulnerability and component, if any.
+    pub vex: Option<String>,
+    pub vex_justification: Option<String>,
+    /// A VEX statement (not_affected, false_positive, resolved) clears the match.
+    pub suppressed: bool,
+}
+
+/// The reply to `POST /v1/taxii/token`: the new bearer token, shown once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaxiiToken {
+    pub token: String,
+    /// Where the TAXII server listens, if it is enabled.
+    pub listen: Option<String>,
 }

@@ -287,6 +287,9 @@ impl Engine {
             self.store.get_item(&id)?.ok_or_else(|| ActionError::Internal("item vanished after commit".into()))?;
         let env = Envelope::decode(&stored.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
         self.after_store(&env, payload);
+        if let Ok(mut c) = self.counters.lock() {
+            *c.items_out.entry(kind.as_str()).or_default() += 1;
+        }
         if tlp == Tlp::Red {
             // §5.2: RED goes straight to each recipient's nodes, never over the topic.
             let recipients = env.recipients();

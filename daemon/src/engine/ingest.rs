@@ -34,6 +34,9 @@ pub enum Origin {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     Stored,
+    /// Stored and shown (as low-trust), but not relayed: the publisher is below this node's
+    /// relay threshold (§7.2).
+    StoredNoRelay,
     Duplicate,
 }
 
@@ -41,7 +44,7 @@ pub enum Outcome {
 pub fn verdict(r: &Result<Outcome, ProtoError>) -> MessageAcceptance {
     match r {
         Ok(Outcome::Stored) => MessageAcceptance::Accept,
-        Ok(Outcome::Duplicate) => MessageAcceptance::Ignore,
+        Ok(Outcome::Duplicate | Outcome::StoredNoRelay) => MessageAcceptance::Ignore,
         Err(ProtoError::UnknownGroup(_) | ProtoError::NotAMember(_) | ProtoError::Duplicate) => {
             MessageAcceptance::Ignore
         }
@@ -103,6 +106,17 @@ impl Engine {
         {
             let groups = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
             let g = groups.get(&group).ok_or(ProtoError::UnknownGroup(group))?;
+            // §7.2: a publisher whose quota is spent is dropped before the signature check, so a
+            // flood costs a decode per item, not a verification. The claim of who published is not
+            // verified here, so it only decides what is dropped; violations are recorded from a
+            // verified sample, so a forger cannot get an honest publisher penalised.
+            let gossip_content = matches!(origin, Origin::Gossip(_)) && !env.header.kind.is_control();
+            if gossip_content && !self.quota_available(&env.header.sender) {
+                if self.sample_for_penalty() && env.verify_signature().is_ok() {
+                    self.add_violations(&env.header.sender, super::trust::PENALTY_SAMPLE);
+                }
+                return Err(ProtoError::OverQuota);
+            }
             env.verify_signature()?;
             // §2.6: a revoked signing key signs nothing from its revocation time on (the
             // revocation itself, signed by that key, is of course accepted).
@@ -123,6 +137,13 @@ impl Engine {
             if !departed_op {
                 g.state.check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
             }
+        }
+        // §7.2: a publisher over its trust-scaled quota is neither stored from gossip nor relayed,
+        // and the violation lowers its trust. Control items (membership, keys) are never
+        // throttled; catch-up sync is bounded by its own batch limits instead.
+        let sender = env.header.sender;
+        if matches!(origin, Origin::Gossip(_)) && !env.header.kind.is_control() && !self.take_quota(&sender) {
+            return Err(ProtoError::OverQuota);
         }
         let ident = self.identity.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
         let keys = {
@@ -157,9 +178,20 @@ impl Engine {
             }
             Inserted::New => {}
         }
+        if let Ok(mut c) = self.counters.lock() {
+            *c.items_in.entry(env.header.kind.as_str()).or_default() += 1;
+        }
         drop(ident);
         if let Some(p) = payload {
             self.after_store(&env, p);
+        }
+        if !env.header.kind.is_control() && self.trust_of(&sender) < super::trust::RELAY_THRESHOLD {
+            return Ok(Outcome::StoredNoRelay);
+        }
+        if matches!(origin, Origin::Gossip(_))
+            && let Ok(mut r) = self.relayed.lock()
+        {
+            *r.entry(sender).or_default() += 1;
         }
         Ok(Outcome::Stored)
     }
@@ -177,6 +209,9 @@ impl Engine {
                 let author = env.header.sender;
                 self.apply_group_change(&group, |rt, keys| rt.absorb_shares(&author, &k.key, keys));
             }
+            Payload::Trust(ts) => {
+                self.record_trust_statement(env.header.sender, env.header.timestamp_ms, &ts);
+            }
             Payload::Revocation(r) => {
                 if r.key == trellis_proto::items::RevokedKey::Signing
                     && let Ok(mut m) = self.revoked.lock()
@@ -184,10 +219,11 @@ impl Engine {
                     m.insert(env.header.sender, r.effective_ms);
                 }
             }
-            Payload::Advisory(_) => {
+            Payload::Advisory(a) => {
                 if let Some(view) = self.advisory_view_of(env) {
                     let _ = self.events.send(Event::Advisory { advisory: Box::new(view) });
                 }
+                self.match_new_advisory(env, &a);
             }
             Payload::Resource(r) => self.on_resource(env, &r),
             _ => {}
@@ -229,6 +265,7 @@ impl Engine {
         if learned {
             self.open_waiting_items(group);
         }
+        self.trust_changed();
         self.schedule_maintenance(*group);
     }
 

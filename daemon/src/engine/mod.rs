@@ -6,11 +6,14 @@
 //! `.await`); store writes happen outside it.
 
 pub mod actions;
+pub mod formats;
 pub mod ingest;
 pub mod membership;
 pub mod posture;
 pub mod reshare;
+pub mod sbom;
 pub mod sync;
+pub mod trust;
 pub mod views;
 
 use std::collections::{BTreeMap, HashMap};
@@ -68,6 +71,12 @@ pub struct Engine {
     pub peer_addrs: Mutex<HashMap<PeerId, Vec<libp2p::Multiaddr>>>,
     /// Catch-up sync state per (group, peer).
     pub sync_state: Mutex<HashMap<(GroupId, PeerId), crate::api::types::SyncInfo>>,
+    /// Metric counters.
+    pub counters: crate::metrics::SharedCounters,
+    /// Items of each publisher this node accepted from gossip and so relayed.
+    pub relayed: Mutex<HashMap<OrgId, u64>>,
+    /// Trust levels, statements, violations and quotas.
+    pub trust: Mutex<trust::TrustState>,
     /// Orgs whose signing key was revoked, with the time from which their items are refused.
     pub revoked: Mutex<HashMap<OrgId, u64>>,
     /// A weak reference to this engine, for background work started from `&self` methods.
@@ -104,12 +113,16 @@ impl Engine {
             peer_orgs: Mutex::new(HashMap::new()),
             org_names: Mutex::new(HashMap::new()),
             revoked: Mutex::new(HashMap::new()),
+            trust: Mutex::new(trust::TrustState::default()),
+            relayed: Mutex::new(HashMap::new()),
+            counters: Default::default(),
             peer_addrs: Mutex::new(HashMap::new()),
             sync_state: Mutex::new(HashMap::new()),
             self_ref: std::sync::OnceLock::new(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));
         engine.load_groups()?;
+        engine.load_trust()?;
         Ok(engine)
     }
 

@@ -152,7 +152,7 @@ impl Engine {
             let before = pending.len();
             for b in pending {
                 match self.ingest(b, Origin::Sync(peer)) {
-                    Ok(super::ingest::Outcome::Stored) => stored += 1,
+                    Ok(super::ingest::Outcome::Stored | super::ingest::Outcome::StoredNoRelay) => stored += 1,
                     Ok(super::ingest::Outcome::Duplicate) => {}
                     Err(trellis_proto::ProtoError::NotAMember(_)) => next.push(b),
                     Err(e) => {

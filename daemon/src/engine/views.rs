@@ -1,10 +1,9 @@
 //! Views of the node's state for the local API: status, groups, members, advisories.
 
-use std::sync::Arc;
-
 use libp2p::gossipsub::IdentTopic;
 use trellis_proto::envelope::Envelope;
 use trellis_proto::items::{RangeKind, VersionEvent};
+use trellis_proto::trust::Stance;
 use trellis_proto::{ContactCard, GroupId, ItemId, Kind, OrgId, Payload, codec};
 
 use super::{ActionError, Engine};
@@ -136,10 +135,16 @@ impl Engine {
     /// The user-facing view of a stored advisory envelope, if this node can read it.
     pub fn advisory_view_of(&self, env: &Envelope) -> Option<AdvisoryView> {
         let item = self.store.get_item(&env.id).ok()??;
-        self.view_from(env, item.payload.as_deref()?, item.received_ms)
+        self.view_from(env, item.payload.as_deref()?, item.received_ms, None)
     }
 
-    fn view_from(&self, env: &Envelope, payload: &[u8], received_ms: u64) -> Option<AdvisoryView> {
+    fn view_from(
+        &self,
+        env: &Envelope,
+        payload: &[u8],
+        received_ms: u64,
+        ends: Option<&[(OrgId, Stance)]>,
+    ) -> Option<AdvisoryView> {
         let Ok(Payload::Advisory(a)) = codec::decode::<Payload>(payload, trellis_proto::limits::MAX_PAYLOAD_BYTES)
         else {
             return None;
@@ -147,6 +152,14 @@ impl Engine {
         let group_name =
             self.groups.read().ok()?.get(&env.header.group).map(|g| g.name().to_string()).unwrap_or_default();
         let publisher: OrgId = env.header.sender;
+        let owned;
+        let ends = match ends {
+            Some(e) => e,
+            None => {
+                owned = self.endorsements(&env.header.group).remove(&env.id).unwrap_or_default();
+                &owned
+            }
+        };
         let affected_suppliers = self.affected_suppliers(&a);
         Some(AdvisoryView {
             id: env.id.to_text(),
@@ -169,6 +182,10 @@ impl Engine {
             published_ms: a.published_ms,
             received_ms,
             seq: env.header.seq,
+            publisher_trust: self.trust_of(&publisher),
+            confidence: self.confidence_of(&publisher, ends),
+            endorsements: ends.iter().filter(|(_, s)| *s == Stance::Supports).count(),
+            disputes: ends.iter().filter(|(_, s)| *s == Stance::Disputes).count(),
             affected_suppliers,
         })
     }
@@ -181,6 +198,7 @@ impl Engine {
         };
         let mut out = Vec::new();
         for gid in groups {
+            let ends = self.endorsements(&gid);
             for id in self.store.group_item_ids(&gid, Kind::Advisory)? {
                 let Some(item) = self.store.get_item(&id)? else {
                     continue;
@@ -191,7 +209,8 @@ impl Engine {
                 let Ok(env) = Envelope::decode(&item.bytes) else {
                     continue;
                 };
-                if let Some(v) = self.view_from(&env, p, item.received_ms) {
+                let e = ends.get(&env.id).map(Vec::as_slice).unwrap_or(&[]);
+                if let Some(v) = self.view_from(&env, p, item.received_ms, Some(e)) {
                     out.push(v);
                 }
             }
@@ -201,7 +220,7 @@ impl Engine {
     }
 
     /// One advisory by id (full id or a unique prefix of 8+ characters).
-    pub fn advisory(self: &Arc<Self>, id: &str) -> Result<AdvisoryView, ActionError> {
+    pub fn advisory(&self, id: &str) -> Result<AdvisoryView, ActionError> {
         let want = id.trim().to_ascii_lowercase();
         if let Ok(iid) = ItemId::parse(&want) {
             let item = self
@@ -215,7 +234,7 @@ impl Engine {
                 ))
             })?;
             return self
-                .view_from(&env, &p, item.received_ms)
+                .view_from(&env, &p, item.received_ms, None)
                 .ok_or_else(|| ActionError::NotFound(format!("{id} is not an advisory")));
         }
         if want.len() < 8 {

@@ -34,6 +34,7 @@ pub async fn start_with(dir: &Path, name: &str, bootstrap: Vec<String>, discover
         mdns: None,
         discovery,
         name: Some(name.into()),
+        ..Default::default()
     };
     let config = Config::load(&home, overrides).expect("config");
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -55,6 +56,18 @@ pub async fn start_with(dir: &Path, name: &str, bootstrap: Vec<String>, discover
         Err(_) => panic!("node {name} failed to start: {:?}", task.await),
     };
     TestNode { name: name.into(), client: Client::new(&home), home, addr, stop: Some(stop), task: Some(task) }
+}
+
+/// A handle on a node started elsewhere in the test (its API client only).
+pub fn attach(home: &Path, name: &str) -> TestNode {
+    TestNode {
+        name: name.into(),
+        client: Client::new(home),
+        home: home.to_path_buf(),
+        addr: String::new(),
+        stop: None,
+        task: None,
+    }
 }
 
 impl TestNode {

@@ -1,0 +1,158 @@
+//! `trellis sbom add|list|remove` and `trellis affected`: this organization's CycloneDX SBOMs
+//! (and VEX documents), kept by the local node and never published, and the advisories that
+//! cover their components — with the installed and fixed versions, why each matched, and the
+//! matches a VEX statement (not_affected, false_positive, resolved) suppresses.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use trellis_daemon::api::types::{AffectedMatch, SbomAdd, SbomAdded, SbomInfo};
+
+use crate::output::{self, Table, clip, or_dash, short, time};
+use crate::{Ctx, encode};
+
+#[derive(Subcommand, Debug)]
+pub enum SbomCommand {
+    /// Add a CycloneDX JSON SBOM (spec 1.2–1.6) or VEX document; prints the advisories already
+    /// held that affect it
+    #[command(after_help = "Examples:\n  trellis sbom add bom.json\n  trellis sbom add vex.json --name \"ABC VEX\"")]
+    Add {
+        /// The CycloneDX JSON file
+        file: PathBuf,
+        /// Name to list it by [default: the file name]
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the SBOMs and VEX documents this node holds
+    #[command(after_help = "Example:\n  trellis sbom list")]
+    List,
+    /// Remove an SBOM (its id or a unique prefix)
+    #[command(after_help = "Example:\n  trellis sbom remove 3fa9c1")]
+    Remove {
+        /// SBOM id from `trellis sbom list`
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AffectedArgs {
+    /// Also list the matches a VEX statement suppresses
+    #[arg(long)]
+    all: bool,
+}
+
+/// One line for `watch`.
+pub fn describe(m: &AffectedMatch) -> String {
+    format!(
+        "affected  {} {} in SBOM {}  by {} (id {}){}",
+        m.component,
+        or_dash(m.installed.as_deref()),
+        m.sbom_name,
+        clip(&m.title, 60),
+        short(&m.advisory),
+        m.fixed.as_deref().map(|f| format!("  fixed in {f}")).unwrap_or_default()
+    )
+}
+
+fn table(list: &[&AffectedMatch]) -> Table {
+    let mut t = Table::new(&["ADVISORY", "COMPONENT", "INSTALLED", "FIXED", "SBOM", "WHY", "TITLE"]);
+    for m in list {
+        let why = match (&m.vex, m.suppressed) {
+            (Some(v), true) => format!(
+                "suppressed by VEX: {v}{}",
+                m.vex_justification.as_deref().map(|j| format!(" ({j})")).unwrap_or_default()
+            ),
+            (Some(v), false) => format!("{}; VEX says {v}", m.why),
+            (None, _) => m.why.clone(),
+        };
+        t.row(vec![
+            short(&m.advisory),
+            m.component.clone(),
+            or_dash(m.installed.as_deref()),
+            or_dash(m.fixed.as_deref()),
+            m.sbom_name.clone(),
+            why,
+            clip(&m.title, 50),
+        ]);
+    }
+    t
+}
+
+pub async fn run(ctx: &Ctx, cmd: SbomCommand) -> anyhow::Result<()> {
+    match cmd {
+        SbomCommand::Add { file, name } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read SBOM {}", file.display()))?;
+            let document = String::from_utf8(bytes)
+                .with_context(|| format!("{} is not UTF-8 text, so it is not CycloneDX JSON", file.display()))?;
+            let name = name.unwrap_or_else(|| {
+                file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sbom".into())
+            });
+            let added: SbomAdded = ctx.post("/v1/sbom", &SbomAdd { name, document }).await?;
+            if ctx.json {
+                return output::print_json(&added);
+            }
+            let s = &added.sbom;
+            output::print_line(&format!(
+                "added {} ({}: CycloneDX {}, {} components, {} VEX statements)",
+                s.id, s.name, s.spec_version, s.components, s.vex_statements
+            ))?;
+            let standing: Vec<&AffectedMatch> = added.matches.iter().filter(|m| !m.suppressed).collect();
+            if standing.is_empty() {
+                return output::print_line("no advisory held by this node affects it");
+            }
+            table(&standing).print()
+        }
+        SbomCommand::List => {
+            let list: Vec<SbomInfo> = ctx.get("/v1/sbom").await?;
+            if ctx.json {
+                return output::print_json(&list);
+            }
+            if list.is_empty() {
+                return output::print_line("no SBOMs; add one with `trellis sbom add FILE`");
+            }
+            let mut t = Table::new(&["ID", "ADDED", "NAME", "SUBJECT", "SPEC", "COMPONENTS", "VEX"]);
+            for s in &list {
+                t.row(vec![
+                    s.id.clone(),
+                    time(s.added_ms),
+                    s.name.clone(),
+                    or_dash(s.subject.as_deref()),
+                    s.spec_version.clone(),
+                    s.components.to_string(),
+                    s.vex_statements.to_string(),
+                ]);
+            }
+            t.print()
+        }
+        SbomCommand::Remove { id } => {
+            let s: SbomInfo = ctx.post(&format!("/v1/sbom/{}/remove", encode(&id)), &serde_json::json!({})).await?;
+            if ctx.json {
+                return output::print_json(&s);
+            }
+            output::print_line(&format!("removed {} ({})", s.id, s.name))
+        }
+    }
+}
+
+/// `trellis affected`.
+pub async fn affected(ctx: &Ctx, a: AffectedArgs) -> anyhow::Result<()> {
+    let list: Vec<AffectedMatch> = ctx.get("/v1/affected").await?;
+    if ctx.json {
+        return output::print_json(&list);
+    }
+    let standing: Vec<&AffectedMatch> = list.iter().filter(|m| !m.suppressed).collect();
+    let suppressed: Vec<&AffectedMatch> = list.iter().filter(|m| m.suppressed).collect();
+    if standing.is_empty() {
+        output::print_line("no component of your SBOMs is affected by an advisory this node holds")?;
+    } else {
+        table(&standing).print()?;
+    }
+    if a.all && !suppressed.is_empty() {
+        output::print_line("")?;
+        table(&suppressed).print()?;
+    } else if !suppressed.is_empty() {
+        output::print_line(&format!("{} more suppressed by VEX statements (see --all)", suppressed.len()))?;
+    }
+    Ok(())
+}

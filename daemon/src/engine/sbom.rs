@@ -1,0 +1,317 @@
+//! "Am I affected?" at the node: the organization's CycloneDX SBOMs (and VEX documents), kept in
+//! the home and never published, matched against every advisory this node can read.
+//!
+//! Storage is plain files under `<home>/sbom/` — `<id>.cdx.json` holds the document exactly as
+//! added, `<id>.meta.json` what listing needs — because SBOMs are local, few, and an operator may
+//! want to look at or back them up with the rest of the home. The id is the start of the SHA-256
+//! of the bytes, so adding the same file twice is noticed.
+//!
+//! VEX statements apply across documents: a standalone VEX file (CycloneDX with only
+//! `vulnerabilities`) speaks about components of the SBOMs added before or after it, by bom-ref
+//! or package URL, as the CISA VEX use cases publish them. Matches are computed when asked
+//! (`affected`), when an advisory is stored ([`Engine::match_new_advisory`], from `after_store`)
+//! and when an SBOM is added; the last two emit an [`Event::Affected`] per standing match.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use trellis_proto::envelope::Envelope;
+use trellis_proto::formats::cyclonedx::{self, Sbom, VexState, VexStatement};
+use trellis_proto::formats::matching::{MatchReason, MatchedBy, VersionRule, match_sbom};
+use trellis_proto::items::Advisory;
+use trellis_proto::{Kind, Payload, codec};
+
+use super::{ActionError, Engine};
+use crate::api::types::{AffectedMatch, Event, SbomAdd, SbomAdded, SbomInfo};
+use crate::home::now_ms;
+
+const SBOM_DIR: &str = "sbom";
+
+fn bad(msg: impl Into<String>) -> ActionError {
+    ActionError::BadRequest(msg.into())
+}
+
+fn io(e: std::io::Error) -> ActionError {
+    ActionError::Internal(format!("SBOM store: {e}"))
+}
+
+/// What `<id>.meta.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SbomMeta {
+    id: String,
+    name: String,
+    added_ms: u64,
+}
+
+/// A stored SBOM, parsed.
+struct StoredSbom {
+    info: SbomInfo,
+    sbom: Sbom,
+}
+
+fn dir(home: &Path) -> PathBuf {
+    home.join(SBOM_DIR)
+}
+
+fn info_of(meta: &SbomMeta, sbom: &Sbom) -> SbomInfo {
+    SbomInfo {
+        id: meta.id.clone(),
+        name: meta.name.clone(),
+        added_ms: meta.added_ms,
+        spec_version: sbom.spec_version.clone(),
+        subject: sbom
+            .subject
+            .as_ref()
+            .map(|s| format!("{}{}", s.name, s.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default())),
+        components: sbom.all_components().count(),
+        vex_statements: sbom.vex.len(),
+    }
+}
+
+/// A BOM-Link (`urn:cdx:serial/version#bom-ref`) designates the bom-ref after `#`.
+fn local_ref(r: &str) -> &str {
+    match r.strip_prefix("urn:cdx:").and_then(|rest| rest.split_once('#')) {
+        Some((_, frag)) => frag,
+        None => r,
+    }
+}
+
+/// Every stored document, oldest first. Unreadable files are skipped with a warning: one damaged
+/// file must not hide the others' matches.
+fn load_all(home: &Path) -> Vec<StoredSbom> {
+    let Ok(entries) = std::fs::read_dir(dir(home)) else { return Vec::new() };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".meta.json")) else {
+            continue;
+        };
+        let meta = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<SbomMeta>(&b).ok());
+        let doc = std::fs::read(dir(home).join(format!("{stem}.cdx.json"))).ok();
+        match (meta, doc.map(|d| cyclonedx::parse(&d))) {
+            (Some(meta), Some(Ok(mut sbom))) => {
+                for s in &mut sbom.vex {
+                    s.component_ref = local_ref(&s.component_ref).to_string();
+                }
+                out.push(StoredSbom { info: info_of(&meta, &sbom), sbom });
+            }
+            _ => tracing::warn!(file = %path.display(), "skipping an unreadable stored SBOM"),
+        }
+    }
+    out.sort_by(|a, b| (a.info.added_ms, &a.info.id).cmp(&(b.info.added_ms, &b.info.id)));
+    out
+}
+
+fn why(reason: &MatchReason, version: Option<&str>) -> String {
+    let by = match reason.by {
+        MatchedBy::Purl => "package URL",
+        MatchedBy::Cpe => "CPE",
+        MatchedBy::Name => "vendor/product name",
+    };
+    let v = version.unwrap_or("?");
+    let rule = match &reason.rule {
+        VersionRule::AllVersions => "the advisory names no versions: all are affected".to_string(),
+        VersionRule::Listed => format!("version {v} is listed as affected"),
+        VersionRule::InRange { index } => format!("version {v} is in affected range {}", index + 1),
+        VersionRule::VersionUnknown => "the SBOM gives no version: identity only".to_string(),
+    };
+    format!("{by} matches; {rule}")
+}
+
+fn vex_name(s: &VexState) -> String {
+    match s {
+        VexState::Resolved => "resolved".into(),
+        VexState::ResolvedWithPedigree => "resolved_with_pedigree".into(),
+        VexState::Exploitable => "exploitable".into(),
+        VexState::InTriage => "in_triage".into(),
+        VexState::FalsePositive => "false_positive".into(),
+        VexState::NotAffected => "not_affected".into(),
+        VexState::Other(o) => o.clone(),
+    }
+}
+
+/// The advisory's facts a match row repeats.
+pub struct AdvisoryRef<'a> {
+    pub id: String,
+    pub title: &'a str,
+    pub tlp: &'a str,
+    pub group: String,
+    pub group_name: String,
+}
+
+/// Match one advisory against the stored documents, VEX of every document applied to all.
+fn matches_of(
+    adv: &Advisory,
+    r: &AdvisoryRef<'_>,
+    sboms: &[StoredSbom],
+    all_vex: &[VexStatement],
+) -> Vec<AffectedMatch> {
+    let mut out = Vec::new();
+    for s in sboms {
+        if s.sbom.subject.is_none() && s.sbom.components.is_empty() {
+            continue; // a VEX-only document: its statements are in `all_vex`
+        }
+        let mut sbom = s.sbom.clone();
+        sbom.vex = all_vex.to_vec();
+        let comps: Vec<_> = sbom.all_components().collect();
+        for f in match_sbom(adv, &sbom) {
+            let Some(c) = comps.get(f.component) else { continue };
+            let stands = f.stands();
+            let vex_statement = f.vex.as_ref().and_then(|state| {
+                all_vex.iter().find(|v| {
+                    v.state.as_ref() == Some(state)
+                        && (c.bom_ref.as_deref() == Some(v.component_ref.as_str())
+                            || (v.purl.is_some() && v.purl == c.purl))
+                })
+            });
+            out.push(AffectedMatch {
+                advisory: r.id.clone(),
+                title: r.title.to_string(),
+                aliases: adv.aliases.clone(),
+                tlp: r.tlp.to_string(),
+                group: r.group.clone(),
+                group_name: r.group_name.clone(),
+                sbom: s.info.id.clone(),
+                sbom_name: s.info.name.clone(),
+                component: c.group.as_ref().map(|g| format!("{g}/{}", c.name)).unwrap_or_else(|| c.name.clone()),
+                component_id: c.purl.clone().or_else(|| c.cpe.clone()),
+                installed: c.version.clone(),
+                fixed: f.reason.fixed.clone(),
+                why: why(&f.reason, c.version.as_deref()),
+                vex: f.vex.as_ref().map(vex_name),
+                vex_justification: vex_statement.and_then(|v| v.justification.clone()),
+                suppressed: !stands,
+            });
+        }
+    }
+    out
+}
+
+fn all_vex(sboms: &[StoredSbom]) -> Vec<VexStatement> {
+    sboms.iter().flat_map(|s| s.sbom.vex.iter().cloned()).collect()
+}
+
+impl Engine {
+    /// `POST /v1/sbom`: store a CycloneDX SBOM or VEX document; returns it with its matches.
+    pub fn sbom_add(&self, req: &SbomAdd) -> Result<SbomAdded, ActionError> {
+        let bytes = req.document.as_bytes();
+        let sbom = cyclonedx::parse(bytes).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            bad(format!("not a CycloneDX JSON SBOM; nothing was added:\n{}", lines.join("\n")))
+        })?;
+        let id = data_encoding::HEXLOWER.encode(&Sha256::digest(bytes)[..6]);
+        let d = dir(&self.home);
+        std::fs::create_dir_all(&d).map_err(io)?;
+        let meta_path = d.join(format!("{id}.meta.json"));
+        if meta_path.exists() {
+            return Err(ActionError::Conflict(format!("this SBOM is already added as {id}; see `trellis sbom list`")));
+        }
+        let name = req.name.trim();
+        let meta = SbomMeta {
+            id: id.clone(),
+            name: if name.is_empty() { id.clone() } else { name.chars().take(200).collect() },
+            added_ms: now_ms(),
+        };
+        // Document first, metadata last: a listing never shows an SBOM whose bytes are missing.
+        std::fs::write(d.join(format!("{id}.cdx.json")), bytes).map_err(io)?;
+        let meta_bytes = serde_json::to_vec_pretty(&meta).map_err(|e| ActionError::Internal(e.to_string()))?;
+        std::fs::write(&meta_path, meta_bytes).map_err(io)?;
+        tracing::info!(sbom = %id, components = sbom.all_components().count(), vex = sbom.vex.len(), "SBOM added");
+        let matches: Vec<AffectedMatch> = self.affected()?.into_iter().filter(|m| m.sbom == id).collect();
+        for m in matches.iter().filter(|m| !m.suppressed) {
+            let _ = self.events.send(Event::Affected { affected: Box::new(m.clone()) });
+        }
+        Ok(SbomAdded { sbom: info_of(&meta, &sbom), matches })
+    }
+
+    /// `GET /v1/sbom`.
+    pub fn sbom_list(&self) -> Vec<SbomInfo> {
+        load_all(&self.home).into_iter().map(|s| s.info).collect()
+    }
+
+    /// `DELETE /v1/sbom/{id}` (a unique id prefix is enough).
+    pub fn sbom_remove(&self, id: &str) -> Result<SbomInfo, ActionError> {
+        let want = id.trim().to_ascii_lowercase();
+        let found: Vec<SbomInfo> = self.sbom_list().into_iter().filter(|s| s.id.starts_with(&want)).collect();
+        let s = match (want.is_empty(), found.len()) {
+            (false, 1) => found.into_iter().next().ok_or_else(|| ActionError::Internal("vanished".into()))?,
+            (false, 0) | (true, _) => {
+                return Err(ActionError::NotFound(format!("no SBOM {id:?}; see `trellis sbom list`")));
+            }
+            _ => return Err(bad(format!("{id:?} matches several SBOMs; give more characters"))),
+        };
+        let d = dir(&self.home);
+        std::fs::remove_file(d.join(format!("{}.meta.json", s.id))).map_err(io)?;
+        let _ = std::fs::remove_file(d.join(format!("{}.cdx.json", s.id)));
+        tracing::info!(sbom = %s.id, "SBOM removed");
+        Ok(s)
+    }
+
+    /// `GET /v1/affected`: every match of every readable advisory against every stored SBOM,
+    /// VEX-suppressed ones included and marked.
+    pub fn affected(&self) -> Result<Vec<AffectedMatch>, ActionError> {
+        let sboms = load_all(&self.home);
+        if sboms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vex = all_vex(&sboms);
+        let mut out = Vec::new();
+        for gid in self.group_ids() {
+            let group_name = self.groups.read().ok().and_then(|g| g.get(&gid).map(|g| g.name().to_string()));
+            for id in self.store.group_item_ids(&gid, Kind::Advisory)? {
+                let Some(item) = self.store.get_item(&id)? else { continue };
+                let (Some(p), Ok(env)) = (item.payload.as_deref(), Envelope::decode(&item.bytes)) else { continue };
+                let Ok(Payload::Advisory(adv)) = codec::decode::<Payload>(p, trellis_proto::limits::MAX_PAYLOAD_BYTES)
+                else {
+                    continue;
+                };
+                let r = AdvisoryRef {
+                    id: env.id.to_text(),
+                    title: &adv.title,
+                    tlp: env.header.tlp.as_str(),
+                    group: gid.to_text(),
+                    group_name: group_name.clone().unwrap_or_default(),
+                };
+                out.extend(matches_of(&adv, &r, &sboms, &vex));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Match a newly stored advisory against the SBOMs and tell watchers about each standing
+    /// match. Called from `after_store`; a no-op when no SBOM is stored.
+    pub(crate) fn match_new_advisory(&self, env: &Envelope, advisory: &Advisory) {
+        let sboms = load_all(&self.home);
+        if sboms.is_empty() || advisory.affected.is_empty() {
+            return;
+        }
+        let group_name = self.groups.read().ok().and_then(|g| g.get(&env.header.group).map(|g| g.name().to_string()));
+        let r = AdvisoryRef {
+            id: env.id.to_text(),
+            title: &advisory.title,
+            tlp: env.header.tlp.as_str(),
+            group: env.header.group.to_text(),
+            group_name: group_name.unwrap_or_default(),
+        };
+        for m in matches_of(advisory, &r, &sboms, &all_vex(&sboms)) {
+            if m.suppressed {
+                tracing::info!(item = %env.id.short(), component = %m.component, vex = ?m.vex, "match suppressed by VEX");
+                continue;
+            }
+            tracing::info!(item = %env.id.short(), sbom = %m.sbom, component = %m.component, "SBOM component affected");
+            let _ = self.events.send(Event::Affected { affected: Box::new(m) });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bom_links_designate_their_fragment() {
+        assert_eq!(local_ref("urn:cdx:3e671687-395b-41f5-a30f-a58921a69b79/1#pkg:npm/ws@6.2.1"), "pkg:npm/ws@6.2.1");
+        assert_eq!(local_ref("product-ABC"), "product-ABC");
+    }
+}

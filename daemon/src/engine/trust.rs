@@ -1,0 +1,405 @@
+//! Trust-weighted propagation (PROTOCOL.md §7), the node's side: the operator's levels, trust
+//! statements received in groups, observed misbehaviour, and what trust drives — per-publisher
+//! rate quotas, the relay threshold, the gossipsub application score of peers, the order in
+//! which queued items are validated, and the confidence shown for each advisory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use trellis_proto::envelope::Envelope;
+use trellis_proto::items::{Endorsement, EndorsementKind, TrustStatement};
+use trellis_proto::trust::{Stance, Trust, TrustInputs, TrustSource, confidence};
+use trellis_proto::{GroupId, ItemId, Kind, OrgId, Payload, Tlp, codec};
+
+use super::actions::Audience;
+use super::{ActionError, Engine};
+use crate::api::types::{TrustExplain, TrustView};
+
+/// Below this trust a publisher's items are stored and shown as low-trust, but not relayed.
+pub const RELAY_THRESHOLD: f64 = 0.15;
+/// Items per second a publisher of trust 0 may send; the quota grows with trust (§7.2).
+const QUOTA_BASE_PER_S: f64 = 2.0;
+
+/// The quota of a publisher with trust `t`: rate per second and burst.
+pub fn quota(t: f64) -> (f64, f64) {
+    let rate = QUOTA_BASE_PER_S * (1.0 + 9.0 * t);
+    (rate, (rate * 5.0).max(10.0))
+}
+
+/// Over-quota items verified to attribute violations: one in this many, each counting for this
+/// many violations.
+pub const PENALTY_SAMPLE: u64 = 8;
+
+/// A token bucket.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Everything trust-related the node keeps in memory.
+#[derive(Debug, Default)]
+pub struct TrustState {
+    inputs: TrustInputs,
+    /// When each statement was made (to keep only the latest per pair).
+    statement_time: BTreeMap<(OrgId, OrgId), u64>,
+    cache: BTreeMap<OrgId, Trust>,
+    dirty: bool,
+    buckets: HashMap<OrgId, Bucket>,
+    sample: u64,
+}
+
+impl Engine {
+    /// Each org's best group default among the groups where it is a member.
+    fn member_defaults(&self) -> BTreeMap<OrgId, f64> {
+        let mut out: BTreeMap<OrgId, f64> = BTreeMap::new();
+        if let Ok(groups) = self.groups.read() {
+            for g in groups.values() {
+                let d = g.log.genesis.genesis.default_trust_milli as f64 / 1000.0;
+                for org in g.state.members.keys() {
+                    let e = out.entry(*org).or_insert(d);
+                    *e = e.max(d);
+                }
+            }
+        }
+        out
+    }
+
+    /// Mark trust for recomputation (membership, statements or the operator's levels changed).
+    pub fn trust_changed(&self) {
+        if let Ok(mut t) = self.trust.lock() {
+            t.dirty = true;
+        }
+    }
+
+    /// The trust of `org` and why. The statement graph is recomputed only when membership,
+    /// statements or the operator's levels changed; the behaviour penalty is applied on read, so
+    /// a flood of violations costs a counter increment each, not a recomputation.
+    pub fn trust_detail(&self, org: &OrgId) -> Trust {
+        let needs_refresh = self.trust.lock().map(|t| t.dirty || t.cache.is_empty()).unwrap_or(false);
+        // Group membership is read before taking the trust lock (never both at once).
+        let defaults = if needs_refresh { Some(self.member_defaults()) } else { None };
+        let Ok(mut t) = self.trust.lock() else {
+            return Trust { level: 0.0, base: 0.0, source: TrustSource::None, violations: 0 };
+        };
+        if let Some(d) = defaults {
+            t.inputs.member_default = d;
+            t.cache = t.inputs.compute_all();
+            t.dirty = false;
+        }
+        let mut tr = t.cache.get(org).cloned().unwrap_or(Trust {
+            level: 0.0,
+            base: 0.0,
+            source: TrustSource::None,
+            violations: 0,
+        });
+        tr.violations = t.inputs.violations.get(org).copied().unwrap_or(0);
+        tr.level = if matches!(tr.source, TrustSource::Operator) {
+            tr.base
+        } else {
+            tr.base / (1.0 + tr.violations as f64 / trellis_proto::trust::PENALTY_SCALE)
+        };
+        tr
+    }
+
+    /// The trust level of `org`.
+    pub fn trust_of(&self, org: &OrgId) -> f64 {
+        if *org == self.me() {
+            return 1.0;
+        }
+        self.trust_detail(org).level
+    }
+
+    /// Load the operator's levels and the statements stored in every group.
+    pub fn load_trust(&self) -> anyhow::Result<()> {
+        let levels = self.store.trust_levels()?;
+        let mut statements = Vec::new();
+        for gid in self.group_ids() {
+            for id in self.store.group_item_ids(&gid, Kind::Trust)? {
+                if let Some(item) = self.store.get_item(&id)?
+                    && let Some(p) = item.payload
+                    && let Ok(Payload::Trust(ts)) =
+                        codec::decode::<Payload>(&p, trellis_proto::limits::MAX_PAYLOAD_BYTES)
+                    && let Ok(env) = Envelope::decode(&item.bytes)
+                {
+                    statements.push((env.header.sender, env.header.timestamp_ms, ts));
+                }
+            }
+        }
+        let mut t = self.trust.lock().map_err(|_| anyhow::anyhow!("trust lock poisoned"))?;
+        t.inputs.local = levels.into_iter().collect();
+        for (issuer, at, ts) in statements {
+            record_statement(&mut t, issuer, at, &ts);
+        }
+        t.dirty = true;
+        Ok(())
+    }
+
+    /// A verified trust statement arrived.
+    pub fn record_trust_statement(&self, issuer: OrgId, at_ms: u64, ts: &TrustStatement) {
+        if let Ok(mut t) = self.trust.lock() {
+            record_statement(&mut t, issuer, at_ms, ts);
+        }
+    }
+
+    /// Take one item from `org`'s quota; false (and a recorded violation) when it is spent.
+    pub fn take_quota(&self, org: &OrgId) -> bool {
+        let level = self.trust_of(org);
+        let (rate, burst) = quota(level);
+        let Ok(mut t) = self.trust.lock() else { return true };
+        let now = Instant::now();
+        let b = t.buckets.entry(*org).or_insert(Bucket { tokens: burst, at: now });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            return true;
+        }
+        *t.inputs.violations.entry(*org).or_default() += 1;
+        false
+    }
+
+    /// Whether `org` has quota left, without taking any (the bucket refills first).
+    pub fn quota_available(&self, org: &OrgId) -> bool {
+        let (rate, burst) = quota(self.trust_of(org));
+        let Ok(mut t) = self.trust.lock() else { return true };
+        let now = Instant::now();
+        let b = t.buckets.entry(*org).or_insert(Bucket { tokens: burst, at: now });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
+        b.at = now;
+        b.tokens >= 1.0
+    }
+
+    /// True once every [`PENALTY_SAMPLE`] calls.
+    pub fn sample_for_penalty(&self) -> bool {
+        self.trust
+            .lock()
+            .map(|mut t| {
+                t.sample = t.sample.wrapping_add(1);
+                t.sample % PENALTY_SAMPLE == 0
+            })
+            .unwrap_or(false)
+    }
+
+    /// Record `n` quota violations of `org` (verified).
+    pub fn add_violations(&self, org: &OrgId, n: u64) {
+        if let Ok(mut t) = self.trust.lock() {
+            *t.inputs.violations.entry(*org).or_default() += n;
+        }
+    }
+
+    /// Set (or clear) the operator's trust in an org.
+    pub fn set_trust(&self, org: &str, level: Option<f64>) -> Result<TrustView, ActionError> {
+        let org = self.resolve_any_org(org)?;
+        if let Some(l) = level
+            && !(0.0..=1.0).contains(&l)
+        {
+            return Err(ActionError::BadRequest(format!("trust level {l} is outside 0.0–1.0")));
+        }
+        self.store.put_trust(&org, level)?;
+        if let Ok(mut t) = self.trust.lock() {
+            match level {
+                Some(l) => t.inputs.local.insert(org, l),
+                None => t.inputs.local.remove(&org),
+            };
+            t.dirty = true;
+        }
+        Ok(self.trust_view(&org))
+    }
+
+    /// Publish a signed statement vouching for `org` at `level` in `group` (GREEN).
+    pub async fn vouch(
+        self: &Arc<Self>,
+        group: &str,
+        org: &str,
+        level: f64,
+        comment: Option<String>,
+    ) -> Result<ItemId, ActionError> {
+        let gid = self.resolve_group(group)?;
+        let subject = self.resolve_member(&gid, org)?;
+        if !(0.0..=1.0).contains(&level) {
+            return Err(ActionError::BadRequest(format!("trust level {level} is outside 0.0–1.0")));
+        }
+        let ts = TrustStatement { subject, level_milli: (level * 1000.0).round() as u16, comment };
+        let (id, _) = self.publish_payload(gid, Tlp::Green, Payload::Trust(ts), Audience::Group).await?;
+        Ok(id)
+    }
+
+    /// Endorse, report a sighting of, or dispute an advisory (GREEN, in its group).
+    pub async fn endorse(
+        self: &Arc<Self>,
+        id: &str,
+        kind: &str,
+        comment: Option<String>,
+    ) -> Result<ItemId, ActionError> {
+        let view = self.advisory(id)?;
+        let item = ItemId::parse(&view.id).map_err(|e| ActionError::Internal(e.to_string()))?;
+        let gid = GroupId::parse(&view.group).map_err(|e| ActionError::Internal(e.to_string()))?;
+        let kind = match kind.trim().to_ascii_lowercase().as_str() {
+            "confirm" | "endorse" => EndorsementKind::Confirm,
+            "sighting" | "seen" => EndorsementKind::Sighting,
+            "dispute" => EndorsementKind::Dispute,
+            k => {
+                return Err(ActionError::BadRequest(format!(
+                    "unknown endorsement kind {k:?}: confirm, sighting or dispute"
+                )));
+            }
+        };
+        let e = Endorsement { item, kind, comment };
+        let (id, _) = self.publish_payload(gid, Tlp::Green, Payload::Endorsement(e), Audience::Group).await?;
+        Ok(id)
+    }
+
+    /// Endorsements of items in `group` that this node can read: item → (endorser, stance).
+    pub fn endorsements(&self, gid: &GroupId) -> HashMap<ItemId, Vec<(OrgId, Stance)>> {
+        let mut out: HashMap<ItemId, Vec<(OrgId, Stance)>> = HashMap::new();
+        let Ok(ids) = self.store.group_item_ids(gid, Kind::Endorsement) else { return out };
+        for id in ids {
+            let Ok(Some(item)) = self.store.get_item(&id) else { continue };
+            let Some(p) = item.payload else { continue };
+            let Ok(Payload::Endorsement(e)) = codec::decode::<Payload>(&p, trellis_proto::limits::MAX_PAYLOAD_BYTES)
+            else {
+                continue;
+            };
+            let Ok(env) = Envelope::decode(&item.bytes) else { continue };
+            let stance = if e.kind == EndorsementKind::Dispute { Stance::Disputes } else { Stance::Supports };
+            out.entry(e.item).or_default().push((env.header.sender, stance));
+        }
+        out
+    }
+
+    /// Confidence of an item from its publisher and its endorsements.
+    pub fn confidence_of(&self, publisher: &OrgId, endorsements: &[(OrgId, Stance)]) -> f64 {
+        let weighted: Vec<(OrgId, f64, Stance)> =
+            endorsements.iter().map(|(o, s)| (*o, self.trust_of(o), *s)).collect();
+        confidence(publisher, self.trust_of(publisher), &weighted)
+    }
+
+    /// One org's trust for display.
+    pub fn trust_view(&self, org: &OrgId) -> TrustView {
+        let t = self.trust_detail(org);
+        let (rate, _) = quota(t.level);
+        let source = match &t.source {
+            TrustSource::Operator => "set by operator".to_string(),
+            TrustSource::GroupDefault => "group default for members".to_string(),
+            TrustSource::Statements(p) => format!("statements ({} hops)", p.len().saturating_sub(1)),
+            TrustSource::None => "unknown".to_string(),
+        };
+        TrustView {
+            org: org.to_text(),
+            fingerprint: org.fingerprint(),
+            name: self.name_of(org),
+            level: if *org == self.me() { 1.0 } else { t.level },
+            source,
+            violations: t.violations,
+            relayed: t.level >= RELAY_THRESHOLD || *org == self.me(),
+            quota_per_s: rate,
+            relayed_items: self.relayed.lock().ok().and_then(|r| r.get(org).copied()).unwrap_or(0),
+        }
+    }
+
+    /// Every org this node has a trust level for.
+    pub fn trust_list(&self) -> Vec<TrustView> {
+        let _ = self.trust_detail(&self.me());
+        let orgs: Vec<OrgId> = self.trust.lock().map(|t| t.cache.keys().copied().collect()).unwrap_or_default();
+        let me = self.me();
+        let mut v: Vec<TrustView> = orgs.iter().filter(|o| **o != me).map(|o| self.trust_view(o)).collect();
+        v.sort_by(|a, b| b.level.total_cmp(&a.level).then(a.org.cmp(&b.org)));
+        v
+    }
+
+    /// Why an org (or an item's publisher and endorsers) has the trust it has.
+    pub fn trust_explain(&self, what: &str) -> Result<TrustExplain, ActionError> {
+        if let Ok(adv) = self.advisory(what) {
+            let publisher = OrgId::parse(&adv.publisher).map_err(|e| ActionError::Internal(e.to_string()))?;
+            let gid = GroupId::parse(&adv.group).map_err(|e| ActionError::Internal(e.to_string()))?;
+            let item = ItemId::parse(&adv.id).map_err(|e| ActionError::Internal(e.to_string()))?;
+            let ends = self.endorsements(&gid).remove(&item).unwrap_or_default();
+            let mut lines = vec![self.explain_org(&publisher, "publisher")];
+            for (o, s) in &ends {
+                lines.push(self.explain_org(o, if *s == Stance::Disputes { "disputes" } else { "endorses" }));
+            }
+            return Ok(TrustExplain {
+                subject: adv.id.clone(),
+                confidence: Some(self.confidence_of(&publisher, &ends)),
+                lines,
+            });
+        }
+        let org = self.resolve_any_org(what)?;
+        Ok(TrustExplain { subject: org.to_text(), confidence: None, lines: vec![self.explain_org(&org, "org")] })
+    }
+
+    fn explain_org(&self, org: &OrgId, role: &str) -> String {
+        let t = self.trust_detail(org);
+        let who =
+            self.name_of(org).map(|n| format!("{} ({n})", org.fingerprint())).unwrap_or_else(|| org.fingerprint());
+        let why = match &t.source {
+            TrustSource::Operator => "set by this node's operator".to_string(),
+            TrustSource::GroupDefault => "the default for members of a group it is in".to_string(),
+            TrustSource::None => "no operator level, no group, no statement path".to_string(),
+            TrustSource::Statements(path) => {
+                let hops: Vec<String> = path
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (o, l))| {
+                        if i == 0 {
+                            format!("{} (operator: {l:.2})", o.fingerprint())
+                        } else {
+                            format!("vouches {l:.2} → {}", o.fingerprint())
+                        }
+                    })
+                    .collect();
+                format!(
+                    "{} statement(s), decay {} per hop: {}",
+                    path.len() - 1,
+                    trellis_proto::trust::DECAY,
+                    hops.join(" ")
+                )
+            }
+        };
+        let penalty = if t.violations > 0 {
+            format!("; {} quota violations divide it to {:.3}", t.violations, t.level)
+        } else {
+            String::new()
+        };
+        format!("{role} {who}: trust {:.3} — {why}{penalty}", t.base)
+    }
+
+    /// Resolve an org among all orgs this node knows (members of any group, trusted orgs).
+    pub fn resolve_any_org(&self, text: &str) -> Result<OrgId, ActionError> {
+        if let Ok(id) = OrgId::parse(text) {
+            return Ok(id);
+        }
+        let mut known: Vec<OrgId> = self.member_defaults().into_keys().collect();
+        if let Ok(t) = self.trust.lock() {
+            known.extend(t.inputs.local.keys().copied());
+        }
+        known.sort();
+        known.dedup();
+        let found: Vec<OrgId> = known.into_iter().filter(|o| o.matches(text)).collect();
+        match found.len() {
+            1 => Ok(found[0]),
+            0 => Err(ActionError::NotFound(format!("no known organization matches {text:?}; give its full id"))),
+            _ => Err(ActionError::BadRequest(format!("{text:?} matches several organizations; give more characters"))),
+        }
+    }
+
+    /// Push each connected peer's application score (from its org's trust) to gossipsub.
+    pub async fn push_peer_scores(&self) {
+        let peers: Vec<(libp2p::PeerId, OrgId)> =
+            self.peer_orgs.lock().map(|m| m.iter().map(|(p, o)| (*p, *o)).collect()).unwrap_or_default();
+        let scores = peers.into_iter().map(|(p, o)| (p, 10.0 * (self.trust_of(&o) - RELAY_THRESHOLD))).collect();
+        self.node.set_app_scores(scores).await;
+    }
+}
+
+fn record_statement(t: &mut TrustState, issuer: OrgId, at_ms: u64, ts: &TrustStatement) {
+    let key = (issuer, ts.subject);
+    if t.statement_time.get(&key).is_some_and(|prev| *prev > at_ms) {
+        return;
+    }
+    t.statement_time.insert(key, at_ms);
+    t.inputs.statements.insert(key, ts.level_milli as f64 / 1000.0);
+    t.dirty = true;
+}

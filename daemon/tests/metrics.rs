@@ -1,0 +1,90 @@
+//! The Prometheus endpoint: a node with `metrics_listen` serves `/metrics`, and the output
+//! parses with a Prometheus text-format parser and carries the documented families, whose
+//! values follow what the node did.
+
+mod common;
+
+use std::time::Duration;
+
+use trellis_daemon::config::{Config, Overrides};
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").expect("http response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
+    body.to_string()
+}
+
+fn value(scrape: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    scrape.samples.iter().find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v))).map(|s| {
+        match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let home = dir.path().join("m");
+    let overrides = Overrides {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        metrics_listen: Some(addr.to_string()),
+        ..Default::default()
+    };
+    let config = Config::load(&home, overrides).unwrap();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(trellis_daemon::run(
+        config,
+        async {
+            let _ = stop_rx.await;
+        },
+        move |_| {
+            let _ = ready_tx.send(());
+        },
+    ));
+    tokio::time::timeout(Duration::from_secs(20), ready_rx).await.unwrap().unwrap();
+    let node = common::attach(&home, "m");
+    let _: trellis_daemon::api::types::Created = node
+        .client
+        .post("/v1/groups", &trellis_daemon::api::types::CreateGroup { name: "g".into(), kind: "sector".into() })
+        .await
+        .unwrap();
+    node.publish("g", "clear", "counted", vec![]).await.unwrap();
+
+    let text = scrape(addr).await;
+    let parsed =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("valid exposition format");
+    for family in [
+        "trellis_peers",
+        "trellis_groups",
+        "trellis_items_out_total",
+        "trellis_validation_queue_depth",
+        "trellis_store_bytes",
+    ] {
+        assert!(parsed.samples.iter().any(|s| s.metric == family), "{family} missing from:\n{text}");
+    }
+    assert_eq!(value(&parsed, "trellis_groups", None), Some(1.0));
+    assert_eq!(value(&parsed, "trellis_items_out_total", Some(("kind", "advisory"))), Some(1.0));
+    assert!(value(&parsed, "trellis_store_bytes", None).unwrap() > 0.0);
+    assert!(parsed.docs.contains_key("trellis_rejects_total"), "rejects family documented");
+
+    // A non-loopback address is refused at configuration time.
+    let bad = Overrides { metrics_listen: Some("0.0.0.0:9464".into()), ..Default::default() };
+    let err = Config::load(&dir.path().join("x"), bad).unwrap_err().to_string();
+    assert!(err.contains("loopback"), "{err}");
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
