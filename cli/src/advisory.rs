@@ -183,10 +183,10 @@ fn document_request(args: &PublishArgs) -> anyhow::Result<Option<trellis_daemon:
         || args.category.is_some();
     if content_flags {
         bail!(
-            "{} is a {} document, published whole: remove --title/--summary/--severity/--affects/--alias/\
+            "{} is {}, published whole: remove --title/--summary/--severity/--affects/--alias/\
              --reference/--remediation/--category (edit the document instead)",
             path.display(),
-            format.to_uppercase()
+            if format == "csaf" { "a CSAF document" } else { "an OSV record" }
         );
     }
     let document = String::from_utf8(bytes)
@@ -507,6 +507,15 @@ mod tests {
         assert_eq!(req.to, vec!["abcd-efgh"]);
         assert_eq!(req.tlp, "green");
         assert_eq!(req.group, "water");
+    }
+
+    #[test]
+    fn csaf_and_osv_files_are_detected_by_structure() {
+        assert_eq!(detect(None, br#"{"document":{"csaf_version":"2.0"}}"#), FileFormat::Document("csaf"));
+        assert_eq!(detect(None, br#"{"id":"GO-1","modified":"2021-01-01T00:00:00Z"}"#), FileFormat::Document("osv"));
+        assert_eq!(detect(None, br#"{"title":"t","summary":"s"}"#), FileFormat::TrellisJson);
+        assert_eq!(detect(Some("osv"), br#"{"title":"t"}"#), FileFormat::Document("osv"));
+        assert_eq!(detect(Some("json"), br#"{"document":{"csaf_version":"2.0"}}"#), FileFormat::TrellisJson);
     }
 
     #[test]
