@@ -26,7 +26,9 @@ use crate::wire::{self, Request, Response};
 pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub identify: identify::Behaviour,
-    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// The DHT for finding group peers; absent when discovery is off (then no DHT traffic at
+    /// all, not even the automatic bootstrap walk, which would dial strangers).
+    pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     pub rr: request_response::Behaviour<wire::Codec>,
     /// Detects dead connections (a partition leaves TCP silent, not closed): a connection whose
     /// pings fail is closed, so the peer is redialled and re-synced when the path heals.
@@ -280,8 +282,9 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, cfg: &NodeConfig) -> anyh
             let mdns =
                 if cfg.mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
             let ping = ping::Behaviour::new(
-                ping::Config::new().with_interval(Duration::from_secs(5)).with_timeout(Duration::from_secs(5)),
+                ping::Config::new().with_interval(Duration::from_secs(2)).with_timeout(Duration::from_secs(3)),
             );
+            let kad = Toggle::from(cfg.discovery.then_some(kad));
             Ok(Behaviour { gossipsub, identify, kad, rr, ping, mdns: Toggle::from(mdns) })
         })?
         // Quiet groups may go hours without a message: keep connections open.
@@ -378,7 +381,9 @@ impl Node {
             _ => None,
         });
         if let Some(peer) = peer {
-            self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            if let Some(k) = self.swarm.behaviour_mut().kad.as_mut() {
+                k.add_address(&peer, addr.clone());
+            }
             let entry = self.redial.entry(peer).or_insert(Redial {
                 addrs: vec![],
                 next: Instant::now(),
@@ -415,8 +420,10 @@ impl Node {
                 self.groups.insert(group);
                 if self.discovery {
                     let key = kad::RecordKey::new(&group.topic());
-                    let _ = self.swarm.behaviour_mut().kad.start_providing(key.clone());
-                    self.swarm.behaviour_mut().kad.get_providers(key);
+                    if let Some(k) = self.swarm.behaviour_mut().kad.as_mut() {
+                        let _ = k.start_providing(key.clone());
+                        k.get_providers(key);
+                    }
                 }
             }
             Command::Dial { addr } => self.dial(addr),
@@ -518,7 +525,9 @@ impl Node {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().filter(is_dialable).collect();
                 for addr in &addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr.clone());
+                    if let Some(k) = self.swarm.behaviour_mut().kad.as_mut() {
+                        k.add_address(&peer_id, addr.clone());
+                    }
                 }
                 self.emit(NetEvent::Identified { peer: peer_id, listen_addrs: addrs });
             }
@@ -533,9 +542,18 @@ impl Node {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.handle_rr(ev),
+            // libp2p-ping reports failures but never closes the connection: a partitioned link
+            // stays "established" while TCP backs off for minutes. Close it, so the peer is
+            // redialled (within MAX_REDIAL_BACKOFF) and re-synced as soon as the path heals.
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(e) })) => {
+                debug!(%peer, error = %e, "ping failed: closing the connection");
+                self.swarm.close_connection(connection);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
                 for (peer, addr) in list {
-                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    if let Some(k) = self.swarm.behaviour_mut().kad.as_mut() {
+                        k.add_address(&peer, addr.clone());
+                    }
                     let _ = self.swarm.dial(addr);
                 }
             }
@@ -607,7 +625,9 @@ impl Node {
             return;
         }
         for g in self.groups.clone() {
-            self.swarm.behaviour_mut().kad.get_providers(kad::RecordKey::new(&g.topic()));
+            if let Some(k) = self.swarm.behaviour_mut().kad.as_mut() {
+                k.get_providers(kad::RecordKey::new(&g.topic()));
+            }
         }
     }
 }

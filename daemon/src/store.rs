@@ -189,6 +189,43 @@ impl Store {
         Ok(result)
     }
 
+    /// Store several verified items in one transaction (catch-up sync), each with its replay
+    /// record; returns what happened to each, in order.
+    pub fn insert_items(
+        &self,
+        rows: &[(GroupId, Kind, OrgId, u64, ItemId, &StoredItem)],
+    ) -> Result<Vec<Inserted>, StoreError> {
+        let txn = self.write()?;
+        let mut out = Vec::with_capacity(rows.len());
+        {
+            let mut seqs = txn.open_table(SEQS).map_err(dberr)?;
+            let mut items = txn.open_table(ITEMS).map_err(dberr)?;
+            let mut by_group = txn.open_table(BY_GROUP).map_err(dberr)?;
+            for (group, kind, sender, seq, id, item) in rows {
+                let sk = seq_key(group, sender, *seq);
+                let existing = seqs.get(sk.as_slice()).map_err(dberr)?.map(|v| v.value().to_vec());
+                let r = match existing {
+                    Some(e) if e == id.as_bytes() => Inserted::Duplicate,
+                    Some(_) => Inserted::SeqConflict,
+                    None => {
+                        seqs.insert(sk.as_slice(), id.as_bytes().as_slice()).map_err(dberr)?;
+                        let enc = postcard::to_allocvec(*item).map_err(dberr)?;
+                        items.insert(id.as_bytes().as_slice(), enc.as_slice()).map_err(dberr)?;
+                        by_group.insert(group_key(group, *kind, item.received_ms, id).as_slice(), ()).map_err(dberr)?;
+                        Inserted::New
+                    }
+                };
+                out.push(r);
+            }
+        }
+        if out.contains(&Inserted::New) {
+            txn.commit().map_err(dberr)?;
+        } else {
+            txn.abort().map_err(dberr)?;
+        }
+        Ok(out)
+    }
+
     /// Build and store our own item in one transaction: the next free sequence number of `me`
     /// in `group` is passed to `build`, which returns the item to store.
     pub fn publish_with_next_seq<F, E>(

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{join as join_role, start, wait_for};
+use common::{join as join_role, start_with, wait_for};
 
 use trellis_daemon::api::types::{AdvisoryView, CreateGroup, Created, PublishAdvisory};
 use trellis_daemon::home::Identity;
@@ -77,9 +77,11 @@ async fn attacker(addr: &str, group: GroupId) -> (trellis_daemon::node::NodeHand
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_gossip_is_rejected_and_not_relayed() {
     let dir = tempfile::tempdir().unwrap();
-    let a = start(dir.path(), "a", vec![]).await;
-    let b = start(dir.path(), "b", vec![a.addr.clone()]).await;
-    let c = start(dir.path(), "c", vec![b.addr.clone()]).await;
+    // Discovery off: the attackers must reach A and C only through B, so what A and C see is
+    // what B relayed.
+    let a = start_with(dir.path(), "a", vec![], Some(false)).await;
+    let b = start_with(dir.path(), "b", vec![a.addr.clone()], Some(false)).await;
+    let c = start_with(dir.path(), "c", vec![b.addr.clone()], Some(false)).await;
     let created: Created =
         a.client.post("/v1/groups", &CreateGroup { name: "water".into(), kind: "sector".into() }).await.unwrap();
     let group = GroupId::parse(&created.id).unwrap();

@@ -30,6 +30,15 @@ pub enum Origin {
     Direct(PeerId),
 }
 
+/// An envelope that passed validation, with what will be stored.
+#[derive(Debug)]
+pub struct Prepared {
+    pub env: Envelope,
+    pub item: StoredItem,
+    pub payload: Option<Payload>,
+    pub origin: Origin,
+}
+
 /// The result of ingesting one envelope.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -93,6 +102,12 @@ fn decode_clear(env: &Envelope) -> Option<Payload> {
 impl Engine {
     /// Validate, store and act on one envelope.
     pub fn ingest(&self, bytes: &[u8], origin: Origin) -> Result<Outcome, ProtoError> {
+        let prepared = self.prepare(bytes, origin)?;
+        self.commit(vec![prepared]).pop().unwrap_or(Err(ProtoError::Invalid("nothing committed".into())))
+    }
+
+    /// Validate and decrypt one envelope: everything but storing it.
+    pub fn prepare(&self, bytes: &[u8], origin: Origin) -> Result<Prepared, ProtoError> {
         let env = Envelope::decode(bytes)?;
         let group = env.header.group;
         let now = now_ms();
@@ -167,33 +182,51 @@ impl Engine {
             payload: payload.as_ref().map(codec::encode),
             content_key,
         };
-        match self
-            .store
-            .insert_item(&group, env.header.kind, &env.header.sender, env.header.seq, &env.id, &item)
-            .map_err(|e| ProtoError::Invalid(e.to_string()))?
-        {
-            Inserted::Duplicate => return Ok(Outcome::Duplicate),
-            Inserted::SeqConflict => {
-                return Err(ProtoError::ReplayedSequence { sender: env.header.sender, seq: env.header.seq });
-            }
-            Inserted::New => {}
-        }
-        if let Ok(mut c) = self.counters.lock() {
-            *c.items_in.entry(env.header.kind.as_str()).or_default() += 1;
-        }
-        drop(ident);
-        if let Some(p) = payload {
-            self.after_store(&env, p);
-        }
-        if !env.header.kind.is_control() && self.trust_of(&sender) < super::trust::RELAY_THRESHOLD {
-            return Ok(Outcome::StoredNoRelay);
-        }
-        if matches!(origin, Origin::Gossip(_))
-            && let Ok(mut r) = self.relayed.lock()
-        {
-            *r.entry(sender).or_default() += 1;
-        }
-        Ok(Outcome::Stored)
+        Ok(Prepared { env, item, payload, origin })
+    }
+
+    /// Store prepared items in one durable transaction, then act on the new ones.
+    pub fn commit(&self, prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
+        let rows: Vec<_> = prepared
+            .iter()
+            .map(|p| (p.env.header.group, p.env.header.kind, p.env.header.sender, p.env.header.seq, p.env.id, &p.item))
+            .collect();
+        let inserted = match self.store.insert_items(&rows) {
+            Ok(v) => v,
+            Err(e) => return prepared.iter().map(|_| Err(ProtoError::Invalid(e.to_string()))).collect(),
+        };
+        drop(rows);
+        prepared
+            .into_iter()
+            .zip(inserted)
+            .map(|(p, ins)| {
+                let Prepared { env, payload, origin, .. } = p;
+                match ins {
+                    Inserted::Duplicate => return Ok(Outcome::Duplicate),
+                    Inserted::SeqConflict => {
+                        return Err(ProtoError::ReplayedSequence { sender: env.header.sender, seq: env.header.seq });
+                    }
+                    Inserted::New => {}
+                }
+                if let Ok(mut c) = self.counters.lock() {
+                    *c.items_in.entry(env.header.kind.as_str()).or_default() += 1;
+                }
+                let sender = env.header.sender;
+                let control = env.header.kind.is_control();
+                if let Some(p) = payload {
+                    self.after_store(&env, p);
+                }
+                if !control && self.trust_of(&sender) < super::trust::RELAY_THRESHOLD {
+                    return Ok(Outcome::StoredNoRelay);
+                }
+                if matches!(origin, Origin::Gossip(_))
+                    && let Ok(mut r) = self.relayed.lock()
+                {
+                    *r.entry(sender).or_default() += 1;
+                }
+                Ok(Outcome::Stored)
+            })
+            .collect()
     }
 
     /// Effects of a newly stored item: group ops and keys update the group; advisories go to

@@ -148,17 +148,31 @@ impl Engine {
         pending.sort_by_key(|b| Envelope::decode(b).map(|e| !e.header.kind.is_control()).unwrap_or(true));
         let mut stored = 0;
         loop {
-            let mut next = Vec::new();
             let before = pending.len();
+            let mut next = Vec::new();
+            let mut ready = Vec::new();
             for b in pending {
-                match self.ingest(b, Origin::Sync(peer)) {
-                    Ok(super::ingest::Outcome::Stored | super::ingest::Outcome::StoredNoRelay) => stored += 1,
-                    Ok(super::ingest::Outcome::Duplicate) => {}
+                match self.prepare(b, Origin::Sync(peer)) {
+                    // Control items change who may publish: apply each before validating the rest.
+                    Ok(p) if p.env.header.kind.is_control() => match self.commit(vec![p]).pop() {
+                        Some(Ok(super::ingest::Outcome::Stored | super::ingest::Outcome::StoredNoRelay)) => stored += 1,
+                        Some(Err(e)) => self.count_reject(e.reason(), None, Some(peer)),
+                        _ => {}
+                    },
+                    Ok(p) => ready.push(p),
                     Err(trellis_proto::ProtoError::NotAMember(_)) => next.push(b),
                     Err(e) => {
                         tracing::debug!(%peer, reason = e.reason(), "sync item rejected");
                         self.count_reject(e.reason(), None, Some(peer));
                     }
+                }
+            }
+            // Content items go to the store in one durable transaction per batch.
+            for r in self.commit(ready) {
+                match r {
+                    Ok(super::ingest::Outcome::Stored | super::ingest::Outcome::StoredNoRelay) => stored += 1,
+                    Ok(super::ingest::Outcome::Duplicate) => {}
+                    Err(e) => self.count_reject(e.reason(), None, Some(peer)),
                 }
             }
             if next.is_empty() || next.len() == before {
