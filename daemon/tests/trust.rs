@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{TestNode, converged_members, join, start_with, wait_for};
 use trellis_daemon::api::types::{
-    AdvisoryView, CreateGroup, Created, EndorseRequest, InviteRequest, InviteToken, TrustView,
+    AdvisoryView, CreateGroup, Created, EndorseRequest, InviteRequest, InviteToken, SetTrust, TrustView,
 };
 use trellis_daemon::home::{Identity, now_ms};
 use trellis_daemon::node::{Node, NodeConfig, NodeHandle, build_swarm};
@@ -160,6 +160,18 @@ async fn experiment(honest: usize, flooders: usize, per_flooder: u64, rate_per_s
     }
     let refs: Vec<&TestNode> = nodes.iter().collect();
     converged_members(&refs, "bench", honest).await;
+    // The honest organizations know each other (a sector's established members): each operator
+    // trusts the others at 0.8. The attackers join later as new members, at the group default.
+    let mut orgs = Vec::new();
+    for n in &refs {
+        orgs.push(n.org().await);
+    }
+    for n in &refs {
+        for o in &orgs {
+            let _: TrustView =
+                n.client.post("/v1/trust", &SetTrust { org: o.clone(), level: Some(0.8) }).await.unwrap();
+        }
+    }
 
     // Baseline: honest advisories, no attack.
     let mut base_ids = Vec::new();

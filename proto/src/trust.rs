@@ -157,10 +157,18 @@ pub enum Stance {
 /// Weight of one endorsement relative to publishing the item oneself.
 pub const ENDORSEMENT_WEIGHT: f64 = 0.5;
 
-/// The confidence of an item (§7.3): a noisy-OR of the publisher's trust and each supporting
-/// endorser's weighted trust, then reduced by each disputing endorser's weighted trust.
-/// Endorsements by the publisher itself do not count; each endorser counts once.
-pub fn confidence(publisher: &OrgId, publisher_trust: f64, endorsements: &[(OrgId, f64, Stance)]) -> f64 {
+/// The confidence of an item (§7.2 point 5): a noisy-OR of the publisher's trust and, for each
+/// supporting endorser, half of the trust it has *above* `baseline` (the default every member
+/// starts with), then reduced likewise by each disputing endorser. Membership alone makes an
+/// endorser no more credible than the publisher: a clique of members endorsing each other adds
+/// nothing until someone the node trusts beyond membership corroborates. Endorsements by the
+/// publisher itself do not count; each endorser counts once.
+pub fn confidence(
+    publisher: &OrgId,
+    publisher_trust: f64,
+    baseline: f64,
+    endorsements: &[(OrgId, f64, Stance)],
+) -> f64 {
     let mut doubt = 1.0 - clamp(publisher_trust);
     let mut dispute = 1.0;
     let mut seen = BTreeSet::new();
@@ -168,7 +176,7 @@ pub fn confidence(publisher: &OrgId, publisher_trust: f64, endorsements: &[(OrgI
         if org == publisher || !seen.insert(*org) {
             continue;
         }
-        let w = ENDORSEMENT_WEIGHT * clamp(*t);
+        let w = ENDORSEMENT_WEIGHT * (clamp(*t) - clamp(baseline)).max(0.0);
         match stance {
             Stance::Supports => doubt *= 1.0 - w,
             Stance::Disputes => dispute *= 1.0 - w,
@@ -237,15 +245,18 @@ mod tests {
 
     #[test]
     fn confidence_rises_with_endorsements_and_falls_with_disputes() {
-        let base = confidence(&o(1), 0.5, &[]);
+        let base = confidence(&o(1), 0.5, 0.5, &[]);
         assert_eq!(base, 0.5);
-        let endorsed = confidence(&o(1), 0.5, &[(o(2), 0.8, Stance::Supports)]);
+        let endorsed = confidence(&o(1), 0.5, 0.5, &[(o(2), 0.8, Stance::Supports)]);
         assert!(endorsed > base);
-        let self_endorsed = confidence(&o(1), 0.5, &[(o(1), 1.0, Stance::Supports)]);
+        let self_endorsed = confidence(&o(1), 0.5, 0.5, &[(o(1), 1.0, Stance::Supports)]);
         assert_eq!(self_endorsed, base);
-        let disputed = confidence(&o(1), 0.5, &[(o(3), 0.8, Stance::Disputes)]);
+        let disputed = confidence(&o(1), 0.5, 0.5, &[(o(3), 0.8, Stance::Disputes)]);
         assert!(disputed < base);
-        let dup = confidence(&o(1), 0.5, &[(o(2), 0.8, Stance::Supports), (o(2), 0.8, Stance::Supports)]);
+        let dup = confidence(&o(1), 0.5, 0.5, &[(o(2), 0.8, Stance::Supports), (o(2), 0.8, Stance::Supports)]);
         assert_eq!(dup, endorsed);
+        // A clique of default-trust members endorsing each other adds nothing.
+        let clique = confidence(&o(1), 0.5, 0.5, &[(o(2), 0.5, Stance::Supports), (o(3), 0.5, Stance::Supports)]);
+        assert_eq!(clique, base);
     }
 }

@@ -271,9 +271,15 @@ impl Engine {
 
     /// Confidence of an item from its publisher and its endorsements.
     pub fn confidence_of(&self, publisher: &OrgId, endorsements: &[(OrgId, Stance)]) -> f64 {
-        let weighted: Vec<(OrgId, f64, Stance)> =
-            endorsements.iter().map(|(o, s)| (*o, self.trust_of(o), *s)).collect();
-        confidence(publisher, self.trust_of(publisher), &weighted)
+        // Each endorser counts for the trust it has beyond what membership alone gives it (its
+        // group default): corroboration by mere members, such as a clique of newcomers, adds
+        // nothing (PROTOCOL.md §7.2 point 5).
+        let defaults = self.member_defaults();
+        let weighted: Vec<(OrgId, f64, Stance)> = endorsements
+            .iter()
+            .map(|(o, s)| (*o, (self.trust_of(o) - defaults.get(o).copied().unwrap_or(0.0)).max(0.0), *s))
+            .collect();
+        confidence(publisher, self.trust_of(publisher), 0.0, &weighted)
     }
 
     /// One org's trust for display.
