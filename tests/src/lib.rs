@@ -317,6 +317,11 @@ impl Daemon {
         Ok(())
     }
 
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Stop with SIGTERM (as an operator or systemd would) and wait for the exit; SIGKILL if
     /// it has not exited after 20 s.
     pub fn stop(&mut self) -> anyhow::Result<()> {
