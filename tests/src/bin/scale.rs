@@ -87,7 +87,12 @@ fn main() -> anyhow::Result<()> {
     let startup_first = t0.elapsed();
     let mut nodes = vec![first];
     for i in 1..args.nodes {
-        nodes.push(Daemon::start(&bins, &format!("n{i}"), &dir.path().join(format!("n{i}")), &[first_addr.clone()])?);
+        nodes.push(Daemon::start(
+            &bins,
+            &format!("n{i}"),
+            &dir.path().join(format!("n{i}")),
+            std::slice::from_ref(&first_addr),
+        )?);
     }
     let clients: Vec<Client> = nodes.iter().map(|n| Client::new(&n.home)).collect();
     rt.block_on(async {
