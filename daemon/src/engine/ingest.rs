@@ -253,7 +253,10 @@ impl Engine {
                 }
             }
             Payload::Advisory(a) => {
-                if let Some(view) = self.advisory_view_of(env) {
+                // Rendering the view reads the store: only when someone is watching.
+                if self.events.receiver_count() > 0
+                    && let Some(view) = self.advisory_view_of(env)
+                {
                     let _ = self.events.send(Event::Advisory { advisory: Box::new(view) });
                 }
                 self.match_new_advisory(env, &a);

@@ -282,8 +282,11 @@ impl Engine {
     /// Match a newly stored advisory against the SBOMs and tell watchers about each standing
     /// match. Called from `after_store`; a no-op when no SBOM is stored.
     pub(crate) fn match_new_advisory(&self, env: &Envelope, advisory: &Advisory) {
+        if advisory.affected.is_empty() {
+            return;
+        }
         let sboms = load_all(&self.home);
-        if sboms.is_empty() || advisory.affected.is_empty() {
+        if sboms.is_empty() {
             return;
         }
         let group_name = self.groups.read().ok().and_then(|g| g.get(&env.header.group).map(|g| g.name().to_string()));
