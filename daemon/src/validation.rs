@@ -74,6 +74,11 @@ impl ValidationQueue {
         }
     }
 
+    /// The highest-priority job, if one is waiting.
+    pub fn try_pop(&self) -> Option<Job> {
+        self.jobs.lock().ok().and_then(|mut j| j.pop_last().map(|(_, job)| job))
+    }
+
     /// Jobs waiting.
     pub fn len(&self) -> usize {
         self.jobs.lock().map(|j| j.len()).unwrap_or(0)
