@@ -224,10 +224,16 @@ async fn dispatch(
             },
             _ = scores.tick() => engine.push_peer_scores().await,
             _ = periodic.tick() => {
+                // A few random peers per group each round, not all of them: anti-entropy
+                // converges the same way, and the cost stays flat as the group grows.
                 let info = engine.node.info().await;
                 for g in engine.group_ids() {
                     let topic = libp2p::gossipsub::IdentTopic::new(g.topic()).hash();
-                    for p in info.topic_peers.get(&topic).cloned().unwrap_or_default() {
+                    let mut peers = info.topic_peers.get(&topic).cloned().unwrap_or_default();
+                    peers.sort();
+                    let n = peers.len();
+                    let offset = if n == 0 { 0 } else { (rand::random::<u64>() as usize) % n };
+                    for p in peers.into_iter().cycle().skip(offset).take(n.min(PERIODIC_SYNC_PEERS)) {
                         let e = Arc::clone(&engine);
                         tokio::spawn(async move { let _ = e.sync_with(p, g).await; });
                     }
@@ -239,6 +245,9 @@ async fn dispatch(
         t.abort();
     }
 }
+
+/// Peers per group each periodic sync round.
+const PERIODIC_SYNC_PEERS: usize = 3;
 
 /// Messages waiting for validation at most; beyond, the lowest-trust ones are dropped.
 const VALIDATION_QUEUE: usize = 4096;

@@ -318,10 +318,10 @@ async fn trust_under_attack() {
     for (relayed, _) in &r.relayed {
         assert!(*relayed <= bound, "a node relayed {relayed} flood items, above the quota bound {bound}");
     }
-    assert!(
-        r.relayed.iter().map(|(n, _)| n).sum::<u64>() < r.flood_sent_per_flooder,
-        "the flood was relayed wholesale"
-    );
+    // And well under the flood itself: most of it was dropped at the first hop.
+    for (relayed, _) in &r.relayed {
+        assert!(*relayed * 2 < r.flood_sent_per_flooder, "a node relayed {relayed} of {} flood items", r.flood_sent_per_flooder);
+    }
     // The clique's self-endorsed advisories end below honest, honestly endorsed ones.
     assert!(!r.clique_confidence.is_empty() && !r.honest_confidence.is_empty(), "{r:?}");
     assert!(
