@@ -13,29 +13,11 @@ use trellis_daemon::api::types::{AdvisoryView, CreateGroup, Created, PublishAdvi
 use trellis_daemon::home::Identity;
 use trellis_daemon::node::{Node, NodeConfig, build_swarm};
 use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
-use trellis_proto::items::{Advisory, Category};
 use trellis_proto::limits::MAX_ENVELOPE_BYTES;
-use trellis_proto::{GroupId, OrgKeys, Payload, Tlp};
-
-fn advisory(title: &str) -> Payload {
-    Payload::Advisory(Advisory {
-        reference_id: String::new(),
-        title: title.into(),
-        summary: "x".into(),
-        category: Category::Vulnerability,
-        severity: None,
-        aliases: vec![],
-        affected: vec![],
-        references: vec![],
-        remediation: None,
-        published_ms: 1,
-        updated_ms: 1,
-        source: None,
-    })
-}
+use trellis_proto::{GroupId, OrgKeys, Tlp};
 
 fn clear_envelope(keys: &OrgKeys, group: GroupId, seq: u64, title: &str) -> Vec<u8> {
-    let payload = advisory(title);
+    let payload = common::advisory_payload(title, "x");
     let now = trellis_daemon::home::now_ms();
     Envelope::build(
         keys,

@@ -4,6 +4,8 @@
 //! measured in the same run on the same bytes. Run:
 //!   cargo test --release -p trellis-daemon --test ingest_bench -- --ignored --nocapture
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,29 +14,11 @@ use trellis_daemon::engine::ingest::Origin;
 use trellis_daemon::home::{Identity, now_ms};
 use trellis_daemon::node::{Node, NodeConfig, build_swarm};
 use trellis_daemon::store::Store;
+use trellis_proto::Tlp;
 use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
 use trellis_proto::group::open_genesis_key;
-use trellis_proto::items::{Advisory, Category};
-use trellis_proto::{Payload, Tlp};
 
 const N: usize = 3000;
-
-fn advisory(i: usize) -> Payload {
-    Payload::Advisory(Advisory {
-        reference_id: String::new(),
-        title: format!("ingest {i}"),
-        summary: "x".repeat(3900),
-        category: Category::Vulnerability,
-        severity: None,
-        aliases: vec![],
-        affected: vec![],
-        references: vec![],
-        remediation: None,
-        published_ms: now_ms(),
-        updated_ms: now_ms(),
-        source: None,
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: cargo test --release -p trellis-daemon --test ingest_bench -- --ignored --nocapture"]
@@ -68,7 +52,7 @@ async fn ingest_rate_vs_raw_verify() {
                     seq: 10 + i as u64,
                     timestamp_ms: now_ms(),
                     tlp: Tlp::Green,
-                    payload: &advisory(i),
+                    payload: &common::advisory_payload(&format!("ingest {i}"), &"x".repeat(3900)),
                     recipients: Recipients::Group { epoch_key: &key },
                 },
                 &EnvelopeRandomness { nonce: [i as u8; 24], content_key: [0; 32], hpke_seed: [0; 32] },

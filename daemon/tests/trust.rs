@@ -23,7 +23,7 @@ use trellis_daemon::node::{Node, NodeConfig, NodeHandle, build_swarm};
 use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
 use trellis_proto::group::open_epoch_share;
 use trellis_proto::invite::Invite;
-use trellis_proto::items::{Advisory, Category, Endorsement, EndorsementKind};
+use trellis_proto::items::{Endorsement, EndorsementKind};
 use trellis_proto::{ContactCard, GroupId, ItemId, OrgKeys, Payload, Tlp};
 
 /// A flooding member: its org keys, the group key, and a bare node to publish with.
@@ -57,23 +57,6 @@ impl Flooder {
         .expect("envelope")
         .bytes
     }
-}
-
-fn advisory(title: &str) -> Payload {
-    Payload::Advisory(Advisory {
-        reference_id: String::new(),
-        title: title.into(),
-        summary: "claimed by the clique".into(),
-        category: Category::Vulnerability,
-        severity: None,
-        aliases: vec![],
-        affected: vec![],
-        references: vec![],
-        remediation: None,
-        published_ms: now_ms(),
-        updated_ms: now_ms(),
-        source: None,
-    })
 }
 
 /// Admit a flooder org (no daemon of its own) and build its bare publishing node.
@@ -204,7 +187,8 @@ async fn experiment(honest: usize, flooders: usize, per_flooder: u64, rate_per_s
     // The clique's false advisories, endorsed by the other clique members.
     let mut clique_ids = Vec::new();
     for (f, flooder) in fl.iter_mut().enumerate() {
-        let bytes = flooder.envelope(group, &advisory(&format!("false advisory {f}")));
+        let bytes =
+            flooder.envelope(group, &common::advisory_payload(&format!("false advisory {f}"), "claimed by the clique"));
         clique_ids.push(ItemId::of_envelope(&bytes));
         flooder.node.publish(group, bytes).await;
     }
@@ -229,7 +213,8 @@ async fn experiment(honest: usize, flooders: usize, per_flooder: u64, rate_per_s
         tick.tick().await;
         for (f, flooder) in fl.iter_mut().enumerate() {
             for k in 0..batch {
-                let bytes = flooder.envelope(group, &advisory(&format!("flood {f}-{}", sent + k)));
+                let bytes =
+                    flooder.envelope(group, &common::advisory_payload(&format!("flood {f}-{}", sent + k), "flood"));
                 flooder.node.publish(group, bytes).await;
             }
         }
@@ -320,7 +305,11 @@ async fn trust_under_attack() {
     }
     // And well under the flood itself: most of it was dropped at the first hop.
     for (relayed, _) in &r.relayed {
-        assert!(*relayed * 2 < r.flood_sent_per_flooder, "a node relayed {relayed} of {} flood items", r.flood_sent_per_flooder);
+        assert!(
+            *relayed * 2 < r.flood_sent_per_flooder,
+            "a node relayed {relayed} of {} flood items",
+            r.flood_sent_per_flooder
+        );
     }
     // The clique's self-endorsed advisories end below honest, honestly endorsed ones.
     assert!(!r.clique_confidence.is_empty() && !r.honest_confidence.is_empty(), "{r:?}");

@@ -170,3 +170,23 @@ pub async fn converged_members(nodes: &[&TestNode], group: &str, expect: usize) 
     }
     panic!("membership of {group} did not converge on {expect} members: {views:?}");
 }
+
+/// A vulnerability advisory payload with `title` and `summary`, stamped now (for tests that
+/// build envelopes themselves instead of publishing through a node).
+pub fn advisory_payload(title: &str, summary: &str) -> trellis_proto::Payload {
+    let now = trellis_daemon::home::now_ms();
+    trellis_proto::Payload::Advisory(trellis_proto::items::Advisory {
+        reference_id: String::new(),
+        title: title.into(),
+        summary: summary.into(),
+        category: trellis_proto::items::Category::Vulnerability,
+        severity: None,
+        aliases: vec![],
+        affected: vec![],
+        references: vec![],
+        remediation: None,
+        published_ms: now,
+        updated_ms: now,
+        source: None,
+    })
+}
