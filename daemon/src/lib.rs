@@ -168,15 +168,16 @@ pub async fn run(
     // The store commits every write durably; dropping the last reference to the engine closes
     // it and releases its file lock. Background work (syncs, upkeep) holds references: with the
     // Swarm stopped it fails fast, so wait for it briefly.
-    for _ in 0..200 {
+    for _ in 0..40 {
         if Arc::strong_count(&engine) == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if Arc::strong_count(&engine) > 1 {
-        warn!("background tasks still hold the store at shutdown");
+        warn!("background tasks still hold the engine at shutdown; closing the store under them");
     }
+    engine.store.close();
     drop(engine);
     Ok(())
 }

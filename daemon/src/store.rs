@@ -46,6 +46,8 @@ pub enum StoreError {
     TooNew { path: String, found: u32 },
     #[error("store: {0}")]
     Db(String),
+    #[error("the store is closed (the node is shutting down)")]
+    Closed,
     #[error("store record is damaged: {0}")]
     Corrupt(String),
 }
@@ -86,7 +88,8 @@ pub enum Inserted {
 /// The store.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    /// `None` once closed: the file lock is released even if a stray task still holds the store.
+    db: std::sync::RwLock<Option<Database>>,
 }
 
 fn group_key(group: &GroupId, kind: Kind, received_ms: u64, id: &ItemId) -> Vec<u8> {
@@ -115,8 +118,8 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let open_err = |why: String| StoreError::Open { path: path.display().to_string(), why };
         let db = Database::create(path).map_err(|e| open_err(e.to_string()))?;
-        let store = Store { db };
-        let txn = store.db.begin_write().map_err(|e| open_err(e.to_string()))?;
+        let store = Store { db: std::sync::RwLock::new(Some(db)) };
+        let txn = store.begin_write().map_err(|e| open_err(e.to_string()))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| open_err(e.to_string()))?;
             let found = meta
@@ -145,8 +148,25 @@ impl Store {
         Ok(store)
     }
 
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let guard = self.db.read().map_err(|_| StoreError::Db("store lock poisoned".into()))?;
+        guard.as_ref().ok_or(StoreError::Closed)?.begin_write().map_err(dberr)
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        let guard = self.db.read().map_err(|_| StoreError::Db("store lock poisoned".into()))?;
+        guard.as_ref().ok_or(StoreError::Closed)?.begin_read().map_err(dberr)
+    }
+
+    /// Close the database now (at shutdown): later calls fail with [`StoreError::Closed`].
+    pub fn close(&self) {
+        if let Ok(mut db) = self.db.write() {
+            db.take();
+        }
+    }
+
     fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
-        let mut txn = self.db.begin_write().map_err(dberr)?;
+        let mut txn = self.begin_write()?;
         txn.set_two_phase_commit(true);
         Ok(txn)
     }
@@ -291,7 +311,7 @@ impl Store {
 
     /// One item.
     pub fn get_item(&self, id: &ItemId) -> Result<Option<StoredItem>, StoreError> {
-        let txn = self.db.begin_read().map_err(dberr)?;
+        let txn = self.begin_read()?;
         let items = txn.open_table(ITEMS).map_err(dberr)?;
         match items.get(id.as_bytes().as_slice()).map_err(dberr)? {
             Some(v) => Ok(Some(postcard::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?)),
@@ -301,7 +321,7 @@ impl Store {
 
     /// Ids of a group's items of `kind`, oldest first.
     pub fn group_item_ids(&self, group: &GroupId, kind: Kind) -> Result<Vec<ItemId>, StoreError> {
-        let txn = self.db.begin_read().map_err(dberr)?;
+        let txn = self.begin_read()?;
         let t = txn.open_table(BY_GROUP).map_err(dberr)?;
         let mut lo = group.as_bytes().to_vec();
         lo.push(kind as u8);
@@ -317,7 +337,7 @@ impl Store {
 
     /// Number of items stored for a group (all kinds).
     pub fn group_item_count(&self, group: &GroupId) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(dberr)?;
+        let txn = self.begin_read()?;
         let t = txn.open_table(SEQS).map_err(dberr)?;
         let lo = group.as_bytes().to_vec();
         let mut hi = lo.clone();
@@ -333,7 +353,7 @@ impl Store {
     /// The per-sender sequence numbers this node holds for a group, as sorted ranges
     /// `(first, last)` per sender: the "have" vector of catch-up sync.
     pub fn seq_ranges(&self, group: &GroupId) -> Result<SeqRanges, StoreError> {
-        let txn = self.db.begin_read().map_err(dberr)?;
+        let txn = self.begin_read()?;
         let t = txn.open_table(SEQS).map_err(dberr)?;
         let lo = group.as_bytes().to_vec();
         let mut hi = lo.clone();
@@ -365,7 +385,7 @@ impl Store {
         max_bytes: usize,
         max_items: usize,
     ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
-        let txn = self.db.begin_read().map_err(dberr)?;
+        let txn = self.begin_read()?;
         let seqs = txn.open_table(SEQS).map_err(dberr)?;
         let items = txn.open_table(ITEMS).map_err(dberr)?;
         let lo = group.as_bytes().to_vec();
@@ -412,7 +432,7 @@ impl Store {
 
     /// All group records.
     pub fn groups(&self) -> Result<Vec<(GroupId, GroupRecord)>, StoreError> {
-        let txn = self.db.begin_read().map_err(dberr)?;
+        let txn = self.begin_read()?;
         let t = txn.open_table(GROUPS).map_err(dberr)?;
         let mut out = Vec::new();
         for r in t.iter().map_err(dberr)? {
@@ -436,7 +456,7 @@ impl Store {
 
     /// Known peers and their addresses.
     pub fn peers(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-        let txn = self.db.begin_read().map_err(dberr)?;
+        let txn = self.begin_read()?;
         let t = txn.open_table(PEERS).map_err(dberr)?;
         let mut out = Vec::new();
         for r in t.iter().map_err(dberr)? {
@@ -465,7 +485,7 @@ impl Store {
 
     /// The operator's trust levels.
     pub fn trust_levels(&self) -> Result<Vec<(OrgId, f64)>, StoreError> {
-        let txn = self.db.begin_read().map_err(dberr)?;
+        let txn = self.begin_read()?;
         let t = txn.open_table(TRUST).map_err(dberr)?;
         let mut out = Vec::new();
         for r in t.iter().map_err(dberr)? {

@@ -121,3 +121,26 @@ impl libp2p::request_response::Codec for Codec {
         write_frame(io, &res, MAX_RESPONSE_BYTES).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn oversized_and_trailing_frames_are_refused_before_allocation() {
+        // A frame header claiming 100 MB: refused from the 4 length bytes alone.
+        let mut claim: &[u8] = &(100_000_000u32).to_be_bytes();
+        let err = read_frame::<_, Response>(&mut claim, MAX_RESPONSE_BYTES).await.unwrap_err();
+        assert!(err.to_string().contains("exceeds"), "{err}");
+        // A valid value followed by a trailing byte inside the frame.
+        let mut body = postcard::to_allocvec(&Response::Refused("x".into())).unwrap();
+        body.push(0);
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        let err = read_frame::<_, Response>(&mut frame.as_slice(), MAX_RESPONSE_BYTES).await.unwrap_err();
+        assert!(err.to_string().contains("trailing"), "{err}");
+        // A truncated frame.
+        let mut short: &[u8] = &[0, 0, 0, 10, 1, 2];
+        assert!(read_frame::<_, Response>(&mut short, MAX_RESPONSE_BYTES).await.is_err());
+    }
+}
