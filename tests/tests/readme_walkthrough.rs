@@ -41,4 +41,8 @@ fn readme_walkthrough_runs_as_written() {
     assert!(out.status.success(), "walk-through failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
     assert!(stdout.contains("Log4Shell in pump controller firmware"), "Beta does not list the advisory:\n{stdout}");
     assert!(stdout.contains("Beta Pumps"), "the members table does not show Beta:\n{stdout}");
+    assert!(
+        stdout.contains("Credential phishing at our help desk"),
+        "the customer does not list the supplier's notice:\n{stdout}"
+    );
 }
