@@ -20,11 +20,12 @@ use trellis_proto::group::open_genesis_key;
 
 const N: usize = 3000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: cargo test --release -p trellis-daemon --test ingest_bench -- --ignored --nocapture"]
-async fn ingest_rate_vs_raw_verify() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("n");
+/// An engine whose Swarm task is not run (this measures the node's own work on each item, not
+/// the network), with a fresh identity and one group it founded.
+async fn offline_engine(
+    dir: &std::path::Path,
+) -> (Arc<Engine>, trellis_proto::OrgKeys, trellis_proto::keys::SignedNodeBinding, trellis_proto::GroupId) {
+    let home = dir.join("n");
     let identity = Identity::create(&home, "bench", now_ms()).unwrap();
     let keys = Identity::load(&home).unwrap().keys;
     let store = Store::open(&home.join("store.redb")).unwrap();
@@ -32,11 +33,18 @@ async fn ingest_rate_vs_raw_verify() {
     let peer = kp.public().to_peer_id();
     let binding = trellis_proto::keys::NodeBinding::sign(&keys, kp.public().encode_protobuf(), now_ms(), 3_600_000);
     let cfg = NodeConfig { bootstrap: vec![], mdns: false, discovery: false };
-    // The Swarm task is not run: this measures the node's own work on each item, not the network.
     let (node, handle, _events) = Node::new(build_swarm(kp, &cfg).unwrap(), &cfg);
     drop(node);
-    let engine: Arc<Engine> = Engine::new(home.clone(), identity, binding, store, handle, peer).unwrap();
+    let engine = Engine::new(home, identity, binding.clone(), store, handle, peer).unwrap();
     let gid = engine.create_group("bench", "sector").await.unwrap();
+    (engine, keys, binding, gid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: cargo test --release -p trellis-daemon --test ingest_bench -- --ignored --nocapture"]
+async fn ingest_rate_vs_raw_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, keys, _binding, gid) = offline_engine(dir.path()).await;
     let key = {
         let groups = engine.groups.read().unwrap();
         let g = groups.get(&gid).unwrap();
@@ -125,18 +133,7 @@ async fn agree_on_100k_items_sync_bytes() {
     use trellis_daemon::wire::{Request, RequestBody, Response, SYNC_BATCH_BYTES, SYNC_BATCH_ITEMS};
     const ITEMS: usize = 100_000;
     let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("n");
-    let identity = Identity::create(&home, "bench", now_ms()).unwrap();
-    let keys = Identity::load(&home).unwrap().keys;
-    let store = Store::open(&home.join("store.redb")).unwrap();
-    let kp = libp2p::identity::Keypair::generate_ed25519();
-    let peer = kp.public().to_peer_id();
-    let binding = trellis_proto::keys::NodeBinding::sign(&keys, kp.public().encode_protobuf(), now_ms(), 3_600_000);
-    let cfg = NodeConfig { bootstrap: vec![], mdns: false, discovery: false };
-    let (node, handle, _events) = Node::new(build_swarm(kp, &cfg).unwrap(), &cfg);
-    drop(node);
-    let engine: Arc<Engine> = Engine::new(home.clone(), identity, binding.clone(), store, handle, peer).unwrap();
-    let gid = engine.create_group("bench", "sector").await.unwrap();
+    let (engine, keys, binding, gid) = offline_engine(dir.path()).await;
     let e2 = Arc::clone(&engine);
     let t = Instant::now();
     tokio::task::spawn_blocking(move || {
