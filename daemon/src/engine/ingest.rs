@@ -119,12 +119,11 @@ impl Engine {
             return Err(ProtoError::TlpBodyMismatch { tlp: Tlp::Red, why: "RED is never gossiped" });
         }
         {
-            let groups = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
-            let g = groups.get(&group).ok_or(ProtoError::UnknownGroup(group))?;
             // §7.2: a publisher whose quota is spent is dropped before the signature check, so a
             // flood costs a decode per item, not a verification. The claim of who published is not
             // verified here, so it only decides what is dropped; violations are recorded from a
-            // verified sample, so a forger cannot get an honest publisher penalised.
+            // verified sample, so a forger cannot get an honest publisher penalised. (Checked before
+            // taking the groups lock: trust lookups may read the groups themselves.)
             let gossip_content = matches!(origin, Origin::Gossip(_)) && !env.header.kind.is_control();
             if gossip_content && !self.quota_available(&env.header.sender) {
                 if self.sample_for_penalty() && env.verify_signature().is_ok() {
@@ -132,6 +131,8 @@ impl Engine {
                 }
                 return Err(ProtoError::OverQuota);
             }
+            let groups = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
+            let g = groups.get(&group).ok_or(ProtoError::UnknownGroup(group))?;
             env.verify_signature()?;
             // §2.6: a revoked signing key signs nothing from its revocation time on (the
             // revocation itself, signed by that key, is of course accepted).
