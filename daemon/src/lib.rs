@@ -76,7 +76,11 @@ pub async fn run(
         365 * 24 * 3600 * 1000,
     );
     let node_cfg = NodeConfig { bootstrap: config.bootstrap.clone(), mdns: config.mdns, discovery: config.discovery };
-    let swarm = node::build_swarm(keypair, &node_cfg)?;
+    // gossipsub's own counters (messages and bytes per topic, duplicates included), served with
+    // ours on /metrics when `metrics_listen` is set.
+    let mut gossip_metrics = prometheus_client::registry::Registry::with_prefix("trellis_gossipsub");
+    let swarm = node::build_swarm_with_metrics(keypair, &node_cfg, Some(&mut gossip_metrics))?;
+    let gossip_metrics = Arc::new(gossip_metrics);
     let (node, handle, events) = Node::new(swarm, &node_cfg);
     let socket_path = home::socket_path(&home);
     let listener = api::server::bind(&socket_path)
@@ -112,7 +116,13 @@ pub async fn run(
                 .await
                 .with_context(|| format!("binding the metrics address {addr}"))?;
             info!(%addr, "serving Prometheus metrics at /metrics");
-            Some(tokio::spawn(metrics::serve(listener, Arc::clone(&engine), queue, stopped(stop_rx.clone()))))
+            Some(tokio::spawn(metrics::serve(
+                listener,
+                Arc::clone(&engine),
+                queue,
+                gossip_metrics,
+                stopped(stop_rx.clone()),
+            )))
         }
         None => None,
     };
@@ -256,35 +266,66 @@ const VALIDATION_QUEUE: usize = 4096;
 /// Most gossip messages validated and stored together in one transaction.
 const GROUP_COMMIT: usize = 64;
 
-/// Validate gossip messages, store the good ones in one transaction, tell gossipsub each verdict.
+/// Validate gossip messages, tell gossipsub each verdict, and store the good ones in one
+/// transaction.
+///
+/// A content item's verdict is reported as soon as it is validated, before the storing
+/// transaction: relaying a verified item does not depend on our disk, and waiting for the fsync
+/// at every hop would put one fsync per hop into the delivery time (with many nodes sharing a
+/// disk, a queue of them). Replays and duplicates are already known from the replay index at that
+/// point. Control items (membership, keys) are stored and applied before their verdict, so the
+/// items they admit validate after them.
 async fn validate_jobs(engine: &Arc<Engine>, jobs: Vec<validation::Job>) {
+    type Verdict = Result<engine::ingest::Outcome, trellis_proto::ProtoError>;
     let e2 = Arc::clone(engine);
-    let (results, jobs) = tokio::task::spawn_blocking(move || {
-        let mut results: Vec<Option<Result<engine::ingest::Outcome, trellis_proto::ProtoError>>> = Vec::new();
-        let mut prepared = Vec::new();
-        for job in &jobs {
+    let validated = tokio::task::spawn_blocking(move || {
+        let mut early: Vec<(validation::Job, Verdict)> = Vec::with_capacity(jobs.len());
+        let mut content = Vec::new();
+        for job in jobs {
             match e2.prepare(&job.data, Origin::Gossip(job.source)) {
-                // Control items change membership and keys: apply each one at once.
-                Ok(p) if p.env.header.kind.is_control() => results.push(e2.commit(vec![p]).pop()),
-                Ok(p) => {
-                    prepared.push((results.len(), p));
-                    results.push(None);
+                Ok(p) if p.env.header.kind.is_control() => {
+                    let r = e2.commit(vec![p]).pop().unwrap_or_else(|| Err(not_validated()));
+                    early.push((job, r));
                 }
-                Err(e) => results.push(Some(Err(e))),
+                Ok(p) => {
+                    let predicted = e2.relay_outcome(&p.env);
+                    early.push((job, Ok(predicted)));
+                    content.push(p);
+                }
+                Err(trellis_proto::ProtoError::Duplicate) => early.push((job, Ok(engine::ingest::Outcome::Duplicate))),
+                Err(e) => early.push((job, Err(e))),
             }
         }
-        let (slots, items): (Vec<usize>, Vec<_>) = prepared.into_iter().unzip();
-        for (slot, r) in slots.into_iter().zip(e2.commit(items)) {
-            results[slot] = Some(r);
-        }
-        (results, jobs)
+        (early, content)
     })
-    .await
-    .unwrap_or_else(|e| (vec![Some(Err(trellis_proto::ProtoError::Invalid(e.to_string())))], Vec::new()));
-    for (job, result) in jobs.into_iter().zip(results) {
-        let result = result.unwrap_or_else(|| Err(trellis_proto::ProtoError::Invalid("not validated".into())));
-        report_verdict(engine, job.source, job.msg_id, result).await;
+    .await;
+    let Ok((early, content)) = validated else {
+        warn!("a validation task failed; its messages are left to gossipsub's timeout");
+        return;
+    };
+    for (job, verdict) in early {
+        report_verdict(engine, job.source, job.msg_id, verdict).await;
     }
+    if content.is_empty() {
+        return;
+    }
+    let e2 = Arc::clone(engine);
+    let stored = tokio::task::spawn_blocking(move || e2.commit(content)).await;
+    for r in stored.into_iter().flatten() {
+        // Relayed already; what the transaction found is recorded. A storage error loses nothing
+        // for the network (the item was relayed) and the periodic sync fetches it again.
+        match r {
+            Ok(_) => {}
+            Err(e) => {
+                warn!(reason = e.reason(), error = %e, "a validated gossip item was not stored");
+                engine.count_reject(e.reason(), None, None);
+            }
+        }
+    }
+}
+
+fn not_validated() -> trellis_proto::ProtoError {
+    trellis_proto::ProtoError::Invalid("not validated".into())
 }
 
 /// Tell gossipsub the verdict on one message, count rejects, catch up when our log is behind.

@@ -13,6 +13,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::engine::Engine;
@@ -33,8 +34,8 @@ fn esc(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Render every metric.
-pub async fn render(engine: &Engine, queue_depth: usize) -> String {
+/// Render every metric: ours, then gossipsub's (`trellis_gossipsub_*`).
+pub async fn render(engine: &Engine, queue_depth: usize, gossip: &Registry) -> String {
     let info = engine.node.info().await;
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
@@ -45,6 +46,12 @@ pub async fn render(engine: &Engine, queue_depth: usize) -> String {
         }
     };
     family("trellis_peers", "gauge", "Connected peers.", vec![(String::new(), info.peers.len() as f64)]);
+    family(
+        "trellis_connections_opened_total",
+        "counter",
+        "Connections opened (inbound or outbound) since the node started.",
+        vec![(String::new(), info.connections_opened as f64)],
+    );
     let groups = engine.group_ids();
     family("trellis_groups", "gauge", "Groups this node is in.", vec![(String::new(), groups.len() as f64)]);
     let (ins, outs) = match engine.counters.lock() {
@@ -94,6 +101,9 @@ pub async fn render(engine: &Engine, queue_depth: usize) -> String {
         "Size of the store file in bytes.",
         vec![(String::new(), store_bytes as f64)],
     );
+    // gossipsub's registry is encoded without the OpenMetrics `# EOF` terminator, so the whole
+    // page stays one text-format exposition.
+    let _ = prometheus_client::encoding::text::encode_registry(&mut out, gossip);
     out
 }
 
@@ -102,6 +112,7 @@ pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     queue: Arc<crate::validation::ValidationQueue>,
+    gossip: Arc<Registry>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -110,15 +121,15 @@ pub async fn serve(
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let (engine, queue) = (Arc::clone(&engine), Arc::clone(&queue));
+                let (engine, queue, gossip) = (Arc::clone(&engine), Arc::clone(&queue), Arc::clone(&gossip));
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (engine, queue) = (Arc::clone(&engine), Arc::clone(&queue));
+                        let (engine, queue, gossip) = (Arc::clone(&engine), Arc::clone(&queue), Arc::clone(&gossip));
                         async move {
                             let resp = if req.uri().path() == "/metrics" {
                                 Response::builder()
                                     .header("content-type", "text/plain; version=0.0.4")
-                                    .body(Full::new(Bytes::from(render(&engine, queue.len()).await)))
+                                    .body(Full::new(Bytes::from(render(&engine, queue.len(), &gossip).await)))
                             } else {
                                 Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(Bytes::from("try /metrics\n")))
                             };

@@ -120,6 +120,8 @@ pub struct NetInfo {
     pub peers: Vec<(PeerId, Vec<Multiaddr>)>,
     /// Connected peers per subscribed topic.
     pub topic_peers: HashMap<TopicHash, Vec<PeerId>>,
+    /// Connections opened (either way) since the node started: churn shows here.
+    pub connections_opened: u64,
 }
 
 /// A cloneable handle to the Swarm task.
@@ -249,6 +251,16 @@ fn topic_score_params() -> gossipsub::TopicScoreParams {
 
 /// Build the Swarm.
 pub fn build_swarm(keypair: libp2p::identity::Keypair, cfg: &NodeConfig) -> anyhow::Result<Swarm<Behaviour>> {
+    build_swarm_with_metrics(keypair, cfg, None)
+}
+
+/// [`build_swarm`], with gossipsub's own counters (messages and bytes per topic, before and after
+/// duplicate filtering, mesh sizes, IWANT requests) registered in `registry` when one is given.
+pub fn build_swarm_with_metrics(
+    keypair: libp2p::identity::Keypair,
+    cfg: &NodeConfig,
+    registry: Option<&mut prometheus_client::registry::Registry>,
+) -> anyhow::Result<Swarm<Behaviour>> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
@@ -269,6 +281,9 @@ pub fn build_swarm(keypair: libp2p::identity::Keypair, cfg: &NodeConfig) -> anyh
             let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)
                 .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
             gossipsub.with_peer_score(peer_score_params(), peer_score_thresholds()).map_err(|e| anyhow::anyhow!(e))?;
+            if let Some(registry) = registry {
+                gossipsub = gossipsub.with_metrics(registry, gossipsub::MetricsConfig::default());
+            }
             let identify = identify::Behaviour::new(identify::Config::new("/trellis/id/1".into(), key.public()));
             let mut kad_cfg = kad::Config::new(libp2p::StreamProtocol::new("/trellis/kad/1"));
             kad_cfg.set_query_timeout(Duration::from_secs(30));
@@ -314,6 +329,7 @@ pub struct Node {
     connected: HashMap<PeerId, Vec<Multiaddr>>,
     /// Concrete listen addresses (interfaces expanded), from `NewListenAddr`.
     listen_addrs: Vec<Multiaddr>,
+    connections_opened: u64,
 }
 
 impl std::fmt::Debug for Node {
@@ -327,6 +343,27 @@ impl std::fmt::Debug for Node {
 /// Longest wait between two dials of a known peer. Dialling a peer that is down costs one
 /// failed TCP connect; a few seconds keeps catch-up after a partition fast.
 const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(4);
+
+/// Connections this node opens by itself: discovery dials group peers until this many are
+/// connected. A group does not need every member connected to every other: gossipsub keeps a
+/// mesh of 5–12 peers per topic and catch-up sync needs a few. Connected to all, each node of a
+/// 100-member group held 99 connections, and their upkeep (pings, yamux, gossipsub heartbeats)
+/// alone cost 1.4 % of a core per node; with a bound the cost per node stays flat as the group
+/// grows. Groups smaller than this stay fully connected.
+pub const TARGET_PEERS: usize = 12;
+
+/// Below this many connections, known peers whose connection dropped are redialled (with
+/// backoff). Between this and [`TARGET_PEERS`] only discovery adds connections, so a node that
+/// lost a few spare ones does not start dialling at once.
+pub const LOW_PEERS: usize = 6;
+
+/// Connections beyond which the node closes spare ones (peers outside its gossipsub meshes, not
+/// bootstrap peers) down to this number, so a well-known node (the bootstrap address every
+/// member starts from) and the connections DHT lookups leave behind do not keep the whole
+/// sector connected. Twice the target: each node dials up to [`TARGET_PEERS`] and accepts
+/// others' dials, so degrees up to about twice the target are normal, and a node pruned down
+/// to this still has more than the target (so pruning does not make it look up and dial again).
+pub const MAX_PEERS: usize = 2 * TARGET_PEERS;
 const COMMAND_CAPACITY: usize = 2048;
 const EVENT_CAPACITY: usize = 1024;
 
@@ -346,6 +383,7 @@ impl Node {
             discovery: cfg.discovery,
             listen_addrs: Vec::new(),
             connected: HashMap::new(),
+            connections_opened: 0,
         };
         (node, NodeHandle { tx }, events_rx)
     }
@@ -361,6 +399,7 @@ impl Node {
         }
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut provider_tick = tokio::time::interval(Duration::from_secs(30));
+        let mut prune_tick = tokio::time::interval(Duration::from_secs(20));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -370,17 +409,14 @@ impl Node {
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 _ = tick.tick() => self.handle_redial_tick(),
                 _ = provider_tick.tick() => self.handle_provider_tick(),
+                _ = prune_tick.tick() => self.prune_connections(),
             }
         }
         debug!("swarm task stopped");
     }
 
     fn dial(&mut self, addr: Multiaddr) {
-        let peer = addr.iter().find_map(|p| match p {
-            libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-            _ => None,
-        });
-        if let Some(peer) = peer {
+        if let Some(peer) = peer_of(&addr) {
             if let Some(k) = self.swarm.behaviour_mut().kad.as_mut() {
                 k.add_address(&peer, addr.clone());
             }
@@ -472,6 +508,7 @@ impl Node {
                     listen_addrs: self.listen_addrs.clone(),
                     peers,
                     topic_peers,
+                    connections_opened: self.connections_opened,
                 });
             }
             Command::Listen { addr, reply } => {
@@ -504,6 +541,7 @@ impl Node {
                 self.listen_addrs.retain(|a| a != &address);
             }
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                self.connections_opened += 1;
                 let addr = endpoint.get_remote_address().clone();
                 let list = self.connected.entry(peer_id).or_default();
                 if !list.contains(&addr) {
@@ -535,10 +573,15 @@ impl Node {
                 result: kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
                 ..
             })) => {
-                for p in providers {
-                    if p != *self.swarm.local_peer_id() && !self.swarm.is_connected(&p) {
-                        let _ = self.swarm.dial(p);
-                    }
+                // Dial only as many new providers as the connection budget has room for, chosen
+                // at random so the members' connections spread over the group.
+                let room = TARGET_PEERS.saturating_sub(self.connections_and_dials());
+                let me = *self.swarm.local_peer_id();
+                let mut fresh: Vec<PeerId> =
+                    providers.into_iter().filter(|p| *p != me && !self.swarm.is_connected(p)).collect();
+                shuffle(&mut fresh);
+                for p in fresh.into_iter().take(room) {
+                    let _ = self.swarm.dial(p);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.handle_rr(ev),
@@ -601,15 +644,27 @@ impl Node {
 
     /// Redial known peers whose connection dropped, with exponential backoff from 1 s, capped
     /// at [`MAX_REDIAL_BACKOFF`] so a healed partition reconnects within seconds.
+    /// Only while fewer than [`LOW_PEERS`] peers are connected, and only as many as that leaves
+    /// room for, chosen at random (bootstrap peers first when nothing is connected).
     fn handle_redial_tick(&mut self) {
         let now = Instant::now();
-        let due: Vec<(PeerId, Vec<Multiaddr>)> = self
+        let connected = self.swarm.connected_peers().count();
+        if connected >= LOW_PEERS {
+            return;
+        }
+        let room = LOW_PEERS - connected;
+        let mut due: Vec<(PeerId, Vec<Multiaddr>)> = self
             .redial
             .iter()
             .filter(|(p, r)| r.next <= now && !self.swarm.is_connected(p))
             .map(|(p, r)| (*p, r.addrs.clone()))
             .collect();
-        for (peer, addrs) in due {
+        shuffle(&mut due);
+        if connected == 0 {
+            let bootstrap: HashSet<PeerId> = self.bootstrap.iter().filter_map(peer_of).collect();
+            due.sort_by_key(|(p, _)| !bootstrap.contains(p));
+        }
+        for (peer, addrs) in due.into_iter().take(room) {
             if let Some(r) = self.redial.get_mut(&peer) {
                 r.next = now + r.backoff;
                 r.backoff = (r.backoff * 2).min(MAX_REDIAL_BACKOFF);
@@ -619,9 +674,40 @@ impl Node {
         }
     }
 
-    /// Re-announce and look up providers of our groups' topics on the DHT.
+    /// Above [`MAX_PEERS`] connections, close spare ones down to that number: never a peer in one
+    /// of our gossipsub meshes or a bootstrap peer.
+    fn prune_connections(&mut self) {
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        if connected.len() <= MAX_PEERS {
+            return;
+        }
+        let bootstrap: HashSet<PeerId> = self.bootstrap.iter().filter_map(peer_of).collect();
+        let gs = &self.swarm.behaviour().gossipsub;
+        let in_mesh: HashSet<PeerId> =
+            gs.topics().flat_map(|t| gs.mesh_peers(t).copied().collect::<Vec<_>>()).collect();
+        let mut spare: Vec<PeerId> =
+            connected.iter().filter(|p| !in_mesh.contains(p) && !bootstrap.contains(p)).copied().collect();
+        shuffle(&mut spare);
+        let excess = connected.len() - MAX_PEERS;
+        for p in spare.into_iter().take(excess) {
+            debug!(peer = %p, "closing a spare connection (over the connection budget)");
+            let _ = self.swarm.disconnect_peer_id(p);
+        }
+    }
+
+    /// Peers connected plus outgoing dials under way (so answers that arrive together do not
+    /// each dial a full budget).
+    fn connections_and_dials(&self) -> usize {
+        self.swarm.connected_peers().count()
+            + self.swarm.network_info().connection_counters().num_pending_outgoing() as usize
+    }
+
+    /// Look up providers of our groups' topics on the DHT, while the node has fewer connections
+    /// than it wants. (A lookup itself connects to the peers it asks; done every 30 s by every
+    /// node of a 100-node group regardless of need, lookups opened about three connections per
+    /// node per second, each followed by a handshake, a hello and a sync.)
     fn handle_provider_tick(&mut self) {
-        if !self.discovery {
+        if !self.discovery || self.connections_and_dials() >= TARGET_PEERS {
             return;
         }
         for g in self.groups.clone() {
@@ -629,6 +715,21 @@ impl Node {
                 k.get_providers(kad::RecordKey::new(&g.topic()));
             }
         }
+    }
+}
+
+/// The peer id at the end of a `/p2p/` address.
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+/// Fisher–Yates with the thread RNG.
+fn shuffle<T>(v: &mut [T]) {
+    for i in (1..v.len()).rev() {
+        v.swap(i, rand::random_range(0..=i));
     }
 }
 

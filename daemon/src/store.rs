@@ -59,9 +59,11 @@ fn dberr<E: std::fmt::Display>(e: E) -> StoreError {
 /// An item as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredItem {
+    #[serde(with = "trellis_proto::codec::bytes")]
     pub bytes: Vec<u8>,
     pub received_ms: u64,
     /// The encoded payload, when this node could decrypt it.
+    #[serde(with = "trellis_proto::codec::bytes::option")]
     pub payload: Option<Vec<u8>>,
     /// The content key of a sealed item this node opened (for an explicit, logged re-share).
     pub content_key: Option<[u8; 32]>,
@@ -310,6 +312,17 @@ impl Store {
     }
 
     /// One item.
+    /// The item holding `sender`'s sequence number `seq` in `group`, if one is stored (a read,
+    /// no write lock: lets validation spot replays and duplicates before the storing transaction).
+    pub fn seq_holder(&self, group: &GroupId, sender: &OrgId, seq: u64) -> Result<Option<ItemId>, StoreError> {
+        let txn = self.begin_read()?;
+        let seqs = txn.open_table(SEQS).map_err(dberr)?;
+        match seqs.get(seq_key(group, sender, seq).as_slice()).map_err(dberr)? {
+            Some(v) => Ok(Some(id_from(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
     pub fn get_item(&self, id: &ItemId) -> Result<Option<StoredItem>, StoreError> {
         let txn = self.begin_read()?;
         let items = txn.open_table(ITEMS).map_err(dberr)?;

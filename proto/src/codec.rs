@@ -72,3 +72,127 @@ pub fn from_token<T: DeserializeOwned>(prefix: &str, text: &str, what: &'static 
     decode(&bytes, crate::limits::MAX_TOKEN_CHARS)
         .map_err(|e| ProtoError::BadText { what, why: format!("it does not decode: {e}") })
 }
+
+/// Serde for `Vec<u8>` fields as one byte string instead of a sequence of `u8` values.
+///
+/// The postcard encoding is the same (a varint length, then the bytes), so the wire format
+/// (§3.2) does not change; decoding copies the bytes in one go instead of visiting each one,
+/// which matters for ciphertexts and payloads of several KiB. Other formats (JSON) still
+/// accept a sequence of numbers.
+pub mod bytes {
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::ser::Serializer;
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            // The size hint comes from the input: cap the preallocation.
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+
+    /// The same for `Option<Vec<u8>>`.
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        struct Ref<'a>(&'a [u8]);
+
+        impl Serialize for Ref<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+
+        struct Owned(Vec<u8>);
+
+        impl<'de> Deserialize<'de> for Owned {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                super::deserialize(d).map(Owned)
+            }
+        }
+
+        pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(b) => s.serialize_some(&Ref(b)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+            Ok(Option::<Owned>::deserialize(d)?.map(|w| w.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Plain {
+        a: Vec<u8>,
+        b: Option<Vec<u8>>,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct AsBytes {
+        #[serde(with = "super::bytes")]
+        a: Vec<u8>,
+        #[serde(with = "super::bytes::option")]
+        b: Option<Vec<u8>>,
+    }
+
+    /// The byte-string form must not change the wire format: same bytes as a sequence of `u8`,
+    /// and each decodes the other's encoding.
+    #[test]
+    fn bytes_encoding_is_the_sequence_encoding() {
+        for len in [0usize, 1, 127, 128, 300, 16_384, 70_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            for b in [None, Some(vec![]), Some(data.clone())] {
+                let plain = Plain { a: data.clone(), b: b.clone() };
+                let fast = AsBytes { a: data.clone(), b };
+                let pe = super::encode(&plain);
+                assert_eq!(pe, super::encode(&fast), "len {len}");
+                let back: AsBytes = super::decode(&pe, usize::MAX).unwrap();
+                assert_eq!(back.a, plain.a);
+                assert_eq!(back.b, plain.b);
+            }
+        }
+        // A length prefix longer than the input is an error, not an allocation.
+        let mut bad = super::encode(&AsBytes { a: vec![1; 10], b: None });
+        bad[0] = 0xff;
+        bad[1] = 0xff;
+        assert!(super::decode::<AsBytes>(&bad, usize::MAX).is_err());
+        // JSON (used by the API for some of these types) still reads arrays of numbers.
+        let json = serde_json::to_string(&Plain { a: vec![1, 2, 3], b: Some(vec![4]) }).unwrap();
+        let back: AsBytes = serde_json::from_str(&json).unwrap();
+        assert_eq!((back.a, back.b), (vec![1, 2, 3], Some(vec![4])));
+    }
+}

@@ -95,6 +95,7 @@ pub struct Header {
 pub struct SealedKey {
     pub to: OrgId,
     pub enc: [u8; 32],
+    #[serde(with = "crate::codec::bytes")]
     pub sealed: Vec<u8>,
 }
 
@@ -102,16 +103,28 @@ pub struct SealedKey {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
     /// CLEAR and control items: the encoded [`Payload`].
-    Clear(Vec<u8>),
+    Clear(#[serde(with = "crate::codec::bytes")] Vec<u8>),
     /// GREEN: encrypted under the group's epoch key.
-    Group { nonce: [u8; 24], commitment: [u8; 32], ciphertext: Vec<u8> },
+    Group {
+        nonce: [u8; 24],
+        commitment: [u8; 32],
+        #[serde(with = "crate::codec::bytes")]
+        ciphertext: Vec<u8>,
+    },
     /// AMBER / AMBER+STRICT / RED: encrypted under a content key sealed to each recipient.
-    Sealed { recipients: Vec<SealedKey>, nonce: [u8; 24], commitment: [u8; 32], ciphertext: Vec<u8> },
+    Sealed {
+        recipients: Vec<SealedKey>,
+        nonce: [u8; 24],
+        commitment: [u8; 32],
+        #[serde(with = "crate::codec::bytes")]
+        ciphertext: Vec<u8>,
+    },
 }
 
 /// The plaintext of an encrypted body: the encoded payload and the sender's inner signature.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Inner {
+    #[serde(with = "crate::codec::bytes")]
     payload: Vec<u8>,
     sig: Sig,
 }

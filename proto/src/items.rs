@@ -101,6 +101,7 @@ pub enum SourceFormat {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceDocument {
     pub format: SourceFormat,
+    #[serde(with = "crate::codec::bytes")]
     pub bytes: Vec<u8>,
 }
 

@@ -102,8 +102,38 @@ fn decode_clear(env: &Envelope) -> Option<Payload> {
 impl Engine {
     /// Validate, store and act on one envelope.
     pub fn ingest(&self, bytes: &[u8], origin: Origin) -> Result<Outcome, ProtoError> {
-        let prepared = self.prepare(bytes, origin)?;
+        let prepared = match self.prepare(bytes, origin) {
+            Err(ProtoError::Duplicate) => return Ok(Outcome::Duplicate),
+            other => other?,
+        };
         self.commit(vec![prepared]).pop().unwrap_or(Err(ProtoError::Invalid("nothing committed".into())))
+    }
+
+    /// [`Self::prepare`] for many envelopes, split over the machine's cores (validation is
+    /// CPU-bound and independent per item; results come back in input order).
+    pub fn prepare_many(&self, items: &[&[u8]], origin: Origin) -> Vec<Result<Prepared, ProtoError>> {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        // Below a few dozen items a thread costs more than it saves.
+        let threads = cores.min(items.len() / 32).max(1);
+        if threads == 1 {
+            return items.iter().map(|b| self.prepare(b, origin)).collect();
+        }
+        let chunk = items.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = items
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(|b| self.prepare(b, origin)).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .zip(items.chunks(chunk))
+                .flat_map(|(h, c)| {
+                    h.join().unwrap_or_else(|_| {
+                        c.iter().map(|_| Err(ProtoError::Invalid("validation thread panicked".into()))).collect()
+                    })
+                })
+                .collect()
+        })
     }
 
     /// Validate and decrypt one envelope: everything but storing it.
@@ -154,6 +184,16 @@ impl Engine {
                 g.state.check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
             }
         }
+        // Replays and duplicates are known from a read of the replay index, before any decryption
+        // and without the write lock (the storing transaction checks again, atomically).
+        match self.store.seq_holder(&group, &env.header.sender, env.header.seq) {
+            Ok(Some(id)) if id == env.id => return Err(ProtoError::Duplicate),
+            Ok(Some(_)) => {
+                return Err(ProtoError::ReplayedSequence { sender: env.header.sender, seq: env.header.seq });
+            }
+            Ok(None) => {}
+            Err(e) => return Err(ProtoError::Invalid(e.to_string())),
+        }
         // §7.2: a publisher over its trust-scaled quota is neither stored from gossip nor relayed,
         // and the violation lowers its trust. Control items (membership, keys) are never
         // throttled; catch-up sync is bounded by its own batch limits instead.
@@ -186,8 +226,23 @@ impl Engine {
         Ok(Prepared { env, item, payload, origin })
     }
 
-    /// Store prepared items in one durable transaction, then act on the new ones.
-    pub fn commit(&self, prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
+    /// What storing `env` will lead to, as far as relaying goes: below this node's relay threshold
+    /// a content item is stored and shown but not relayed (§7.2).
+    pub fn relay_outcome(&self, env: &Envelope) -> Outcome {
+        if !env.header.kind.is_control() && self.trust_of(&env.header.sender) < super::trust::RELAY_THRESHOLD {
+            Outcome::StoredNoRelay
+        } else {
+            Outcome::Stored
+        }
+    }
+
+    /// Store prepared items in one durable transaction, then act on the new ones. An item's
+    /// receive time is the start of this transaction.
+    pub fn commit(&self, mut prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
+        let now = now_ms();
+        for p in &mut prepared {
+            p.item.received_ms = now;
+        }
         let rows: Vec<_> = prepared
             .iter()
             .map(|p| (p.env.header.group, p.env.header.kind, p.env.header.sender, p.env.header.seq, p.env.id, &p.item))
@@ -213,11 +268,10 @@ impl Engine {
                     *c.items_in.entry(env.header.kind.as_str()).or_default() += 1;
                 }
                 let sender = env.header.sender;
-                let control = env.header.kind.is_control();
                 if let Some(p) = payload {
                     self.after_store(&env, p);
                 }
-                if !control && self.trust_of(&sender) < super::trust::RELAY_THRESHOLD {
+                if self.relay_outcome(&env) == Outcome::StoredNoRelay {
                     return Ok(Outcome::StoredNoRelay);
                 }
                 if matches!(origin, Origin::Gossip(_))

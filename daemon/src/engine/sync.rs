@@ -141,30 +141,53 @@ impl Engine {
         Ok(stored)
     }
 
+    /// A sync item that did not validate: kept for the next pass if its sender is not (yet) a
+    /// member, skipped if already held, counted as a rejection otherwise.
+    fn sort_rejected<'a>(
+        &self,
+        b: &'a Vec<u8>,
+        e: trellis_proto::ProtoError,
+        peer: PeerId,
+        next: &mut Vec<&'a Vec<u8>>,
+    ) {
+        match e {
+            trellis_proto::ProtoError::NotAMember(_) => next.push(b),
+            trellis_proto::ProtoError::Duplicate => {}
+            e => {
+                tracing::debug!(%peer, reason = e.reason(), "sync item rejected");
+                self.count_reject(e.reason(), None, Some(peer));
+            }
+        }
+    }
+
     /// Ingest a sync batch: control items first (they may admit the senders of the rest), then
     /// repeat while progress is made, so order within a batch does not matter.
     fn ingest_batch(&self, items: &[Vec<u8>], peer: PeerId) -> (usize, bool) {
         let mut pending: Vec<&Vec<u8>> = items.iter().collect();
-        pending.sort_by_key(|b| Envelope::decode(b).map(|e| !e.header.kind.is_control()).unwrap_or(true));
+        let is_control = |b: &Vec<u8>| Envelope::decode(b).is_ok_and(|e| e.header.kind.is_control());
         let mut stored = 0;
         loop {
             let before = pending.len();
             let mut next = Vec::new();
             let mut ready = Vec::new();
-            for b in pending {
+            let (control, content): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = pending.into_iter().partition(|b| is_control(b));
+            // Control items change who may publish: apply each before validating the next.
+            for b in control {
                 match self.prepare(b, Origin::Sync(peer)) {
-                    // Control items change who may publish: apply each before validating the rest.
-                    Ok(p) if p.env.header.kind.is_control() => match self.commit(vec![p]).pop() {
+                    Ok(p) => match self.commit(vec![p]).pop() {
                         Some(Ok(super::ingest::Outcome::Stored | super::ingest::Outcome::StoredNoRelay)) => stored += 1,
                         Some(Err(e)) => self.count_reject(e.reason(), None, Some(peer)),
                         _ => {}
                     },
+                    Err(e) => self.sort_rejected(b, e, peer, &mut next),
+                }
+            }
+            // Content items: validated on all cores, stored in one durable transaction.
+            let slices: Vec<&[u8]> = content.iter().map(|b| b.as_slice()).collect();
+            for (b, r) in content.iter().copied().zip(self.prepare_many(&slices, Origin::Sync(peer))) {
+                match r {
                     Ok(p) => ready.push(p),
-                    Err(trellis_proto::ProtoError::NotAMember(_)) => next.push(b),
-                    Err(e) => {
-                        tracing::debug!(%peer, reason = e.reason(), "sync item rejected");
-                        self.count_reject(e.reason(), None, Some(peer));
-                    }
+                    Err(e) => self.sort_rejected(b, e, peer, &mut next),
                 }
             }
             // Content items go to the store in one durable transaction per batch.

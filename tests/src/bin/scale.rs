@@ -1,15 +1,17 @@
 //! `scale`: the benchmark harness at scale (issue "Benchmarks at scale"). Starts N real
-//! `trellisd` processes on loopback, forms one group, publishes advisories of a given size at a
-//! given rate from one node, and reports per-item delivery time to all nodes, delivery ratio,
-//! and CPU seconds and peak RSS per node, as a table and as JSON.
+//! `trellisd` processes on loopback, forms one group, then runs R rounds: each publishes K
+//! advisories of a given size at a given rate from one node and measures, per item, the delivery
+//! time to all nodes; per round, the delivery ratio, gossip messages and bytes per node per item
+//! (from each node's gossipsub counters on its metrics endpoint), and CPU seconds per node. It
+//! reports every round, then the median of the rounds with their minimum and maximum, as a table
+//! and as JSON (last line of stdout).
 //!
-//! Run (release binaries recommended):
-//!   cargo build --release -p trellis-daemon -p trellis-cli
-//!   TRELLIS_BIN_DIR=target/release cargo run --release -p trellis-tests --bin scale -- --nodes 10 --rate 10 --items 50 --size 4096
-//!
-//! Bytes and messages per node per item are not measured here: the daemon does not count
-//! bytes per message (the fault harness measures link bytes in namespaces instead).
+//! Run (release binaries; the harness itself can be a debug build):
+//!   cargo build --workspace && cargo build --release -p trellis-daemon -p trellis-cli
+//!   TRELLIS_BIN_DIR=target/release target/debug/scale --nodes 10 --rate 10 --items 50 --size 4096 --rounds 3
 
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -19,28 +21,42 @@ use trellis_daemon::api::types::{
 };
 use trellis_tests::{Bins, Daemon};
 
+const USAGE: &str = "usage: scale [--nodes N] [--rate ITEMS_PER_S] [--items K] [--size BYTES] [--rounds R]
+  --nodes   trellisd processes to start (default 10, at least 2)
+  --rate    items published per second by node n0 (default 10)
+  --items   items per round (default 50)
+  --size    approximate advisory size in bytes (default 4096)
+  --rounds  measurement rounds on the same network; the summary is their median (default 3)";
+
 struct Args {
     nodes: usize,
     rate: f64,
     items: usize,
     size: usize,
+    rounds: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut a = Args { nodes: 10, rate: 10.0, items: 50, size: 4096 };
+    let mut a = Args { nodes: 10, rate: 10.0, items: 50, size: 4096, rounds: 3 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let v = it.next().with_context(|| format!("{flag} needs a value"))?;
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let v = it.next().with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let bad = |e: &dyn std::fmt::Display| anyhow::anyhow!("{flag} {v}: {e}\n{USAGE}");
         match flag.as_str() {
-            "--nodes" => a.nodes = v.parse()?,
-            "--rate" => a.rate = v.parse()?,
-            "--items" => a.items = v.parse()?,
-            "--size" => a.size = v.parse()?,
-            _ => bail!("unknown flag {flag}; use --nodes N --rate ITEMS_PER_S --items K --size BYTES"),
+            "--nodes" => a.nodes = v.parse().map_err(|e| bad(&e))?,
+            "--rate" => a.rate = v.parse().map_err(|e| bad(&e))?,
+            "--items" => a.items = v.parse().map_err(|e| bad(&e))?,
+            "--size" => a.size = v.parse().map_err(|e| bad(&e))?,
+            "--rounds" => a.rounds = v.parse().map_err(|e| bad(&e))?,
+            _ => bail!("unknown flag {flag}\n{USAGE}"),
         }
     }
-    if a.nodes < 2 || a.rate <= 0.0 || a.items == 0 {
-        bail!("need --nodes >= 2, --rate > 0, --items > 0");
+    if a.nodes < 2 || a.rate <= 0.0 || a.items == 0 || a.rounds == 0 {
+        bail!("need --nodes >= 2, --rate > 0, --items > 0, --rounds > 0\n{USAGE}");
     }
     Ok(a)
 }
@@ -65,6 +81,40 @@ fn proc_usage(pid: u32) -> (f64, u64, u64) {
     (cpu, kib("VmHWM:"), kib("VmRSS:"))
 }
 
+/// Free loopback ports for the metrics endpoints, below the kernel's ephemeral range (so the
+/// nodes' own `tcp/0` listeners and outgoing connections cannot take them before they are bound).
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let ports: Vec<u16> =
+        (21000..32000).filter(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()).take(n).collect();
+    if ports.len() < n {
+        bail!("found only {} free loopback ports in 21000–32000", ports.len());
+    }
+    Ok(ports)
+}
+
+/// The node's Prometheus page, each metric summed over its labels.
+fn scrape(port: u16) -> anyhow::Result<BTreeMap<String, f64>> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    let mut out = BTreeMap::new();
+    for line in body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let Some((name_labels, value)) = line.rsplit_once(' ') else { continue };
+        let name = name_labels.split('{').next().unwrap_or(name_labels);
+        if let Ok(v) = value.parse::<f64>() {
+            *out.entry(name.to_string()).or_default() += v;
+        }
+    }
+    Ok(out)
+}
+
+/// Sum of `metric` over all nodes.
+fn total(scrapes: &[BTreeMap<String, f64>], metric: &str) -> f64 {
+    scrapes.iter().map(|m| m.get(metric).copied().unwrap_or(0.0)).sum()
+}
+
 fn pct(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -72,12 +122,72 @@ fn pct(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Median, minimum and maximum of one figure over the rounds.
+fn spread(v: &[f64]) -> serde_json::Value {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let median = if s.is_empty() {
+        0.0
+    } else if s.len() % 2 == 1 {
+        s[s.len() / 2]
+    } else {
+        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
+    };
+    serde_json::json!({"median": median, "min": s.first().copied().unwrap_or(0.0), "max": s.last().copied().unwrap_or(0.0)})
+}
+
+fn fmt_spread(v: &serde_json::Value, unit: &str, decimals: usize) -> String {
+    let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
+    format!("{:.d$}{unit} [{:.d$}–{:.d$}]", f("median"), f("min"), f("max"), d = decimals)
+}
+
+/// What one round measured.
+struct Round {
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    max: f64,
+    ratio: f64,
+    /// Gossip messages a node received per published item, duplicates included.
+    msgs_in: f64,
+    /// The same after gossipsub's duplicate filter (1.0 when every node got each item once).
+    msgs_in_unique: f64,
+    /// Gossip bytes a node received per item, duplicates included.
+    bytes_in: f64,
+    /// Gossip messages a node sent per item.
+    msgs_out: f64,
+    /// IWANT requests a node sent per item (items learnt of by gossip, not the mesh).
+    iwant: f64,
+    /// Connected peers per node at the end of the round (mean, max) and connections opened
+    /// per node during it (churn).
+    peers_mean: f64,
+    peers_max: f64,
+    opened: f64,
+    cpu_mean: f64,
+    cpu_max: f64,
+    publish_secs: f64,
+}
+
+const RECV_ALL: &str = "trellis_gossipsub_topic_msg_recv_counts_unfiltered_total";
+const RECV_UNIQUE: &str = "trellis_gossipsub_topic_msg_recv_counts_total";
+const RECV_BYTES: &str = "trellis_gossipsub_topic_msg_recv_bytes_unfiltered_total";
+const SENT: &str = "trellis_gossipsub_topic_msg_sent_counts_total";
+const IWANT: &str = "trellis_gossipsub_topic_iwant_msgs_total";
+const OPENED: &str = "trellis_connections_opened_total";
+
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let bins = Bins::locate()?;
     let dir = tempfile::tempdir()?;
     let rt = tokio::runtime::Runtime::new()?;
     eprintln!("starting {} nodes…", args.nodes);
+    // Each node serves its metrics on its own loopback port (config.toml in its home).
+    let ports = free_ports(args.nodes)?;
+    for (i, port) in ports.iter().enumerate() {
+        let home = dir.path().join(format!("n{i}"));
+        std::fs::create_dir_all(&home)?;
+        std::fs::write(home.join("config.toml"), format!("metrics_listen = \"127.0.0.1:{port}\"\n"))?;
+    }
     let t0 = Instant::now();
     let first = Daemon::start(&bins, "n0", &dir.path().join("n0"), &[])?;
     let first_addr = {
@@ -105,7 +215,7 @@ fn main() -> anyhow::Result<()> {
                 .await?;
             let _: GroupInfo = c.post("/v1/groups/join", &JoinRequest { token: tok.token }).await?;
         }
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let mut ready = 0;
             for c in &clients {
@@ -125,91 +235,166 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     eprintln!("group formed in {:.1} s; idling 5 s", t0.elapsed().as_secs_f64());
+    let idle_start: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
+    let idle_t = Instant::now();
     std::thread::sleep(Duration::from_secs(5));
     let idle: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
+    // Share of one core each node uses while the group is formed and quiet.
+    let idle_cpu: Vec<f64> =
+        idle.iter().zip(&idle_start).map(|(a, b)| (a.0 - b.0) / idle_t.elapsed().as_secs_f64() * 100.0).collect();
 
-    // Publish.
     let summary = "x".repeat(args.size.saturating_sub(200));
     let interval = Duration::from_secs_f64(1.0 / args.rate);
-    let mut ids = Vec::new();
-    let publish_start = Instant::now();
-    rt.block_on(async {
-        let mut tick = tokio::time::interval(interval);
-        for i in 0..args.items {
-            tick.tick().await;
-            let req = PublishAdvisory {
-                group: "bench".into(),
-                tlp: "green".into(),
-                title: format!("scale item {i}"),
-                summary: summary.clone(),
-                category: None,
-                severity: None,
-                aliases: vec![],
-                affects: vec![],
-                references: vec![],
-                remediation: None,
-                to: vec![],
-            };
-            let c: Created = clients[0].post("/v1/advisories", &req).await?;
-            ids.push(c.id);
-        }
-        anyhow::Ok(())
-    })?;
-    let publish_secs = publish_start.elapsed().as_secs_f64();
-    // Collect.
-    let (worst, delivered) = rt.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let mut worst = vec![0u64; ids.len()];
-            let mut delivered = 0usize;
-            for c in &clients {
-                let list: Vec<AdvisoryView> = c.get("/v1/advisories").await?;
-                for (i, id) in ids.iter().enumerate() {
-                    if let Some(a) = list.iter().find(|a| &a.id == id) {
-                        delivered += 1;
-                        worst[i] = worst[i].max(a.received_ms.saturating_sub(a.published_ms));
+    let mut rounds = Vec::new();
+    for round in 0..args.rounds {
+        let before_usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
+        let before: Vec<_> = ports.iter().map(|p| scrape(*p)).collect::<anyhow::Result<_>>()?;
+        let mut ids = Vec::new();
+        let publish_start = Instant::now();
+        rt.block_on(async {
+            let mut tick = tokio::time::interval(interval);
+            for i in 0..args.items {
+                tick.tick().await;
+                let req = PublishAdvisory {
+                    group: "bench".into(),
+                    tlp: "green".into(),
+                    title: format!("scale round {round} item {i}"),
+                    summary: summary.clone(),
+                    category: None,
+                    severity: None,
+                    aliases: vec![],
+                    affects: vec![],
+                    references: vec![],
+                    remediation: None,
+                    to: vec![],
+                };
+                let c: Created = clients[0].post("/v1/advisories", &req).await?;
+                ids.push(c.id);
+            }
+            anyhow::Ok(())
+        })?;
+        let publish_secs = publish_start.elapsed().as_secs_f64();
+        let (worst, delivered) = rt.block_on(async {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let mut worst = vec![0u64; ids.len()];
+                let mut delivered = 0usize;
+                for c in &clients {
+                    let list: Vec<AdvisoryView> = c.get("/v1/advisories").await?;
+                    for (i, id) in ids.iter().enumerate() {
+                        if let Some(a) = list.iter().find(|a| &a.id == id) {
+                            delivered += 1;
+                            worst[i] = worst[i].max(a.received_ms.saturating_sub(a.published_ms));
+                        }
                     }
                 }
+                if delivered == ids.len() * clients.len() || Instant::now() > deadline {
+                    return anyhow::Ok((worst, delivered));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            if delivered == ids.len() * clients.len() || Instant::now() > deadline {
-                return anyhow::Ok((worst, delivered));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    })?;
+        })?;
+        let after_usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
+        let after: Vec<_> = ports.iter().map(|p| scrape(*p)).collect::<anyhow::Result<_>>()?;
+        let per_node_item = |m: &str| (total(&after, m) - total(&before, m)) / (args.nodes * args.items) as f64;
+        let mut sorted = worst;
+        sorted.sort();
+        let cpu: Vec<f64> = after_usage.iter().zip(&before_usage).map(|(a, b)| a.0 - b.0).collect();
+        let r = Round {
+            p50: pct(&sorted, 0.5) as f64,
+            p95: pct(&sorted, 0.95) as f64,
+            p99: pct(&sorted, 0.99) as f64,
+            max: sorted.last().copied().unwrap_or(0) as f64,
+            ratio: delivered as f64 / (ids.len() * clients.len()) as f64,
+            msgs_in: per_node_item(RECV_ALL),
+            msgs_in_unique: per_node_item(RECV_UNIQUE),
+            bytes_in: per_node_item(RECV_BYTES),
+            msgs_out: per_node_item(SENT),
+            iwant: per_node_item(IWANT),
+            peers_mean: total(&after, "trellis_peers") / args.nodes as f64,
+            peers_max: after.iter().map(|m| m.get("trellis_peers").copied().unwrap_or(0.0)).fold(0.0, f64::max),
+            opened: (total(&after, OPENED) - total(&before, OPENED)) / args.nodes as f64,
+            cpu_mean: cpu.iter().sum::<f64>() / cpu.len().max(1) as f64,
+            cpu_max: cpu.iter().cloned().fold(0.0, f64::max),
+            publish_secs,
+        };
+        println!(
+            "round {}: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms; delivered {:.4}; per node per item: {:.2} msgs in \
+             ({:.2} after dedup), {:.0} B in, {:.2} msgs out, {:.3} IWANT; peers {:.1} mean / {:.0} max, {:.2} \
+             connections opened per node; CPU {:.2} s mean / {:.2} s max per node; publishing took {:.1} s",
+            round + 1,
+            r.p50,
+            r.p95,
+            r.p99,
+            r.max,
+            r.ratio,
+            r.msgs_in,
+            r.msgs_in_unique,
+            r.bytes_in,
+            r.msgs_out,
+            r.iwant,
+            r.peers_mean,
+            r.peers_max,
+            r.opened,
+            r.cpu_mean,
+            r.cpu_max,
+            r.publish_secs
+        );
+        rounds.push(r);
+    }
     let usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
-    let mut sorted = worst.clone();
-    sorted.sort();
-    let ratio = delivered as f64 / (ids.len() * clients.len()) as f64;
-    let cpu: Vec<f64> = usage.iter().zip(&idle).map(|(u, i)| u.0 - i.0).collect();
+    let col = |f: fn(&Round) -> f64| spread(&rounds.iter().map(f).collect::<Vec<_>>());
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let idle_rss: Vec<f64> = idle.iter().map(|u| u.2 as f64 / 1024.0).collect();
     let peak: Vec<f64> = usage.iter().map(|u| u.1 as f64 / 1024.0).collect();
     let report = serde_json::json!({
-        "nodes": args.nodes, "rate_per_s": args.rate, "items": args.items, "size_bytes": args.size,
-        "publish_seconds": publish_secs,
-        "delivery_ms_to_all": {"p50": pct(&sorted, 0.5), "p95": pct(&sorted, 0.95), "p99": pct(&sorted, 0.99), "max": sorted.last().copied().unwrap_or(0)},
-        "delivery_ratio": ratio,
-        "cpu_seconds_per_node_during_publish": {"mean": mean(&cpu), "max": cpu.iter().cloned().fold(0.0, f64::max)},
+        "nodes": args.nodes, "rate_per_s": args.rate, "items_per_round": args.items, "size_bytes": args.size,
+        "rounds": args.rounds,
+        "delivery_ms_to_all": {"p50": col(|r| r.p50), "p95": col(|r| r.p95), "p99": col(|r| r.p99), "max": col(|r| r.max)},
+        "delivery_ratio": col(|r| r.ratio),
+        "per_node_per_item": {
+            "gossip_msgs_in": col(|r| r.msgs_in), "gossip_msgs_in_after_dedup": col(|r| r.msgs_in_unique),
+            "gossip_bytes_in": col(|r| r.bytes_in), "gossip_msgs_out": col(|r| r.msgs_out), "iwant": col(|r| r.iwant),
+        },
+        "cpu_seconds_per_node_per_round": {"mean": col(|r| r.cpu_mean), "max": col(|r| r.cpu_max)},
+        "connected_peers_per_node": {"mean": col(|r| r.peers_mean), "max": col(|r| r.peers_max)},
+        "connections_opened_per_node_per_round": col(|r| r.opened),
+        "publish_seconds": col(|r| r.publish_secs),
+        "idle_cpu_percent_of_a_core": {"mean": mean(&idle_cpu), "max": idle_cpu.iter().cloned().fold(0.0, f64::max)},
         "idle_rss_mib": {"mean": mean(&idle_rss), "max": idle_rss.iter().cloned().fold(0.0, f64::max)},
         "peak_rss_mib": {"mean": mean(&peak), "max": peak.iter().cloned().fold(0.0, f64::max)},
         "first_node_start_to_ready_ms": startup_first.as_millis() as u64,
     });
-    println!("nodes {:>4} | rate {:>5}/s | items {:>4} | size {:>6} B", args.nodes, args.rate, args.items, args.size);
+    let d = &report["delivery_ms_to_all"];
+    let n = &report["per_node_per_item"];
     println!(
-        "delivery to all: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms; ratio {:.4}",
-        pct(&sorted, 0.5),
-        pct(&sorted, 0.95),
-        pct(&sorted, 0.99),
-        sorted.last().copied().unwrap_or(0),
-        ratio
+        "nodes {} | rate {}/s | {} items × {} rounds | size {} B — median [min–max] over rounds",
+        args.nodes, args.rate, args.items, args.rounds, args.size
     );
     println!(
-        "per node: CPU {:.2} s mean / {:.2} s max during publishing; RSS idle {:.1} MiB mean, peak {:.1} MiB max",
-        mean(&cpu),
-        cpu.iter().cloned().fold(0.0, f64::max),
+        "delivery to all: p50 {}, p95 {}, p99 {}, max {}; ratio {}",
+        fmt_spread(&d["p50"], " ms", 0),
+        fmt_spread(&d["p95"], " ms", 0),
+        fmt_spread(&d["p99"], " ms", 0),
+        fmt_spread(&d["max"], " ms", 0),
+        fmt_spread(&report["delivery_ratio"], "", 4)
+    );
+    println!(
+        "per node per item: gossip msgs in {} (after dedup {}), bytes in {}, msgs out {}, IWANT {}",
+        fmt_spread(&n["gossip_msgs_in"], "", 2),
+        fmt_spread(&n["gossip_msgs_in_after_dedup"], "", 2),
+        fmt_spread(&n["gossip_bytes_in"], " B", 0),
+        fmt_spread(&n["gossip_msgs_out"], "", 2),
+        fmt_spread(&n["iwant"], "", 3)
+    );
+    println!(
+        "per node: idle CPU {:.1} % of a core mean; CPU per round {} mean, {} max; RSS idle {:.1} MiB mean, peak {:.1} MiB max; n0 start to ready {} ms",
+        mean(&idle_cpu),
+        fmt_spread(&report["cpu_seconds_per_node_per_round"]["mean"], " s", 2),
+        fmt_spread(&report["cpu_seconds_per_node_per_round"]["max"], " s", 2),
         mean(&idle_rss),
-        peak.iter().cloned().fold(0.0, f64::max)
+        peak.iter().cloned().fold(0.0, f64::max),
+        startup_first.as_millis()
     );
     println!("{report}");
     drop(nodes);
