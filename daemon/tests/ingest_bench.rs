@@ -7,6 +7,8 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use trellis_daemon::engine::Engine;
@@ -94,7 +96,7 @@ fn median_min_max(mut v: Vec<f64>) -> (f64, f64, f64) {
 #[ignore = "benchmark: cargo test --release -p trellis-daemon --test ingest_bench -- --ignored --nocapture"]
 async fn ingest_rate_vs_raw_verify() {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mut figures: Vec<[f64; 5]> = Vec::new();
+    let mut figures: Vec<[f64; 7]> = Vec::new();
     let mut size = 0;
     for run in 0..RUNS {
         let dir = tempfile::tempdir().unwrap();
@@ -126,6 +128,8 @@ async fn ingest_rate_vs_raw_verify() {
             // sync items: the stream comes from one publisher far faster than its gossip quota
             // allows, and the quota check itself is a counter update.)
             let next = std::sync::atomic::AtomicUsize::new(0);
+            // Thread time spent validating and storing, summed over the workers (nanoseconds).
+            let (t_prepare, t_commit) = (AtomicU64::new(0), AtomicU64::new(0));
             let gossip_rate = rate(gossip.len(), || {
                 std::thread::scope(|s| {
                     for _ in 0..WORKERS {
@@ -137,11 +141,15 @@ async fn ingest_rate_vs_raw_verify() {
                                 }
                                 let jobs = &gossip[at..(at + GROUP_COMMIT).min(gossip.len())];
                                 let peer = libp2p::PeerId::random();
+                                let t = Instant::now();
                                 let prepared: Vec<_> =
                                     jobs.iter().map(|b| e.prepare(b, Origin::Sync(peer)).unwrap()).collect();
+                                t_prepare.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+                                let t = Instant::now();
                                 for r in e.commit(prepared) {
                                     r.unwrap();
                                 }
+                                t_commit.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
                             }
                         });
                     }
@@ -160,7 +168,8 @@ async fn ingest_rate_vs_raw_verify() {
                     }
                 }
             });
-            [verify_1, verify_all, single_rate, gossip_rate, sync_rate]
+            let per_item = |t: &AtomicU64| t.load(Relaxed) as f64 / 1000.0 / gossip.len() as f64;
+            [verify_1, verify_all, single_rate, gossip_rate, sync_rate, per_item(&t_prepare), per_item(&t_commit)]
         })
         .await
         .unwrap();
@@ -184,6 +193,12 @@ async fn ingest_rate_vs_raw_verify() {
     show("ingest, one transaction per item", 2);
     show("ingest, gossip path (2 workers, up to 64 per transaction)", 3);
     show("ingest, sync path (500 per transaction, validated on all cores)", 4);
+    let (p, plo, phi) = col(5);
+    let (c, clo, chi) = col(6);
+    println!(
+        "gossip path, thread time per item: validating {p:.0} µs [{plo:.0}–{phi:.0}], storing {c:.0} µs [{clo:.0}–{chi:.0}] \
+         (the storing transaction includes waiting for the other worker's and the fsync)"
+    );
 }
 
 /// The bytes two nodes exchange in one sync round when they already agree on 100,000 items:

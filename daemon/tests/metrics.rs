@@ -72,12 +72,16 @@ async fn metrics_parse_and_count() {
         "trellis_items_out_total",
         "trellis_validation_queue_depth",
         "trellis_store_bytes",
+        "trellis_connections_opened_total",
+        // gossipsub's own counters, from its registry: the group's topic is subscribed.
+        "trellis_gossipsub_topic_subscription_status",
     ] {
         assert!(parsed.samples.iter().any(|s| s.metric == family), "{family} missing from:\n{text}");
     }
     assert_eq!(value(&parsed, "trellis_groups", None), Some(1.0));
     assert_eq!(value(&parsed, "trellis_items_out_total", Some(("kind", "advisory"))), Some(1.0));
     assert!(value(&parsed, "trellis_store_bytes", None).unwrap() > 0.0);
+    assert_eq!(value(&parsed, "trellis_gossipsub_topic_subscription_status", None), Some(1.0), "{text}");
     assert!(parsed.docs.contains_key("trellis_rejects_total"), "rejects family documented");
 
     // A non-loopback address is refused at configuration time.

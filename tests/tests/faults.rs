@@ -87,15 +87,28 @@ fn form_group(bins: &Bins, nodes: &[NsDaemon]) -> anyhow::Result<()> {
 }
 
 /// Publish one GREEN advisory; its id.
-fn publish(bins: &Bins, home: &Path, title: &str) -> anyhow::Result<String> {
+fn publish(bins: &Bins, home: &Path, title: &str, summary: &str) -> anyhow::Result<String> {
     let v =
-        bins.json(home, &["advisory", "publish", GROUP, "--tlp", "green", "--title", title, "--summary", "fault"])?;
+        bins.json(home, &["advisory", "publish", GROUP, "--tlp", "green", "--title", title, "--summary", summary])?;
     Ok(v["id"].as_str().with_context(|| format!("no id in {v}"))?.to_string())
 }
 
 /// Publish `n` advisories from `home` with `workers` concurrent CLI processes; the ids the CLI
 /// acknowledged. Stops early (without error) once `stop` is set.
 fn publish_many(bins: &Bins, home: &Path, tag: &str, n: usize, workers: usize, stop: &AtomicBool) -> Vec<String> {
+    publish_many_sized(bins, home, tag, "fault", n, workers, stop)
+}
+
+/// [`publish_many`] with a given summary text.
+fn publish_many_sized(
+    bins: &Bins,
+    home: &Path,
+    tag: &str,
+    summary: &str,
+    n: usize,
+    workers: usize,
+    stop: &AtomicBool,
+) -> Vec<String> {
     let next = AtomicUsize::new(0);
     let acked = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -106,7 +119,7 @@ fn publish_many(bins: &Bins, home: &Path, tag: &str, n: usize, workers: usize, s
                     if i >= n || stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    if let Ok(id) = publish(bins, home, &format!("{tag} {i}")) {
+                    if let Ok(id) = publish(bins, home, &format!("{tag} {i}"), summary) {
                         acked.lock().unwrap_or_else(|e| e.into_inner()).push(id);
                     }
                 }
@@ -343,11 +356,14 @@ fn measure_catch_up_and_agreement() {
 fn measure(env: &Env, net: &Net, nodes: &mut Vec<NsDaemon>) -> anyhow::Result<()> {
     let bins = &env.bins;
     let n: usize = std::env::var("TRELLIS_MEASURE_ITEMS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    // Advisory text per item (title + summary), 4 KiB by default like the scale benchmark.
+    let size: usize = std::env::var("TRELLIS_MEASURE_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(4096);
+    let summary = "x".repeat(size.saturating_sub(16).max(1));
     *nodes = start_nodes(bins, net, env.dir.path(), 2)?;
     form_group(bins, nodes)?;
     nodes[1].stop()?;
     let t = Instant::now();
-    let acked = publish_many(bins, &nodes[0].home, "bench", n, 4, &AtomicBool::new(false));
+    let acked = publish_many_sized(bins, &nodes[0].home, "bench", &summary, n, 4, &AtomicBool::new(false));
     ensure!(acked.len() == n, "acknowledged {} of {n}", acked.len());
     let on_a = group_items(bins, &nodes[0].home).context("A's item count")?;
     eprintln!("published {n} in {:?}; A holds {on_a} group items", t.elapsed());
@@ -362,11 +378,14 @@ fn measure(env: &Env, net: &Net, nodes: &mut Vec<NsDaemon>) -> anyhow::Result<()
     })?;
     let caught_up = Instant::now();
     let bytes = link_total(net, 1)? - before;
+    let text = n * (summary.len() + "bench 9999".len());
     eprintln!(
-        "MEASURE catch-up of {n} items: {:?} after ready ({:?} after start), {bytes} bytes on B's link ({:.0} per item)",
+        "MEASURE catch-up of {n} items: {:?} after ready ({:?} after start), {bytes} bytes on B's link ({:.0} per item), \
+         {:.3} x the advisory text bytes ({text})",
         caught_up - ready,
         caught_up - spawned,
-        bytes as f64 / n as f64
+        bytes as f64 / n as f64,
+        bytes as f64 / text as f64
     );
 
     // Agreement: restart B again; both hold the same items. Whatever crosses in the first

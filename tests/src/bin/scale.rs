@@ -1,5 +1,5 @@
 //! `scale`: the benchmark harness at scale (issue "Benchmarks at scale"). Starts N real
-//! `trellisd` processes on loopback, forms one group, then runs R rounds: each publishes K
+//! `trellisd` processes on loopback, forms one group, then for each rate runs R rounds: each publishes K
 //! advisories of a given size at a given rate from one node and measures, per item, the delivery
 //! time to all nodes; per round, the delivery ratio, gossip messages and bytes per node per item
 //! (from each node's gossipsub counters on its metrics endpoint), and CPU seconds per node. It
@@ -8,7 +8,7 @@
 //!
 //! Run (release binaries; the harness itself can be a debug build):
 //!   cargo build --workspace && cargo build --release -p trellis-daemon -p trellis-cli
-//!   TRELLIS_BIN_DIR=target/release target/debug/scale --nodes 10 --rate 10 --items 50 --size 4096 --rounds 3
+//!   TRELLIS_BIN_DIR=target/release target/debug/scale --nodes 10 --rate 1,10,100 --items 10,50,300 --rounds 3
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -23,21 +23,24 @@ use trellis_tests::{Bins, Daemon};
 
 const USAGE: &str = "usage: scale [--nodes N] [--rate ITEMS_PER_S] [--items K] [--size BYTES] [--rounds R]
   --nodes   trellisd processes to start (default 10, at least 2)
-  --rate    items published per second by node n0 (default 10)
-  --items   items per round (default 50)
+  --rate    items published per second by node n0 (default 10); a comma-separated list
+            measures each rate in turn on the same network (for example 1,10,100)
+  --items   items per round (default 50); one count, or one per rate (for example 10,50,300)
   --size    approximate advisory size in bytes (default 4096)
   --rounds  measurement rounds on the same network; the summary is their median (default 3)";
 
 struct Args {
     nodes: usize,
-    rate: f64,
-    items: usize,
+    /// Publishing rates to measure one after the other on the same network, with the items per
+    /// round for each.
+    rates: Vec<f64>,
+    items: Vec<usize>,
     size: usize,
     rounds: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut a = Args { nodes: 10, rate: 10.0, items: 50, size: 4096, rounds: 3 };
+    let mut a = Args { nodes: 10, rates: vec![10.0], items: vec![50], size: 4096, rounds: 3 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
@@ -48,15 +51,25 @@ fn parse_args() -> anyhow::Result<Args> {
         let bad = |e: &dyn std::fmt::Display| anyhow::anyhow!("{flag} {v}: {e}\n{USAGE}");
         match flag.as_str() {
             "--nodes" => a.nodes = v.parse().map_err(|e| bad(&e))?,
-            "--rate" => a.rate = v.parse().map_err(|e| bad(&e))?,
-            "--items" => a.items = v.parse().map_err(|e| bad(&e))?,
+            "--rate" => {
+                a.rates = v.split(',').map(|x| x.trim().parse()).collect::<Result<_, _>>().map_err(|e| bad(&e))?
+            }
+            "--items" => {
+                a.items = v.split(',').map(|x| x.trim().parse()).collect::<Result<_, _>>().map_err(|e| bad(&e))?
+            }
             "--size" => a.size = v.parse().map_err(|e| bad(&e))?,
             "--rounds" => a.rounds = v.parse().map_err(|e| bad(&e))?,
             _ => bail!("unknown flag {flag}\n{USAGE}"),
         }
     }
-    if a.nodes < 2 || a.rate <= 0.0 || a.items == 0 || a.rounds == 0 {
-        bail!("need --nodes >= 2, --rate > 0, --items > 0, --rounds > 0\n{USAGE}");
+    if a.items.len() == 1 && a.rates.len() > 1 {
+        a.items = vec![a.items[0]; a.rates.len()];
+    }
+    if a.items.len() != a.rates.len() {
+        bail!("--items needs one count, or one per rate in --rate\n{USAGE}");
+    }
+    if a.nodes < 2 || a.rates.iter().any(|r| *r <= 0.0) || a.items.contains(&0) || a.rounds == 0 {
+        bail!("need --nodes >= 2, every rate > 0, every item count > 0, --rounds > 0\n{USAGE}");
     }
     Ok(a)
 }
@@ -147,6 +160,9 @@ struct Round {
     p95: f64,
     p99: f64,
     max: f64,
+    /// Delivery to one node (every item and receiving node): median and 90th percentile.
+    one_p50: f64,
+    one_p90: f64,
     ratio: f64,
     /// Gossip messages a node received per published item, duplicates included.
     msgs_in: f64,
@@ -244,159 +260,172 @@ fn main() -> anyhow::Result<()> {
         idle.iter().zip(&idle_start).map(|(a, b)| (a.0 - b.0) / idle_t.elapsed().as_secs_f64() * 100.0).collect();
 
     let summary = "x".repeat(args.size.saturating_sub(200));
-    let interval = Duration::from_secs_f64(1.0 / args.rate);
-    let mut rounds = Vec::new();
-    for round in 0..args.rounds {
-        let before_usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
-        let before: Vec<_> = ports.iter().map(|p| scrape(*p)).collect::<anyhow::Result<_>>()?;
-        let mut ids = Vec::new();
-        let publish_start = Instant::now();
-        rt.block_on(async {
-            let mut tick = tokio::time::interval(interval);
-            for i in 0..args.items {
-                tick.tick().await;
-                let req = PublishAdvisory {
-                    group: "bench".into(),
-                    tlp: "green".into(),
-                    title: format!("scale round {round} item {i}"),
-                    summary: summary.clone(),
-                    category: None,
-                    severity: None,
-                    aliases: vec![],
-                    affects: vec![],
-                    references: vec![],
-                    remediation: None,
-                    to: vec![],
-                };
-                let c: Created = clients[0].post("/v1/advisories", &req).await?;
-                ids.push(c.id);
-            }
-            anyhow::Ok(())
-        })?;
-        let publish_secs = publish_start.elapsed().as_secs_f64();
-        let (worst, delivered) = rt.block_on(async {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let mut worst = vec![0u64; ids.len()];
-                let mut delivered = 0usize;
-                for c in &clients {
-                    let list: Vec<AdvisoryView> = c.get("/v1/advisories").await?;
-                    for (i, id) in ids.iter().enumerate() {
-                        if let Some(a) = list.iter().find(|a| &a.id == id) {
-                            delivered += 1;
-                            worst[i] = worst[i].max(a.received_ms.saturating_sub(a.published_ms));
+    for (rate, items) in args.rates.iter().copied().zip(args.items.iter().copied()) {
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let mut rounds = Vec::new();
+        for round in 0..args.rounds {
+            let before_usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
+            let before: Vec<_> = ports.iter().map(|p| scrape(*p)).collect::<anyhow::Result<_>>()?;
+            let mut ids = Vec::new();
+            let publish_start = Instant::now();
+            rt.block_on(async {
+                let mut tick = tokio::time::interval(interval);
+                for i in 0..items {
+                    tick.tick().await;
+                    let req = PublishAdvisory {
+                        group: "bench".into(),
+                        tlp: "green".into(),
+                        title: format!("scale round {round} item {i}"),
+                        summary: summary.clone(),
+                        category: None,
+                        severity: None,
+                        aliases: vec![],
+                        affects: vec![],
+                        references: vec![],
+                        remediation: None,
+                        to: vec![],
+                    };
+                    let c: Created = clients[0].post("/v1/advisories", &req).await?;
+                    ids.push(c.id);
+                }
+                anyhow::Ok(())
+            })?;
+            let publish_secs = publish_start.elapsed().as_secs_f64();
+            let (worst, mut each, delivered) = rt.block_on(async {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    let mut worst = vec![0u64; ids.len()];
+                    let mut each = Vec::new();
+                    let mut delivered = 0usize;
+                    for (n, c) in clients.iter().enumerate() {
+                        let list: Vec<AdvisoryView> = c.get("/v1/advisories").await?;
+                        for (i, id) in ids.iter().enumerate() {
+                            if let Some(a) = list.iter().find(|a| &a.id == id) {
+                                delivered += 1;
+                                let took = a.received_ms.saturating_sub(a.published_ms);
+                                worst[i] = worst[i].max(took);
+                                if n > 0 {
+                                    each.push(took);
+                                }
+                            }
                         }
                     }
+                    if delivered == ids.len() * clients.len() || Instant::now() > deadline {
+                        return anyhow::Ok((worst, each, delivered));
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                if delivered == ids.len() * clients.len() || Instant::now() > deadline {
-                    return anyhow::Ok((worst, delivered));
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })?;
-        let after_usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
-        let after: Vec<_> = ports.iter().map(|p| scrape(*p)).collect::<anyhow::Result<_>>()?;
-        let per_node_item = |m: &str| (total(&after, m) - total(&before, m)) / (args.nodes * args.items) as f64;
-        let mut sorted = worst;
-        sorted.sort();
-        let cpu: Vec<f64> = after_usage.iter().zip(&before_usage).map(|(a, b)| a.0 - b.0).collect();
-        let r = Round {
-            p50: pct(&sorted, 0.5) as f64,
-            p95: pct(&sorted, 0.95) as f64,
-            p99: pct(&sorted, 0.99) as f64,
-            max: sorted.last().copied().unwrap_or(0) as f64,
-            ratio: delivered as f64 / (ids.len() * clients.len()) as f64,
-            msgs_in: per_node_item(RECV_ALL),
-            msgs_in_unique: per_node_item(RECV_UNIQUE),
-            bytes_in: per_node_item(RECV_BYTES),
-            msgs_out: per_node_item(SENT),
-            iwant: per_node_item(IWANT),
-            peers_mean: total(&after, "trellis_peers") / args.nodes as f64,
-            peers_max: after.iter().map(|m| m.get("trellis_peers").copied().unwrap_or(0.0)).fold(0.0, f64::max),
-            opened: (total(&after, OPENED) - total(&before, OPENED)) / args.nodes as f64,
-            cpu_mean: cpu.iter().sum::<f64>() / cpu.len().max(1) as f64,
-            cpu_max: cpu.iter().cloned().fold(0.0, f64::max),
-            publish_secs,
-        };
+            })?;
+            let after_usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
+            let after: Vec<_> = ports.iter().map(|p| scrape(*p)).collect::<anyhow::Result<_>>()?;
+            let per_node_item = |m: &str| (total(&after, m) - total(&before, m)) / (args.nodes * items) as f64;
+            let mut sorted = worst;
+            sorted.sort();
+            each.sort();
+            let cpu: Vec<f64> = after_usage.iter().zip(&before_usage).map(|(a, b)| a.0 - b.0).collect();
+            let r = Round {
+                p50: pct(&sorted, 0.5) as f64,
+                p95: pct(&sorted, 0.95) as f64,
+                p99: pct(&sorted, 0.99) as f64,
+                max: sorted.last().copied().unwrap_or(0) as f64,
+                one_p50: pct(&each, 0.5) as f64,
+                one_p90: pct(&each, 0.9) as f64,
+                ratio: delivered as f64 / (ids.len() * clients.len()) as f64,
+                msgs_in: per_node_item(RECV_ALL),
+                msgs_in_unique: per_node_item(RECV_UNIQUE),
+                bytes_in: per_node_item(RECV_BYTES),
+                msgs_out: per_node_item(SENT),
+                iwant: per_node_item(IWANT),
+                peers_mean: total(&after, "trellis_peers") / args.nodes as f64,
+                peers_max: after.iter().map(|m| m.get("trellis_peers").copied().unwrap_or(0.0)).fold(0.0, f64::max),
+                opened: (total(&after, OPENED) - total(&before, OPENED)) / args.nodes as f64,
+                cpu_mean: cpu.iter().sum::<f64>() / cpu.len().max(1) as f64,
+                cpu_max: cpu.iter().cloned().fold(0.0, f64::max),
+                publish_secs,
+            };
+            println!(
+                "round {}: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms (to one node: p50 {} ms, p90 {} ms); delivered {:.4}; per node per item: {:.2} msgs in \
+                 ({:.2} after dedup), {:.0} B in, {:.2} msgs out, {:.3} IWANT; peers {:.1} mean / {:.0} max, {:.2} \
+                 connections opened per node; CPU {:.2} s mean / {:.2} s max per node; publishing took {:.1} s",
+                round + 1,
+                r.p50,
+                r.p95,
+                r.p99,
+                r.max,
+                r.one_p50,
+                r.one_p90,
+                r.ratio,
+                r.msgs_in,
+                r.msgs_in_unique,
+                r.bytes_in,
+                r.msgs_out,
+                r.iwant,
+                r.peers_mean,
+                r.peers_max,
+                r.opened,
+                r.cpu_mean,
+                r.cpu_max,
+                r.publish_secs
+            );
+            rounds.push(r);
+        }
+        let usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
+        let col = |f: fn(&Round) -> f64| spread(&rounds.iter().map(f).collect::<Vec<_>>());
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let idle_rss: Vec<f64> = idle.iter().map(|u| u.2 as f64 / 1024.0).collect();
+        let peak: Vec<f64> = usage.iter().map(|u| u.1 as f64 / 1024.0).collect();
+        let report = serde_json::json!({
+            "nodes": args.nodes, "rate_per_s": rate, "items_per_round": items, "size_bytes": args.size,
+            "rounds": args.rounds,
+            "delivery_ms_to_all": {"p50": col(|r| r.p50), "p95": col(|r| r.p95), "p99": col(|r| r.p99), "max": col(|r| r.max)},
+            "delivery_ms_to_one_node": {"p50": col(|r| r.one_p50), "p90": col(|r| r.one_p90)},
+            "delivery_ratio": col(|r| r.ratio),
+            "per_node_per_item": {
+                "gossip_msgs_in": col(|r| r.msgs_in), "gossip_msgs_in_after_dedup": col(|r| r.msgs_in_unique),
+                "gossip_bytes_in": col(|r| r.bytes_in), "gossip_msgs_out": col(|r| r.msgs_out), "iwant": col(|r| r.iwant),
+            },
+            "cpu_seconds_per_node_per_round": {"mean": col(|r| r.cpu_mean), "max": col(|r| r.cpu_max)},
+            "connected_peers_per_node": {"mean": col(|r| r.peers_mean), "max": col(|r| r.peers_max)},
+            "connections_opened_per_node_per_round": col(|r| r.opened),
+            "publish_seconds": col(|r| r.publish_secs),
+            "idle_cpu_percent_of_a_core": {"mean": mean(&idle_cpu), "max": idle_cpu.iter().cloned().fold(0.0, f64::max)},
+            "idle_rss_mib": {"mean": mean(&idle_rss), "max": idle_rss.iter().cloned().fold(0.0, f64::max)},
+            "peak_rss_mib": {"mean": mean(&peak), "max": peak.iter().cloned().fold(0.0, f64::max)},
+            "first_node_start_to_ready_ms": startup_first.as_millis() as u64,
+        });
+        let d = &report["delivery_ms_to_all"];
+        let n = &report["per_node_per_item"];
         println!(
-            "round {}: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms; delivered {:.4}; per node per item: {:.2} msgs in \
-             ({:.2} after dedup), {:.0} B in, {:.2} msgs out, {:.3} IWANT; peers {:.1} mean / {:.0} max, {:.2} \
-             connections opened per node; CPU {:.2} s mean / {:.2} s max per node; publishing took {:.1} s",
-            round + 1,
-            r.p50,
-            r.p95,
-            r.p99,
-            r.max,
-            r.ratio,
-            r.msgs_in,
-            r.msgs_in_unique,
-            r.bytes_in,
-            r.msgs_out,
-            r.iwant,
-            r.peers_mean,
-            r.peers_max,
-            r.opened,
-            r.cpu_mean,
-            r.cpu_max,
-            r.publish_secs
+            "nodes {} | rate {}/s | {} items × {} rounds | size {} B — median [min–max] over rounds",
+            args.nodes, rate, items, args.rounds, args.size
         );
-        rounds.push(r);
+        println!(
+            "delivery to all: p50 {}, p95 {}, p99 {}, max {}; ratio {}",
+            fmt_spread(&d["p50"], " ms", 0),
+            fmt_spread(&d["p95"], " ms", 0),
+            fmt_spread(&d["p99"], " ms", 0),
+            fmt_spread(&d["max"], " ms", 0),
+            fmt_spread(&report["delivery_ratio"], "", 4)
+        );
+        println!(
+            "per node per item: gossip msgs in {} (after dedup {}), bytes in {}, msgs out {}, IWANT {}",
+            fmt_spread(&n["gossip_msgs_in"], "", 2),
+            fmt_spread(&n["gossip_msgs_in_after_dedup"], "", 2),
+            fmt_spread(&n["gossip_bytes_in"], " B", 0),
+            fmt_spread(&n["gossip_msgs_out"], "", 2),
+            fmt_spread(&n["iwant"], "", 3)
+        );
+        println!(
+            "per node: idle CPU {:.1} % of a core mean; CPU per round {} mean, {} max; RSS idle {:.1} MiB mean, peak {:.1} MiB max; n0 start to ready {} ms",
+            mean(&idle_cpu),
+            fmt_spread(&report["cpu_seconds_per_node_per_round"]["mean"], " s", 2),
+            fmt_spread(&report["cpu_seconds_per_node_per_round"]["max"], " s", 2),
+            mean(&idle_rss),
+            peak.iter().cloned().fold(0.0, f64::max),
+            startup_first.as_millis()
+        );
+        println!("{report}");
     }
-    let usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
-    let col = |f: fn(&Round) -> f64| spread(&rounds.iter().map(f).collect::<Vec<_>>());
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let idle_rss: Vec<f64> = idle.iter().map(|u| u.2 as f64 / 1024.0).collect();
-    let peak: Vec<f64> = usage.iter().map(|u| u.1 as f64 / 1024.0).collect();
-    let report = serde_json::json!({
-        "nodes": args.nodes, "rate_per_s": args.rate, "items_per_round": args.items, "size_bytes": args.size,
-        "rounds": args.rounds,
-        "delivery_ms_to_all": {"p50": col(|r| r.p50), "p95": col(|r| r.p95), "p99": col(|r| r.p99), "max": col(|r| r.max)},
-        "delivery_ratio": col(|r| r.ratio),
-        "per_node_per_item": {
-            "gossip_msgs_in": col(|r| r.msgs_in), "gossip_msgs_in_after_dedup": col(|r| r.msgs_in_unique),
-            "gossip_bytes_in": col(|r| r.bytes_in), "gossip_msgs_out": col(|r| r.msgs_out), "iwant": col(|r| r.iwant),
-        },
-        "cpu_seconds_per_node_per_round": {"mean": col(|r| r.cpu_mean), "max": col(|r| r.cpu_max)},
-        "connected_peers_per_node": {"mean": col(|r| r.peers_mean), "max": col(|r| r.peers_max)},
-        "connections_opened_per_node_per_round": col(|r| r.opened),
-        "publish_seconds": col(|r| r.publish_secs),
-        "idle_cpu_percent_of_a_core": {"mean": mean(&idle_cpu), "max": idle_cpu.iter().cloned().fold(0.0, f64::max)},
-        "idle_rss_mib": {"mean": mean(&idle_rss), "max": idle_rss.iter().cloned().fold(0.0, f64::max)},
-        "peak_rss_mib": {"mean": mean(&peak), "max": peak.iter().cloned().fold(0.0, f64::max)},
-        "first_node_start_to_ready_ms": startup_first.as_millis() as u64,
-    });
-    let d = &report["delivery_ms_to_all"];
-    let n = &report["per_node_per_item"];
-    println!(
-        "nodes {} | rate {}/s | {} items × {} rounds | size {} B — median [min–max] over rounds",
-        args.nodes, args.rate, args.items, args.rounds, args.size
-    );
-    println!(
-        "delivery to all: p50 {}, p95 {}, p99 {}, max {}; ratio {}",
-        fmt_spread(&d["p50"], " ms", 0),
-        fmt_spread(&d["p95"], " ms", 0),
-        fmt_spread(&d["p99"], " ms", 0),
-        fmt_spread(&d["max"], " ms", 0),
-        fmt_spread(&report["delivery_ratio"], "", 4)
-    );
-    println!(
-        "per node per item: gossip msgs in {} (after dedup {}), bytes in {}, msgs out {}, IWANT {}",
-        fmt_spread(&n["gossip_msgs_in"], "", 2),
-        fmt_spread(&n["gossip_msgs_in_after_dedup"], "", 2),
-        fmt_spread(&n["gossip_bytes_in"], " B", 0),
-        fmt_spread(&n["gossip_msgs_out"], "", 2),
-        fmt_spread(&n["iwant"], "", 3)
-    );
-    println!(
-        "per node: idle CPU {:.1} % of a core mean; CPU per round {} mean, {} max; RSS idle {:.1} MiB mean, peak {:.1} MiB max; n0 start to ready {} ms",
-        mean(&idle_cpu),
-        fmt_spread(&report["cpu_seconds_per_node_per_round"]["mean"], " s", 2),
-        fmt_spread(&report["cpu_seconds_per_node_per_round"]["max"], " s", 2),
-        mean(&idle_rss),
-        peak.iter().cloned().fold(0.0, f64::max),
-        startup_first.as_millis()
-    );
-    println!("{report}");
     drop(nodes);
     Ok(())
 }
