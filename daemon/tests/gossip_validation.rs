@@ -104,26 +104,8 @@ async fn bad_gossip_is_rejected_and_not_relayed() {
     .await;
 
     // A genuine advisory still flows to everyone.
-    let ok: Created = a
-        .client
-        .post(
-            "/v1/advisories",
-            &PublishAdvisory {
-                group: "water".into(),
-                tlp: "green".into(),
-                title: "genuine".into(),
-                summary: "s".into(),
-                category: None,
-                severity: None,
-                aliases: vec![],
-                affects: vec![],
-                references: vec![],
-                remediation: None,
-                to: vec![],
-            },
-        )
-        .await
-        .unwrap();
+    let ok: Created =
+        a.client.post("/v1/advisories", &PublishAdvisory::text("water", "green", "genuine", "s")).await.unwrap();
     for n in [&b, &c] {
         wait_for("genuine advisory", || async {
             let l: Vec<AdvisoryView> = n.client.get("/v1/advisories").await.unwrap();

@@ -156,6 +156,25 @@ pub struct PublishAdvisory {
     pub to: Vec<String>,
 }
 
+impl PublishAdvisory {
+    /// An advisory with only a title and a summary (no severity, products or recipients).
+    pub fn text(group: &str, tlp: &str, title: &str, summary: &str) -> PublishAdvisory {
+        PublishAdvisory {
+            group: group.into(),
+            tlp: tlp.into(),
+            title: title.into(),
+            summary: summary.into(),
+            category: None,
+            severity: None,
+            aliases: vec![],
+            affects: vec![],
+            references: vec![],
+            remediation: None,
+            to: vec![],
+        }
+    }
+}
+
 /// An advisory as shown to users.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AdvisoryView {

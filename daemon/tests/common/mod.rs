@@ -93,19 +93,7 @@ impl TestNode {
     }
 
     pub async fn publish(&self, group: &str, tlp: &str, title: &str, to: Vec<String>) -> Result<String, String> {
-        let req = PublishAdvisory {
-            group: group.into(),
-            tlp: tlp.into(),
-            title: title.into(),
-            summary: "test".into(),
-            category: None,
-            severity: None,
-            aliases: vec![],
-            affects: vec![],
-            references: vec![],
-            remediation: None,
-            to,
-        };
+        let req = PublishAdvisory { to, ..PublishAdvisory::text(group, tlp, title, "test") };
         self.client.post::<_, Created>("/v1/advisories", &req).await.map(|c| c.id).map_err(|e| e.to_string())
     }
 

@@ -272,19 +272,12 @@ fn main() -> anyhow::Result<()> {
                 let mut tick = tokio::time::interval(interval);
                 for i in 0..items {
                     tick.tick().await;
-                    let req = PublishAdvisory {
-                        group: "bench".into(),
-                        tlp: "green".into(),
-                        title: format!("scale round {round} item {i}"),
-                        summary: summary.clone(),
-                        category: None,
-                        severity: None,
-                        aliases: vec![],
-                        affects: vec![],
-                        references: vec![],
-                        remediation: None,
-                        to: vec![],
-                    };
+                    let req = PublishAdvisory::text(
+                        "bench",
+                        "green",
+                        &format!("scale rate {rate} round {round} item {i}"),
+                        &summary,
+                    );
                     let c: Created = clients[0].post("/v1/advisories", &req).await?;
                     ids.push(c.id);
                 }
