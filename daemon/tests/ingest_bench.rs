@@ -2,7 +2,9 @@
 //! validates (decode, signature, membership, replay), decrypts and durably stores, from a
 //! pre-generated stream of 4 KiB GREEN advisories, next to the raw ed25519 `verify_strict` rate
 //! measured in the same run on the same bytes. Run:
-//!   cargo test --release -p trellis-daemon --test ingest_bench -- --ignored --nocapture
+//!   cargo test --release -p trellis-daemon --test ingest_bench ingest_rate -- --ignored --nocapture
+//! (one benchmark at a time: run together, the two in this file share the cores and distort
+//! each other's figures).
 
 mod common;
 
@@ -58,26 +60,40 @@ async fn engine_and_stream(dir: &std::path::Path, n: usize) -> (Arc<Engine>, Vec
         let g = groups.get(&gid).unwrap();
         open_genesis_key(&g.log.genesis, &keys).unwrap()
     };
+    let summary = "x".repeat(3900);
     let stream = (0..n)
         .map(|i| {
-            Envelope::build(
-                &keys,
-                &PublishRequest {
-                    group: gid,
-                    epoch: 0,
-                    seq: 10 + i as u64,
-                    timestamp_ms: now_ms(),
-                    tlp: Tlp::Green,
-                    payload: &common::advisory_payload(&format!("ingest {i}"), &"x".repeat(3900)),
-                    recipients: Recipients::Group { epoch_key: &key },
-                },
-                &EnvelopeRandomness { nonce: [i as u8; 24], content_key: [0; 32], hpke_seed: [0; 32] },
-            )
-            .unwrap()
-            .bytes
+            let recipients = Recipients::Group { epoch_key: &key };
+            signed_advisory(&keys, gid, i, Tlp::Green, recipients, &format!("ingest {i}"), &summary).bytes
         })
         .collect();
     (engine, stream)
+}
+
+/// Advisory number `i` of a stream from `keys` in `gid` (sequence numbers from 10 on).
+fn signed_advisory(
+    keys: &trellis_proto::OrgKeys,
+    gid: trellis_proto::GroupId,
+    i: usize,
+    tlp: Tlp,
+    recipients: Recipients<'_>,
+    title: &str,
+    summary: &str,
+) -> Envelope {
+    Envelope::build(
+        keys,
+        &PublishRequest {
+            group: gid,
+            epoch: 0,
+            seq: 10 + i as u64,
+            timestamp_ms: now_ms(),
+            tlp,
+            payload: &common::advisory_payload(title, summary),
+            recipients,
+        },
+        &EnvelopeRandomness { nonce: [i as u8; 24], content_key: [0; 32], hpke_seed: [0; 32] },
+    )
+    .unwrap()
 }
 
 /// Items per second of `f` over `n` items.
@@ -93,7 +109,7 @@ fn median_min_max(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: cargo test --release -p trellis-daemon --test ingest_bench -- --ignored --nocapture"]
+#[ignore = "benchmark: cargo test --release -p trellis-daemon --test ingest_bench ingest_rate -- --ignored --nocapture"]
 async fn ingest_rate_vs_raw_verify() {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut figures: Vec<[f64; 7]> = Vec::new();
@@ -218,20 +234,7 @@ async fn agree_on_100k_items_sync_bytes() {
         for chunk_start in (0..ITEMS).step_by(1000) {
             let prepared: Vec<_> = (chunk_start..chunk_start + 1000)
                 .map(|i| {
-                    let env = Envelope::build(
-                        &keys,
-                        &PublishRequest {
-                            group: gid,
-                            epoch: 0,
-                            seq: 10 + i as u64,
-                            timestamp_ms: now_ms(),
-                            tlp: Tlp::Clear,
-                            payload: &common::advisory_payload(&format!("agree {i}"), "x"),
-                            recipients: Recipients::Clear,
-                        },
-                        &EnvelopeRandomness { nonce: [0; 24], content_key: [0; 32], hpke_seed: [0; 32] },
-                    )
-                    .unwrap();
+                    let env = signed_advisory(&keys, gid, i, Tlp::Clear, Recipients::Clear, &format!("agree {i}"), "x");
                     e2.prepare(&env.bytes, Origin::Sync(libp2p::PeerId::random())).unwrap()
                 })
                 .collect();
