@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod groups;
 pub mod home;
+pub mod http;
 pub mod metrics;
 pub mod node;
 pub mod notify;

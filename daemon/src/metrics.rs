@@ -3,16 +3,12 @@
 //! `--metrics-listen`). Names follow the usual `trellis_*_total` convention for counters.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
@@ -115,30 +111,18 @@ pub async fn serve(
     gossip: Arc<Registry>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let (engine, queue, gossip) = (Arc::clone(&engine), Arc::clone(&queue), Arc::clone(&gossip));
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (engine, queue, gossip) = (Arc::clone(&engine), Arc::clone(&queue), Arc::clone(&gossip));
-                        async move {
-                            let resp = if req.uri().path() == "/metrics" {
-                                Response::builder()
-                                    .header("content-type", "text/plain; version=0.0.4")
-                                    .body(Full::new(Bytes::from(render(&engine, queue.len(), &gossip).await)))
-                            } else {
-                                Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(Bytes::from("try /metrics\n")))
-                            };
-                            Ok::<_, Infallible>(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
-                        }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-            }
+    crate::http::serve(listener, shutdown, move |req: hyper::Request<hyper::body::Incoming>| {
+        let (engine, queue, gossip) = (Arc::clone(&engine), Arc::clone(&queue), Arc::clone(&gossip));
+        async move {
+            let resp = if req.uri().path() == "/metrics" {
+                Response::builder()
+                    .header("content-type", "text/plain; version=0.0.4")
+                    .body(Full::new(Bytes::from(render(&engine, queue.len(), &gossip).await)))
+            } else {
+                Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(Bytes::from("try /metrics\n")))
+            };
+            resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
         }
-    }
+    })
+    .await
 }

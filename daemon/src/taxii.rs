@@ -14,7 +14,6 @@
 //! `X-TAXII-Date-Added-First/Last` headers), one object, and `manifest/`.
 
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -22,10 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -89,23 +85,8 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: impl st
         }
         tracing::info!(listen = %a, "TAXII 2.1 server listening");
     }
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let engine = Arc::clone(&engine);
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let engine = Arc::clone(&engine);
-                        async move { Ok::<_, Infallible>(handle(&engine, &req)) }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-            }
-        }
-    }
+    let e = Arc::clone(&engine);
+    crate::http::serve(listener, shutdown, move |req| std::future::ready(handle(&e, &req))).await;
     if let Ok(mut m) = listening().lock() {
         m.remove(&engine.home);
     }

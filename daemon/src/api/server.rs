@@ -11,10 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::{Frame, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixListener;
@@ -45,23 +42,7 @@ pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 
 /// Serve until `shutdown` resolves.
 pub async fn serve(listener: UnixListener, engine: Arc<Engine>, shutdown: impl std::future::Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let engine = Arc::clone(&engine);
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let engine = Arc::clone(&engine);
-                        async move { Ok::<_, Infallible>(route(engine, req).await) }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-            }
-        }
-    }
+    crate::http::serve(listener, shutdown, move |req| route(Arc::clone(&engine), req)).await
 }
 
 fn full(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
