@@ -4,7 +4,7 @@
 //!
 //! Tables:
 //! - `items`: item id → [`StoredItem`] (the exact envelope bytes, when it was received, and the
-//!   decrypted payload when this node could open it).
+//!   key that opens its body when this node could open it).
 //! - `by_group`: `group ‖ kind ‖ received_ms ‖ id` → () — lists a group's items by kind and time.
 //! - `seqs`: `group ‖ sender ‖ seq` → id — persistent replay state (§3.6 of PROTOCOL.md) and
 //!   the per-sender sequence vectors used by catch-up sync.
@@ -14,10 +14,10 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use trellis_proto::group::SignedGenesis;
-use trellis_proto::{GroupId, ItemId, Kind, OrgId};
+use trellis_proto::{BodyKey, Envelope, GroupId, ItemId, Kind, OrgId, Payload};
 
 const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
 const BY_GROUP: TableDefinition<&[u8], ()> = TableDefinition::new("by_group");
@@ -30,8 +30,9 @@ pub type SeqRanges = Vec<(OrgId, Vec<(u64, u64)>)>;
 const TRUST: TableDefinition<&[u8], u64> = TableDefinition::new("trust");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-/// The schema this build writes. A store with a higher number is refused at start.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema this build writes. A store with a higher number is refused at start; a schema-1
+/// store is migrated at start (see [`migrate_items_v1`]).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -56,17 +57,62 @@ fn dberr<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Db(e.to_string())
 }
 
-/// An item as stored.
+/// An item as stored: the envelope once, and what this node needs to read it again. Items written
+/// under schema 1 also held the decoded payload next to the envelope, so every item this node
+/// could read was on disk twice; schema 2 keeps the key instead and decrypts on read.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredItem {
     #[serde(with = "trellis_proto::codec::bytes")]
     pub bytes: Vec<u8>,
     pub received_ms: u64,
-    /// The encoded payload, when this node could decrypt it.
-    #[serde(with = "trellis_proto::codec::bytes::option")]
-    pub payload: Option<Vec<u8>>,
-    /// The content key of a sealed item this node opened (for an explicit, logged re-share).
-    pub content_key: Option<[u8; 32]>,
+    pub readable: Readable,
+}
+
+/// Whether and how this node reads a stored item.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Readable {
+    /// Encrypted, and this node holds no key for it (yet): a relayed AMBER item, or one whose
+    /// epoch key is still on its way.
+    No,
+    /// The envelope's body is the plaintext payload (CLEAR and control items).
+    Clear,
+    /// Opened with this key when it was received (or when its key arrived).
+    Key(BodyKey),
+    /// The payload itself: kept from a schema-1 store when migration found no key for the item.
+    Payload(#[serde(with = "trellis_proto::codec::bytes")] Vec<u8>),
+}
+
+impl Readable {
+    /// How an item opened with `key` reads (`None`: its body was plaintext).
+    pub fn opened(key: Option<BodyKey>) -> Readable {
+        key.map_or(Readable::Clear, Readable::Key)
+    }
+}
+
+impl StoredItem {
+    /// Whether this node can read the item.
+    pub fn is_readable(&self) -> bool {
+        !matches!(self.readable, Readable::No)
+    }
+
+    /// The envelope and its payload, if this node can read the item. Envelopes in the store were
+    /// verified when received; this decrypts again (authenticated) but does not re-verify.
+    pub fn open(&self) -> Option<(Envelope, Payload)> {
+        let env = Envelope::decode(&self.bytes).ok()?;
+        let payload = match &self.readable {
+            Readable::No => return None,
+            Readable::Clear => env.reopen(None),
+            Readable::Key(k) => env.reopen(Some(k)),
+            Readable::Payload(p) => trellis_proto::codec::decode(p, trellis_proto::limits::MAX_PAYLOAD_BYTES),
+        };
+        match payload {
+            Ok(p) => Some((env, p)),
+            Err(e) => {
+                tracing::warn!(item = %env.id.short(), error = %e, "a stored item could not be read back");
+                None
+            }
+        }
+    }
 }
 
 /// A group this node belongs to.
@@ -131,6 +177,12 @@ impl Store {
             match found {
                 Some(v) if v > SCHEMA_VERSION => {
                     return Err(StoreError::TooNew { path: path.display().to_string(), found: v });
+                }
+                Some(1) => {
+                    // In the same transaction as the version bump: a crash leaves schema 1 intact.
+                    migrate_items_v1(&txn).map_err(|e| open_err(format!("migrating to schema 2: {e}")))?;
+                    meta.insert("schema", SCHEMA_VERSION.to_be_bytes().as_slice())
+                        .map_err(|e| open_err(e.to_string()))?;
                 }
                 Some(_) => {}
                 None => {
@@ -294,8 +346,8 @@ impl Store {
         Ok(Ok((id, kind, seq)))
     }
 
-    /// Update the decrypted payload of a stored item (when a key arrives later).
-    pub fn set_payload(&self, id: &ItemId, payload: Vec<u8>, content_key: Option<[u8; 32]>) -> Result<(), StoreError> {
+    /// Record that a stored item can now be read (its key arrived after the item).
+    pub fn set_readable(&self, id: &ItemId, readable: Readable) -> Result<(), StoreError> {
         let txn = self.write()?;
         {
             let mut items = txn.open_table(ITEMS).map_err(dberr)?;
@@ -303,8 +355,7 @@ impl Store {
                 return Ok(());
             };
             let mut item: StoredItem = postcard::from_bytes(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            item.payload = Some(payload);
-            item.content_key = content_key;
+            item.readable = readable;
             let enc = postcard::to_allocvec(&item).map_err(dberr)?;
             items.insert(id.as_bytes().as_slice(), enc.as_slice()).map_err(dberr)?;
         }
@@ -507,5 +558,218 @@ impl Store {
             out.push((org, f64::from_bits(v.value())));
         }
         Ok(out)
+    }
+}
+
+/// An item as schema 1 stored it.
+#[derive(Deserialize)]
+struct StoredItemV1 {
+    #[serde(with = "trellis_proto::codec::bytes")]
+    bytes: Vec<u8>,
+    received_ms: u64,
+    #[serde(with = "trellis_proto::codec::bytes::option")]
+    payload: Option<Vec<u8>>,
+    content_key: Option<[u8; 32]>,
+}
+
+/// Items rewritten per step of the migration (bounds the memory it holds at once).
+const MIGRATION_CHUNK: usize = 1024;
+
+/// Rewrite every schema-1 item in the schema-2 form, in the caller's transaction: the payload
+/// copy is dropped and the key that opens the body is kept instead (a GREEN item's epoch key is
+/// found in its group's record by trying each; a sealed item's content key was stored). An item
+/// whose key is not found keeps its payload ([`Readable::Payload`]), so nothing readable before
+/// becomes unreadable. Returns how many items were rewritten.
+fn migrate_items_v1(txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
+    let group_keys: std::collections::HashMap<GroupId, Vec<[u8; 32]>> = {
+        let groups = txn.open_table(GROUPS).map_err(dberr)?;
+        let mut out = std::collections::HashMap::new();
+        for r in groups.iter().map_err(dberr)? {
+            let (k, v) = r.map_err(dberr)?;
+            let id = GroupId(k.value().try_into().map_err(|_| StoreError::Corrupt("group id length".into()))?);
+            let rec: GroupRecord = postcard::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.insert(id, rec.epoch_keys.into_iter().map(|(_, key)| key).collect());
+        }
+        out
+    };
+    let mut items = txn.open_table(ITEMS).map_err(dberr)?;
+    let total = items.len().map_err(dberr)?;
+    if total > 0 {
+        tracing::info!(items = total, "migrating the store to schema 2 (each item stored once)");
+    }
+    let (mut done, mut kept_payload) = (0u64, 0u64);
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let mut chunk = Vec::with_capacity(MIGRATION_CHUNK);
+        {
+            let range = match &after {
+                Some(k) => items.range::<&[u8]>((std::ops::Bound::Excluded(k.as_slice()), std::ops::Bound::Unbounded)),
+                None => items.range::<&[u8]>(..),
+            }
+            .map_err(dberr)?;
+            for r in range.take(MIGRATION_CHUNK) {
+                let (k, v) = r.map_err(dberr)?;
+                let old: StoredItemV1 =
+                    postcard::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(format!("schema-1 item: {e}")))?;
+                chunk.push((k.value().to_vec(), old));
+            }
+        }
+        let Some((last, _)) = chunk.last() else { break };
+        after = Some(last.clone());
+        for (k, old) in chunk {
+            let readable = readable_v1(&old, &group_keys);
+            kept_payload += matches!(readable, Readable::Payload(_)) as u64;
+            let item = StoredItem { bytes: old.bytes, received_ms: old.received_ms, readable };
+            let enc = postcard::to_allocvec(&item).map_err(dberr)?;
+            items.insert(k.as_slice(), enc.as_slice()).map_err(dberr)?;
+            done += 1;
+        }
+        if done % (16 * MIGRATION_CHUNK as u64) == 0 {
+            tracing::info!(done, total, "migrating the store");
+        }
+    }
+    if kept_payload > 0 {
+        tracing::warn!(items = kept_payload, "no key found for some readable items: their payload is kept as it was");
+    }
+    if total > 0 {
+        tracing::info!(items = done, "store migrated to schema 2");
+    }
+    Ok(done)
+}
+
+/// How a schema-1 item reads in schema 2.
+fn readable_v1(old: &StoredItemV1, group_keys: &std::collections::HashMap<GroupId, Vec<[u8; 32]>>) -> Readable {
+    let Some(payload) = &old.payload else { return Readable::No };
+    let Ok(env) = Envelope::decode(&old.bytes) else { return Readable::Payload(payload.clone()) };
+    let candidates: Vec<BodyKey> = match &env.body {
+        trellis_proto::Body::Clear(_) => return Readable::Clear,
+        trellis_proto::Body::Group { .. } => {
+            group_keys.get(&env.header.group).into_iter().flatten().map(|k| BodyKey::Epoch(*k)).collect()
+        }
+        trellis_proto::Body::Sealed { .. } => old.content_key.map(BodyKey::Content).into_iter().collect(),
+    };
+    // The key must give back the very payload that was stored.
+    let want: Option<Payload> = trellis_proto::codec::decode(payload, trellis_proto::limits::MAX_PAYLOAD_BYTES).ok();
+    candidates
+        .into_iter()
+        .find(|k| want.is_some() && env.reopen(Some(k)).ok() == want)
+        .map_or_else(|| Readable::Payload(payload.clone()), Readable::Key)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+    use trellis_proto::envelope::{EnvelopeRandomness, PublishRequest, Recipients};
+    use trellis_proto::group::GroupKind;
+    use trellis_proto::{OrgKeys, Tlp};
+
+    use super::*;
+
+    /// The schema-1 layout, as the previous build wrote it.
+    #[derive(Serialize)]
+    struct V1<'a> {
+        #[serde(with = "trellis_proto::codec::bytes")]
+        bytes: Vec<u8>,
+        received_ms: u64,
+        #[serde(with = "trellis_proto::codec::bytes::option")]
+        payload: Option<Vec<u8>>,
+        content_key: Option<&'a [u8; 32]>,
+    }
+
+    fn advisory(title: &str) -> Payload {
+        Payload::Advisory(trellis_proto::items::Advisory {
+            reference_id: String::new(),
+            title: title.into(),
+            summary: "migrated".into(),
+            category: trellis_proto::items::Category::Vulnerability,
+            severity: None,
+            aliases: vec![],
+            affected: vec![],
+            references: vec![],
+            remediation: None,
+            published_ms: 1,
+            updated_ms: 1,
+            source: None,
+        })
+    }
+
+    /// A schema-1 store is rewritten at open without losing anything this node could read: GREEN
+    /// items get their epoch key from the group record, sealed items keep their content key, CLEAR
+    /// items need none, an unreadable item stays unreadable, and a readable item whose key is
+    /// nowhere keeps its payload.
+    #[test]
+    fn schema_1_store_is_migrated() {
+        let me = OrgKeys::from_seeds([1; 32], [2; 32]);
+        let (k0, lost_key) = ([42u8; 32], [43u8; 32]);
+        let genesis =
+            SignedGenesis::create(&me, "water", GroupKind::Sector, 5, [1; 16], [2; 16], &k0, [3; 32]).unwrap();
+        let gid = genesis.group_id();
+        let to = [(me.org_id(), me.encryption().public())];
+        let build = |seq: u64, tlp: Tlp, recipients: Recipients| {
+            let payload = advisory(&format!("item {seq}"));
+            let req =
+                PublishRequest { group: gid, epoch: 0, seq, timestamp_ms: 10, tlp, payload: &payload, recipients };
+            let rand =
+                EnvelopeRandomness { nonce: [seq as u8; 24], content_key: [seq as u8 + 100; 32], hpke_seed: [9; 32] };
+            (Envelope::build(&me, &req, &rand).unwrap(), payload, rand.content_key)
+        };
+        let green = build(1, Tlp::Green, Recipients::Group { epoch_key: &k0 });
+        let amber = build(2, Tlp::Amber, Recipients::Sealed { to: &to });
+        let clear = build(3, Tlp::Clear, Recipients::Clear);
+        let unread = build(4, Tlp::Green, Recipients::Group { epoch_key: &lost_key });
+        let orphan = build(5, Tlp::Green, Recipients::Group { epoch_key: &lost_key });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut meta = txn.open_table(META).unwrap();
+                meta.insert("schema", 1u32.to_be_bytes().as_slice()).unwrap();
+                let mut groups = txn.open_table(GROUPS).unwrap();
+                let rec = GroupRecord { genesis, joined_ms: 5, epoch_keys: vec![([2; 16], k0)] };
+                groups.insert(gid.as_bytes().as_slice(), postcard::to_allocvec(&rec).unwrap().as_slice()).unwrap();
+                let mut items = txn.open_table(ITEMS).unwrap();
+                let rows = [
+                    (&green, true, None),
+                    (&amber, true, Some(&amber.2)),
+                    (&clear, true, None),
+                    (&unread, false, None),
+                    (&orphan, true, None),
+                ];
+                for ((env, payload, _), readable, content_key) in rows {
+                    let v1 = V1 {
+                        bytes: env.bytes.clone(),
+                        received_ms: 77,
+                        payload: readable.then(|| trellis_proto::codec::encode(payload)),
+                        content_key,
+                    };
+                    items.insert(env.id.as_bytes().as_slice(), postcard::to_allocvec(&v1).unwrap().as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let get = |env: &Envelope| store.get_item(&env.id).unwrap().unwrap();
+        assert!(matches!(get(&green.0).readable, Readable::Key(BodyKey::Epoch(k)) if k == k0));
+        assert!(matches!(get(&amber.0).readable, Readable::Key(BodyKey::Content(k)) if k == amber.2));
+        assert!(matches!(get(&clear.0).readable, Readable::Clear));
+        assert!(matches!(get(&unread.0).readable, Readable::No));
+        assert!(matches!(get(&orphan.0).readable, Readable::Payload(_)));
+        for (env, payload, _) in [&green, &amber, &clear, &orphan] {
+            let item = get(env);
+            assert_eq!(item.received_ms, 77);
+            assert_eq!(item.bytes, env.bytes);
+            assert_eq!(item.open().map(|(_, p)| p).as_ref(), Some(payload));
+        }
+        assert!(get(&unread.0).open().is_none());
+        store.close();
+        drop(store);
+        // Opened again: schema 2 now, nothing rewritten a second time.
+        let store = Store::open(&path).unwrap();
+        assert!(matches!(store.get_item(&green.0.id).unwrap().unwrap().readable, Readable::Key(_)));
+        let txn = store.begin_read().unwrap();
+        let meta = txn.open_table(META).unwrap();
+        assert_eq!(meta.get("schema").unwrap().unwrap().value(), SCHEMA_VERSION.to_be_bytes().as_slice());
     }
 }

@@ -174,12 +174,40 @@ pub struct EnvelopeRandomness {
     pub hpke_seed: [u8; 32],
 }
 
+/// The key that opened an encrypted body: what a node keeps to read a stored item again without
+/// holding a second, decrypted copy of it.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BodyKey {
+    /// A GREEN body: the group epoch key it was encrypted under.
+    Epoch([u8; 32]),
+    /// A sealed body (AMBER, AMBER+STRICT, RED): its content key.
+    Content([u8; 32]),
+}
+
+impl BodyKey {
+    fn bytes(&self) -> &[u8; 32] {
+        match self {
+            BodyKey::Epoch(k) | BodyKey::Content(k) => k,
+        }
+    }
+}
+
+impl std::fmt::Debug for BodyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Key material never goes to logs.
+        match self {
+            BodyKey::Epoch(_) => f.write_str("BodyKey::Epoch(..)"),
+            BodyKey::Content(_) => f.write_str("BodyKey::Content(..)"),
+        }
+    }
+}
+
 /// The result of decrypting an envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenedItem {
     pub payload: Payload,
-    /// The content key of a sealed item, kept so the holder can re-share it explicitly.
-    pub content_key: Option<[u8; 32]>,
+    /// The key that opened the body (`None` for a CLEAR body).
+    pub key: Option<BodyKey>,
 }
 
 /// Check that a TLP and a body form belong together (§5.2).
@@ -343,13 +371,13 @@ impl Envelope {
     /// (the right one is found by its commitment); `me` opens sealed bodies. Checks the inner
     /// signature, that the payload kind matches the header, and the field limits.
     pub fn open(&self, me: Option<&OrgKeys>, epoch_keys: &[[u8; 32]]) -> Result<OpenedItem, ProtoError> {
-        let (payload_bytes, content_key) = match &self.body {
+        let (payload_bytes, key) = match &self.body {
             Body::Clear(p) => (p.clone(), None),
             Body::Group { nonce, commitment, ciphertext } => {
                 let key =
                     epoch_keys.iter().find(|k| &crypto::commitment(k, nonce) == commitment).ok_or(ProtoError::NoKey)?;
                 let inner = crypto::open_body(key, nonce, commitment, self.header_bytes(), ciphertext)?;
-                (self.check_inner(&inner)?, None)
+                (self.check_inner(&inner)?, Some(BodyKey::Epoch(*key)))
             }
             Body::Sealed { recipients, nonce, commitment, ciphertext } => {
                 let me = me.ok_or(ProtoError::NoKey)?;
@@ -361,7 +389,7 @@ impl Envelope {
                     })
                     .ok_or(ProtoError::NoKey)?;
                 let inner = crypto::open_body(&key, nonce, commitment, self.header_bytes(), ciphertext)?;
-                (self.check_inner(&inner)?, Some(key))
+                (self.check_inner(&inner)?, Some(BodyKey::Content(key)))
             }
         };
         let payload: Payload = codec::decode(&payload_bytes, MAX_PAYLOAD_BYTES)?;
@@ -369,7 +397,30 @@ impl Envelope {
             return Err(ProtoError::KindMismatch);
         }
         payload.check_limits()?;
-        Ok(OpenedItem { payload, content_key })
+        Ok(OpenedItem { payload, key })
+    }
+
+    /// Read the payload of an envelope that [`Self::open`] already accepted, with the key it
+    /// returned: how a node reads what it stored. The body is decrypted and authenticated again
+    /// (XChaCha20-Poly1305 and the key commitment), but the inner signature and the field limits,
+    /// checked when the item was received, are not checked a second time.
+    pub fn reopen(&self, key: Option<&BodyKey>) -> Result<Payload, ProtoError> {
+        let payload_bytes = match (&self.body, key) {
+            (Body::Clear(p), _) => return codec::decode(p, MAX_PAYLOAD_BYTES),
+            (Body::Group { nonce, commitment, ciphertext }, Some(k @ BodyKey::Epoch(_)))
+            | (Body::Sealed { nonce, commitment, ciphertext, .. }, Some(k @ BodyKey::Content(_))) => {
+                let plain = crypto::open_body(k.bytes(), nonce, commitment, self.header_bytes(), ciphertext)?;
+                let inner: Inner = codec::decode(&plain, MAX_ENVELOPE_BYTES)?;
+                inner.payload
+            }
+            (_, Some(_)) => return Err(ProtoError::Invalid("the stored key does not match the body's form".into())),
+            (_, None) => return Err(ProtoError::NoKey),
+        };
+        let payload: Payload = codec::decode(&payload_bytes, MAX_PAYLOAD_BYTES)?;
+        if payload.kind() != self.header.kind {
+            return Err(ProtoError::KindMismatch);
+        }
+        Ok(payload)
     }
 
     /// Decrypt a sealed body with a content key obtained earlier (explicit re-share, §5.3).

@@ -26,7 +26,7 @@ pub mod posture;
 pub mod tlp;
 pub mod trust;
 
-pub use envelope::{Body, Envelope, Header, Kind, OpenedItem, PublishRequest, Recipients};
+pub use envelope::{Body, BodyKey, Envelope, Header, Kind, OpenedItem, PublishRequest, Recipients};
 pub use error::{ProtoError, RejectReason};
 pub use ids::{GroupId, ItemId, OrgId};
 pub use items::Payload;

@@ -194,3 +194,50 @@ fn mutation_of_any_byte_is_rejected() {
     longer.push(0);
     assert!(matches!(Envelope::decode(&longer), Err(ProtoError::TrailingBytes(1))));
 }
+
+/// A stored item is read again with the key `open` returned, for each body form, and only with it.
+#[test]
+fn reopen_with_the_key_that_opened() {
+    let (a, b) = (keys(1), keys(2));
+    let gid = GroupId([7; 32]);
+    let epoch_key = [42u8; 32];
+    let to = [(b.org_id(), b.encryption().public())];
+    let forms = [
+        (Tlp::Clear, Recipients::Clear),
+        (Tlp::Green, Recipients::Group { epoch_key: &epoch_key }),
+        (Tlp::Amber, Recipients::Sealed { to: &to }),
+    ];
+    for (i, (tlp, recipients)) in forms.into_iter().enumerate() {
+        let payload = advisory(&format!("reopen {i}"));
+        let req = PublishRequest {
+            group: gid,
+            epoch: 0,
+            seq: i as u64 + 1,
+            timestamp_ms: 10,
+            tlp,
+            payload: &payload,
+            recipients,
+        };
+        let env = Envelope::build(&a, &req, &rand(i as u8)).unwrap();
+        let env = Envelope::decode(&env.bytes).unwrap();
+        let opened = env.open(Some(&b), &[epoch_key]).unwrap();
+        match tlp {
+            Tlp::Clear => assert_eq!(opened.key, None),
+            Tlp::Green => assert_eq!(opened.key, Some(BodyKey::Epoch(epoch_key))),
+            _ => assert_eq!(opened.key, Some(BodyKey::Content(rand(i as u8).content_key))),
+        }
+        assert_eq!(env.reopen(opened.key.as_ref()).unwrap(), payload, "{tlp:?}");
+        if tlp == Tlp::Clear {
+            continue;
+        }
+        // No key, a wrong key, or a key of the other form: no payload.
+        assert!(matches!(env.reopen(None), Err(ProtoError::NoKey)));
+        let wrong = match opened.key.unwrap() {
+            BodyKey::Epoch(_) => [BodyKey::Epoch([1; 32]), BodyKey::Content(epoch_key)],
+            BodyKey::Content(k) => [BodyKey::Content([1; 32]), BodyKey::Epoch(k)],
+        };
+        for w in wrong {
+            assert!(env.reopen(Some(&w)).is_err(), "{tlp:?} opened with {w:?}");
+        }
+    }
+}

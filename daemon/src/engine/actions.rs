@@ -9,14 +9,14 @@ use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Reci
 use trellis_proto::group::{GroupKind, GroupOp, OpAction, Role, SignedGenesis, seal_epoch_key};
 use trellis_proto::invite::Invite;
 use trellis_proto::items::{Advisory, Affected, Category, RangeKind, Severity, VersionEvent, VersionRange};
-use trellis_proto::{ContactCard, GroupId, ItemId, OrgId, Payload, Tlp, codec};
+use trellis_proto::{BodyKey, ContactCard, GroupId, ItemId, OrgId, Payload, Tlp};
 
 use super::ingest::Origin;
 use super::{ActionError, Engine};
 use crate::api::types::{GroupInfo, PublishAdvisory};
 use crate::groups::GroupRuntime;
 use crate::home::{now_ms, random_bytes};
-use crate::store::{GroupRecord, StoredItem};
+use crate::store::{GroupRecord, Readable, StoredItem};
 
 fn bad(msg: impl Into<String>) -> ActionError {
     ActionError::BadRequest(msg.into())
@@ -270,13 +270,14 @@ impl Engine {
                     &rand,
                 )
                 .map_err(|e| bad(e.to_string()))?;
-                let content_key = matches!(env.body, trellis_proto::Body::Sealed { .. }).then_some(rand.content_key);
-                let item = StoredItem {
-                    bytes: env.bytes.clone(),
-                    received_ms: now_ms(),
-                    payload: Some(codec::encode(&payload2)),
-                    content_key,
+                let readable = match &env.body {
+                    trellis_proto::Body::Clear(_) => Readable::Clear,
+                    trellis_proto::Body::Group { .. } => {
+                        Readable::Key(BodyKey::Epoch(*group_key.as_ref().ok_or_else(|| bad("no epoch key"))?))
+                    }
+                    trellis_proto::Body::Sealed { .. } => Readable::Key(BodyKey::Content(rand.content_key)),
                 };
+                let item = StoredItem { bytes: env.bytes.clone(), received_ms: now_ms(), readable };
                 Ok::<_, ActionError>((env.id, env.header.kind, item))
             })
         })

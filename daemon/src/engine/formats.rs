@@ -12,10 +12,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use trellis_proto::envelope::Envelope;
 use trellis_proto::formats::{self, DetectedFormat, ExportItem, Imported, csaf, misp, osv, stix};
 use trellis_proto::items::SourceFormat;
-use trellis_proto::{GroupId, ItemId, Kind, Payload, Tlp, codec};
+use trellis_proto::{GroupId, ItemId, Kind, Payload, Tlp};
 
 use super::actions::Audience;
 use super::{ActionError, Engine};
@@ -131,12 +130,7 @@ impl Engine {
                 if item.received_ms < since_ms {
                     continue;
                 }
-                let (Some(p), Ok(env)) = (item.payload.as_deref(), Envelope::decode(&item.bytes)) else { continue };
-                let Ok(Payload::Advisory(advisory)) =
-                    codec::decode::<Payload>(p, trellis_proto::limits::MAX_PAYLOAD_BYTES)
-                else {
-                    continue;
-                };
+                let Some((env, Payload::Advisory(advisory))) = item.open() else { continue };
                 let tlp = env.header.tlp;
                 if !tlp.exportable() {
                     *out.withheld.entry(tlp).or_default() += 1;

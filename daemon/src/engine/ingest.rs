@@ -17,7 +17,7 @@ use trellis_proto::{Kind, Payload, ProtoError, Tlp, codec};
 use super::Engine;
 use crate::api::types::Event;
 use crate::home::now_ms;
-use crate::store::{Inserted, StoredItem};
+use crate::store::{Inserted, Readable, StoredItem};
 
 /// How an item reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,17 +212,12 @@ impl Engine {
         if env.header.tlp == Tlp::Red && !env.is_recipient(&ident.keys.org_id()) {
             return Err(ProtoError::NoKey);
         }
-        let (payload, content_key) = match env.open(Some(&ident.keys), &keys) {
-            Ok(o) => (Some(o.payload), o.content_key),
-            Err(ProtoError::NoKey) => (None, None),
+        let (payload, readable) = match env.open(Some(&ident.keys), &keys) {
+            Ok(o) => (Some(o.payload), Readable::opened(o.key)),
+            Err(ProtoError::NoKey) => (None, Readable::No),
             Err(e) => return Err(e),
         };
-        let item = StoredItem {
-            bytes: bytes.to_vec(),
-            received_ms: now,
-            payload: payload.as_ref().map(codec::encode),
-            content_key,
-        };
+        let item = StoredItem { bytes: bytes.to_vec(), received_ms: now, readable };
         Ok(Prepared { env, item, payload, origin })
     }
 
@@ -368,7 +363,7 @@ impl Engine {
         }
     }
 
-    /// Decrypt stored items of `group` that had no payload yet (their key arrived later).
+    /// Decrypt stored items of `group` this node could not read yet (their key arrived later).
     fn open_waiting_items(&self, group: &trellis_proto::GroupId) {
         let keys = match self.groups.read() {
             Ok(g) => g.get(group).map(|g| g.all_keys()).unwrap_or_default(),
@@ -382,7 +377,7 @@ impl Engine {
                 let Ok(Some(item)) = self.store.get_item(&id) else {
                     continue;
                 };
-                if item.payload.is_some() {
+                if item.is_readable() {
                     continue;
                 }
                 let Ok(env) = Envelope::decode(&item.bytes) else {
@@ -393,7 +388,7 @@ impl Engine {
                     Err(_) => return,
                 };
                 if let Ok(o) = opened
-                    && self.store.set_payload(&id, codec::encode(&o.payload), o.content_key).is_ok()
+                    && self.store.set_readable(&id, Readable::opened(o.key)).is_ok()
                 {
                     self.after_store(&env, o.payload);
                 }

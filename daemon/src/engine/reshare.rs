@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use trellis_proto::envelope::Envelope;
-use trellis_proto::{ItemId, Payload, Tlp, codec};
+use trellis_proto::{ItemId, Payload, Tlp};
 
 use super::actions::Audience;
 use super::{ActionError, Engine};
@@ -54,11 +54,8 @@ impl Engine {
                 ));
             }
         };
-        let payload: Payload = codec::decode(
-            item.payload.as_deref().ok_or_else(|| ActionError::BadRequest("this org cannot read that item".into()))?,
-            trellis_proto::limits::MAX_PAYLOAD_BYTES,
-        )
-        .map_err(|e| ActionError::Internal(e.to_string()))?;
+        let (_, payload) =
+            item.open().ok_or_else(|| ActionError::BadRequest("this org cannot read that item".into()))?;
         let Payload::Advisory(mut adv) = payload else { return Err(ActionError::BadRequest("not an advisory".into())) };
         adv.references.push(format!("trellis:item:{} (re-shared; first published by {})", view.id, view.publisher));
         let audience_text = match &audience {

@@ -20,7 +20,7 @@ use trellis_proto::envelope::Envelope;
 use trellis_proto::formats::cyclonedx::{self, Sbom, VexState, VexStatement};
 use trellis_proto::formats::matching::{MatchReason, MatchedBy, VersionRule, match_sbom};
 use trellis_proto::items::Advisory;
-use trellis_proto::{Kind, Payload, codec};
+use trellis_proto::{Kind, Payload};
 
 use super::{ActionError, Engine};
 use crate::api::types::{AffectedMatch, Event, SbomAdd, SbomAdded, SbomInfo};
@@ -261,11 +261,7 @@ impl Engine {
             let group_name = self.groups.read().ok().and_then(|g| g.get(&gid).map(|g| g.name().to_string()));
             for id in self.store.group_item_ids(&gid, Kind::Advisory)? {
                 let Some(item) = self.store.get_item(&id)? else { continue };
-                let (Some(p), Ok(env)) = (item.payload.as_deref(), Envelope::decode(&item.bytes)) else { continue };
-                let Ok(Payload::Advisory(adv)) = codec::decode::<Payload>(p, trellis_proto::limits::MAX_PAYLOAD_BYTES)
-                else {
-                    continue;
-                };
+                let Some((env, Payload::Advisory(adv))) = item.open() else { continue };
                 let r = AdvisoryRef {
                     id: env.id.to_text(),
                     title: &adv.title,

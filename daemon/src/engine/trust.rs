@@ -7,10 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use trellis_proto::envelope::Envelope;
 use trellis_proto::items::{Endorsement, EndorsementKind, TrustStatement};
 use trellis_proto::trust::{Stance, Trust, TrustInputs, TrustSource, confidence};
-use trellis_proto::{GroupId, ItemId, Kind, OrgId, Payload, Tlp, codec};
+use trellis_proto::{GroupId, ItemId, Kind, OrgId, Payload, Tlp};
 
 use super::actions::Audience;
 use super::{ActionError, Engine};
@@ -121,10 +120,7 @@ impl Engine {
         for gid in self.group_ids() {
             for id in self.store.group_item_ids(&gid, Kind::Trust)? {
                 if let Some(item) = self.store.get_item(&id)?
-                    && let Some(p) = item.payload
-                    && let Ok(Payload::Trust(ts)) =
-                        codec::decode::<Payload>(&p, trellis_proto::limits::MAX_PAYLOAD_BYTES)
-                    && let Ok(env) = Envelope::decode(&item.bytes)
+                    && let Some((env, Payload::Trust(ts))) = item.open()
                 {
                     statements.push((env.header.sender, env.header.timestamp_ms, ts));
                 }
@@ -260,12 +256,7 @@ impl Engine {
         let Ok(ids) = self.store.group_item_ids(gid, Kind::Endorsement) else { return out };
         for id in ids {
             let Ok(Some(item)) = self.store.get_item(&id) else { continue };
-            let Some(p) = item.payload else { continue };
-            let Ok(Payload::Endorsement(e)) = codec::decode::<Payload>(&p, trellis_proto::limits::MAX_PAYLOAD_BYTES)
-            else {
-                continue;
-            };
-            let Ok(env) = Envelope::decode(&item.bytes) else { continue };
+            let Some((env, Payload::Endorsement(e))) = item.open() else { continue };
             let stance = if e.kind == EndorsementKind::Dispute { Stance::Disputes } else { Stance::Supports };
             out.entry(e.item).or_default().push((env.header.sender, stance));
         }

@@ -4,7 +4,7 @@ use libp2p::gossipsub::IdentTopic;
 use trellis_proto::envelope::Envelope;
 use trellis_proto::items::{RangeKind, VersionEvent};
 use trellis_proto::trust::Stance;
-use trellis_proto::{ContactCard, GroupId, ItemId, Kind, OrgId, Payload, codec};
+use trellis_proto::{ContactCard, GroupId, ItemId, Kind, OrgId, Payload};
 
 use super::{ActionError, Engine};
 use crate::api::types::{AdvisoryView, AffectedInput, GroupInfo, IdInfo, MemberInfo, PeerInfo, Status};
@@ -135,18 +135,18 @@ impl Engine {
     /// The user-facing view of a stored advisory envelope, if this node can read it.
     pub fn advisory_view_of(&self, env: &Envelope) -> Option<AdvisoryView> {
         let item = self.store.get_item(&env.id).ok()??;
-        self.view_from(env, item.payload.as_deref()?, item.received_ms, None)
+        let received_ms = item.received_ms;
+        self.view_from(item.open()?, received_ms, None)
     }
 
+    /// The view of an opened item, if it is an advisory.
     fn view_from(
         &self,
-        env: &Envelope,
-        payload: &[u8],
+        (env, payload): (Envelope, Payload),
         received_ms: u64,
         ends: Option<&[(OrgId, Stance)]>,
     ) -> Option<AdvisoryView> {
-        let Ok(Payload::Advisory(a)) = codec::decode::<Payload>(payload, trellis_proto::limits::MAX_PAYLOAD_BYTES)
-        else {
+        let Payload::Advisory(a) = payload else {
             return None;
         };
         let group_name =
@@ -203,14 +203,8 @@ impl Engine {
                 let Some(item) = self.store.get_item(&id)? else {
                     continue;
                 };
-                let Some(p) = item.payload.as_deref() else {
-                    continue;
-                };
-                let Ok(env) = Envelope::decode(&item.bytes) else {
-                    continue;
-                };
-                let e = ends.get(&env.id).map(Vec::as_slice).unwrap_or(&[]);
-                if let Some(v) = self.view_from(&env, p, item.received_ms, Some(e)) {
+                let e = ends.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+                if let Some(v) = item.open().and_then(|opened| self.view_from(opened, item.received_ms, Some(e))) {
                     out.push(v);
                 }
             }
@@ -227,14 +221,13 @@ impl Engine {
                 .store
                 .get_item(&iid)?
                 .ok_or_else(|| ActionError::NotFound(format!("no advisory {id} on this node")))?;
-            let env = Envelope::decode(&item.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
-            let p = item.payload.ok_or_else(|| {
+            let opened = item.open().ok_or_else(|| {
                 ActionError::NotFound(format!(
                     "advisory {id} is stored here but this org cannot read it (not a recipient)"
                 ))
             })?;
             return self
-                .view_from(&env, &p, item.received_ms, None)
+                .view_from(opened, item.received_ms, None)
                 .ok_or_else(|| ActionError::NotFound(format!("{id} is not an advisory")));
         }
         if want.len() < 8 {

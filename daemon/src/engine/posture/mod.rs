@@ -18,7 +18,7 @@ use trellis_proto::items::{Indicator, IndicatorValue, PostureAttestation};
 use trellis_proto::posture::document::method_name;
 use trellis_proto::posture::signals::CoSignature;
 use trellis_proto::posture::{self, ClaimChange};
-use trellis_proto::{GroupId, ItemId, Kind, OrgId, Payload, Tlp, codec};
+use trellis_proto::{GroupId, ItemId, Kind, OrgId, Payload, Tlp};
 
 use super::actions::Audience;
 use super::{ActionError, Engine};
@@ -54,13 +54,7 @@ impl Engine {
     /// Items of `kind` in `group` this node can read, with their envelopes.
     pub(crate) fn readable(&self, group: &GroupId, kind: Kind) -> Vec<(Envelope, Payload)> {
         let ids = self.store.group_item_ids(group, kind).unwrap_or_default();
-        ids.iter()
-            .filter_map(|id| {
-                let item = self.store.get_item(id).ok()??;
-                let payload = codec::decode(item.payload.as_deref()?, trellis_proto::limits::MAX_PAYLOAD_BYTES).ok()?;
-                Some((Envelope::decode(&item.bytes).ok()?, payload))
-            })
-            .collect()
+        ids.iter().filter_map(|id| self.store.get_item(id).ok()??.open()).collect()
     }
 
     /// Readable attestations, oldest first, of one group or all.
