@@ -296,9 +296,13 @@ pub fn build_swarm_with_metrics(
             );
             let mdns =
                 if cfg.mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
-            let ping = ping::Behaviour::new(
-                ping::Config::new().with_interval(Duration::from_secs(2)).with_timeout(Duration::from_secs(3)),
-            );
+            // Pings find connections that went silent (a cut link does not reset TCP): such a
+            // connection is closed after about 25 s and redialled. Every 5 s, not every 2 s: at
+            // ~20 connections per node, 2 s pings were most of an idle node's CPU (0.7 % of a
+            // core against 0.4 %, BENCHMARKS.md) and, over 100 nodes on one machine, what
+            // saturated it.
+            let ping =
+                ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL).with_timeout(PING_INTERVAL));
             let kad = Toggle::from(cfg.discovery.then_some(kad));
             Ok(Behaviour { gossipsub, identify, kad, rr, ping, mdns: Toggle::from(mdns) })
         })?
@@ -343,6 +347,9 @@ impl std::fmt::Debug for Node {
 /// Longest wait between two dials of a known peer. Dialling a peer that is down costs one
 /// failed TCP connect; a few seconds keeps catch-up after a partition fast.
 const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(4);
+
+/// Interval and timeout of the liveness ping on every connection.
+const PING_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Connections this node opens by itself: discovery dials group peers until this many are
 /// connected. A group does not need every member connected to every other: gossipsub keeps a
