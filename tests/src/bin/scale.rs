@@ -2,7 +2,9 @@
 //! `trellisd` processes on loopback, forms one group, then for each rate runs R rounds: each publishes K
 //! advisories of a given size at a given rate from one node and measures, per item, the delivery
 //! time to all nodes; per round, the delivery ratio, gossip messages and bytes per node per item
-//! (from each node's gossipsub counters on its metrics endpoint), and CPU seconds per node. It
+//! (from each node's gossipsub counters on its metrics endpoint), CPU seconds per node, and how
+//! loaded the machine was while publishing (CPU cores all nodes used, and the mean time a node
+//! thread that was ready to run waited for a CPU, from the kernel's schedstat). It
 //! reports every round, then the median of the rounds with their minimum and maximum, as a table
 //! and as JSON (last line of stdout).
 //!
@@ -11,6 +13,7 @@
 //!   TRELLIS_BIN_DIR=target/release target/debug/scale --nodes 10 --rate 1,10,100 --items 10,50,300 --rounds 3
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -92,6 +95,43 @@ fn proc_usage(pid: u32) -> (f64, u64, u64) {
             .unwrap_or(0)
     };
     (cpu, kib("VmHWM:"), kib("VmRSS:"))
+}
+
+/// Scheduler counters of every thread of the given processes, from
+/// `/proc/PID/task/TID/schedstat`: (pid, tid) → (ns on a CPU, ns runnable but waiting for a CPU,
+/// times scheduled).
+fn sched_threads(pids: &[u32]) -> HashMap<(u32, u32), (u64, u64, u64)> {
+    let mut out = HashMap::new();
+    for &pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for t in tasks.flatten() {
+            let Some(tid) = t.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Ok(line) = std::fs::read_to_string(t.path().join("schedstat")) else { continue };
+            let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            if let [cpu, wait, slices] = v[..] {
+                out.insert((pid, tid), (cpu, wait, slices));
+            }
+        }
+    }
+    out
+}
+
+/// How busy the machine was between two [`sched_threads`] samples `secs` apart, over the threads
+/// alive at both: (CPU cores the nodes used, mean wait in ms of a runnable thread for a CPU).
+fn machine_load(
+    a: &HashMap<(u32, u32), (u64, u64, u64)>,
+    b: &HashMap<(u32, u32), (u64, u64, u64)>,
+    secs: f64,
+) -> (f64, f64) {
+    let (mut cpu, mut wait, mut slices) = (0u64, 0u64, 0u64);
+    for (k, after) in b {
+        if let Some(before) = a.get(k) {
+            cpu += after.0.saturating_sub(before.0);
+            wait += after.1.saturating_sub(before.1);
+            slices += after.2.saturating_sub(before.2);
+        }
+    }
+    (cpu as f64 / 1e9 / secs.max(1e-9), wait as f64 / 1e6 / slices.max(1) as f64)
 }
 
 /// Free loopback ports for the metrics endpoints, below the kernel's ephemeral range (so the
@@ -182,6 +222,10 @@ struct Round {
     cpu_mean: f64,
     cpu_max: f64,
     publish_secs: f64,
+    /// While publishing: CPU cores all nodes used together, and how long a node thread that was
+    /// ready to run waited for a CPU, on average (the machine's saturation).
+    busy_cores: f64,
+    cpu_wait_ms: f64,
 }
 
 const RECV_ALL: &str = "trellis_gossipsub_topic_msg_recv_counts_unfiltered_total";
@@ -266,6 +310,8 @@ fn main() -> anyhow::Result<()> {
         for round in 0..args.rounds {
             let before_usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
             let before: Vec<_> = ports.iter().map(|p| scrape(*p)).collect::<anyhow::Result<_>>()?;
+            let pids: Vec<u32> = nodes.iter().filter_map(|n| n.pid()).collect();
+            let sched_before = sched_threads(&pids);
             let mut ids = Vec::new();
             let publish_start = Instant::now();
             rt.block_on(async {
@@ -284,6 +330,7 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(())
             })?;
             let publish_secs = publish_start.elapsed().as_secs_f64();
+            let (busy_cores, cpu_wait_ms) = machine_load(&sched_before, &sched_threads(&pids), publish_secs);
             let (worst, mut each, delivered) = rt.block_on(async {
                 let deadline = Instant::now() + Duration::from_secs(60);
                 loop {
@@ -335,11 +382,14 @@ fn main() -> anyhow::Result<()> {
                 cpu_mean: cpu.iter().sum::<f64>() / cpu.len().max(1) as f64,
                 cpu_max: cpu.iter().cloned().fold(0.0, f64::max),
                 publish_secs,
+                busy_cores,
+                cpu_wait_ms,
             };
             println!(
                 "round {}: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms (to one node: p50 {} ms, p90 {} ms); delivered {:.4}; per node per item: {:.2} msgs in \
                  ({:.2} after dedup), {:.0} B in, {:.2} msgs out, {:.3} IWANT; peers {:.1} mean / {:.0} max, {:.2} \
-                 connections opened per node; CPU {:.2} s mean / {:.2} s max per node; publishing took {:.1} s",
+                 connections opened per node; CPU {:.2} s mean / {:.2} s max per node; publishing took {:.1} s, \
+                 the nodes used {:.2} cores and a ready thread waited {:.2} ms for a CPU",
                 round + 1,
                 r.p50,
                 r.p95,
@@ -358,7 +408,9 @@ fn main() -> anyhow::Result<()> {
                 r.opened,
                 r.cpu_mean,
                 r.cpu_max,
-                r.publish_secs
+                r.publish_secs,
+                r.busy_cores,
+                r.cpu_wait_ms
             );
             rounds.push(r);
         }
@@ -381,6 +433,7 @@ fn main() -> anyhow::Result<()> {
             "connected_peers_per_node": {"mean": col(|r| r.peers_mean), "max": col(|r| r.peers_max)},
             "connections_opened_per_node_per_round": col(|r| r.opened),
             "publish_seconds": col(|r| r.publish_secs),
+            "while_publishing": {"cores_used_by_all_nodes": col(|r| r.busy_cores), "mean_wait_for_a_cpu_ms": col(|r| r.cpu_wait_ms)},
             "idle_cpu_percent_of_a_core": {"mean": mean(&idle_cpu), "max": idle_cpu.iter().cloned().fold(0.0, f64::max)},
             "idle_rss_mib": {"mean": mean(&idle_rss), "max": idle_rss.iter().cloned().fold(0.0, f64::max)},
             "peak_rss_mib": {"mean": mean(&peak), "max": peak.iter().cloned().fold(0.0, f64::max)},
@@ -416,6 +469,11 @@ fn main() -> anyhow::Result<()> {
             mean(&idle_rss),
             peak.iter().cloned().fold(0.0, f64::max),
             startup_first.as_millis()
+        );
+        println!(
+            "machine while publishing: the nodes used {} cores; a thread ready to run waited {} for a CPU, on average",
+            fmt_spread(&report["while_publishing"]["cores_used_by_all_nodes"], "", 2),
+            fmt_spread(&report["while_publishing"]["mean_wait_for_a_cpu_ms"], " ms", 2)
         );
         println!("{report}");
     }
