@@ -677,20 +677,7 @@ mod tests {
     }
 
     fn advisory(title: &str) -> Payload {
-        Payload::Advisory(trellis_proto::items::Advisory {
-            reference_id: String::new(),
-            title: title.into(),
-            summary: "migrated".into(),
-            category: trellis_proto::items::Category::Vulnerability,
-            severity: None,
-            aliases: vec![],
-            affected: vec![],
-            references: vec![],
-            remediation: None,
-            published_ms: 1,
-            updated_ms: 1,
-            source: None,
-        })
+        Payload::Advisory(trellis_proto::items::Advisory::text(title, "migrated", 1))
     }
 
     /// A schema-1 store is rewritten at open without losing anything this node could read: GREEN

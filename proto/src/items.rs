@@ -306,6 +306,25 @@ fn opt(field: &'static str, s: &Option<String>, max: usize) -> Result<(), ProtoE
 }
 
 impl Advisory {
+    /// A vulnerability advisory with only a title and a summary, published and updated at `at_ms`
+    /// (the other fields empty, to be filled in by the caller).
+    pub fn text(title: &str, summary: &str, at_ms: u64) -> Advisory {
+        Advisory {
+            reference_id: String::new(),
+            title: title.into(),
+            summary: summary.into(),
+            category: Category::Vulnerability,
+            severity: None,
+            aliases: vec![],
+            affected: vec![],
+            references: vec![],
+            remediation: None,
+            published_ms: at_ms,
+            updated_ms: at_ms,
+            source: None,
+        }
+    }
+
     /// Enforce §3.4 bounds.
     pub fn check_limits(&self) -> Result<(), ProtoError> {
         short("reference_id", &self.reference_id)?;

@@ -6,7 +6,7 @@ use trellis_proto::group::{
     GroupKind, GroupLog, GroupOp, LogOp, OpAction, Role, SignedGenesis, open_epoch_share, open_genesis_key,
     seal_epoch_key,
 };
-use trellis_proto::items::{Advisory, Category};
+use trellis_proto::items::Advisory;
 use trellis_proto::*;
 
 fn keys(n: u8) -> OrgKeys {
@@ -18,20 +18,9 @@ fn rand(n: u8) -> EnvelopeRandomness {
 }
 
 fn advisory(title: &str) -> Payload {
-    Payload::Advisory(Advisory {
-        reference_id: String::new(),
-        title: title.into(),
-        summary: "s".into(),
-        category: Category::Vulnerability,
-        severity: None,
-        aliases: vec!["CVE-2021-44228".into()],
-        affected: vec![],
-        references: vec![],
-        remediation: None,
-        published_ms: 1,
-        updated_ms: 1,
-        source: None,
-    })
+    let mut a = Advisory::text(title, "s", 1);
+    a.aliases = vec!["CVE-2021-44228".into()];
+    Payload::Advisory(a)
 }
 
 fn op_env(author: &OrgKeys, group: GroupId, seq: u64, op: GroupOp) -> (Envelope, LogOp) {

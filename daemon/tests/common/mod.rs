@@ -163,18 +163,5 @@ pub async fn converged_members(nodes: &[&TestNode], group: &str, expect: usize) 
 /// build envelopes themselves instead of publishing through a node).
 pub fn advisory_payload(title: &str, summary: &str) -> trellis_proto::Payload {
     let now = trellis_daemon::home::now_ms();
-    trellis_proto::Payload::Advisory(trellis_proto::items::Advisory {
-        reference_id: String::new(),
-        title: title.into(),
-        summary: summary.into(),
-        category: trellis_proto::items::Category::Vulnerability,
-        severity: None,
-        aliases: vec![],
-        affected: vec![],
-        references: vec![],
-        remediation: None,
-        published_ms: now,
-        updated_ms: now,
-        source: None,
-    })
+    trellis_proto::Payload::Advisory(trellis_proto::items::Advisory::text(title, summary, now))
 }
