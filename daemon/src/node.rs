@@ -297,7 +297,8 @@ pub fn build_swarm_with_metrics(
             let mdns =
                 if cfg.mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
             // Pings find connections that went silent (a cut link does not reset TCP): such a
-            // connection is closed after about 25 s and redialled. Every 5 s, not every 2 s: at
+            // connection is closed, by our reckoning, after an interval, a timeout, a second
+            // interval and libp2p's 10 s negotiation timeout (about 25 s), and redialled. Every 5 s, not every 2 s: at
             // ~20 connections per node, 2 s pings were most of an idle node's CPU (0.7 % of a
             // core against 0.4 %, BENCHMARKS.md) and, over 100 nodes on one machine, what
             // saturated it.

@@ -392,10 +392,7 @@ impl Envelope {
                 (self.check_inner(&inner)?, Some(BodyKey::Content(key)))
             }
         };
-        let payload: Payload = codec::decode(&payload_bytes, MAX_PAYLOAD_BYTES)?;
-        if payload.kind() != self.header.kind {
-            return Err(ProtoError::KindMismatch);
-        }
+        let payload = self.decode_payload(&payload_bytes)?;
         payload.check_limits()?;
         Ok(OpenedItem { payload, key })
     }
@@ -406,7 +403,7 @@ impl Envelope {
     /// checked when the item was received, are not checked a second time.
     pub fn reopen(&self, key: Option<&BodyKey>) -> Result<Payload, ProtoError> {
         let payload_bytes = match (&self.body, key) {
-            (Body::Clear(p), _) => return codec::decode(p, MAX_PAYLOAD_BYTES),
+            (Body::Clear(p), _) => return self.decode_payload(p),
             (Body::Group { nonce, commitment, ciphertext }, Some(k @ BodyKey::Epoch(_)))
             | (Body::Sealed { nonce, commitment, ciphertext, .. }, Some(k @ BodyKey::Content(_))) => {
                 let plain = crypto::open_body(k.bytes(), nonce, commitment, self.header_bytes(), ciphertext)?;
@@ -416,11 +413,7 @@ impl Envelope {
             (_, Some(_)) => return Err(ProtoError::Invalid("the stored key does not match the body's form".into())),
             (_, None) => return Err(ProtoError::NoKey),
         };
-        let payload: Payload = codec::decode(&payload_bytes, MAX_PAYLOAD_BYTES)?;
-        if payload.kind() != self.header.kind {
-            return Err(ProtoError::KindMismatch);
-        }
-        Ok(payload)
+        self.decode_payload(&payload_bytes)
     }
 
     /// Decrypt a sealed body with a content key obtained earlier (explicit re-share, §5.3).
@@ -429,12 +422,18 @@ impl Envelope {
             return Err(ProtoError::Invalid("not a sealed item".into()));
         };
         let inner = crypto::open_body(key, nonce, commitment, self.header_bytes(), ciphertext)?;
-        let payload: Payload = codec::decode(&self.check_inner(&inner)?, MAX_PAYLOAD_BYTES)?;
+        let payload = self.decode_payload(&self.check_inner(&inner)?)?;
+        // Same bounds as `open`: a re-shared key must not admit what the first opening refused.
+        payload.check_limits()?;
+        Ok(payload)
+    }
+
+    /// Decode a payload and check that its kind is the header's.
+    fn decode_payload(&self, bytes: &[u8]) -> Result<Payload, ProtoError> {
+        let payload: Payload = codec::decode(bytes, MAX_PAYLOAD_BYTES)?;
         if payload.kind() != self.header.kind {
             return Err(ProtoError::KindMismatch);
         }
-        // Same bounds as `open`: a re-shared key must not admit what the first opening refused.
-        payload.check_limits()?;
         Ok(payload)
     }
 
