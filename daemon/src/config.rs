@@ -24,6 +24,10 @@ pub struct Config {
     pub taxii_listen: Option<std::net::SocketAddr>,
     /// Serve Prometheus metrics on this loopback address (off when None).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Let security.txt evidence checks fetch from loopback, private and link-local addresses.
+    pub evidence_allow_private: bool,
+    /// CA certificates (PEM) trusted by security.txt evidence checks; None: the system's.
+    pub evidence_ca_file: Option<PathBuf>,
 }
 
 /// `config.toml` in the home. Every key is optional.
@@ -37,6 +41,8 @@ pub struct FileConfig {
     pub name: Option<String>,
     pub taxii_listen: Option<String>,
     pub metrics_listen: Option<String>,
+    pub evidence_allow_private: Option<bool>,
+    pub evidence_ca_file: Option<PathBuf>,
 }
 
 /// Settings given on the command line (None = not given).
@@ -160,6 +166,8 @@ impl Config {
             name,
             taxii_listen,
             metrics_listen,
+            evidence_allow_private: file.evidence_allow_private.unwrap_or(false),
+            evidence_ca_file: file.evidence_ca_file,
         })
     }
 }

@@ -1,15 +1,48 @@
 //! The accept loop shared by the node's HTTP servers (the local API on its unix socket, TAXII
 //! and metrics on TCP): one task per connection, HTTP/1.1, until `shutdown` resolves.
+//!
+//! Every server runs under [`Limits`]: a client must send its request headers within
+//! `header_timeout` (hyper enforces it only when given a timer, which is set here) or the
+//! connection is closed; at most `max_connections` connections are served at once (further
+//! ones wait in the listen backlog until one ends); a request whose declared body is larger than
+//! `max_body` is answered 413 before its handler runs, and on servers that take no body at all
+//! (`max_body == 0`) so is any request with a body, declared or chunked. Handlers that read a
+//! body cap what they read as well (the API reads through `http_body_util::Limited`).
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Bounds of one server.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Time a client has to send a request's headers (also the idle time between requests).
+    pub header_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Largest request body, in bytes; 0: the server takes no request body.
+    pub max_body: u64,
+}
+
+impl Limits {
+    /// Servers that only answer GET (TAXII, metrics).
+    pub const fn no_body(max_connections: usize) -> Limits {
+        Limits { header_timeout: HEADER_TIMEOUT, max_connections, max_body: 0 }
+    }
+}
+
+/// Time to send request headers, on every server.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A listening socket the servers accept connections from.
 pub trait Listener {
@@ -31,32 +64,73 @@ impl Listener for tokio::net::UnixListener {
     }
 }
 
-/// Answer every request on `listener` with `handler` until `shutdown`. A failed accept (a
-/// client that went away, a descriptor limit) skips that connection; the server keeps running.
-pub async fn serve<L, H, F, B>(listener: L, shutdown: impl Future<Output = ()>, handler: H)
+/// Whether a request carries a body larger than `max` (declared), or any body when `max` is 0.
+fn body_too_large<B>(req: &Request<B>, max: u64) -> bool {
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(u64::MAX));
+    let chunked = req.headers().contains_key(hyper::header::TRANSFER_ENCODING);
+    match declared {
+        Some(n) => n > max,
+        None => max == 0 && chunked,
+    }
+}
+
+/// Answer every request on `listener` with `handler` until `shutdown`, under `limits`. A failed
+/// accept (a client that went away, a descriptor limit) skips that connection; the server keeps
+/// running.
+pub async fn serve<L, H, F, B>(listener: L, limits: Limits, shutdown: impl Future<Output = ()>, handler: H)
 where
     L: Listener,
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
+        let permit = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept_stream() => {
-                let Ok(stream) = accepted else { continue };
-                let handler = handler.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let reply = handler(req);
-                        async move { Ok::<_, Infallible>(reply.await) }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-            }
-        }
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept_stream() => match accepted {
+                Ok(s) => s,
+                Err(_) => continue,
+            },
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let reply = (!body_too_large(&req, limits.max_body)).then(|| handler(req));
+                async move {
+                    let response = match reply {
+                        Some(r) => r.await.map(Either::Left),
+                        None => Response::builder()
+                            .status(StatusCode::PAYLOAD_TOO_LARGE)
+                            .header(hyper::header::CONNECTION, "close")
+                            .body(Either::Right(Full::new(Bytes::from(format!(
+                                "request body over {} bytes\n",
+                                limits.max_body
+                            )))))
+                            .unwrap_or_else(|_| Response::new(Either::Right(Full::new(Bytes::new())))),
+                    };
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
     }
 }

@@ -28,7 +28,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::engine::ingest::{Origin, verdict};
+use crate::engine::ingest::Origin;
 use crate::home::{Identity, now_ms};
 use crate::node::{NetEvent, Node, NodeConfig};
 
@@ -97,6 +97,12 @@ pub async fn run(
         handle.listen(addr.clone()).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     }
     let engine = Engine::new(home.clone(), identity, binding, store, handle.clone(), peer_id)?;
+    if let Ok(mut p) = engine.evidence_policy.write() {
+        *p = securitytxt::FetchPolicy {
+            allow_private: config.evidence_allow_private,
+            ca_file: config.evidence_ca_file.clone(),
+        };
+    }
     for g in engine.group_ids() {
         handle.subscribe(g).await;
     }
@@ -305,7 +311,7 @@ async fn validate_jobs(engine: &Arc<Engine>, jobs: Vec<validation::Job>) {
         return;
     };
     for (job, verdict) in early {
-        report_verdict(engine, job.source, job.msg_id, verdict).await;
+        report_verdict(engine, job, verdict).await;
     }
     if content.is_empty() {
         return;
@@ -332,25 +338,39 @@ fn not_validated() -> trellis_proto::ProtoError {
 /// Tell gossipsub the verdict on one message, count rejects, catch up when our log is behind.
 async fn report_verdict(
     engine: &Arc<Engine>,
-    source: libp2p::PeerId,
-    msg_id: libp2p::gossipsub::MessageId,
+    job: validation::Job,
     result: Result<engine::ingest::Outcome, trellis_proto::ProtoError>,
 ) {
-    let acceptance = verdict(&result);
+    let validation::Job { source, msg_id, data } = job;
+    // How the message looks to a relay decides whether a body fault is the forwarder's; only
+    // failures need it (a success or duplicate is judged without).
+    let (seen, group) = match &result {
+        Ok(_) => (validation::Seen::Clear, None),
+        Err(_) => match trellis_proto::Envelope::decode(&data) {
+            Err(_) => (validation::Seen::Undecoded, None),
+            Ok(e) if matches!(e.body, trellis_proto::Body::Clear(_)) => (validation::Seen::Clear, Some(e.header.group)),
+            Ok(e) => (validation::Seen::Sealed, Some(e.header.group)),
+        },
+    };
+    let acceptance = validation::verdict(&result, seen);
     engine.node.validated(msg_id, source, acceptance).await;
     if let Err(e) = &result {
         tracing::debug!(peer = %source, reason = e.reason(), "gossip item not accepted");
         if !matches!(e, trellis_proto::ProtoError::Duplicate) {
             engine.count_reject(e.reason(), None, Some(source));
         }
-        // Our log may be behind the sender's: catch up from the peer that relayed.
-        if let trellis_proto::ProtoError::NotAMember(_) = e {
-            for g in engine.group_ids() {
-                let e = Arc::clone(engine);
-                tokio::spawn(async move {
-                    let _ = e.sync_with(source, g).await;
-                });
-            }
+        // Our log may be behind the sender's: catch up from the peer that relayed, for the group
+        // the item names only, and at most once per peer per interval (§9), so a stream of
+        // items from strangers costs at most one sync per peer per interval.
+        if let trellis_proto::ProtoError::NotAMember(_) = e
+            && let Some(g) = group
+            && engine.group_ids().contains(&g)
+            && engine.peer_limits.may_trigger_sync(source)
+        {
+            let e = Arc::clone(engine);
+            tokio::spawn(async move {
+                let _ = e.sync_with(source, g).await;
+            });
         }
     }
 }
@@ -358,11 +378,9 @@ async fn report_verdict(
 async fn handle_net_event(engine: &Arc<Engine>, queue: &Arc<validation::ValidationQueue>, ev: NetEvent) {
     match ev {
         NetEvent::Gossip { source, msg_id, data, .. } => {
-            // Priority by the claimed publisher's trust; the claim is checked by validation, and
-            // a false claim only costs the forger its own message.
-            let trust = postcard::take_from_bytes::<trellis_proto::Header>(&data)
-                .map(|(h, _)| engine.trust_of(&h.sender))
-                .unwrap_or(0.0);
+            // Priority by the trust of the forwarding peer's org (its verified node binding),
+            // never by the publisher the message claims: a forger can claim anyone.
+            let trust = engine.forwarder_trust(&source);
             if let Some(dropped) = queue.push(trust, validation::Job { source, msg_id, data }) {
                 engine.count_reject("queue_full", None, Some(dropped.source));
                 engine

@@ -111,18 +111,23 @@ pub async fn serve(
     gossip: Arc<Registry>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    crate::http::serve(listener, shutdown, move |req: hyper::Request<hyper::body::Incoming>| {
-        let (engine, queue, gossip) = (Arc::clone(&engine), Arc::clone(&queue), Arc::clone(&gossip));
-        async move {
-            let resp = if req.uri().path() == "/metrics" {
-                Response::builder()
-                    .header("content-type", "text/plain; version=0.0.4")
-                    .body(Full::new(Bytes::from(render(&engine, queue.len(), &gossip).await)))
-            } else {
-                Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(Bytes::from("try /metrics\n")))
-            };
-            resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
-        }
-    })
+    crate::http::serve(
+        listener,
+        crate::http::Limits::no_body(16),
+        shutdown,
+        move |req: hyper::Request<hyper::body::Incoming>| {
+            let (engine, queue, gossip) = (Arc::clone(&engine), Arc::clone(&queue), Arc::clone(&gossip));
+            async move {
+                let resp = if req.uri().path() == "/metrics" {
+                    Response::builder()
+                        .header("content-type", "text/plain; version=0.0.4")
+                        .body(Full::new(Bytes::from(render(&engine, queue.len(), &gossip).await)))
+                } else {
+                    Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(Bytes::from("try /metrics\n")))
+                };
+                resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+            }
+        },
+    )
     .await
 }

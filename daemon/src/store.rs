@@ -68,6 +68,29 @@ pub struct StoredItem {
     pub readable: Readable,
 }
 
+/// Bounds of one sync answer ([`Store::items_missing_from`]).
+#[derive(Clone, Copy, Debug)]
+pub struct BatchLimits {
+    pub max_items: usize,
+    pub max_bytes: usize,
+    pub max_skipped: usize,
+}
+
+/// One sync answer: the envelopes, whether more follow, and where the next answer starts.
+#[derive(Clone, Debug, Default)]
+pub struct SyncBatch {
+    pub items: Vec<Vec<u8>>,
+    pub more: bool,
+    pub next: Option<trellis_proto::wire::Cursor>,
+    /// Index entries looked at to make the answer (the responder's work, for tests).
+    pub examined: usize,
+}
+
+/// The envelope bytes inside a stored [`StoredItem`] record, borrowed (its first field).
+fn stored_envelope(raw: &[u8]) -> Result<&[u8], StoreError> {
+    postcard::take_from_bytes::<&[u8]>(raw).map(|(b, _)| b).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// Whether and how this node reads a stored item.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Readable {
@@ -439,48 +462,85 @@ impl Store {
         Ok(out)
     }
 
-    /// Items of `group` whose (sender, seq) is not covered by `have`, in (sender, seq) order,
-    /// skipping the first `skip` such items and stopping after `max_bytes` of envelopes.
-    /// Returns the envelopes and whether more remain.
+    /// One catch-up sync answer (PROTOCOL.md §9): items of `group` whose (sender, seq) `have`
+    /// does not hold, in (sender, seq) order, starting after `after`. Items `keep` refuses (RED,
+    /// content for a departed member) are left out *before* counting, so they never fill a batch.
+    /// The answer stops at `max_items` items or `max_bytes` of envelopes sent, or after
+    /// `max_skipped` items looked at and left out; `next` is where the following answer starts.
+    ///
+    /// Held ranges are jumped over with one seek each (a merge walk of the have-list against the
+    /// sequence index), and only items that are not held are read, so the work is
+    /// O((ranges + items looked at) · log), whatever the history. `keep` sees only the decoded
+    /// header, read in place from the stored bytes.
     pub fn items_missing_from(
         &self,
         group: &GroupId,
-        have: &[(OrgId, Vec<(u64, u64)>)],
-        max_bytes: usize,
-        max_items: usize,
-    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
+        have: &trellis_proto::wire::HaveIndex,
+        after: Option<trellis_proto::wire::Cursor>,
+        limits: BatchLimits,
+        keep: impl Fn(&trellis_proto::Header) -> bool,
+    ) -> Result<SyncBatch, StoreError> {
+        use std::ops::Bound;
         let txn = self.begin_read()?;
         let seqs = txn.open_table(SEQS).map_err(dberr)?;
         let items = txn.open_table(ITEMS).map_err(dberr)?;
-        let lo = group.as_bytes().to_vec();
-        let mut hi = lo.clone();
+        let mut hi = group.as_bytes().to_vec();
         hi.extend_from_slice(&[0xff; 40]);
-        let covered = |sender: &OrgId, seq: u64| {
-            have.iter()
-                .find(|(s, _)| s == sender)
-                .is_some_and(|(_, ranges)| ranges.iter().any(|(a, b)| *a <= seq && seq <= *b))
+        let mut from: Bound<Vec<u8>> = match after {
+            Some((sender, seq)) => Bound::Excluded(seq_key(group, &sender, seq)),
+            None => Bound::Included(group.as_bytes().to_vec()),
         };
-        let mut out = Vec::new();
+        let mut batch = SyncBatch::default();
         let mut bytes = 0usize;
-        for r in seqs.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)? {
-            let (k, v) = r.map_err(dberr)?;
-            let k = k.value();
-            let sender = OrgId(k[32..64].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?);
-            let seq = u64::from_be_bytes(k[64..72].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?);
-            if covered(&sender, seq) {
-                continue;
+        let mut skipped = 0usize;
+        loop {
+            let range = (from.as_ref().map(Vec::as_slice), Bound::Included(hi.as_slice()));
+            let mut jump = None;
+            for r in seqs.range::<&[u8]>(range).map_err(dberr)? {
+                let (k, v) = r.map_err(dberr)?;
+                batch.examined += 1;
+                let k = k.value();
+                let sender = OrgId(k[32..64].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?);
+                let seq = u64::from_be_bytes(k[64..72].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?);
+                if let Some((_, last)) = have.covering(&sender, seq) {
+                    // Held: continue after the end of this range.
+                    batch.next = Some((sender, last));
+                    jump = Some(seq_key(group, &sender, last));
+                    break;
+                }
+                let Some(raw) = items.get(v.value()).map_err(dberr)? else {
+                    batch.next = Some((sender, seq));
+                    continue;
+                };
+                let raw = raw.value();
+                let envelope = stored_envelope(raw)?;
+                let wanted = postcard::take_from_bytes::<trellis_proto::Header>(envelope).is_ok_and(|(h, _)| keep(&h));
+                if !wanted {
+                    batch.next = Some((sender, seq));
+                    skipped += 1;
+                    if skipped >= limits.max_skipped {
+                        batch.more = true;
+                        return Ok(batch);
+                    }
+                    continue;
+                }
+                if !batch.items.is_empty()
+                    && (bytes + envelope.len() > limits.max_bytes || batch.items.len() >= limits.max_items)
+                {
+                    batch.more = true;
+                    return Ok(batch);
+                }
+                bytes += envelope.len();
+                batch.items.push(envelope.to_vec());
+                batch.next = Some((sender, seq));
             }
-            let Some(raw) = items.get(v.value()).map_err(dberr)? else {
-                continue;
-            };
-            let item: StoredItem = postcard::from_bytes(raw.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if !out.is_empty() && (bytes + item.bytes.len() > max_bytes || out.len() >= max_items) {
-                return Ok((out, true));
+            match jump {
+                Some(key) => from = Bound::Excluded(key),
+                None => break,
             }
-            bytes += item.bytes.len();
-            out.push(item.bytes);
         }
-        Ok((out, false))
+        batch.next = None;
+        Ok(batch)
     }
 
     /// Save a group record.

@@ -43,6 +43,9 @@ const ROOT: &str = "trellis";
 /// Objects per page unless the client asks for fewer; the most a client may ask for.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
+/// TAXII connections served at once; more wait until one ends (a slow client is dropped after
+/// `http::HEADER_TIMEOUT`).
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// Where each running node's TAXII server listens, by home (several nodes may run in one
 /// process in tests), for `trellis taxii token` to say where to point a client.
@@ -86,7 +89,10 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: impl st
         tracing::info!(listen = %a, "TAXII 2.1 server listening");
     }
     let e = Arc::clone(&engine);
-    crate::http::serve(listener, shutdown, move |req| std::future::ready(handle(&e, &req))).await;
+    crate::http::serve(listener, crate::http::Limits::no_body(MAX_CONNECTIONS), shutdown, move |req| {
+        std::future::ready(handle(&e, &req))
+    })
+    .await;
     if let Ok(mut m) = listening().lock() {
         m.remove(&engine.home);
     }

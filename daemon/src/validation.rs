@@ -1,8 +1,13 @@
-//! The validation queue (ARCHITECTURE "Receive", PROTOCOL.md §7.2 point 4): gossip messages wait
-//! here for a worker of the bounded validation pool, highest publisher trust first, oldest first
-//! among equals. When the queue is full the lowest-priority message is dropped (reported to
-//! gossipsub as `Ignore`: not relayed, not penalised, recoverable by catch-up sync), so a flood
-//! from low-trust publishers cannot delay high-trust ones.
+//! The validation queue (ARCHITECTURE "Receive", PROTOCOL.md §7.2 point 4) and the gossip
+//! verdict (§4.7).
+//!
+//! Gossip messages wait in the queue for a worker of the bounded validation pool, highest
+//! priority first, oldest first among equals. The priority is the trust of the org behind the
+//! *forwarding peer*, known from its verified node binding ([`Engine::forwarder_trust`]), never
+//! from the sender the message claims: a forger can claim any sender, but not the peer it sends
+//! from. When the queue is full the lowest-priority message is dropped (reported to gossipsub as
+//! `Ignore`: not relayed, not penalised, recoverable by catch-up sync), so a flood from
+//! unknown or low-trust peers cannot delay what trusted peers forward.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -10,8 +15,98 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use libp2p::PeerId;
-use libp2p::gossipsub::MessageId;
+use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use tokio::sync::Notify;
+use trellis_proto::ProtoError;
+
+use crate::engine::Engine;
+use crate::engine::ingest::Outcome;
+
+/// What the verdict needs to know of a message besides the result: whether its envelope
+/// decoded, and whether a relay without keys could read its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// The bytes are not an envelope (size, structure, version, TLP/body rule).
+    Undecoded,
+    /// An envelope whose body is CLEAR: every relay can check all of it.
+    Clear,
+    /// An envelope whose body is encrypted: a relay without the key checks only its outside.
+    Sealed,
+}
+
+impl Seen {
+    /// How `data` looks to a relay.
+    pub fn of(data: &[u8]) -> Seen {
+        match trellis_proto::Envelope::decode(data) {
+            Err(_) => Seen::Undecoded,
+            Ok(e) if matches!(e.body, trellis_proto::Body::Clear(_)) => Seen::Clear,
+            Ok(_) => Seen::Sealed,
+        }
+    }
+}
+
+/// The gossipsub verdict on a message (§4.7, §7.2). `Reject` costs the forwarding peer
+/// gossipsub's invalid-message penalty, so it is given only for faults every honest relay
+/// would have found itself before forwarding: bytes that are not a valid envelope, a bad
+/// signature, RED on a topic, a CLEAR body that breaks the rules. Everything that depends on
+/// the receiver's own view (group log, revocations, clock, keys, quotas, replay index), on a
+/// body the relay could not read, or on the receiver's own health is `Ignore`: not relayed,
+/// nobody penalised. The match is exhaustive on purpose: a new error must be placed here.
+pub fn verdict(r: &Result<Outcome, ProtoError>, seen: Seen) -> MessageAcceptance {
+    use MessageAcceptance::{Accept, Ignore, Reject};
+    let e = match r {
+        Ok(Outcome::Stored) => return Accept,
+        Ok(Outcome::StoredNoRelay | Outcome::Duplicate) => return Ignore,
+        Err(e) => e,
+    };
+    // Errors of a body check: the relay's fault only if it could read the body.
+    let body_fault = match seen {
+        Seen::Undecoded | Seen::Clear => Reject,
+        Seen::Sealed => Ignore,
+    };
+    match e {
+        // Structure and signature: checked by every relay, whatever it holds.
+        ProtoError::Oversize { .. }
+        | ProtoError::Decode(_)
+        | ProtoError::TrailingBytes(_)
+        | ProtoError::UnknownVersion(_)
+        | ProtoError::BadSignature
+        | ProtoError::TlpBodyMismatch { .. }
+        | ProtoError::TlpMissingRecipients(_) => Reject,
+        // Checks of the (possibly decrypted) payload and its keys.
+        ProtoError::BadKey
+        | ProtoError::FieldTooLong { .. }
+        | ProtoError::KindMismatch
+        | ProtoError::DecryptFailed
+        | ProtoError::BadCommitment
+        | ProtoError::BadText { .. }
+        | ProtoError::Invalid(_) => body_fault,
+        // The receiver's view: its group log, revocations, clock and keys may differ from the
+        // relay's, and catch-up sync repairs a view that is behind.
+        ProtoError::UnknownGroup(_)
+        | ProtoError::NotAMember(_)
+        | ProtoError::ReaderCannotPublish(_)
+        | ProtoError::NotAnAdmin(_)
+        | ProtoError::ExpiredKey
+        | ProtoError::FromTheFuture
+        | ProtoError::NoKey => Ignore,
+        // Replays and duplicates: a relay cannot know what this node already holds.
+        ProtoError::ReplayedSequence { .. } | ProtoError::Duplicate => Ignore,
+        // The publisher's quota here (§7.2): not the relay's doing.
+        ProtoError::OverQuota => Ignore,
+        // This node's own failure.
+        ProtoError::Local(_) => Ignore,
+    }
+}
+
+impl Engine {
+    /// Queue priority of a message forwarded by `peer`: the trust of the org whose verified node
+    /// binding that peer presented (0 for a peer that presented none).
+    pub fn forwarder_trust(&self, peer: &PeerId) -> f64 {
+        let org = self.peer_orgs.lock().ok().and_then(|m| m.get(peer).copied());
+        org.map(|o| self.trust_of(&o)).unwrap_or(0.0)
+    }
+}
 
 /// A message waiting for validation.
 #[derive(Debug)]
@@ -92,6 +187,76 @@ impl ValidationQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trellis_proto::{GroupId, OrgId, Tlp};
+
+    /// One error of every variant (the verdict's match has no wildcard, so a new variant fails to
+    /// compile there; this list and the table must then gain it too: the test counts rows).
+    fn every_error() -> Vec<ProtoError> {
+        let org = OrgId([1; 32]);
+        vec![
+            ProtoError::Oversize { len: 2, max: 1 },
+            ProtoError::Decode("x".into()),
+            ProtoError::TrailingBytes(1),
+            ProtoError::UnknownVersion(9),
+            ProtoError::BadSignature,
+            ProtoError::BadKey,
+            ProtoError::FieldTooLong { field: "x", max: 1 },
+            ProtoError::KindMismatch,
+            ProtoError::TlpBodyMismatch { tlp: Tlp::Red, why: "x" },
+            ProtoError::TlpMissingRecipients(Tlp::Amber),
+            ProtoError::UnknownGroup(GroupId([2; 32])),
+            ProtoError::NotAMember(org),
+            ProtoError::ReaderCannotPublish(org),
+            ProtoError::NotAnAdmin(org),
+            ProtoError::ReplayedSequence { sender: org, seq: 1 },
+            ProtoError::Duplicate,
+            ProtoError::ExpiredKey,
+            ProtoError::FromTheFuture,
+            ProtoError::OverQuota,
+            ProtoError::NoKey,
+            ProtoError::DecryptFailed,
+            ProtoError::BadCommitment,
+            ProtoError::BadText { what: "x", why: "y".into() },
+            ProtoError::Invalid("x".into()),
+            ProtoError::Local("disk full".into()),
+        ]
+    }
+
+    /// The verdict of every error, for a message that did not decode, a CLEAR one and a sealed
+    /// one, is the one PROTOCOL.md §4.7 states in its table.
+    #[test]
+    fn verdicts_match_the_protocol_table() {
+        let spec = include_str!("../../proto/PROTOCOL.md");
+        let start = spec.find("### 4.7").expect("§4.7");
+        let end = start + spec[start..].find("### 4.8").expect("§4.8");
+        let mut table = std::collections::BTreeMap::new();
+        for line in spec[start..end].lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let reason = cells[1].trim_matches('`');
+            table.insert(reason.to_string(), cells[cells.len() - 2].to_string());
+        }
+        let errors = every_error();
+        assert_eq!(table.len(), errors.len(), "one table row per error: {table:?}");
+        let name = |a: MessageAcceptance| match a {
+            MessageAcceptance::Accept => "Accept",
+            MessageAcceptance::Reject => "Reject",
+            MessageAcceptance::Ignore => "Ignore",
+        };
+        for e in errors {
+            let stated = table.get(e.reason()).unwrap_or_else(|| panic!("{} is not in §4.7", e.reason()));
+            let r = Err(e.clone());
+            let (clear, sealed) = (name(verdict(&r, Seen::Clear)), name(verdict(&r, Seen::Sealed)));
+            let undecoded = name(verdict(&r, Seen::Undecoded));
+            let got = if clear == sealed { clear.to_string() } else { format!("{clear}/{sealed}") };
+            assert_eq!(&got, stated, "{}", e.reason());
+            assert_eq!(undecoded, clear, "{}: a message that did not decode is judged as CLEAR", e.reason());
+        }
+        // §7.2: stored items are relayed, below the relay threshold or again they are not, and
+        // nobody is penalised for either.
+        assert_eq!(verdict(&Ok(Outcome::Stored), Seen::Clear), MessageAcceptance::Accept);
+        assert_eq!(verdict(&Ok(Outcome::StoredNoRelay), Seen::Sealed), MessageAcceptance::Ignore);
+        assert_eq!(verdict(&Ok(Outcome::Duplicate), Seen::Clear), MessageAcceptance::Ignore);
+    }
 
     fn job(n: u8) -> Job {
         Job { source: PeerId::random(), msg_id: MessageId::from(vec![n]), data: vec![n] }

@@ -224,7 +224,7 @@ async fn ingest_rate_vs_raw_verify() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: cargo test --release -p trellis-daemon --test ingest_bench agree -- --ignored --nocapture"]
 async fn agree_on_100k_items_sync_bytes() {
-    use trellis_daemon::wire::{Request, RequestBody, Response, SYNC_BATCH_BYTES, SYNC_BATCH_ITEMS};
+    use trellis_daemon::wire::{Request, RequestBody, Response, SYNC_BATCH_BYTES, SYNC_BATCH_ITEMS, SYNC_SCAN_ITEMS};
     const ITEMS: usize = 100_000;
     let dir = tempfile::tempdir().unwrap();
     let (engine, keys, binding, gid) = offline_engine(dir.path()).await;
@@ -248,24 +248,20 @@ async fn agree_on_100k_items_sync_bytes() {
     eprintln!("stored {ITEMS} items in {:.1} s", t.elapsed().as_secs_f64());
     // The peer holds exactly the same items: its request carries our own range vector.
     let have = engine.store.seq_ranges(&gid).unwrap();
-    let request = Request { binding, body: RequestBody::Sync { group: gid, have } };
+    let request = Request { binding, body: RequestBody::Sync { group: gid, have: have.clone(), after: None } };
     let t = Instant::now();
-    let (items, more) = engine
-        .store
-        .items_missing_from(
-            &gid,
-            match &request.body {
-                RequestBody::Sync { have, .. } => have,
-                _ => unreachable!(),
-            },
-            SYNC_BATCH_BYTES,
-            SYNC_BATCH_ITEMS,
-        )
-        .unwrap();
+    let index = trellis_proto::wire::HaveIndex::new(&have).unwrap();
+    let limits = trellis_daemon::store::BatchLimits {
+        max_items: SYNC_BATCH_ITEMS,
+        max_bytes: SYNC_BATCH_BYTES,
+        max_skipped: SYNC_SCAN_ITEMS,
+    };
+    let batch = engine.store.items_missing_from(&gid, &index, None, limits, |_| true).unwrap();
+    let (items, more, next) = (batch.items, batch.more, batch.next);
     let answer_ms = t.elapsed().as_secs_f64() * 1000.0;
     assert!(items.is_empty() && !more, "nodes that agree exchange no items");
     let request_bytes = postcard::to_allocvec(&request).unwrap().len() + 4;
-    let response_bytes = postcard::to_allocvec(&Response::Items { items, more }).unwrap().len() + 4;
+    let response_bytes = postcard::to_allocvec(&Response::Items { items, more, next }).unwrap().len() + 4;
     println!(
         "two nodes agreeing on {ITEMS} items: request {request_bytes} B, reply {response_bytes} B per sync round (framed, before noise/yamux/TCP); responder work {answer_ms:.1} ms"
     );

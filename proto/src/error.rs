@@ -54,6 +54,10 @@ pub enum ProtoError {
     BadText { what: &'static str, why: String },
     #[error("invalid value: {0}")]
     Invalid(String),
+    /// The receiver's own failure (its store, a full disk, a poisoned lock): nothing is wrong
+    /// with the item, and the peer that sent it is not to blame (§4.7).
+    #[error("local failure: {0}")]
+    Local(String),
 }
 
 /// A stable, low-cardinality name for each rejection reason, used as a metric label and in
@@ -88,6 +92,7 @@ impl ProtoError {
             ProtoError::BadCommitment => "bad_commitment",
             ProtoError::BadText { .. } => "bad_text",
             ProtoError::Invalid(_) => "invalid",
+            ProtoError::Local(_) => "local_error",
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod limits;
 pub mod posture;
 pub mod tlp;
 pub mod trust;
+pub mod wire;
 
 pub use envelope::{Body, BodyKey, Envelope, Header, Kind, OpenedItem, PublishRequest, Recipients};
 pub use error::{ProtoError, RejectReason};

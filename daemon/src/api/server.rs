@@ -42,7 +42,12 @@ pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 
 /// Serve until `shutdown` resolves.
 pub async fn serve(listener: UnixListener, engine: Arc<Engine>, shutdown: impl std::future::Future<Output = ()>) {
-    crate::http::serve(listener, shutdown, move |req| route(Arc::clone(&engine), req)).await
+    let limits = crate::http::Limits {
+        header_timeout: crate::http::HEADER_TIMEOUT,
+        max_connections: 64,
+        max_body: MAX_BODY as u64,
+    };
+    crate::http::serve(listener, limits, shutdown, move |req| route(Arc::clone(&engine), req)).await
 }
 
 fn full(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {

@@ -3,12 +3,9 @@
 //!
 //! Order of checks, cheapest first: size and structure (decode), known group, clock skew,
 //! signature, sender membership at this point of the log, then replay (persistent), then
-//! decryption. Verdicts map to gossipsub: `Accept` relays; `Reject` penalises the propagating
-//! peer (malformed, forged, replayed, oversize); `Ignore` drops without penalty where our own
-//! view may be behind (unknown group, sender not yet known as a member: a sync follows).
+//! decryption. How each outcome maps to a gossipsub verdict is `crate::validation::verdict`.
 
 use libp2p::PeerId;
-use libp2p::gossipsub::MessageAcceptance;
 use trellis_proto::envelope::Envelope;
 use trellis_proto::group::{LogOp, NewEpochKey};
 use trellis_proto::limits::MAX_CLOCK_SKEW_MS;
@@ -47,18 +44,6 @@ pub enum Outcome {
     /// relay threshold (§7.2).
     StoredNoRelay,
     Duplicate,
-}
-
-/// Gossip verdict for an ingest result.
-pub fn verdict(r: &Result<Outcome, ProtoError>) -> MessageAcceptance {
-    match r {
-        Ok(Outcome::Stored) => MessageAcceptance::Accept,
-        Ok(Outcome::Duplicate | Outcome::StoredNoRelay) => MessageAcceptance::Ignore,
-        Err(ProtoError::UnknownGroup(_) | ProtoError::NotAMember(_) | ProtoError::Duplicate) => {
-            MessageAcceptance::Ignore
-        }
-        Err(_) => MessageAcceptance::Reject,
-    }
 }
 
 /// Decode a stored GroupOp envelope into a [`LogOp`] (the store only holds verified items).
@@ -106,7 +91,7 @@ impl Engine {
             Err(ProtoError::Duplicate) => return Ok(Outcome::Duplicate),
             other => other?,
         };
-        self.commit(vec![prepared]).pop().unwrap_or(Err(ProtoError::Invalid("nothing committed".into())))
+        self.commit(vec![prepared]).pop().unwrap_or(Err(ProtoError::Local("nothing committed".into())))
     }
 
     /// [`Self::prepare`] for many envelopes, split over the machine's cores (validation is
@@ -129,7 +114,7 @@ impl Engine {
                 .zip(items.chunks(chunk))
                 .flat_map(|(h, c)| {
                     h.join().unwrap_or_else(|_| {
-                        c.iter().map(|_| Err(ProtoError::Invalid("validation thread panicked".into()))).collect()
+                        c.iter().map(|_| Err(ProtoError::Local("validation thread panicked".into()))).collect()
                     })
                 })
                 .collect()
@@ -154,14 +139,16 @@ impl Engine {
             // verified here, so it only decides what is dropped; violations are recorded from a
             // verified sample, so a forger cannot get an honest publisher penalised. (Checked before
             // taking the groups lock: trust lookups may read the groups themselves.)
-            let gossip_content = matches!(origin, Origin::Gossip(_)) && !env.header.kind.is_control();
-            if gossip_content && !self.quota_available(&env.header.sender) {
+            // Direct delivery (RED) counts against the same quota as gossip: a member cannot pile
+            // up items this node must store and skip on every sync answer (§9).
+            let metered = matches!(origin, Origin::Gossip(_) | Origin::Direct(_)) && !env.header.kind.is_control();
+            if metered && !self.quota_available(&env.header.sender) {
                 if self.sample_for_penalty() && env.verify_signature().is_ok() {
                     self.add_violations(&env.header.sender, super::trust::PENALTY_SAMPLE);
                 }
                 return Err(ProtoError::OverQuota);
             }
-            let groups = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
+            let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
             let g = groups.get(&group).ok_or(ProtoError::UnknownGroup(group))?;
             env.verify_signature()?;
             // §2.6: a revoked signing key signs nothing from its revocation time on (the
@@ -192,18 +179,21 @@ impl Engine {
                 return Err(ProtoError::ReplayedSequence { sender: env.header.sender, seq: env.header.seq });
             }
             Ok(None) => {}
-            Err(e) => return Err(ProtoError::Invalid(e.to_string())),
+            Err(e) => return Err(ProtoError::Local(e.to_string())),
         }
         // §7.2: a publisher over its trust-scaled quota is neither stored from gossip nor relayed,
         // and the violation lowers its trust. Control items (membership, keys) are never
         // throttled; catch-up sync is bounded by its own batch limits instead.
         let sender = env.header.sender;
-        if matches!(origin, Origin::Gossip(_)) && !env.header.kind.is_control() && !self.take_quota(&sender) {
+        if matches!(origin, Origin::Gossip(_) | Origin::Direct(_))
+            && !env.header.kind.is_control()
+            && !self.take_quota(&sender)
+        {
             return Err(ProtoError::OverQuota);
         }
-        let ident = self.identity.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
+        let ident = self.identity.read().map_err(|_| ProtoError::Local("identity lock poisoned".into()))?;
         let keys = {
-            let groups = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
+            let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
             groups.get(&group).map(|g| g.all_keys()).unwrap_or_default()
         };
         // Decrypt what we can. Not holding the key (a relay of AMBER, or an epoch key still on
@@ -244,7 +234,7 @@ impl Engine {
             .collect();
         let inserted = match self.store.insert_items(&rows) {
             Ok(v) => v,
-            Err(e) => return prepared.iter().map(|_| Err(ProtoError::Invalid(e.to_string()))).collect(),
+            Err(e) => return prepared.iter().map(|_| Err(ProtoError::Local(e.to_string()))).collect(),
         };
         drop(rows);
         prepared

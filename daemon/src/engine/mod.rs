@@ -79,6 +79,10 @@ pub struct Engine {
     pub trust: Mutex<trust::TrustState>,
     /// Orgs whose signing key was revoked, with the time from which their items are refused.
     pub revoked: Mutex<HashMap<OrgId, u64>>,
+    /// Requests being answered per peer, and syncs started by unknown senders' items (§9).
+    pub peer_limits: sync::PeerLimits,
+    /// What a security.txt evidence fetch may reach and which CAs it trusts (from the config).
+    pub evidence_policy: RwLock<crate::securitytxt::FetchPolicy>,
     /// A weak reference to this engine, for background work started from `&self` methods.
     self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
 }
@@ -118,6 +122,8 @@ impl Engine {
             counters: Default::default(),
             peer_addrs: Mutex::new(HashMap::new()),
             sync_state: Mutex::new(HashMap::new()),
+            peer_limits: Default::default(),
+            evidence_policy: RwLock::new(Default::default()),
             self_ref: std::sync::OnceLock::new(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));

@@ -5,33 +5,134 @@
 //! number of senders and gaps, not with the history; the response with the difference.
 //!
 //! Everything received goes through [`Engine::ingest`], exactly like gossip.
+//!
+//! Bounds on what one peer can make this node do (PROTOCOL.md §9, §8):
+//! - an answer looks at the items the requester lacks only (held ranges are jumped over), leaves
+//!   out RED (and content, for a departed member) before counting, and stops after
+//!   `SYNC_BATCH_ITEMS` items, `SYNC_BATCH_BYTES` bytes or `SYNC_SCAN_ITEMS` items left out;
+//!   a cursor says where the next answer starts, so a block of items one requester may not have
+//!   never hides what follows it;
+//! - a have-list holds at most `MAX_HAVE_RANGES` ranges, sorted once, looked up by binary search;
+//! - at most [`MAX_REQUESTS_PER_PEER`] requests of one peer are answered at a time, and
+//!   [`MAX_REQUESTS_TOTAL`] over all peers; more are refused ("busy") at once;
+//! - an item from a sender this node does not know as a member starts at most one sync with the
+//!   peer that relayed it per [`TRIGGERED_SYNC_INTERVAL`], for the group the item names only.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
-use trellis_proto::GroupId;
 use trellis_proto::envelope::Envelope;
+use trellis_proto::wire::{HaveIndex, truncate_have};
+use trellis_proto::{GroupId, Tlp};
 
 use super::Engine;
 use super::ingest::Origin;
 use crate::home::now_ms;
-use crate::wire::{Request, RequestBody, Response, SYNC_BATCH_BYTES, SYNC_BATCH_ITEMS};
+use crate::store::BatchLimits;
+use crate::wire::{Cursor, Request, RequestBody, Response, SYNC_BATCH_BYTES, SYNC_BATCH_ITEMS, SYNC_SCAN_ITEMS};
 
 /// Most request rounds one sync runs before yielding (each round is one bounded batch).
 const MAX_ROUNDS: usize = 1000;
+/// Answers without items (the responder left out `SYNC_SCAN_ITEMS` items it may not send) a sync
+/// accepts in a row, each only when its cursor moved forward; then the sync ends.
+pub const MAX_EMPTY_ROUNDS: usize = 16;
+/// Requests of one peer answered at the same time; more are refused at once.
+pub const MAX_REQUESTS_PER_PEER: usize = 2;
+/// Requests answered at the same time over all peers.
+pub const MAX_REQUESTS_TOTAL: usize = 32;
+/// At most one sync started by an unknown sender's item per relaying peer in this interval.
+pub const TRIGGERED_SYNC_INTERVAL: Duration = Duration::from_secs(10);
+/// Peers whose last triggered sync is remembered at most (older entries are dropped first).
+const MAX_TRIGGER_ENTRIES: usize = 4096;
+
+/// Per-peer bookkeeping of the work peers ask of this node.
+#[derive(Debug, Default)]
+pub struct PeerLimits {
+    inflight: Mutex<HashMap<PeerId, usize>>,
+    triggered: Mutex<HashMap<PeerId, Instant>>,
+    /// Syncs started by unknown senders' items since start (for tests and metrics).
+    pub triggered_syncs: std::sync::atomic::AtomicU64,
+}
+
+/// A request being answered; frees its slot when dropped.
+#[derive(Debug)]
+pub struct Slot<'a> {
+    limits: &'a PeerLimits,
+    peer: PeerId,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.limits.inflight.lock()
+            && let Some(n) = m.get_mut(&self.peer)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.peer);
+            }
+        }
+    }
+}
+
+impl PeerLimits {
+    /// A slot to answer one request of `peer`, unless it already has [`MAX_REQUESTS_PER_PEER`]
+    /// being answered or all peers together [`MAX_REQUESTS_TOTAL`].
+    pub fn enter(&self, peer: PeerId) -> Option<Slot<'_>> {
+        let mut m = self.inflight.lock().ok()?;
+        let total: usize = m.values().sum();
+        let n = m.entry(peer).or_default();
+        if *n >= MAX_REQUESTS_PER_PEER || total >= MAX_REQUESTS_TOTAL {
+            if *n == 0 {
+                m.remove(&peer);
+            }
+            return None;
+        }
+        *n += 1;
+        Some(Slot { limits: self, peer })
+    }
+
+    /// Whether an unknown sender's item relayed by `peer` may start a sync now (and if so, the
+    /// time is recorded): once per [`TRIGGERED_SYNC_INTERVAL`] per peer.
+    pub fn may_trigger_sync(&self, peer: PeerId) -> bool {
+        let Ok(mut m) = self.triggered.lock() else { return false };
+        let now = Instant::now();
+        if m.get(&peer).is_some_and(|t| now.duration_since(*t) < TRIGGERED_SYNC_INTERVAL) {
+            return false;
+        }
+        if m.len() >= MAX_TRIGGER_ENTRIES {
+            m.retain(|_, t| now.duration_since(*t) < TRIGGERED_SYNC_INTERVAL);
+            if m.len() >= MAX_TRIGGER_ENTRIES {
+                return false;
+            }
+        }
+        m.insert(peer, now);
+        self.triggered_syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+}
 
 impl Engine {
     /// Answer a peer's request.
     pub async fn handle_request(self: &Arc<Self>, peer: PeerId, request: Request, channel: ResponseChannel<Response>) {
+        let Some(slot) = self.peer_limits.enter(peer) else {
+            self.count_reject("busy", None, Some(peer));
+            let why = format!("busy: at most {MAX_REQUESTS_PER_PEER} requests of one peer are answered at a time");
+            self.node.respond(channel, Response::Refused(why)).await;
+            return;
+        };
         let this = Arc::clone(self);
         let response = tokio::task::spawn_blocking(move || this.answer(peer, request))
             .await
             .unwrap_or_else(|e| Response::Refused(format!("internal error: {e}")));
+        drop(slot);
         self.node.respond(channel, response).await;
     }
 
-    fn answer(&self, peer: PeerId, request: Request) -> Response {
+    /// The answer to one request of `peer` (runs on the blocking pool).
+    pub fn answer(&self, peer: PeerId, request: Request) -> Response {
         // The binding must be signed by the org and name this connection's transport key.
         let key = match libp2p::identity::PublicKey::try_decode_protobuf(&request.binding.binding.transport_key) {
             Ok(k) if k.to_peer_id() == peer => k,
@@ -56,7 +157,7 @@ impl Engine {
                     Response::Refused(e.to_string())
                 }
             },
-            RequestBody::Sync { group, have } => {
+            RequestBody::Sync { group, have, after } => {
                 let control_only = {
                     let Ok(groups) = self.groups.read() else {
                         return Response::Refused("busy".into());
@@ -74,20 +175,20 @@ impl Engine {
                         return Response::Refused("not a member of this group".into());
                     }
                 };
-                match self.store.items_missing_from(&group, &have, SYNC_BATCH_BYTES, SYNC_BATCH_ITEMS) {
-                    Ok((items, more)) => {
-                        // RED is never relayed (§5.2); departed members get only control items.
-                        let items = items
-                            .into_iter()
-                            .filter(|b| {
-                                Envelope::decode(b).is_ok_and(|e| {
-                                    e.header.tlp != trellis_proto::Tlp::Red
-                                        && (!control_only || e.header.kind.is_control())
-                                })
-                            })
-                            .collect();
-                        Response::Items { items, more }
-                    }
+                let have = match HaveIndex::new(&have) {
+                    Ok(h) => h,
+                    Err(e) => return Response::Refused(format!("have-list: {e}")),
+                };
+                let limits = BatchLimits {
+                    max_items: SYNC_BATCH_ITEMS,
+                    max_bytes: SYNC_BATCH_BYTES,
+                    max_skipped: SYNC_SCAN_ITEMS,
+                };
+                // RED is never relayed (§5.2); departed members get only control items. Both are
+                // left out before counting, so they never fill a batch.
+                let keep = |h: &trellis_proto::Header| h.tlp != Tlp::Red && (!control_only || h.kind.is_control());
+                match self.store.items_missing_from(&group, &have, after, limits, keep) {
+                    Ok(b) => Response::Items { items: b.items, more: b.more, next: b.next },
                     Err(e) => Response::Refused(format!("store error: {e}")),
                 }
             }
@@ -119,24 +220,71 @@ impl Engine {
         result
     }
 
+    /// Request rounds until the peer has nothing more, or a round makes no progress: a round
+    /// progresses when it stores an item, or, with no items at all, when the peer's cursor moved
+    /// forward (at most [`MAX_EMPTY_ROUNDS`] such rounds in a row). Items that failed, were
+    /// duplicates or were refused are no progress, so a peer that answers garbage or says `more`
+    /// for ever gets one round.
     async fn sync_rounds(self: &Arc<Self>, peer: PeerId, group: GroupId) -> Result<usize, String> {
         let mut stored = 0;
+        let mut after: Option<Cursor> = None;
+        let mut have = None;
+        let mut empty_rounds = 0;
         for _ in 0..MAX_ROUNDS {
-            let have = self.store.seq_ranges(&group).map_err(|e| e.to_string())?;
-            let request = Request { binding: self.binding.clone(), body: RequestBody::Sync { group, have } };
-            let (items, more) = match self.node.request(peer, request).await? {
-                Response::Items { items, more } => (items, more),
+            // The have-list changes only when something was stored.
+            let list = match have.take() {
+                Some(h) => h,
+                None => {
+                    let mut h = self.store.seq_ranges(&group).map_err(|e| e.to_string())?;
+                    truncate_have(&mut h);
+                    h
+                }
+            };
+            let body = RequestBody::Sync { group, have: list.clone(), after };
+            let request = Request { binding: self.binding.clone(), body };
+            let (items, more, next) = match self.node.request(peer, request).await? {
+                Response::Items { items, more, next } => (items, more, next),
                 Response::Refused(why) => return Err(format!("peer refused: {why}")),
                 other => return Err(format!("unexpected answer to sync: {other:?}")),
             };
+            if !more {
+                if !items.is_empty() {
+                    let this = Arc::clone(self);
+                    let (n, _) = tokio::task::spawn_blocking(move || this.ingest_batch(&items, peer))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    stored += n;
+                }
+                break;
+            }
+            if items.is_empty() {
+                // Only a cursor that moved forward is progress, and only so many times in a row.
+                let forward = match (after, next) {
+                    (_, None) => false,
+                    (None, Some(_)) => true,
+                    (Some(a), Some(n)) => n > a,
+                };
+                empty_rounds += 1;
+                if !forward || empty_rounds > MAX_EMPTY_ROUNDS {
+                    break;
+                }
+                after = next;
+                have = Some(list);
+                continue;
+            }
+            empty_rounds = 0;
             let this = Arc::clone(self);
-            let (n, progressed) = tokio::task::spawn_blocking(move || this.ingest_batch(&items, peer))
+            let (n, deferred) = tokio::task::spawn_blocking(move || this.ingest_batch(&items, peer))
                 .await
                 .map_err(|e| e.to_string())?;
             stored += n;
-            if !more || !progressed {
+            if n == 0 {
                 break;
             }
+            // Items whose sender a later batch admits were set aside: start again from the
+            // beginning (the have-list now leaves out what was stored), else continue after
+            // the cursor.
+            after = if deferred > 0 { None } else { next };
         }
         Ok(stored)
     }
@@ -161,8 +309,9 @@ impl Engine {
     }
 
     /// Ingest a sync batch: control items first (they may admit the senders of the rest), then
-    /// repeat while progress is made, so order within a batch does not matter.
-    fn ingest_batch(&self, items: &[Vec<u8>], peer: PeerId) -> (usize, bool) {
+    /// repeat while progress is made, so order within a batch does not matter. Returns the items
+    /// stored and those set aside because their sender is not (yet) known as a member.
+    fn ingest_batch(&self, items: &[Vec<u8>], peer: PeerId) -> (usize, usize) {
         let mut pending: Vec<&Vec<u8>> = items.iter().collect();
         let is_control = |b: &Vec<u8>| Envelope::decode(b).is_ok_and(|e| e.header.kind.is_control());
         let mut stored = 0;
@@ -199,7 +348,7 @@ impl Engine {
                 }
             }
             if next.is_empty() || next.len() == before {
-                return (stored, stored > 0 || items.is_empty());
+                return (stored, next.len());
             }
             pending = next;
         }

@@ -40,6 +40,23 @@ struct Bucket {
     at: Instant,
 }
 
+/// Quota buckets kept at most. A bucket idle for [`BUCKET_IDLE`] has refilled at any trust
+/// (the burst is at most one second of the rate, and the lowest rate is 5/s), so dropping it
+/// changes nothing; beyond that, the longest idle go first.
+pub const MAX_QUOTA_BUCKETS: usize = 10_000;
+const BUCKET_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Make room in a full bucket map: drop refilled buckets, then the oldest quarter.
+fn evict_buckets(buckets: &mut HashMap<OrgId, Bucket>, now: Instant) {
+    buckets.retain(|_, b| now.duration_since(b.at) < BUCKET_IDLE);
+    if buckets.len() >= MAX_QUOTA_BUCKETS {
+        let mut ages: Vec<Instant> = buckets.values().map(|b| b.at).collect();
+        ages.sort_unstable();
+        let cut = ages[ages.len() / 4];
+        buckets.retain(|_, b| b.at > cut);
+    }
+}
+
 /// Everything trust-related the node keeps in memory.
 #[derive(Debug, Default)]
 pub struct TrustState {
@@ -143,11 +160,17 @@ impl Engine {
     }
 
     /// Take one item from `org`'s quota; false (and a recorded violation) when it is spent.
+    /// Called only after the signature and membership checks, so buckets exist only for verified
+    /// members; the map is still capped ([`MAX_QUOTA_BUCKETS`]): buckets that have refilled are
+    /// the same as no bucket and are dropped first.
     pub fn take_quota(&self, org: &OrgId) -> bool {
         let level = self.trust_of(org);
         let (rate, burst) = quota(level);
         let Ok(mut t) = self.trust.lock() else { return true };
         let now = Instant::now();
+        if !t.buckets.contains_key(org) && t.buckets.len() >= MAX_QUOTA_BUCKETS {
+            evict_buckets(&mut t.buckets, now);
+        }
         let b = t.buckets.entry(*org).or_insert(Bucket { tokens: burst, at: now });
         b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
         b.at = now;
@@ -159,15 +182,22 @@ impl Engine {
         false
     }
 
-    /// Whether `org` has quota left, without taking any (the bucket refills first).
+    /// Whether `org` has quota left, without taking any and without creating a bucket: this runs
+    /// before any check of who `org` is, so a stranger (or a forged claim) leaves no trace.
     pub fn quota_available(&self, org: &OrgId) -> bool {
+        let Ok(t) = self.trust.lock() else { return true };
+        let Some(b) = t.buckets.get(org) else { return true };
+        let (tokens, at) = (b.tokens, b.at);
+        drop(t);
+        // A bucket only ever exists below its burst; the refill needs the rate (and so the trust),
+        // computed outside the trust lock.
         let (rate, burst) = quota(self.trust_of(org));
-        let Ok(mut t) = self.trust.lock() else { return true };
-        let now = Instant::now();
-        let b = t.buckets.entry(*org).or_insert(Bucket { tokens: burst, at: now });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
-        b.at = now;
-        b.tokens >= 1.0
+        (tokens + Instant::now().duration_since(at).as_secs_f64() * rate).min(burst) >= 1.0
+    }
+
+    /// Quota buckets held (at most [`MAX_QUOTA_BUCKETS`]).
+    pub fn quota_buckets(&self) -> usize {
+        self.trust.lock().map(|t| t.buckets.len()).unwrap_or(0)
     }
 
     /// True once every [`PENALTY_SAMPLE`] calls.

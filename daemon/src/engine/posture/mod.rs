@@ -216,6 +216,8 @@ impl Engine {
             })
             .collect();
         // Observed answers are checked concurrently, each bounded by the fetch timeout.
+        let policy = self.evidence_policy.read().map(|p| p.clone()).unwrap_or_default();
+        let policy = &policy;
         let checks = futures::future::join_all(r.att.claims.iter().map(|c| async move {
             match (&c.method, &c.evidence) {
                 (trellis_proto::items::Method::Observed, Some(url)) => {
@@ -223,7 +225,7 @@ impl Engine {
                         (Indicator::SecurityContact, IndicatorValue::Text(t)) => Some(t.as_str()),
                         _ => None,
                     };
-                    Some(crate::securitytxt::check_evidence(url, contact, now).await)
+                    Some(crate::securitytxt::check_evidence(url, contact, now, policy).await)
                 }
                 _ => None,
             }
