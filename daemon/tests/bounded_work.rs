@@ -5,7 +5,7 @@
 //!
 //! - direct delivery is under the publisher's quota (a member cannot pile up RED items);
 //! - a have-list is bounded and indexed, and the responder's work is counted, not timed;
-//! - at most two requests of one peer are answered at a time;
+//! - at most `MAX_REQUESTS_PER_PEER` requests of one peer are answered at a time;
 //! - the quota map stays under its cap under 100,000 forged sender ids;
 //! - the validation queue ranks by the forwarding peer, so a flood of forged "high-trust"
 //!   messages from an unknown peer cannot push out an item a member's node forwards.
@@ -182,19 +182,20 @@ async fn have_list_work_is_bounded() {
     );
 }
 
-/// At most two requests of one peer are answered at a time; a third is refused at once, other
-/// peers are not affected, and a finished request frees its slot.
+/// At most `MAX_REQUESTS_PER_PEER` requests of one peer are answered at a time; one more is
+/// refused at once, other peers are not affected, and a finished request frees its slot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_per_peer_are_bounded() {
     let s = setup().await;
     let (p, q) = (PeerId::random(), PeerId::random());
-    let a = s.engine.peer_limits.enter(p).expect("first");
-    let b = s.engine.peer_limits.enter(p).expect("second");
-    assert!(s.engine.peer_limits.enter(p).is_none(), "a third concurrent request of one peer is refused");
+    let mut slots: Vec<_> = (0..trellis_daemon::engine::sync::MAX_REQUESTS_PER_PEER)
+        .map(|_| s.engine.peer_limits.enter(p).expect("within the bound"))
+        .collect();
+    assert!(s.engine.peer_limits.enter(p).is_none(), "one more concurrent request of one peer is refused");
     let c = s.engine.peer_limits.enter(q).expect("another peer is served");
-    drop(a);
+    slots.pop();
     assert!(s.engine.peer_limits.enter(p).is_some(), "a finished request frees its slot");
-    drop((b, c));
+    drop((slots, c));
 }
 
 /// 100,000 gossip items claiming 100,000 different (forged) senders leave no quota bucket:
@@ -309,4 +310,64 @@ async fn red_items_do_not_fill_a_sync_batch() {
     }
     let titles: Vec<u64> = got.iter().map(|b| Envelope::decode(b).unwrap().header.seq).collect();
     assert_eq!(titles, vec![3000, 3001, 3002, 3003, 3004], "the items after the RED block arrive, no RED");
+}
+
+/// The responder's work for the largest have-list a request may carry (65,536 ranges, about
+/// 600 KiB encoded, shuffled) against 20,000 stored items with gaps: checking and indexing the
+/// list, then answering (2,000 items, and the all-held case where every range is one seek).
+/// Five runs; median, min and max. Run:
+///   cargo test -p trellis-daemon --test bounded_work have_list_cpu -- --ignored --nocapture
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: cargo test -p trellis-daemon --test bounded_work have_list_cpu -- --ignored --nocapture"]
+async fn have_list_cpu() {
+    let s = setup().await;
+    const STORED: u64 = 20_000;
+    for chunk in (0..STORED).collect::<Vec<_>>().chunks(2000) {
+        let rows: Vec<(Envelope, StoredItem)> = chunk
+            .iter()
+            .map(|&i| {
+                let e = envelope(&s.member, s.gid, 1 + 2 * i, Tlp::Clear, &[], &format!("item {i}"));
+                let item = StoredItem { bytes: e.bytes.clone(), received_ms: now_ms(), readable: Readable::No };
+                (e, item)
+            })
+            .collect();
+        let refs: Vec<_> = rows
+            .iter()
+            .map(|(e, it)| (e.header.group, Kind::Advisory, e.header.sender, e.header.seq, e.id, it))
+            .collect();
+        s.engine.store.insert_items(&refs).unwrap();
+    }
+    let limits = BatchLimits { max_items: SYNC_BATCH_ITEMS, max_bytes: 4 << 20, max_skipped: 10_000 };
+    // Ranges that hold none of the stored items (even numbers), in reverse order.
+    let mut gaps: Vec<(u64, u64)> = (0..MAX_HAVE_RANGES as u64).map(|i| (2 * i, 2 * i)).collect();
+    gaps.reverse();
+    let missing = vec![(s.member.org_id(), gaps)];
+    // Ranges that hold every stored item, one each, plus padding up to the bound.
+    let mut held: Vec<(u64, u64)> = (0..STORED).map(|i| (1 + 2 * i, 1 + 2 * i)).collect();
+    held.extend((0..MAX_HAVE_RANGES as u64 - STORED).map(|i| (1_000_000 + 2 * i, 1_000_000 + 2 * i)));
+    let all = vec![(s.member.org_id(), held)];
+    let encoded = trellis_proto::wire::encode_request(&Request {
+        binding: s.engine.binding.clone(),
+        body: RequestBody::Sync { group: s.gid, have: missing.clone(), after: None },
+    });
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let t = Instant::now();
+        let index = trellis_proto::wire::decode_request(&encoded).map(|_| HaveIndex::new(&missing).unwrap()).unwrap();
+        let batch = s.engine.store.items_missing_from(&s.gid, &index, None, limits, |_| true).unwrap();
+        a.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(batch.items.len(), SYNC_BATCH_ITEMS);
+        let t = Instant::now();
+        let index = HaveIndex::new(&all).unwrap();
+        let batch = s.engine.store.items_missing_from(&s.gid, &index, None, limits, |_| true).unwrap();
+        b.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(batch.items.len() < 10);
+    }
+    let stats = |mut v: Vec<f64>| {
+        v.sort_by(|x, y| x.total_cmp(y));
+        format!("median {:.1} ms (min {:.1}, max {:.1})", v[2], v[0], v[4])
+    };
+    println!("request of {} bytes, {MAX_HAVE_RANGES} ranges, {STORED} stored items", encoded.len());
+    println!("decode + index + answer of 2,000 items: {}", stats(a));
+    println!("index + answer when all is held (20,000 seeks): {}", stats(b));
 }

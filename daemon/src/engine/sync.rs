@@ -39,8 +39,10 @@ const MAX_ROUNDS: usize = 1000;
 /// Answers without items (the responder left out `SYNC_SCAN_ITEMS` items it may not send) a sync
 /// accepts in a row, each only when its cursor moved forward; then the sync ends.
 pub const MAX_EMPTY_ROUNDS: usize = 16;
-/// Requests of one peer answered at the same time; more are refused at once.
-pub const MAX_REQUESTS_PER_PEER: usize = 2;
+/// Requests of one peer answered at the same time; more are refused at once. (A node syncs with
+/// one peer one group at a time, so an honest peer has at most one sync request, a hello and a
+/// delivery outstanding.)
+pub const MAX_REQUESTS_PER_PEER: usize = 4;
 /// Requests answered at the same time over all peers.
 pub const MAX_REQUESTS_TOTAL: usize = 32;
 /// At most one sync started by an unknown sender's item per relaying peer in this interval.
@@ -53,6 +55,8 @@ const MAX_TRIGGER_ENTRIES: usize = 4096;
 pub struct PeerLimits {
     inflight: Mutex<HashMap<PeerId, usize>>,
     triggered: Mutex<HashMap<PeerId, Instant>>,
+    /// Our own syncs with each peer take turns here (entries exist only while used).
+    outbound: Mutex<HashMap<PeerId, Arc<tokio::sync::Mutex<()>>>>,
     /// Syncs started by unknown senders' items since start (for tests and metrics).
     pub triggered_syncs: std::sync::atomic::AtomicU64,
 }
@@ -92,6 +96,24 @@ impl PeerLimits {
         }
         *n += 1;
         Some(Slot { limits: self, peer })
+    }
+
+    /// The turn of our syncs with `peer`; give it back with [`PeerLimits::outbound_done`].
+    fn outbound(&self, peer: PeerId) -> Arc<tokio::sync::Mutex<()>> {
+        match self.outbound.lock() {
+            Ok(mut m) => Arc::clone(m.entry(peer).or_default()),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Drop the turn of `peer` when no other sync waits for it.
+    fn outbound_done(&self, peer: PeerId, turn: Arc<tokio::sync::Mutex<()>>) {
+        if let Ok(mut m) = self.outbound.lock() {
+            drop(turn);
+            if m.get(&peer).is_some_and(|t| Arc::strong_count(t) == 1) {
+                m.remove(&peer);
+            }
+        }
     }
 
     /// Whether an unknown sender's item relayed by `peer` may start a sync now (and if so, the
@@ -196,8 +218,14 @@ impl Engine {
     }
 
     /// Fetch from `peer` everything of `group` we lack, and record the outcome for `status`.
+    /// Syncs with one peer run one at a time (for all groups), so this node never asks more of a
+    /// peer than the peer answers at once ([`MAX_REQUESTS_PER_PEER`]).
     pub async fn sync_with(self: &Arc<Self>, peer: PeerId, group: GroupId) -> Result<usize, String> {
+        let turn = self.peer_limits.outbound(peer);
+        let guard = turn.lock().await;
         let result = self.sync_rounds(peer, group).await;
+        drop(guard);
+        self.peer_limits.outbound_done(peer, turn);
         let org = self.peer_orgs.lock().ok().and_then(|m| m.get(&peer).map(|o| o.to_text()));
         if let Ok(mut st) = self.sync_state.lock() {
             let e = st.entry((group, peer)).or_insert_with(|| crate::api::types::SyncInfo {
