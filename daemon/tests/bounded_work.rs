@@ -371,3 +371,28 @@ async fn have_list_cpu() {
     println!("decode + index + answer of 2,000 items: {}", stats(a));
     println!("index + answer when all is held (20,000 seeks): {}", stats(b));
 }
+
+/// Issue 15.8: a failure of this node's own (here its store, closed under the validator, as a
+/// full or failing disk would) is `Local`, reported `Ignore` to gossipsub: the peer that relayed
+/// a good item is not penalised for it. Before, it was `Invalid` and so `Reject`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_store_failure_does_not_penalise_the_relay() {
+    use libp2p::gossipsub::MessageAcceptance;
+    use trellis_daemon::validation::{Seen, verdict};
+    let s = setup().await;
+    let env = envelope(&s.member, s.gid, 7, Tlp::Clear, &[], "a good item");
+    let peer = PeerId::random();
+    assert!(s.engine.prepare(&env.bytes, Origin::Gossip(peer)).is_ok(), "the item itself is fine");
+    s.engine.store.close();
+    let r = s.engine.prepare(&env.bytes, Origin::Gossip(peer)).map(|_| trellis_daemon::engine::ingest::Outcome::Stored);
+    assert!(matches!(r, Err(ProtoError::Local(_))), "{r:?}");
+    assert_eq!(verdict(&r, Seen::of(&env.bytes)), MessageAcceptance::Ignore);
+    // The same holds when the storing transaction fails.
+    let s2 = setup().await;
+    let env = envelope(&s2.member, s2.gid, 8, Tlp::Clear, &[], "another good item");
+    let prepared = s2.engine.prepare(&env.bytes, Origin::Gossip(peer)).unwrap();
+    s2.engine.store.close();
+    let r = s2.engine.commit(vec![prepared]).pop().unwrap();
+    assert!(matches!(r, Err(ProtoError::Local(_))), "{r:?}");
+    assert_eq!(verdict(&r, Seen::Clear), MessageAcceptance::Ignore);
+}

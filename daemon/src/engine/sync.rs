@@ -36,8 +36,9 @@ use crate::wire::{Cursor, Request, RequestBody, Response, SYNC_BATCH_BYTES, SYNC
 
 /// Most request rounds one sync runs before yielding (each round is one bounded batch).
 const MAX_ROUNDS: usize = 1000;
-/// Answers without items (the responder left out `SYNC_SCAN_ITEMS` items it may not send) a sync
-/// accepts in a row, each only when its cursor moved forward; then the sync ends.
+/// Rounds without a stored item a sync goes on after, in a row: answers without items (the
+/// responder left out `SYNC_SCAN_ITEMS` items it may not send) or whose items wait for a sender's
+/// admission further on, each only when the cursor moved forward; then the sync ends.
 pub const MAX_EMPTY_ROUNDS: usize = 16;
 /// Requests of one peer answered at the same time; more are refused at once. (A node syncs with
 /// one peer one group at a time, so an honest peer has at most one sync request, a hello and a
@@ -249,15 +250,16 @@ impl Engine {
     }
 
     /// Request rounds until the peer has nothing more, or a round makes no progress: a round
-    /// progresses when it stores an item, or, with no items at all, when the peer's cursor moved
-    /// forward (at most [`MAX_EMPTY_ROUNDS`] such rounds in a row). Items that failed, were
-    /// duplicates or were refused are no progress, so a peer that answers garbage or says `more`
-    /// for ever gets one round.
+    /// progresses when it stores an item, or, when its answer was empty or its items wait for a
+    /// sender not yet admitted, when the peer's cursor moved forward (at most
+    /// [`MAX_EMPTY_ROUNDS`] such rounds in a row). Items that failed or were duplicates are no
+    /// progress, so a peer that answers garbage or says `more` for ever gets one round.
     async fn sync_rounds(self: &Arc<Self>, peer: PeerId, group: GroupId) -> Result<usize, String> {
         let mut stored = 0;
         let mut after: Option<Cursor> = None;
         let mut have = None;
         let mut empty_rounds = 0;
+        let mut set_aside = false;
         for _ in 0..MAX_ROUNDS {
             // The have-list changes only when something was stored.
             let list = match have.take() {
@@ -275,44 +277,46 @@ impl Engine {
                 Response::Refused(why) => return Err(format!("peer refused: {why}")),
                 other => return Err(format!("unexpected answer to sync: {other:?}")),
             };
-            if !more {
-                if !items.is_empty() {
-                    let this = Arc::clone(self);
-                    let (n, _) = tokio::task::spawn_blocking(move || this.ingest_batch(&items, peer))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    stored += n;
+            // Only a cursor that moved forward can be progress without a stored item.
+            let forward = match (after, next) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(a), Some(n)) => n > a,
+            };
+            let was_empty = items.is_empty();
+            let (n, deferred) = if was_empty {
+                (0, 0)
+            } else {
+                let this = Arc::clone(self);
+                tokio::task::spawn_blocking(move || this.ingest_batch(&items, peer)).await.map_err(|e| e.to_string())?
+            };
+            stored += n;
+            set_aside |= deferred > 0;
+            if n > 0 {
+                empty_rounds = 0;
+                // Items set aside for a sender not yet admitted (in this batch or an earlier one)
+                // may be admitted now: start again from the beginning (the have-list now leaves
+                // out what was stored); else continue after the cursor.
+                if set_aside {
+                    set_aside = false;
+                    after = None;
+                    continue;
                 }
-                break;
-            }
-            if items.is_empty() {
-                // Only a cursor that moved forward is progress, and only so many times in a row.
-                let forward = match (after, next) {
-                    (_, None) => false,
-                    (None, Some(_)) => true,
-                    (Some(a), Some(n)) => n > a,
-                };
-                empty_rounds += 1;
-                if !forward || empty_rounds > MAX_EMPTY_ROUNDS {
+                if !more {
                     break;
                 }
                 after = next;
-                have = Some(list);
                 continue;
             }
-            empty_rounds = 0;
-            let this = Arc::clone(self);
-            let (n, deferred) = tokio::task::spawn_blocking(move || this.ingest_batch(&items, peer))
-                .await
-                .map_err(|e| e.to_string())?;
-            stored += n;
-            if n == 0 {
+            // Nothing stored: go on only past items the responder left out (an empty answer) or
+            // items set aside for a sender whose admission is further on, with the cursor moving
+            // forward, and only so many times in a row. A round of duplicates or failures ends it.
+            empty_rounds += 1;
+            if !more || !forward || !(was_empty || deferred > 0) || empty_rounds > MAX_EMPTY_ROUNDS {
                 break;
             }
-            // Items whose sender a later batch admits were set aside: start again from the
-            // beginning (the have-list now leaves out what was stored), else continue after
-            // the cursor.
-            after = if deferred > 0 { None } else { next };
+            after = next;
+            have = Some(list);
         }
         Ok(stored)
     }
