@@ -1,7 +1,7 @@
 //! Posture attestations end to end, with in-process nodes on loopback: a customer and three
 //! suppliers in a supply-chain channel, plus an auditor. Each supplier's attestation reaches the
 //! customer and no other supplier; a lapsed answer is flagged; the customer's node checks
-//! security.txt evidence against a server this test runs on loopback; an auditor co-signs; the
+//! security.txt evidence over HTTPS against a server this test runs on loopback; an auditor co-signs; the
 //! concentration view counts a shared provider and hides a rare one; an advisory naming a
 //! provider lists the suppliers that depend on it; a posture request reaches suppliers' event
 //! streams and status until they answer.
@@ -22,15 +22,40 @@ use trellis_proto::posture::{ClaimDocument, DependencyDocument, PostureDocument}
 const DAY: u64 = 24 * 3600 * 1000;
 const GROUP: &str = "prime-suppliers";
 
-/// Serve three security.txt files on loopback: a valid one, one without Expires, an expired one.
-async fn security_txt_server() -> String {
+/// Serve three security.txt files over HTTPS on loopback: a valid one, one without Expires, an
+/// expired one. The certificate is for 127.0.0.1, from a CA made here; returns the base URL and
+/// the CA's PEM (which the customer's node is configured to trust).
+async fn security_txt_server() -> (String, String) {
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca_cert, &ca_key)
+        .unwrap();
+    let config =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+    let acceptor = futures_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(tcp.compat()).await else { return };
                 let mut buf = vec![0u8; 2048];
                 let n = s.read(&mut buf).await.unwrap_or(0);
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
@@ -42,6 +67,7 @@ async fn security_txt_server() -> String {
                     "Contact: mailto:security@s3.example\nExpires: 2020-01-01T00:00:00Z\n"
                 } else {
                     let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
+                    let _ = s.close().await;
                     return;
                 };
                 let head = format!(
@@ -50,10 +76,11 @@ async fn security_txt_server() -> String {
                 );
                 let _ = s.write_all(head.as_bytes()).await;
                 let _ = s.write_all(body.as_bytes()).await;
+                let _ = s.close().await;
             });
         }
     });
-    format!("http://{addr}")
+    (format!("https://{addr}"), ca_cert.pem())
 }
 
 fn claim(indicator: &str, value: &str, evidence: Option<String>, observed: u64, until: u64) -> ClaimDocument {
@@ -85,8 +112,17 @@ async fn show(n: &TestNode, org: &str) -> Result<PostureView, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_reads_suppliers_posture_and_suppliers_do_not_read_each_other() {
-    let web = security_txt_server().await;
+    let (web, ca_pem) = security_txt_server().await;
     let dir = tempfile::tempdir().unwrap();
+    // The customer's node trusts the test CA and may fetch from loopback (a lab setting).
+    let cust_home = dir.path().join("customer");
+    std::fs::create_dir_all(&cust_home).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca_pem).unwrap();
+    std::fs::write(
+        cust_home.join(trellis_daemon::home::CONFIG_FILE),
+        format!("evidence_allow_private = true\nevidence_ca_file = {:?}\n", dir.path().join("ca.pem")),
+    )
+    .unwrap();
     let cust = start(dir.path(), "customer", vec![]).await;
     let s1 = start(dir.path(), "s1", vec![cust.addr.clone()]).await;
     let s2 = start(dir.path(), "s2", vec![cust.addr.clone()]).await;
