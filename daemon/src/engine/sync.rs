@@ -48,6 +48,8 @@ pub const MAX_REQUESTS_PER_PEER: usize = 4;
 pub const MAX_REQUESTS_TOTAL: usize = 32;
 /// At most one sync started by an unknown sender's item per relaying peer in this interval.
 pub const TRIGGERED_SYNC_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest wait of a sync for its turn with a peer.
+const OUTBOUND_WAIT: Duration = Duration::from_secs(20);
 /// Peers whose last triggered sync is remembered at most (older entries are dropped first).
 const MAX_TRIGGER_ENTRIES: usize = 4096;
 
@@ -223,9 +225,16 @@ impl Engine {
     /// peer than the peer answers at once ([`MAX_REQUESTS_PER_PEER`]).
     pub async fn sync_with(self: &Arc<Self>, peer: PeerId, group: GroupId) -> Result<usize, String> {
         let turn = self.peer_limits.outbound(peer);
-        let guard = turn.lock().await;
-        let result = self.sync_rounds(peer, group).await;
-        drop(guard);
+        // A sync that waits longer than this for its turn gives up (the next periodic round
+        // tries again), so syncs cannot pile up behind a slow peer.
+        let result = match tokio::time::timeout(OUTBOUND_WAIT, turn.lock()).await {
+            Ok(guard) => {
+                let r = self.sync_rounds(peer, group).await;
+                drop(guard);
+                r
+            }
+            Err(_) => Err("another sync with this peer is still running".into()),
+        };
         self.peer_limits.outbound_done(peer, turn);
         let org = self.peer_orgs.lock().ok().and_then(|m| m.get(&peer).map(|o| o.to_text()));
         if let Ok(mut st) = self.sync_state.lock() {
