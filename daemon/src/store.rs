@@ -508,14 +508,14 @@ impl Store {
                     jump = Some(seq_key(group, &sender, last));
                     break;
                 }
-                let Some(raw) = items.get(v.value()).map_err(dberr)? else {
-                    batch.next = Some((sender, seq));
-                    continue;
+                let raw = items.get(v.value()).map_err(dberr)?;
+                let envelope = match &raw {
+                    Some(raw) => Some(stored_envelope(raw.value())?),
+                    None => None,
                 };
-                let raw = raw.value();
-                let envelope = stored_envelope(raw)?;
-                let wanted = postcard::take_from_bytes::<trellis_proto::Header>(envelope).is_ok_and(|(h, _)| keep(&h));
-                if !wanted {
+                // A missing or unreadable record counts as left out, like RED.
+                let wanted = envelope.and_then(|e| postcard::take_from_bytes::<trellis_proto::Header>(e).ok());
+                let Some(envelope) = envelope.filter(|_| wanted.is_some_and(|(h, _)| keep(&h))) else {
                     batch.next = Some((sender, seq));
                     skipped += 1;
                     if skipped >= limits.max_skipped {
@@ -523,7 +523,7 @@ impl Store {
                         return Ok(batch);
                     }
                     continue;
-                }
+                };
                 if !batch.items.is_empty()
                     && (bytes + envelope.len() > limits.max_bytes || batch.items.len() >= limits.max_items)
                 {
