@@ -106,11 +106,21 @@ pub struct SealedShare {
     pub sealed: Vec<u8>,
 }
 
-/// A new epoch key: a random id plus the key sealed to each member (§6.6).
+/// A new epoch key: its id plus the key sealed to each member (§6.6). The id commits to the key
+/// ([`epoch_key_id`]): a share that opens to a key with another id is refused, so nobody can
+/// pass off a key of its own making under the id of an epoch that someone else started.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewEpochKey {
     pub key_id: [u8; 16],
     pub shares: Vec<SealedShare>,
+}
+
+/// The id of an epoch key: the first 16 bytes of `H("trellis/epoch-key-id/v1", key)` (§6.6).
+pub fn epoch_key_id(key: &[u8; 32]) -> [u8; 16] {
+    let h = tagged_hash("trellis/epoch-key-id/v1", &[key]);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h[..16]);
+    id
 }
 
 /// The AAD binding a share to its group and key id.
@@ -120,29 +130,64 @@ fn share_aad(group: &GroupId, key_id: &[u8; 16]) -> Vec<u8> {
     aad
 }
 
-/// Seal `key` (with id `key_id`) to each `(org, x25519)` recipient. `seed` is fresh randomness.
+/// Seal `key` to each `(org, x25519)` recipient; its id is [`epoch_key_id`]. `seed` is fresh
+/// randomness. A recipient whose key cannot be sealed to (§2.2: a small-order point; key bundles
+/// with one are refused, so only a caller's mistake gets here) is skipped and returned in the
+/// second value, so one unusable key never stops a rekey for everyone else.
 pub fn seal_epoch_key(
     group: &GroupId,
-    key_id: [u8; 16],
     key: &[u8; 32],
     to: &[(OrgId, [u8; 32])],
     seed: [u8; 32],
-) -> Result<NewEpochKey, ProtoError> {
+) -> (NewEpochKey, Vec<OrgId>) {
+    let key_id = epoch_key_id(key);
     let aad = share_aad(group, &key_id);
     let mut shares = Vec::with_capacity(to.len());
+    let mut unusable = Vec::new();
     for (i, (org, pk)) in to.iter().enumerate() {
         let s = tagged_hash("trellis/share-seed/v1", &[&seed, &(i as u64).to_be_bytes()]);
-        let (enc, sealed) = crypto::seal_key(pk, key, EPOCH_SHARE_INFO, &aad, s)?;
-        shares.push(SealedShare { to: *org, enc, sealed });
+        match crypto::seal_key(pk, key, EPOCH_SHARE_INFO, &aad, s) {
+            Ok((enc, sealed)) => shares.push(SealedShare { to: *org, enc, sealed }),
+            Err(_) => unusable.push(*org),
+        }
     }
-    Ok(NewEpochKey { key_id, shares })
+    (NewEpochKey { key_id, shares }, unusable)
 }
 
-/// Open this org's share of an epoch key, if there is one for it.
-pub fn open_epoch_share(group: &GroupId, key_id: &[u8; 16], shares: &[SealedShare], me: &OrgKeys) -> Option<[u8; 32]> {
+/// Why this org's share of an epoch key did not give the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShareError {
+    /// There is no share for this org.
+    NotARecipient,
+    /// The share does not open with any of this org's keys.
+    DoesNotOpen,
+    /// The share opens, but to a key whose id is not the one claimed: the author made it wrong
+    /// on purpose or by mistake; it is evidence against the author (§6.6).
+    WrongKey,
+}
+
+/// Open this org's share of an epoch key, checking that the key matches its id.
+pub fn open_epoch_share_checked(
+    group: &GroupId,
+    key_id: &[u8; 16],
+    shares: &[SealedShare],
+    me: &OrgKeys,
+) -> Result<[u8; 32], ShareError> {
     let aad = share_aad(group, key_id);
-    let mine = shares.iter().find(|s| s.to == me.org_id())?;
-    me.all_encryption().find_map(|sk| crypto::open_key(sk, &mine.enc, &mine.sealed, EPOCH_SHARE_INFO, &aad).ok())
+    let mine = shares.iter().find(|s| s.to == me.org_id()).ok_or(ShareError::NotARecipient)?;
+    let key = me
+        .all_encryption()
+        .find_map(|sk| crypto::open_key(sk, &mine.enc, &mine.sealed, EPOCH_SHARE_INFO, &aad).ok())
+        .ok_or(ShareError::DoesNotOpen)?;
+    if epoch_key_id(&key) != *key_id {
+        return Err(ShareError::WrongKey);
+    }
+    Ok(key)
+}
+
+/// Open this org's share of an epoch key, if there is one for it and it matches its id.
+pub fn open_epoch_share(group: &GroupId, key_id: &[u8; 16], shares: &[SealedShare], me: &OrgKeys) -> Option<[u8; 32]> {
+    open_epoch_share_checked(group, key_id, shares, me).ok()
 }
 
 /// The founding record of a group (§6.1). Its hash is the group id.
@@ -170,15 +215,13 @@ pub struct SignedGenesis {
 impl SignedGenesis {
     pub const TAG: &'static str = "trellis/genesis/v1";
 
-    /// Found a group. `key` is the fresh epoch-0 key, `key_id` its id, `seeds` randomness.
-    #[allow(clippy::too_many_arguments)]
+    /// Found a group. `key` is the fresh epoch-0 key, `nonce` and `seed` randomness.
     pub fn create(
         founder: &OrgKeys,
         name: &str,
         kind: GroupKind,
         now_ms: u64,
         nonce: [u8; 16],
-        key_id: [u8; 16],
         key: &[u8; 32],
         seed: [u8; 32],
     ) -> Result<SignedGenesis, ProtoError> {
@@ -188,8 +231,11 @@ impl SignedGenesis {
         let bundle = founder.key_bundle(now_ms, 365 * 24 * 3600 * 1000);
         // The genesis is hashed into the group id, so the key is sealed under a group-less AAD:
         // the all-zero group id.
-        let initial_key =
-            seal_epoch_key(&GroupId([0; 32]), key_id, key, &[(founder.org_id(), bundle.bundle.x25519)], seed)?;
+        let (initial_key, unusable) =
+            seal_epoch_key(&GroupId([0; 32]), key, &[(founder.org_id(), bundle.bundle.x25519)], seed);
+        if !unusable.is_empty() {
+            return Err(ProtoError::BadKey);
+        }
         let genesis = Genesis {
             name: name.trim().to_string(),
             kind,
@@ -288,6 +334,8 @@ pub struct LogOp {
     pub id: ItemId,
     pub author: OrgId,
     pub timestamp_ms: u64,
+    /// The envelope's sequence number: a `Leave` cannot keep items valid beyond it (§6.7).
+    pub seq: u64,
     pub op: GroupOp,
 }
 
@@ -312,11 +360,13 @@ pub struct Epoch {
     pub recipients: BTreeSet<OrgId>,
 }
 
-/// A member that left or was removed, with its last valid sequence number.
+/// A member that left or was removed: its last valid sequence number, and the role it had, which
+/// still decides what its late items may be (§6.7).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Departed {
     pub cutoff_seq: u64,
     pub epoch: u64,
+    pub role: Role,
 }
 
 /// The state of a group computed from its log.
@@ -334,6 +384,9 @@ pub struct GroupState {
     pub pending: BTreeSet<ItemId>,
     /// Applied ops that no other known op names as parent: what a new op should follow.
     pub heads: Vec<ItemId>,
+    /// For each org that was removed or lost the admin role, the applied op that did it (the
+    /// last one). Only ops of that org concurrent with it can still take effect (§6.5).
+    pub demoted_by: BTreeMap<OrgId, ItemId>,
 }
 
 impl GroupState {
@@ -360,8 +413,8 @@ impl GroupState {
     }
 
     /// Whether an envelope of `kind` from `sender` with sequence `seq` is allowed (§6.7):
-    /// current members may publish (readers only control items of their own), departed members
-    /// only up to their cutoff sequence.
+    /// current members may publish (readers only control items of their own); a departed member
+    /// only items up to its cutoff sequence, and only what its role then allowed.
     pub fn check_sender(&self, sender: &OrgId, kind: crate::Kind, seq: u64) -> Result<(), ProtoError> {
         if let Some(m) = self.members.get(sender) {
             if !m.role.can_publish() && !kind.is_control() {
@@ -370,7 +423,12 @@ impl GroupState {
             return Ok(());
         }
         match self.departed.get(sender) {
-            Some(d) if seq <= d.cutoff_seq => Ok(()),
+            Some(d) if seq <= d.cutoff_seq => {
+                if !d.role.can_publish() && !kind.is_control() {
+                    return Err(ProtoError::ReaderCannotPublish(*sender));
+                }
+                Ok(())
+            }
             _ => Err(ProtoError::NotAMember(*sender)),
         }
     }
@@ -389,7 +447,21 @@ impl GroupState {
     pub fn needs_rotation(&self) -> bool {
         self.epochs.last().is_some_and(|e| e.recipients.iter().any(|o| !self.members.contains_key(o)))
     }
+
+    /// Key ids of every epoch of the computed state: the only keys that count (§6.6). A key
+    /// learned from an op that ended up void is not among them.
+    pub fn epoch_key_ids(&self) -> BTreeSet<[u8; 16]> {
+        self.epochs.iter().map(|e| e.key_id).collect()
+    }
 }
+
+/// Most `Leave` and `UpdateKey` ops one org may have in a group's log (§6.9). An org rotates its
+/// encryption key rarely; this stops a member from filling the log with key updates.
+pub const MAX_MEMBER_OPS: usize = 256;
+/// Most ops an org that was removed or demoted may have in the log concurrent with the op that
+/// did it (§6.9). Such ops matter only when two admins removed each other; beyond this bound
+/// they are refused, so a removed admin cannot fill the log with backdated ops.
+pub const MAX_CONCURRENT_OPS: usize = 64;
 
 /// A group: its genesis and its ops. Computes [`GroupState`] by the rules in the module doc.
 #[derive(Clone, Debug)]
@@ -397,21 +469,33 @@ pub struct GroupLog {
     pub genesis: SignedGenesis,
     pub id: GroupId,
     ops: BTreeMap<ItemId, LogOp>,
+    /// Ops whose key bundle does not verify (checked once, at insert): void when applied.
+    bad_bundle: HashSet<ItemId>,
 }
 
 impl GroupLog {
     pub fn new(genesis: SignedGenesis) -> Result<Self, ProtoError> {
         genesis.verify()?;
         let id = genesis.group_id();
-        Ok(GroupLog { genesis, id, ops: BTreeMap::new() })
+        Ok(GroupLog { genesis, id, ops: BTreeMap::new(), bad_bundle: HashSet::new() })
     }
 
-    /// Add an op (idempotent). Refuses beyond [`MAX_GROUP_OPS`].
+    /// Add an op (idempotent). Only the hard bound of twice [`MAX_GROUP_OPS`] applies here, so a
+    /// node always loads what it stored; what a node accepts from peers is decided by
+    /// [`GroupLog::admit`] first.
     pub fn insert(&mut self, op: LogOp) -> Result<(), ProtoError> {
-        if self.ops.len() >= MAX_GROUP_OPS && !self.ops.contains_key(&op.id) {
-            return Err(ProtoError::FieldTooLong { field: "group log", max: MAX_GROUP_OPS });
+        if self.ops.len() >= 2 * MAX_GROUP_OPS && !self.ops.contains_key(&op.id) {
+            return Err(ProtoError::FieldTooLong { field: "group log", max: 2 * MAX_GROUP_OPS });
         }
         op.op.check_limits()?;
+        let bundle = match &op.op.action {
+            OpAction::Add { member, .. } => Some(member),
+            OpAction::UpdateKey { bundle } => Some(bundle),
+            _ => None,
+        };
+        if bundle.is_some_and(|b| b.verify_signature().is_err()) {
+            self.bad_bundle.insert(op.id);
+        }
         self.ops.insert(op.id, op);
         Ok(())
     }
@@ -428,33 +512,120 @@ impl GroupLog {
         self.ops.contains_key(id)
     }
 
+    pub fn get(&self, id: &ItemId) -> Option<&LogOp> {
+        self.ops.get(id)
+    }
+
     pub fn ops(&self) -> impl Iterator<Item = &LogOp> {
         self.ops.values()
     }
 
-    /// Compute the state (§6.4).
+    /// Whether a node should take `op` from a peer, given the state it computed (§6.9). Refuses,
+    /// before anything is stored, the ops that the rules would void whatever else arrives, and
+    /// bounds what one org can add:
+    /// - membership actions (add, remove, role, rotate) need an admin author. An author that is
+    ///   not an admin in this view is refused with `NotAnAdmin`, which a sync retries: its
+    ///   promotion may not have arrived yet. An author that lost the role (removed or demoted)
+    ///   is admitted only for ops concurrent with the op that did it, whose parents are all
+    ///   known, at most [`MAX_CONCURRENT_OPS`] of them;
+    /// - `Leave` and `UpdateKey` need a current member, at most [`MAX_MEMBER_OPS`] per org;
+    /// - at [`MAX_GROUP_OPS`] ops that are applied or pending, only removals and demotions are
+    ///   still taken (up to twice the bound), so a full log never stops the removal of whoever
+    ///   filled it.
+    pub fn admit(&self, state: &GroupState, op: &LogOp) -> Result<(), ProtoError> {
+        op.op.check_limits()?;
+        if self.ops.contains_key(&op.id) {
+            return Ok(());
+        }
+        let author = op.author;
+        let action = &op.op.action;
+        let live = state.applied.len() + state.pending.len();
+        if (live >= MAX_GROUP_OPS && demotes(action).is_none()) || self.ops.len() >= 2 * MAX_GROUP_OPS {
+            return Err(ProtoError::FieldTooLong { field: "group log", max: MAX_GROUP_OPS });
+        }
+        if matches!(action, OpAction::Leave { .. } | OpAction::UpdateKey { .. }) {
+            if !state.members.contains_key(&author) {
+                return Err(ProtoError::NotAMember(author));
+            }
+            let used = self
+                .ops
+                .values()
+                .filter(|o| {
+                    o.author == author && matches!(o.op.action, OpAction::Leave { .. } | OpAction::UpdateKey { .. })
+                })
+                .count();
+            if used >= MAX_MEMBER_OPS {
+                return Err(ProtoError::OverQuota);
+            }
+            return Ok(());
+        }
+        if state.is_admin(&author) {
+            return Ok(());
+        }
+        let Some(d) = state.demoted_by.get(&author) else {
+            return Err(ProtoError::NotAnAdmin(author));
+        };
+        if op.op.parents.iter().any(|p| !self.ops.contains_key(p)) {
+            return Err(ProtoError::NotAnAdmin(author));
+        }
+        let after = self.descendants_of(d);
+        if op.op.parents.iter().any(|p| p == d || after.contains(p)) {
+            // Made after its author lost the role: void wherever it goes.
+            return Err(ProtoError::NotAnAdmin(author));
+        }
+        let before = self.ancestors(d);
+        let concurrent = self
+            .ops
+            .values()
+            .filter(|o| o.author == author && o.id != *d && !before.contains(&o.id) && !after.contains(&o.id))
+            .count();
+        if concurrent >= MAX_CONCURRENT_OPS {
+            return Err(ProtoError::OverQuota);
+        }
+        Ok(())
+    }
+
+    /// Compute the state (§6.4, §6.5).
+    ///
+    /// Rule 4 is resolved in rounds. Each round applies the ops not yet voided and looks at the
+    /// applied removals and demotions in order. One that no still-standing concurrent op
+    /// challenges (no concurrent op removes or demotes its own author) voids, in one batch,
+    /// every applied op of its target concurrent with it. When every such removal is itself
+    /// challenged (admins removing each other), the op of the less senior admin is voided. Each
+    /// round voids at least one op, and a removed admin's backdated ops all go in one round, so
+    /// the number of rounds grows with the number of conflicting removals, not with the
+    /// number of ops. Concurrency is answered from ancestor bitsets over the ops rule 4 compares.
     pub fn compute(&self) -> GroupState {
         let (order, pending) = self.order();
         let index: HashMap<ItemId, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let mut by_author: HashMap<OrgId, Vec<ItemId>> = HashMap::new();
+        let mut demoters_of: HashMap<OrgId, Vec<ItemId>> = HashMap::new();
+        for id in &order {
+            let op = &self.ops[id];
+            by_author.entry(op.author).or_default().push(*id);
+            if let Some(t) = demotes(&op.op.action) {
+                demoters_of.entry(t).or_default().push(*id);
+            }
+        }
+        let reach = Reach::new(self, &order, &index, &by_author, &demoters_of);
+        let ctx =
+            Conflicts { log: self, index: &index, reach: &reach, by_author: &by_author, demoters_of: &demoters_of };
         let mut voided: BTreeMap<ItemId, String> = BTreeMap::new();
         loop {
-            let (state, applied_effects) = self.apply(&order, &voided);
-            match self.find_conflict(&order, &index, &state, &applied_effects) {
-                Some((victim, why)) => {
-                    voided.insert(victim, why);
+            let (state, demotions) = self.apply(&order, &voided);
+            let victims = ctx.find(&order, &state, &demotions, &voided);
+            if victims.is_empty() {
+                let mut state = state;
+                state.pending = pending;
+                for (id, why) in voided {
+                    state.void.insert(id, why);
                 }
-                None => {
-                    let mut state = state;
-                    state.pending = pending;
-                    for (id, why) in voided {
-                        state.void.insert(id, why);
-                    }
-                    let named: HashSet<ItemId> =
-                        state.applied.iter().flat_map(|id| self.ops[id].op.parents.iter().copied()).collect();
-                    state.heads = state.applied.iter().filter(|id| !named.contains(id)).copied().collect();
-                    return state;
-                }
+                let named: HashSet<ItemId> =
+                    state.applied.iter().flat_map(|id| self.ops[id].op.parents.iter().copied()).collect();
+                state.heads = state.applied.iter().filter(|id| !named.contains(id)).copied().collect();
+                return state;
             }
+            voided.extend(victims);
         }
     }
 
@@ -513,16 +684,23 @@ impl GroupLog {
     /// org it removed or demoted from admin (for conflict detection).
     fn apply(&self, order: &[ItemId], voided: &BTreeMap<ItemId, String>) -> (GroupState, Vec<(ItemId, OrgId)>) {
         let mut state = self.initial_state();
+        let mut admins = 1usize;
         let mut demotions = Vec::new();
         for (pos, id) in order.iter().enumerate() {
             if voided.contains_key(id) {
                 continue;
             }
             let op = &self.ops[id];
-            match apply_one(&mut state, op, pos + 1) {
+            let applied = if self.bad_bundle.contains(id) {
+                Err("key bundle does not verify or its encryption key is unusable".to_string())
+            } else {
+                apply_one(&mut state, &mut admins, op, pos + 1)
+            };
+            match applied {
                 Ok(demoted) => {
                     state.applied.push(*id);
                     if let Some(d) = demoted {
+                        state.demoted_by.insert(d, *id);
                         demotions.push((*id, d));
                     }
                 }
@@ -534,64 +712,24 @@ impl GroupLog {
         (state, demotions)
     }
 
-    /// The first op to void under rule 4, if any.
-    fn find_conflict(
-        &self,
-        order: &[ItemId],
-        index: &HashMap<ItemId, usize>,
-        state: &GroupState,
-        demotions: &[(ItemId, OrgId)],
-    ) -> Option<(ItemId, String)> {
-        let applied: HashSet<ItemId> = state.applied.iter().copied().collect();
-        for (r, target) in demotions {
-            let r_anc = self.ancestors(r);
-            let r_author = self.ops[r].author;
-            for o in order {
-                // Ops of the target that rule 3 voided in this round still count when they
-                // demote `r`'s author: in a mutual removal the op ordered second is always void
-                // by rule 3 (its author was just removed), so seniority must be judged here.
-                let mutual = state.void.contains_key(o) && demotes(&self.ops[o].op.action) == Some(r_author);
-                if o == r || !(applied.contains(o) || mutual) || self.ops[o].author != *target || r_anc.contains(o) {
-                    continue;
-                }
-                if self.ancestors(o).contains(r) {
-                    continue; // after the removal: judged by rule 3 (re-added, then acting)
-                }
-                // `o` by the demoted admin is concurrent with its demotion `r`.
-                let o_targets_r_author = mutual || demotions.iter().any(|(id, t)| id == o && *t == r_author);
-                if o_targets_r_author {
-                    let rank = |org: &OrgId| self.rank_before(org, index[r].min(index[o]), order, &applied);
-                    if rank(&r_author) <= rank(target) {
-                        if mutual {
-                            continue; // `o` is already void; `r` stands
-                        }
-                        return Some((*o, format!("concurrent with {:?}, by a more senior admin", r)));
-                    }
-                    return Some((*r, format!("concurrent with {:?}, by a more senior admin", o)));
-                }
-                return Some((*o, format!("concurrent with {:?}, which removed or demoted its author", r)));
+    /// Every op that descends from `id` (not `id` itself).
+    fn descendants_of(&self, id: &ItemId) -> HashSet<ItemId> {
+        let mut children: HashMap<ItemId, Vec<ItemId>> = HashMap::new();
+        for op in self.ops.values() {
+            for p in &op.op.parents {
+                children.entry(*p).or_default().push(op.id);
             }
         }
-        None
-    }
-
-    /// Seniority of `org` as admin using only ops before position `before`. Only applied ops
-    /// count: a void self-promotion planted early in the order must not buy seniority.
-    fn rank_before(&self, org: &OrgId, before: usize, order: &[ItemId], applied: &HashSet<ItemId>) -> usize {
-        if *org == self.genesis.founder() {
-            return 0;
-        }
-        for (pos, id) in order.iter().enumerate().take(before) {
-            if !applied.contains(id) {
-                continue;
-            }
-            match &self.ops[id].op.action {
-                OpAction::Add { member, role: Role::Admin, .. } if member.bundle.org == *org => return pos + 1,
-                OpAction::SetRole { member, role: Role::Admin } if member == org => return pos + 1,
-                _ => {}
+        let mut seen = HashSet::new();
+        let mut stack = vec![*id];
+        while let Some(x) = stack.pop() {
+            for c in children.get(&x).into_iter().flatten() {
+                if seen.insert(*c) {
+                    stack.push(*c);
+                }
             }
         }
-        usize::MAX
+        seen
     }
 
     fn ancestors(&self, id: &ItemId) -> HashSet<ItemId> {
@@ -608,6 +746,165 @@ impl GroupLog {
     }
 }
 
+/// Ancestry among the ops rule 4 compares: removals and demotions, and every op of an org that
+/// one of them targets. One bitset per ordered op, over that set, built in one pass in order.
+struct Reach {
+    slot: HashMap<ItemId, usize>,
+    words: usize,
+    /// Row `i` (the op at position `i`): which compared ops are its ancestors.
+    rows: Vec<u64>,
+    index: HashMap<ItemId, usize>,
+}
+
+impl Reach {
+    fn new(
+        log: &GroupLog,
+        order: &[ItemId],
+        index: &HashMap<ItemId, usize>,
+        by_author: &HashMap<OrgId, Vec<ItemId>>,
+        demoters_of: &HashMap<OrgId, Vec<ItemId>>,
+    ) -> Reach {
+        let mut compared: BTreeSet<usize> = BTreeSet::new();
+        for (target, ops) in demoters_of {
+            compared.extend(ops.iter().map(|id| index[id]));
+            compared.extend(by_author.get(target).into_iter().flatten().map(|id| index[id]));
+        }
+        let slot: HashMap<ItemId, usize> = compared.iter().enumerate().map(|(s, pos)| (order[*pos], s)).collect();
+        let words = slot.len().div_ceil(64);
+        let mut rows = vec![0u64; if words == 0 { 0 } else { order.len() * words }];
+        if words > 0 {
+            for (i, id) in order.iter().enumerate() {
+                for p in &log.ops[id].op.parents {
+                    // Every parent of an ordered op is ordered before it.
+                    let Some(&pi) = index.get(p) else { continue };
+                    let (done, row) = rows.split_at_mut(i * words);
+                    let row = &mut row[..words];
+                    for (w, v) in row.iter_mut().zip(&done[pi * words..(pi + 1) * words]) {
+                        *w |= *v;
+                    }
+                    if let Some(&s) = slot.get(p) {
+                        row[s / 64] |= 1 << (s % 64);
+                    }
+                }
+            }
+        }
+        Reach { slot, words, rows, index: index.clone() }
+    }
+
+    /// Whether compared op `a` is an ancestor of ordered op `b`.
+    fn is_ancestor(&self, a: &ItemId, b: &ItemId) -> bool {
+        let (Some(&s), Some(&bi)) = (self.slot.get(a), self.index.get(b)) else { return false };
+        self.rows[bi * self.words + s / 64] & (1 << (s % 64)) != 0
+    }
+
+    /// Neither is an ancestor of the other (both compared ops).
+    fn concurrent(&self, a: &ItemId, b: &ItemId) -> bool {
+        a != b && !self.is_ancestor(a, b) && !self.is_ancestor(b, a)
+    }
+}
+
+/// What rule 4 needs to find the next ops to void.
+struct Conflicts<'a> {
+    log: &'a GroupLog,
+    index: &'a HashMap<ItemId, usize>,
+    reach: &'a Reach,
+    by_author: &'a HashMap<OrgId, Vec<ItemId>>,
+    demoters_of: &'a HashMap<OrgId, Vec<ItemId>>,
+}
+
+impl Conflicts<'_> {
+    /// The ops to void next under rule 4 (empty when no conflict is left).
+    fn find(
+        &self,
+        order: &[ItemId],
+        state: &GroupState,
+        demotions: &[(ItemId, OrgId)],
+        voided: &BTreeMap<ItemId, String>,
+    ) -> Vec<(ItemId, String)> {
+        let applied: HashSet<ItemId> = state.applied.iter().copied().collect();
+        // Seniority: the position of the first applied op that made an org admin (founder 0).
+        let mut first_admin: HashMap<OrgId, usize> = HashMap::new();
+        for (pos, id) in order.iter().enumerate() {
+            if !applied.contains(id) {
+                continue;
+            }
+            match &self.log.ops[id].op.action {
+                OpAction::Add { member, role: Role::Admin, .. } => {
+                    first_admin.entry(member.bundle.org).or_insert(pos + 1);
+                }
+                OpAction::SetRole { member, role: Role::Admin } => {
+                    first_admin.entry(*member).or_insert(pos + 1);
+                }
+                _ => {}
+            }
+        }
+        let founder = self.log.genesis.founder();
+        // Only ops before `before` count: an admin role gained later buys no seniority.
+        let rank = |org: &OrgId, before: usize| -> usize {
+            if *org == founder {
+                return 0;
+            }
+            match first_admin.get(org) {
+                Some(p) if *p <= before => *p,
+                _ => usize::MAX,
+            }
+        };
+        let author = |id: &ItemId| self.log.ops[id].author;
+        let short = |id: &ItemId| id.short();
+        for (r, target) in demotions {
+            let a = author(r);
+            let mut challenged = false;
+            for c in self.demoters_of.get(&a).into_iter().flatten() {
+                if c == r || !self.reach.concurrent(c, r) || voided.contains_key(c) {
+                    continue;
+                }
+                if applied.contains(c) {
+                    challenged = true;
+                    continue;
+                }
+                // `c` was void by rule 3: its author had already lost the role when it came in
+                // the order, typically by `r` itself (two admins removing each other). The
+                // more senior admin's op stands.
+                let before = self.index[r].min(self.index[c]);
+                if rank(&author(c), before) < rank(&a, before) {
+                    return vec![(*r, format!("concurrent with {}, by a more senior admin", short(c)))];
+                }
+            }
+            if challenged {
+                continue;
+            }
+            let victims: Vec<(ItemId, String)> = self
+                .by_author
+                .get(target)
+                .into_iter()
+                .flatten()
+                .filter(|o| *o != r && applied.contains(*o) && self.reach.concurrent(o, r))
+                .map(|o| (*o, format!("concurrent with {}, which removed or demoted its author", short(r))))
+                .collect();
+            if !victims.is_empty() {
+                return victims;
+            }
+        }
+        // Every removal with victims is challenged by another applied one: a cycle of admins
+        // removing each other. The less senior admin's op is void.
+        for (r, _) in demotions {
+            let a = author(r);
+            for c in self.demoters_of.get(&a).into_iter().flatten() {
+                if c == r || !applied.contains(c) || !self.reach.concurrent(c, r) {
+                    continue;
+                }
+                let before = self.index[r].min(self.index[c]);
+                return if rank(&a, before) <= rank(&author(c), before) {
+                    vec![(*c, format!("concurrent with {}, by a more senior admin", short(r)))]
+                } else {
+                    vec![(*r, format!("concurrent with {}, by a more senior admin", short(c)))]
+                };
+            }
+        }
+        Vec::new()
+    }
+}
+
 /// The org an op would remove or demote from admin, if any (rule 4 looks at it even when the op
 /// is void).
 fn demotes(action: &OpAction) -> Option<OrgId> {
@@ -618,25 +915,25 @@ fn demotes(action: &OpAction) -> Option<OrgId> {
     }
 }
 
-/// Apply one op to the state (rule 3). Returns the org demoted from admin or removed, if any.
-fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<OrgId>, String> {
+/// Apply one op to the state (rule 3). `admins` is the number of admins in `state`. Returns the
+/// org removed or demoted from admin, if any.
+fn apply_one(state: &mut GroupState, admins: &mut usize, op: &LogOp, pos: usize) -> Result<Option<OrgId>, String> {
     let author_role = state.role(&op.author);
     let need_admin = || {
         if author_role == Some(Role::Admin) { Ok(()) } else { Err("author is not an admin at this point".to_string()) }
     };
-    let admins_after = |state: &GroupState, leaving: &OrgId| state.admins().iter().filter(|a| *a != leaving).count();
     match &op.op.action {
         OpAction::Add { member, role, share } => {
             need_admin()?;
             let org = member.bundle.org;
-            if member.verify_signature().is_err() {
-                return Err("key bundle signature does not verify".into());
-            }
             if state.members.contains_key(&org) {
                 return Err("already a member".into());
             }
             state.departed.remove(&org);
             let admin_rank = (*role == Role::Admin).then_some(pos);
+            if *role == Role::Admin {
+                *admins += 1;
+            }
             state
                 .members
                 .insert(org, Member { role: *role, since_ms: op.timestamp_ms, bundle: member.clone(), admin_rank });
@@ -653,13 +950,16 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
             let Some(removed) = state.members.get(member) else {
                 return Err("not a member".into());
             };
-            let was_admin = removed.role == Role::Admin;
-            if was_admin && admins_after(state, member) == 0 {
-                return Err("would leave the group without an admin".into());
+            let role = removed.role;
+            if role == Role::Admin {
+                if *admins <= 1 {
+                    return Err("would leave the group without an admin".into());
+                }
+                *admins -= 1;
             }
             state.members.remove(member);
             let epoch = state.epoch() + 1;
-            state.departed.insert(*member, Departed { cutoff_seq: *cutoff_seq, epoch });
+            state.departed.insert(*member, Departed { cutoff_seq: *cutoff_seq, epoch, role });
             start_epoch(state, op.id, new_key, epoch);
             Ok(Some(*member))
         }
@@ -669,16 +969,20 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
                 return Err("not a member".into());
             };
             let was_admin = m.role == Role::Admin;
-            if was_admin && *role != Role::Admin && admins_after(state, member) == 0 {
+            if was_admin && *role != Role::Admin && *admins <= 1 {
                 return Err("would leave the group without an admin".into());
             }
             let m = state.members.get_mut(member).expect("checked above");
             m.role = *role;
             if *role == Role::Admin && !was_admin {
                 m.admin_rank = Some(pos);
+                *admins += 1;
             }
             if *role != Role::Admin {
                 m.admin_rank = None;
+                if was_admin {
+                    *admins -= 1;
+                }
             }
             Ok((was_admin && *role != Role::Admin).then_some(*member))
         }
@@ -686,11 +990,17 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
             let Some(m) = state.members.get(&op.author) else {
                 return Err("author is not a member".into());
             };
-            if m.role == Role::Admin && admins_after(state, &op.author) == 0 {
-                return Err("the last admin cannot leave; make another member admin first".into());
+            let role = m.role;
+            if role == Role::Admin {
+                if *admins <= 1 {
+                    return Err("the last admin cannot leave; make another member admin first".into());
+                }
+                *admins -= 1;
             }
             state.members.remove(&op.author);
-            state.departed.insert(op.author, Departed { cutoff_seq: *cutoff_seq, epoch: state.epoch() });
+            // §6.7: a leaver keeps valid at most what it published before the Leave itself.
+            let cutoff_seq = (*cutoff_seq).min(op.seq);
+            state.departed.insert(op.author, Departed { cutoff_seq, epoch: state.epoch(), role });
             Ok(None)
         }
         OpAction::Rotate { new_key } => {
@@ -700,8 +1010,8 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
             Ok(None)
         }
         OpAction::UpdateKey { bundle } => {
-            if bundle.bundle.org != op.author || bundle.verify_signature().is_err() {
-                return Err("key bundle is not the author's or does not verify".into());
+            if bundle.bundle.org != op.author {
+                return Err("key bundle is not the author's".into());
             }
             let Some(m) = state.members.get_mut(&op.author) else {
                 return Err("author is not a member".into());
