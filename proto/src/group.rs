@@ -18,7 +18,8 @@
 //! 5. Every removal, and every explicit rotation, starts a new epoch whose key comes with the op,
 //!    sealed to each remaining member (§6.6).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -590,77 +591,62 @@ impl GroupLog {
     /// Rule 4 is resolved in rounds. Each round applies the ops not yet voided and looks at the
     /// applied removals and demotions in order. One that no still-standing concurrent op
     /// challenges (no concurrent op removes or demotes its own author) voids, in one batch,
-    /// every applied op of its target concurrent with it. When every such removal is itself
-    /// challenged (admins removing each other), the op of the less senior admin is voided. Each
-    /// round voids at least one op, and a removed admin's backdated ops all go in one round, so
-    /// the number of rounds grows with the number of conflicting removals, not with the
-    /// number of ops. Concurrency is answered from ancestor bitsets over the ops rule 4 compares.
+    /// every op of its target concurrent with it. When every such removal is itself challenged
+    /// (admins removing each other), the op of the less senior admin is voided. Each round voids
+    /// at least one op, and all of a removed admin's concurrent ops go in one round, so the
+    /// number of rounds grows with the number of conflicting removals, not with the number of
+    /// ops. Ops are handled by index (the i-th smallest id), and concurrency is answered from
+    /// ancestor bitsets over the ops rule 4 compares.
     pub fn compute(&self) -> GroupState {
-        let (order, pending) = self.order();
-        let index: HashMap<ItemId, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-        let mut by_author: HashMap<OrgId, Vec<ItemId>> = HashMap::new();
-        let mut demoters_of: HashMap<OrgId, Vec<ItemId>> = HashMap::new();
-        for id in &order {
-            let op = &self.ops[id];
-            by_author.entry(op.author).or_default().push(*id);
+        let ix = Indexed::new(self);
+        let (order, pending) = ix.order();
+        let mut position = vec![usize::MAX; ix.ops.len()];
+        for (p, i) in order.iter().enumerate() {
+            position[*i] = p;
+        }
+        let mut by_author: HashMap<OrgId, Vec<usize>> = HashMap::new();
+        let mut demoters_of: HashMap<OrgId, Vec<usize>> = HashMap::new();
+        for &i in &order {
+            let op = ix.ops[i];
+            by_author.entry(op.author).or_default().push(i);
             if let Some(t) = demotes(&op.op.action) {
-                demoters_of.entry(t).or_default().push(*id);
+                demoters_of.entry(t).or_default().push(i);
             }
         }
-        let reach = Reach::new(self, &order, &index, &by_author, &demoters_of);
-        let ctx =
-            Conflicts { log: self, index: &index, reach: &reach, by_author: &by_author, demoters_of: &demoters_of };
-        let mut voided: BTreeMap<ItemId, String> = BTreeMap::new();
+        let reach = Reach::new(&ix, &order, &by_author, &demoters_of);
+        let ctx = Conflicts {
+            ix: &ix,
+            founder: self.genesis.founder(),
+            position: &position,
+            reach: &reach,
+            by_author: &by_author,
+            demoters_of: &demoters_of,
+        };
+        let mut voided = vec![false; ix.ops.len()];
+        let mut reasons: BTreeMap<ItemId, String> = BTreeMap::new();
         loop {
-            let (state, demotions) = self.apply(&order, &voided);
-            let victims = ctx.find(&order, &state, &demotions, &voided);
+            let (state, applied, demotions) = self.apply(&ix, &order, &voided);
+            let victims = ctx.find(&order, &applied, &demotions, &voided);
             if victims.is_empty() {
                 let mut state = state;
-                state.pending = pending;
-                for (id, why) in voided {
-                    state.void.insert(id, why);
-                }
-                let named: HashSet<ItemId> =
-                    state.applied.iter().flat_map(|id| self.ops[id].op.parents.iter().copied()).collect();
-                state.heads = state.applied.iter().filter(|id| !named.contains(id)).copied().collect();
-                return state;
-            }
-            voided.extend(victims);
-        }
-    }
-
-    /// Topological order, ties by smallest id; ops with unknown ancestors are pending.
-    ///
-    /// Kahn's algorithm over every known op: an op becomes ready once all its parents are
-    /// ordered, so an op with a missing ancestor (or, for hand-made ids, a cycle) never does and
-    /// stays pending. Iterative on purpose: a recursive walk overflowed a 2 MiB thread stack on
-    /// a chain of [`MAX_GROUP_OPS`] ops that any member can publish.
-    fn order(&self) -> (Vec<ItemId>, BTreeSet<ItemId>) {
-        let mut indegree: HashMap<ItemId, usize> = HashMap::new();
-        let mut children: HashMap<ItemId, Vec<ItemId>> = HashMap::new();
-        for (id, op) in &self.ops {
-            let parents: BTreeSet<ItemId> = op.op.parents.iter().copied().collect();
-            indegree.insert(*id, parents.len());
-            for p in parents {
-                children.entry(p).or_default().push(*id);
-            }
-        }
-        let mut ready: BTreeSet<ItemId> = indegree.iter().filter(|(_, d)| **d == 0).map(|(id, _)| *id).collect();
-        let mut order = Vec::with_capacity(self.ops.len());
-        while let Some(id) = ready.pop_first() {
-            order.push(id);
-            for c in children.get(&id).into_iter().flatten() {
-                if let Some(d) = indegree.get_mut(c) {
-                    *d = d.saturating_sub(1);
-                    if *d == 0 {
-                        ready.insert(*c);
+                state.pending = pending.iter().map(|i| ix.ops[*i].id).collect();
+                state.void.extend(reasons);
+                let mut named = vec![false; ix.ops.len()];
+                for (i, a) in applied.iter().enumerate() {
+                    if *a {
+                        for p in &ix.parents[i] {
+                            named[*p] = true;
+                        }
                     }
                 }
+                state.heads = order.iter().filter(|i| applied[**i] && !named[**i]).map(|i| ix.ops[*i].id).collect();
+                return state;
+            }
+            for (v, why) in victims {
+                voided[v] = true;
+                reasons.insert(ix.ops[v].id, why);
             }
         }
-        let ordered: HashSet<ItemId> = order.iter().copied().collect();
-        let pending: BTreeSet<ItemId> = self.ops.keys().filter(|id| !ordered.contains(id)).copied().collect();
-        (order, pending)
     }
 
     fn initial_state(&self) -> GroupState {
@@ -680,36 +666,43 @@ impl GroupLog {
         state
     }
 
-    /// Apply the ordered ops, skipping voided ones. Returns the state and, per applied op, the
-    /// org it removed or demoted from admin (for conflict detection).
-    fn apply(&self, order: &[ItemId], voided: &BTreeMap<ItemId, String>) -> (GroupState, Vec<(ItemId, OrgId)>) {
+    /// Apply the ordered ops, skipping voided ones. Returns the state, which ops applied, and,
+    /// per applied op, the org it removed or demoted from admin (for conflict detection).
+    fn apply(
+        &self,
+        ix: &Indexed<'_>,
+        order: &[usize],
+        voided: &[bool],
+    ) -> (GroupState, Vec<bool>, Vec<(usize, OrgId)>) {
         let mut state = self.initial_state();
+        let mut applied = vec![false; ix.ops.len()];
         let mut admins = 1usize;
         let mut demotions = Vec::new();
-        for (pos, id) in order.iter().enumerate() {
-            if voided.contains_key(id) {
+        for (pos, &i) in order.iter().enumerate() {
+            if voided[i] {
                 continue;
             }
-            let op = &self.ops[id];
-            let applied = if self.bad_bundle.contains(id) {
+            let op = ix.ops[i];
+            let result = if self.bad_bundle.contains(&op.id) {
                 Err("key bundle does not verify or its encryption key is unusable".to_string())
             } else {
                 apply_one(&mut state, &mut admins, op, pos + 1)
             };
-            match applied {
+            match result {
                 Ok(demoted) => {
-                    state.applied.push(*id);
+                    state.applied.push(op.id);
+                    applied[i] = true;
                     if let Some(d) = demoted {
-                        state.demoted_by.insert(d, *id);
-                        demotions.push((*id, d));
+                        state.demoted_by.insert(d, op.id);
+                        demotions.push((i, d));
                     }
                 }
                 Err(why) => {
-                    state.void.insert(*id, why);
+                    state.void.insert(op.id, why);
                 }
             }
         }
-        (state, demotions)
+        (state, applied, demotions)
     }
 
     /// Every op that descends from `id` (not `id` itself).
@@ -746,89 +739,156 @@ impl GroupLog {
     }
 }
 
-/// Ancestry among the ops rule 4 compares: removals and demotions, and every op of an org that
-/// one of them targets. One bitset per ordered op, over that set, built in one pass in order.
-struct Reach {
-    slot: HashMap<ItemId, usize>,
-    words: usize,
-    /// Row `i` (the op at position `i`): which compared ops are its ancestors.
-    rows: Vec<u64>,
-    index: HashMap<ItemId, usize>,
+/// The log by index: op `i` is the op with the i-th smallest id, with the indices of its known
+/// parents.
+struct Indexed<'a> {
+    ops: Vec<&'a LogOp>,
+    parents: Vec<Vec<usize>>,
+    /// Whether every parent of the op is in the log.
+    complete: Vec<bool>,
 }
 
-impl Reach {
-    fn new(
-        log: &GroupLog,
-        order: &[ItemId],
-        index: &HashMap<ItemId, usize>,
-        by_author: &HashMap<OrgId, Vec<ItemId>>,
-        demoters_of: &HashMap<OrgId, Vec<ItemId>>,
-    ) -> Reach {
-        let mut compared: BTreeSet<usize> = BTreeSet::new();
-        for (target, ops) in demoters_of {
-            compared.extend(ops.iter().map(|id| index[id]));
-            compared.extend(by_author.get(target).into_iter().flatten().map(|id| index[id]));
+impl<'a> Indexed<'a> {
+    fn new(log: &'a GroupLog) -> Indexed<'a> {
+        let ops: Vec<&LogOp> = log.ops.values().collect();
+        let index: HashMap<ItemId, usize> = ops.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+        let mut parents = Vec::with_capacity(ops.len());
+        let mut complete = Vec::with_capacity(ops.len());
+        for o in &ops {
+            let mut ps: Vec<usize> = o.op.parents.iter().filter_map(|p| index.get(p).copied()).collect();
+            ps.sort_unstable();
+            ps.dedup();
+            complete.push(o.op.parents.iter().all(|p| index.contains_key(p)));
+            parents.push(ps);
         }
-        let slot: HashMap<ItemId, usize> = compared.iter().enumerate().map(|(s, pos)| (order[*pos], s)).collect();
-        let words = slot.len().div_ceil(64);
-        let mut rows = vec![0u64; if words == 0 { 0 } else { order.len() * words }];
-        if words > 0 {
-            for (i, id) in order.iter().enumerate() {
-                for p in &log.ops[id].op.parents {
-                    // Every parent of an ordered op is ordered before it.
-                    let Some(&pi) = index.get(p) else { continue };
-                    let (done, row) = rows.split_at_mut(i * words);
-                    let row = &mut row[..words];
-                    for (w, v) in row.iter_mut().zip(&done[pi * words..(pi + 1) * words]) {
-                        *w |= *v;
-                    }
-                    if let Some(&s) = slot.get(p) {
-                        row[s / 64] |= 1 << (s % 64);
-                    }
+        Indexed { ops, parents, complete }
+    }
+
+    /// Topological order, ties by smallest id; ops with unknown ancestors are pending.
+    ///
+    /// Kahn's algorithm over every known op: an op becomes ready once all its parents are
+    /// ordered, so an op with a missing ancestor (or, for hand-made ids, a cycle) never does and
+    /// stays pending. Iterative on purpose: a recursive walk overflowed a 2 MiB thread stack on
+    /// a chain of [`MAX_GROUP_OPS`] ops that any member can publish.
+    fn order(&self) -> (Vec<usize>, Vec<usize>) {
+        let n = self.ops.len();
+        let mut indegree: Vec<usize> = self.parents.iter().map(|p| p.len()).collect();
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, ps) in self.parents.iter().enumerate() {
+            for p in ps {
+                children[*p].push(i);
+            }
+        }
+        let mut ready: BinaryHeap<Reverse<usize>> =
+            (0..n).filter(|i| indegree[*i] == 0 && self.complete[*i]).map(Reverse).collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(Reverse(i)) = ready.pop() {
+            order.push(i);
+            for &c in &children[i] {
+                indegree[c] -= 1;
+                if indegree[c] == 0 && self.complete[c] {
+                    ready.push(Reverse(c));
                 }
             }
         }
-        Reach { slot, words, rows, index: index.clone() }
+        let mut ordered = vec![false; n];
+        for i in &order {
+            ordered[*i] = true;
+        }
+        let pending = (0..n).filter(|i| !ordered[*i]).collect();
+        (order, pending)
+    }
+}
+
+/// Ancestry among the ops rule 4 compares: removals and demotions, and every op of an org that
+/// one of them targets. One bitset per op over that set, built in one pass in order.
+struct Reach {
+    /// The op's bit in the sets, if it is compared.
+    slot: Vec<usize>,
+    words: usize,
+    /// Row `i` (op `i`): which compared ops are its ancestors.
+    rows: Vec<u64>,
+}
+
+impl Reach {
+    const NONE: usize = usize::MAX;
+
+    fn new(
+        ix: &Indexed<'_>,
+        order: &[usize],
+        by_author: &HashMap<OrgId, Vec<usize>>,
+        demoters_of: &HashMap<OrgId, Vec<usize>>,
+    ) -> Reach {
+        let n = ix.ops.len();
+        let mut slot = vec![Self::NONE; n];
+        let mut next = 0;
+        for (target, ops) in demoters_of {
+            for &i in ops.iter().chain(by_author.get(target).into_iter().flatten()) {
+                if slot[i] == Self::NONE {
+                    slot[i] = next;
+                    next += 1;
+                }
+            }
+        }
+        let words = next.div_ceil(64);
+        let mut rows = vec![0u64; n * words];
+        if words > 0 {
+            let mut row = vec![0u64; words];
+            for &i in order {
+                row.iter_mut().for_each(|w| *w = 0);
+                // Every parent of an ordered op is ordered before it, so its row is complete.
+                for &p in &ix.parents[i] {
+                    for (w, v) in row.iter_mut().zip(&rows[p * words..(p + 1) * words]) {
+                        *w |= *v;
+                    }
+                    if slot[p] != Self::NONE {
+                        row[slot[p] / 64] |= 1 << (slot[p] % 64);
+                    }
+                }
+                rows[i * words..(i + 1) * words].copy_from_slice(&row);
+            }
+        }
+        Reach { slot, words, rows }
     }
 
-    /// Whether compared op `a` is an ancestor of ordered op `b`.
-    fn is_ancestor(&self, a: &ItemId, b: &ItemId) -> bool {
-        let (Some(&s), Some(&bi)) = (self.slot.get(a), self.index.get(b)) else { return false };
-        self.rows[bi * self.words + s / 64] & (1 << (s % 64)) != 0
+    /// Whether compared op `a` is an ancestor of op `b`.
+    fn is_ancestor(&self, a: usize, b: usize) -> bool {
+        let s = self.slot[a];
+        s != Self::NONE && self.rows[b * self.words + s / 64] & (1 << (s % 64)) != 0
     }
 
     /// Neither is an ancestor of the other (both compared ops).
-    fn concurrent(&self, a: &ItemId, b: &ItemId) -> bool {
+    fn concurrent(&self, a: usize, b: usize) -> bool {
         a != b && !self.is_ancestor(a, b) && !self.is_ancestor(b, a)
     }
 }
 
 /// What rule 4 needs to find the next ops to void.
 struct Conflicts<'a> {
-    log: &'a GroupLog,
-    index: &'a HashMap<ItemId, usize>,
+    ix: &'a Indexed<'a>,
+    founder: OrgId,
+    position: &'a [usize],
     reach: &'a Reach,
-    by_author: &'a HashMap<OrgId, Vec<ItemId>>,
-    demoters_of: &'a HashMap<OrgId, Vec<ItemId>>,
+    by_author: &'a HashMap<OrgId, Vec<usize>>,
+    demoters_of: &'a HashMap<OrgId, Vec<usize>>,
 }
 
 impl Conflicts<'_> {
     /// The ops to void next under rule 4 (empty when no conflict is left).
     fn find(
         &self,
-        order: &[ItemId],
-        state: &GroupState,
-        demotions: &[(ItemId, OrgId)],
-        voided: &BTreeMap<ItemId, String>,
-    ) -> Vec<(ItemId, String)> {
-        let applied: HashSet<ItemId> = state.applied.iter().copied().collect();
+        order: &[usize],
+        applied: &[bool],
+        demotions: &[(usize, OrgId)],
+        voided: &[bool],
+    ) -> Vec<(usize, String)> {
         // Seniority: the position of the first applied op that made an org admin (founder 0).
         let mut first_admin: HashMap<OrgId, usize> = HashMap::new();
-        for (pos, id) in order.iter().enumerate() {
-            if !applied.contains(id) {
+        for (pos, &i) in order.iter().enumerate() {
+            if !applied[i] {
                 continue;
             }
-            match &self.log.ops[id].op.action {
+            match &self.ix.ops[i].op.action {
                 OpAction::Add { member, role: Role::Admin, .. } => {
                     first_admin.entry(member.bundle.org).or_insert(pos + 1);
                 }
@@ -838,10 +898,9 @@ impl Conflicts<'_> {
                 _ => {}
             }
         }
-        let founder = self.log.genesis.founder();
         // Only ops before `before` count: an admin role gained later buys no seniority.
         let rank = |org: &OrgId, before: usize| -> usize {
-            if *org == founder {
+            if *org == self.founder {
                 return 0;
             }
             match first_admin.get(org) {
@@ -849,37 +908,39 @@ impl Conflicts<'_> {
                 _ => usize::MAX,
             }
         };
-        let author = |id: &ItemId| self.log.ops[id].author;
-        let short = |id: &ItemId| id.short();
-        for (r, target) in demotions {
+        let author = |i: usize| self.ix.ops[i].author;
+        let short = |i: usize| self.ix.ops[i].id.short();
+        for &(r, target) in demotions {
             let a = author(r);
             let mut challenged = false;
-            for c in self.demoters_of.get(&a).into_iter().flatten() {
-                if c == r || !self.reach.concurrent(c, r) || voided.contains_key(c) {
+            for &c in self.demoters_of.get(&a).into_iter().flatten() {
+                if c == r || voided[c] || !self.reach.concurrent(c, r) {
                     continue;
                 }
-                if applied.contains(c) {
+                if applied[c] {
                     challenged = true;
                     continue;
                 }
                 // `c` was void by rule 3: its author had already lost the role when it came in
                 // the order, typically by `r` itself (two admins removing each other). The
                 // more senior admin's op stands.
-                let before = self.index[r].min(self.index[c]);
+                let before = self.position[r].min(self.position[c]);
                 if rank(&author(c), before) < rank(&a, before) {
-                    return vec![(*r, format!("concurrent with {}, by a more senior admin", short(c)))];
+                    return vec![(r, format!("concurrent with {}, by a more senior admin", short(c)))];
                 }
             }
             if challenged {
                 continue;
             }
-            let victims: Vec<(ItemId, String)> = self
+            // Every op of the target concurrent with `r` is void, applied or not yet: voiding
+            // them together keeps a flood of backdated ops from taking one round each.
+            let victims: Vec<(usize, String)> = self
                 .by_author
-                .get(target)
+                .get(&target)
                 .into_iter()
                 .flatten()
-                .filter(|o| *o != r && applied.contains(*o) && self.reach.concurrent(o, r))
-                .map(|o| (*o, format!("concurrent with {}, which removed or demoted its author", short(r))))
+                .filter(|&&o| o != r && !voided[o] && self.reach.concurrent(o, r))
+                .map(|&o| (o, format!("concurrent with {}, which removed or demoted its author", short(r))))
                 .collect();
             if !victims.is_empty() {
                 return victims;
@@ -887,17 +948,17 @@ impl Conflicts<'_> {
         }
         // Every removal with victims is challenged by another applied one: a cycle of admins
         // removing each other. The less senior admin's op is void.
-        for (r, _) in demotions {
+        for &(r, _) in demotions {
             let a = author(r);
-            for c in self.demoters_of.get(&a).into_iter().flatten() {
-                if c == r || !applied.contains(c) || !self.reach.concurrent(c, r) {
+            for &c in self.demoters_of.get(&a).into_iter().flatten() {
+                if c == r || !applied[c] || !self.reach.concurrent(c, r) {
                     continue;
                 }
-                let before = self.index[r].min(self.index[c]);
+                let before = self.position[r].min(self.position[c]);
                 return if rank(&a, before) <= rank(&author(c), before) {
-                    vec![(*c, format!("concurrent with {}, by a more senior admin", short(r)))]
+                    vec![(c, format!("concurrent with {}, by a more senior admin", short(r)))]
                 } else {
-                    vec![(*r, format!("concurrent with {}, by a more senior admin", short(c)))]
+                    vec![(r, format!("concurrent with {}, by a more senior admin", short(c)))]
                 };
             }
         }

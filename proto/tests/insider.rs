@@ -328,3 +328,65 @@ fn equivocating_twins_are_both_ops() {
     assert!(st.applied.contains(&child.id));
     assert_eq!(st.role(&a.org_id()), Some(Role::Reader));
 }
+
+/// Issue 3, measured (BENCHMARKS.md "Group log compute"): one compute of a 20,000-op log in
+/// which a removed admin holds 4,000 backdated ops (removals and demotions of members, all
+/// concurrent with its removal). Run:
+///   cargo test --release -p trellis-proto --test insider compute_with_hostile_backdated_ops -- --ignored --nocapture
+#[test]
+#[ignore = "benchmark: run in release, see BENCHMARKS.md"]
+fn compute_with_hostile_backdated_ops() {
+    let (f, x) = (keys(1), keys(3));
+    let g = genesis(&f);
+    let members: Vec<OrgKeys> =
+        (0..1000u32).map(|i| OrgKeys::from_seeds(ids::tagged_hash("m", &[&i.to_be_bytes()]), [7; 32])).collect();
+    let mut ops = vec![add(0, &f, &[], &x, Role::Admin)];
+    let mut head = ops[0].id;
+    for (i, m) in members.iter().enumerate() {
+        let o = add(1 + i as u64, &f, &[head], m, Role::Member);
+        head = o.id;
+        ops.push(o);
+    }
+    let honest = 20_000 - 4_000 - 1;
+    while ops.len() < honest {
+        let n = ops.len() as u64;
+        let o = op(id("rot", n), &f, n, &[head], OpAction::Rotate { new_key: fake_key(1, &[&f]) });
+        head = o.id;
+        ops.push(o);
+    }
+    let before_removal = ops[ops.len() / 2].id;
+    ops.push(op(
+        id("remove", 1),
+        &f,
+        1_000_000,
+        &[head],
+        OpAction::Remove { member: x.org_id(), cutoff_seq: 0, new_key: fake_key(2, &[&f]) },
+    ));
+    for i in 0..4_000u64 {
+        let target = members[i as usize % members.len()].org_id();
+        let action = if i % 2 == 0 {
+            OpAction::Remove { member: target, cutoff_seq: 0, new_key: fake_key(9, &[&x]) }
+        } else {
+            OpAction::SetRole { member: target, role: Role::Reader }
+        };
+        ops.push(op(id("x", i), &x, 10 + i, &[before_removal], action));
+    }
+    assert_eq!(ops.len(), 20_000);
+    let (log, st) = compute(&g, &ops);
+    assert_eq!(st.members.len(), 1001, "the founder and the 1000 members, not X");
+    assert_eq!(st.void.len(), 4_000);
+    let mut ms: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let s = log.compute();
+            let e = t.elapsed().as_secs_f64() * 1000.0;
+            assert_eq!(s.void.len(), 4_000);
+            e
+        })
+        .collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "compute of 20000 ops with 4000 hostile backdated ops: median {:.1} ms (min {:.1}, max {:.1}, 7 runs)",
+        ms[3], ms[0], ms[6]
+    );
+}
