@@ -385,9 +385,10 @@ pub struct GroupState {
     pub pending: BTreeSet<ItemId>,
     /// Applied ops that no other known op names as parent: what a new op should follow.
     pub heads: Vec<ItemId>,
-    /// For each org that was removed or lost the admin role, the applied op that did it (the
-    /// last one). Only ops of that org concurrent with it can still take effect (§6.5).
-    pub demoted_by: BTreeMap<OrgId, ItemId>,
+    /// For each org that was removed, left, or lost the admin role, the applied op that did it
+    /// (the last one in the order). Only ops of that org concurrent with it can still take
+    /// effect (§6.5), so only those are admitted (§6.9).
+    pub ended_by: BTreeMap<OrgId, ItemId>,
 }
 
 impl GroupState {
@@ -522,30 +523,52 @@ impl GroupLog {
     }
 
     /// Whether a node should take `op` from a peer, given the state it computed (§6.9). Refuses,
-    /// before anything is stored, the ops that the rules would void whatever else arrives, and
-    /// bounds what one org can add:
-    /// - membership actions (add, remove, role, rotate) need an admin author. An author that is
-    ///   not an admin in this view is refused with `NotAnAdmin`, which a sync retries: its
-    ///   promotion may not have arrived yet. An author that lost the role (removed or demoted)
-    ///   is admitted only for ops concurrent with the op that did it, whose parents are all
-    ///   known, at most [`MAX_CONCURRENT_OPS`] of them;
-    /// - `Leave` and `UpdateKey` need a current member, at most [`MAX_MEMBER_OPS`] per org;
+    /// before anything is stored, ops whose author never had the role the op needs in any op
+    /// this node holds, and bounds what one org can add:
+    /// - membership actions (add, remove, role, rotate) by an org that no held op ever made
+    ///   admin are refused with `NotAnAdmin`; `Leave` and `UpdateKey` by an org no held op
+    ///   ever added, with `NotAMember`. A sync retries both: the op that grants the role may
+    ///   not have arrived yet;
+    /// - an org that lost its role (removed, left or demoted, by an op this view applies) may
+    ///   add at most [`MAX_CONCURRENT_OPS`] ops not preceding that op; they matter only when
+    ///   two admins remove each other;
+    /// - `Leave` and `UpdateKey` ops: at most [`MAX_MEMBER_OPS`] per org;
     /// - at [`MAX_GROUP_OPS`] ops that are applied or pending, only removals and demotions are
     ///   still taken (up to twice the bound), so a full log never stops the removal of whoever
     ///   filled it.
+    ///
+    /// An op that a held op names as parent is always taken (within the hard bound): refusing it
+    /// would leave its descendants pending here while other nodes apply them. The refusals
+    /// depend only on which ops a node holds, and more ops only allow more, so nodes that have
+    /// offered each other their ops hold the same set and compute the same state; only an org
+    /// that exceeds a bound can make two nodes keep different subsets of its own ops
+    /// (`tests/props.rs`, `hostile`).
     pub fn admit(&self, state: &GroupState, op: &LogOp) -> Result<(), ProtoError> {
         op.op.check_limits()?;
         if self.ops.contains_key(&op.id) {
             return Ok(());
         }
+        if self.ops.len() >= 2 * MAX_GROUP_OPS {
+            return Err(ProtoError::FieldTooLong { field: "group log", max: 2 * MAX_GROUP_OPS });
+        }
+        if self.ops.values().any(|o| o.op.parents.contains(&op.id)) {
+            return Ok(());
+        }
         let author = op.author;
         let action = &op.op.action;
         let live = state.applied.len() + state.pending.len();
-        if (live >= MAX_GROUP_OPS && demotes(action).is_none()) || self.ops.len() >= 2 * MAX_GROUP_OPS {
+        if live >= MAX_GROUP_OPS && demotes(action).is_none() {
             return Err(ProtoError::FieldTooLong { field: "group log", max: MAX_GROUP_OPS });
         }
-        if matches!(action, OpAction::Leave { .. } | OpAction::UpdateKey { .. }) {
-            if !state.members.contains_key(&author) {
+        let founder = self.genesis.founder();
+        let member_op = matches!(action, OpAction::Leave { .. } | OpAction::UpdateKey { .. });
+        if member_op {
+            let ever_member = author == founder
+                || self
+                    .ops
+                    .values()
+                    .any(|o| matches!(&o.op.action, OpAction::Add { member, .. } if member.bundle.org == author));
+            if !ever_member {
                 return Err(ProtoError::NotAMember(author));
             }
             let used = self
@@ -558,30 +581,25 @@ impl GroupLog {
             if used >= MAX_MEMBER_OPS {
                 return Err(ProtoError::OverQuota);
             }
-            return Ok(());
+        } else if !state.is_admin(&author) {
+            let ever_admin = author == founder
+                || self.ops.values().any(|o| match &o.op.action {
+                    OpAction::Add { member, role: Role::Admin, .. } => member.bundle.org == author,
+                    OpAction::SetRole { member, role: Role::Admin } => *member == author,
+                    _ => false,
+                });
+            if !ever_admin {
+                return Err(ProtoError::NotAnAdmin(author));
+            }
         }
-        if state.is_admin(&author) {
-            return Ok(());
-        }
-        let Some(d) = state.demoted_by.get(&author) else {
-            return Err(ProtoError::NotAnAdmin(author));
-        };
-        if op.op.parents.iter().any(|p| !self.ops.contains_key(p)) {
-            return Err(ProtoError::NotAnAdmin(author));
-        }
-        let after = self.descendants_of(d);
-        if op.op.parents.iter().any(|p| p == d || after.contains(p)) {
-            // Made after its author lost the role: void wherever it goes.
-            return Err(ProtoError::NotAnAdmin(author));
-        }
-        let before = self.ancestors(d);
-        let concurrent = self
-            .ops
-            .values()
-            .filter(|o| o.author == author && o.id != *d && !before.contains(&o.id) && !after.contains(&o.id))
-            .count();
-        if concurrent >= MAX_CONCURRENT_OPS {
-            return Err(ProtoError::OverQuota);
+        let has_role = if member_op { state.members.contains_key(&author) } else { state.is_admin(&author) };
+        if !has_role && let Some(ended) = state.ended_by.get(&author) {
+            let before = self.ancestors(ended);
+            let since =
+                self.ops.values().filter(|o| o.author == author && o.id != *ended && !before.contains(&o.id)).count();
+            if since >= MAX_CONCURRENT_OPS {
+                return Err(ProtoError::OverQuota);
+            }
         }
         Ok(())
     }
@@ -683,7 +701,7 @@ impl GroupLog {
                 continue;
             }
             let op = ix.ops[i];
-            let result = if self.bad_bundle.contains(&op.id) {
+            let result = if ix.bad[i] {
                 Err("key bundle does not verify or its encryption key is unusable".to_string())
             } else {
                 apply_one(&mut state, &mut admins, op, pos + 1)
@@ -693,8 +711,11 @@ impl GroupLog {
                     state.applied.push(op.id);
                     applied[i] = true;
                     if let Some(d) = demoted {
-                        state.demoted_by.insert(d, op.id);
+                        state.ended_by.insert(d, op.id);
                         demotions.push((i, d));
+                    }
+                    if matches!(op.op.action, OpAction::Leave { .. }) {
+                        state.ended_by.insert(op.author, op.id);
                     }
                 }
                 Err(why) => {
@@ -703,26 +724,6 @@ impl GroupLog {
             }
         }
         (state, applied, demotions)
-    }
-
-    /// Every op that descends from `id` (not `id` itself).
-    fn descendants_of(&self, id: &ItemId) -> HashSet<ItemId> {
-        let mut children: HashMap<ItemId, Vec<ItemId>> = HashMap::new();
-        for op in self.ops.values() {
-            for p in &op.op.parents {
-                children.entry(*p).or_default().push(op.id);
-            }
-        }
-        let mut seen = HashSet::new();
-        let mut stack = vec![*id];
-        while let Some(x) = stack.pop() {
-            for c in children.get(&x).into_iter().flatten() {
-                if seen.insert(*c) {
-                    stack.push(*c);
-                }
-            }
-        }
-        seen
     }
 
     fn ancestors(&self, id: &ItemId) -> HashSet<ItemId> {
@@ -746,6 +747,8 @@ struct Indexed<'a> {
     parents: Vec<Vec<usize>>,
     /// Whether every parent of the op is in the log.
     complete: Vec<bool>,
+    /// Whether the op carries a key bundle that does not verify (void when applied).
+    bad: Vec<bool>,
 }
 
 impl<'a> Indexed<'a> {
@@ -761,7 +764,8 @@ impl<'a> Indexed<'a> {
             complete.push(o.op.parents.iter().all(|p| index.contains_key(p)));
             parents.push(ps);
         }
-        Indexed { ops, parents, complete }
+        let bad = ops.iter().map(|o| log.bad_bundle.contains(&o.id)).collect();
+        Indexed { ops, parents, complete, bad }
     }
 
     /// Topological order, ties by smallest id; ops with unknown ancestors are pending.

@@ -233,9 +233,9 @@ fn backdated_ops_of_a_removed_admin_are_bounded_and_void() {
         }
     }
     assert_eq!(admitted, MAX_CONCURRENT_OPS);
-    // An op of X made after its removal is refused outright.
+    // An op of X made after its removal counts against the same bound.
     let after = op(id("x-after", 1), &x, 999, &[remove_x.id], OpAction::Rotate { new_key: fake_key(3, &[&x]) });
-    assert_eq!(log.admit(&st, &after), Err(ProtoError::NotAnAdmin(x.org_id())));
+    assert_eq!(log.admit(&st, &after), Err(ProtoError::OverQuota));
 
     // Whatever a node holds (here: the whole flood, beyond the admission bound), the result is
     // the same: X's ops void, M still a member with its new key.
