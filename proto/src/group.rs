@@ -14,9 +14,13 @@
 //!    cannot act through ops it backdates by naming old parents. When two such removals target
 //!    each other's authors (two admins removing each other), the one by the more senior admin
 //!    (who became admin earlier in the order; the founder is most senior) stands. Voiding is
-//!    repeated until no conflict is left; each round voids at least one op, so it ends.
+//!    repeated until no conflict is left; each round voids at least one op (all concurrent ops
+//!    of one removed org at once), so it ends after a few rounds.
 //! 5. Every removal, and every explicit rotation, starts a new epoch whose key comes with the op,
-//!    sealed to each remaining member (§6.6).
+//!    sealed to each remaining member (§6.6); the key id commits to the key.
+//!
+//! Which ops a node takes from peers at all is [`GroupLog::admit`] (§6.9): the defence against a
+//! member, reader or removed admin that floods the log.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
