@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use trellis_proto::group::{GroupLog, GroupState, LogOp, NewEpochKey, OpAction, open_epoch_share, open_genesis_key};
+use trellis_proto::group::{
+    GroupLog, GroupState, LogOp, NewEpochKey, OpAction, ShareError, open_epoch_share_checked, open_genesis_key,
+};
 use trellis_proto::{GroupId, OrgKeys};
 
 use crate::store::GroupRecord;
@@ -52,31 +54,52 @@ impl GroupRuntime {
         }
     }
 
-    /// Take any key share addressed to `me` out of a new epoch key.
+    /// Take any key share addressed to `me` out of a new epoch key. The key is kept only if it
+    /// matches its id ([`trellis_proto::group::epoch_key_id`]), so a key held under an id is
+    /// always the key that id names. A share that opens to another key is evidence against its
+    /// author and is logged.
     pub fn absorb_key(&mut self, key: &NewEpochKey, me: &OrgKeys) -> bool {
         if self.keys.contains_key(&key.key_id) {
             return false;
         }
-        match open_epoch_share(&self.log.id, &key.key_id, &key.shares, me) {
-            Some(k) => {
+        match open_epoch_share_checked(&self.log.id, &key.key_id, &key.shares, me) {
+            Ok(k) => {
                 self.keys.insert(key.key_id, k);
                 true
             }
-            None => false,
+            Err(ShareError::WrongKey) => {
+                tracing::warn!(group = %self.log.id.short(), "a key share opened to a key that does not match its id: refused");
+                false
+            }
+            Err(_) => false,
         }
     }
 
-    /// Add an op to the log and recompute the state, then take our key shares from every
-    /// applied op (only applied ops: a void op's share may come from someone who was not an
-    /// admin). Returns whether a new key was learned.
+    /// Add an op to the log and recompute the state, then take our key shares from the applied
+    /// ops (only applied ops: a void op's share may come from someone who was not an admin).
+    /// Returns whether a new key was learned.
     pub fn absorb_op(&mut self, op: LogOp, me: &OrgKeys) -> Result<bool, trellis_proto::ProtoError> {
         self.log.insert(op)?;
+        Ok(self.recompute(me))
+    }
+
+    /// Load ops read from the store (already admitted once): all are inserted, then the state
+    /// is computed once.
+    pub fn load_ops(&mut self, ops: Vec<LogOp>, me: &OrgKeys) -> Result<bool, trellis_proto::ProtoError> {
+        for op in ops {
+            self.log.insert(op)?;
+        }
+        Ok(self.recompute(me))
+    }
+
+    /// Recompute the state and take our shares of the keys its applied ops carry.
+    fn recompute(&mut self, me: &OrgKeys) -> bool {
         self.state = self.log.compute();
-        let applied: std::collections::HashSet<_> = self.state.applied.iter().copied().collect();
         let keys: Vec<NewEpochKey> = self
-            .log
-            .ops()
-            .filter(|o| applied.contains(&o.id))
+            .state
+            .applied
+            .iter()
+            .filter_map(|id| self.log.get(id))
             .filter_map(|o| match &o.op.action {
                 OpAction::Add { share: Some(k), .. } => Some(k.clone()),
                 OpAction::Remove { new_key, .. } | OpAction::Rotate { new_key } => Some(new_key.clone()),
@@ -87,7 +110,7 @@ impl GroupRuntime {
         for k in keys {
             learned |= self.absorb_key(&k, me);
         }
-        Ok(learned)
+        learned
     }
 
     /// Take in an EpochKeyShares item from admin `author`: remember who was given the key (with
@@ -120,9 +143,18 @@ impl GroupRuntime {
             .collect()
     }
 
-    /// All epoch keys held (for opening items of any epoch).
+    /// The epoch keys held for epochs of the computed state (for opening items of any epoch).
+    /// Keys of ops that ended up void are kept in the record but not used (§6.6).
     pub fn all_keys(&self) -> Vec<[u8; 32]> {
-        self.keys.values().copied().collect()
+        let ids = self.state.epoch_key_ids();
+        self.keys.iter().filter(|(id, _)| ids.contains(*id)).map(|(_, k)| *k).collect()
+    }
+
+    /// Whether this node is a recipient of the current epoch key but holds no key for it: the
+    /// share it was given does not open, or opens to another key. An admin then starts a new
+    /// epoch (§6.6).
+    pub fn current_key_unreadable(&self, me: &trellis_proto::OrgId) -> bool {
+        self.state.current_epoch().is_some_and(|e| e.recipients.contains(me) && !self.keys.contains_key(&e.key_id))
     }
 
     /// The current epoch number and its key, if this node holds it.

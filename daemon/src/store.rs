@@ -286,6 +286,32 @@ impl Store {
         Ok(result)
     }
 
+    /// Store a group op that shares its sender's sequence number with another op (equivocation,
+    /// PROTOCOL.md §6.9): kept by id and listed with the group's ops, but not in the replay
+    /// index, which keeps the first. Both twins must be held so that ops naming either as
+    /// parent can be ordered.
+    pub fn insert_twin(&self, group: &GroupId, kind: Kind, id: &ItemId, item: &StoredItem) -> Result<bool, StoreError> {
+        let txn = self.write()?;
+        let new = {
+            let mut items = txn.open_table(ITEMS).map_err(dberr)?;
+            if items.get(id.as_bytes().as_slice()).map_err(dberr)?.is_some() {
+                false
+            } else {
+                let enc = postcard::to_allocvec(item).map_err(dberr)?;
+                items.insert(id.as_bytes().as_slice(), enc.as_slice()).map_err(dberr)?;
+                let mut by_group = txn.open_table(BY_GROUP).map_err(dberr)?;
+                by_group.insert(group_key(group, kind, item.received_ms, id).as_slice(), ()).map_err(dberr)?;
+                true
+            }
+        };
+        if new {
+            txn.commit().map_err(dberr)?;
+        } else {
+            txn.abort().map_err(dberr)?;
+        }
+        Ok(new)
+    }
+
     /// Store several verified items in one transaction (catch-up sync), each with its replay
     /// record; returns what happened to each, in order.
     pub fn insert_items(
@@ -748,8 +774,7 @@ mod tests {
     fn schema_1_store_is_migrated() {
         let me = OrgKeys::from_seeds([1; 32], [2; 32]);
         let (k0, lost_key) = ([42u8; 32], [43u8; 32]);
-        let genesis =
-            SignedGenesis::create(&me, "water", GroupKind::Sector, 5, [1; 16], [2; 16], &k0, [3; 32]).unwrap();
+        let genesis = SignedGenesis::create(&me, "water", GroupKind::Sector, 5, [1; 16], &k0, [3; 32]).unwrap();
         let gid = genesis.group_id();
         let to = [(me.org_id(), me.encryption().public())];
         let build = |seq: u64, tlp: Tlp, recipients: Recipients| {

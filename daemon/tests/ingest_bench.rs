@@ -15,9 +15,7 @@ use std::time::Instant;
 
 use trellis_daemon::engine::Engine;
 use trellis_daemon::engine::ingest::Origin;
-use trellis_daemon::home::{Identity, now_ms};
-use trellis_daemon::node::{Node, NodeConfig, build_swarm};
-use trellis_daemon::store::Store;
+use trellis_daemon::home::now_ms;
 use trellis_proto::Tlp;
 use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
 use trellis_proto::group::open_genesis_key;
@@ -27,17 +25,7 @@ use trellis_proto::group::open_genesis_key;
 async fn offline_engine(
     dir: &std::path::Path,
 ) -> (Arc<Engine>, trellis_proto::OrgKeys, trellis_proto::keys::SignedNodeBinding, trellis_proto::GroupId) {
-    let home = dir.join("n");
-    let identity = Identity::create(&home, "bench", now_ms()).unwrap();
-    let keys = Identity::load(&home).unwrap().keys;
-    let store = Store::open(&home.join("store.redb")).unwrap();
-    let kp = libp2p::identity::Keypair::generate_ed25519();
-    let peer = kp.public().to_peer_id();
-    let binding = trellis_proto::keys::NodeBinding::sign(&keys, kp.public().encode_protobuf(), now_ms(), 3_600_000);
-    let cfg = NodeConfig { bootstrap: vec![], mdns: false, discovery: false };
-    let (node, handle, _events) = Node::new(build_swarm(kp, &cfg).unwrap(), &cfg);
-    drop(node);
-    let engine = Engine::new(home, identity, binding.clone(), store, handle, peer).unwrap();
+    let (engine, keys, binding) = common::offline_engine(dir, "n").await;
     let gid = engine.create_group("bench", "sector").await.unwrap();
     (engine, keys, binding, gid)
 }

@@ -52,6 +52,17 @@ pub fn open_body(
     cipher.decrypt(&XNonce::from(*nonce), AeadPayload { msg: ciphertext, aad }).map_err(|_| ProtoError::DecryptFailed)
 }
 
+/// Whether `public` is an X25519 key that a shared secret can be agreed with: not one of the
+/// small-order points (nor a non-canonical encoding of one), for which every Diffie-Hellman
+/// result is all zeros and HPKE refuses to seal (§2.2). A key bundle carrying such a key is
+/// refused, so no member can make sealing to the whole group fail.
+pub fn usable_x25519(public: &[u8; 32]) -> bool {
+    // Any clamped scalar is a multiple of the cofactor, so the product with a small-order point
+    // is the identity: `was_contributory` is false exactly for those points.
+    let probe = x25519_dalek::StaticSecret::from([0x5a; 32]);
+    probe.diffie_hellman(&x25519_dalek::PublicKey::from(*public)).was_contributory()
+}
+
 /// Seal a 32-byte key to `recipient` (an X25519 public key). Returns the encapsulated key and the
 /// sealed bytes ([`SEALED_KEY_LEN`]).
 pub fn seal_key(

@@ -14,11 +14,16 @@
 //!    cannot act through ops it backdates by naming old parents. When two such removals target
 //!    each other's authors (two admins removing each other), the one by the more senior admin
 //!    (who became admin earlier in the order; the founder is most senior) stands. Voiding is
-//!    repeated until no conflict is left; each round voids at least one op, so it ends.
+//!    repeated until no conflict is left; each round voids at least one op (all concurrent ops
+//!    of one removed org at once), so it ends after a few rounds.
 //! 5. Every removal, and every explicit rotation, starts a new epoch whose key comes with the op,
-//!    sealed to each remaining member (§6.6).
+//!    sealed to each remaining member (§6.6); the key id commits to the key.
+//!
+//! Which ops a node takes from peers at all is [`GroupLog::admit`] (§6.9): the defence against a
+//! member, reader or removed admin that floods the log.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -106,11 +111,21 @@ pub struct SealedShare {
     pub sealed: Vec<u8>,
 }
 
-/// A new epoch key: a random id plus the key sealed to each member (§6.6).
+/// A new epoch key: its id plus the key sealed to each member (§6.6). The id commits to the key
+/// ([`epoch_key_id`]): a share that opens to a key with another id is refused, so nobody can
+/// pass off a key of its own making under the id of an epoch that someone else started.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewEpochKey {
     pub key_id: [u8; 16],
     pub shares: Vec<SealedShare>,
+}
+
+/// The id of an epoch key: the first 16 bytes of `H("trellis/epoch-key-id/v1", key)` (§6.6).
+pub fn epoch_key_id(key: &[u8; 32]) -> [u8; 16] {
+    let h = tagged_hash("trellis/epoch-key-id/v1", &[key]);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h[..16]);
+    id
 }
 
 /// The AAD binding a share to its group and key id.
@@ -120,29 +135,64 @@ fn share_aad(group: &GroupId, key_id: &[u8; 16]) -> Vec<u8> {
     aad
 }
 
-/// Seal `key` (with id `key_id`) to each `(org, x25519)` recipient. `seed` is fresh randomness.
+/// Seal `key` to each `(org, x25519)` recipient; its id is [`epoch_key_id`]. `seed` is fresh
+/// randomness. A recipient whose key cannot be sealed to (§2.2: a small-order point; key bundles
+/// with one are refused, so only a caller's mistake gets here) is skipped and returned in the
+/// second value, so one unusable key never stops a rekey for everyone else.
 pub fn seal_epoch_key(
     group: &GroupId,
-    key_id: [u8; 16],
     key: &[u8; 32],
     to: &[(OrgId, [u8; 32])],
     seed: [u8; 32],
-) -> Result<NewEpochKey, ProtoError> {
+) -> (NewEpochKey, Vec<OrgId>) {
+    let key_id = epoch_key_id(key);
     let aad = share_aad(group, &key_id);
     let mut shares = Vec::with_capacity(to.len());
+    let mut unusable = Vec::new();
     for (i, (org, pk)) in to.iter().enumerate() {
         let s = tagged_hash("trellis/share-seed/v1", &[&seed, &(i as u64).to_be_bytes()]);
-        let (enc, sealed) = crypto::seal_key(pk, key, EPOCH_SHARE_INFO, &aad, s)?;
-        shares.push(SealedShare { to: *org, enc, sealed });
+        match crypto::seal_key(pk, key, EPOCH_SHARE_INFO, &aad, s) {
+            Ok((enc, sealed)) => shares.push(SealedShare { to: *org, enc, sealed }),
+            Err(_) => unusable.push(*org),
+        }
     }
-    Ok(NewEpochKey { key_id, shares })
+    (NewEpochKey { key_id, shares }, unusable)
 }
 
-/// Open this org's share of an epoch key, if there is one for it.
-pub fn open_epoch_share(group: &GroupId, key_id: &[u8; 16], shares: &[SealedShare], me: &OrgKeys) -> Option<[u8; 32]> {
+/// Why this org's share of an epoch key did not give the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShareError {
+    /// There is no share for this org.
+    NotARecipient,
+    /// The share does not open with any of this org's keys.
+    DoesNotOpen,
+    /// The share opens, but to a key whose id is not the one claimed: the author made it wrong
+    /// on purpose or by mistake; it is evidence against the author (§6.6).
+    WrongKey,
+}
+
+/// Open this org's share of an epoch key, checking that the key matches its id.
+pub fn open_epoch_share_checked(
+    group: &GroupId,
+    key_id: &[u8; 16],
+    shares: &[SealedShare],
+    me: &OrgKeys,
+) -> Result<[u8; 32], ShareError> {
     let aad = share_aad(group, key_id);
-    let mine = shares.iter().find(|s| s.to == me.org_id())?;
-    me.all_encryption().find_map(|sk| crypto::open_key(sk, &mine.enc, &mine.sealed, EPOCH_SHARE_INFO, &aad).ok())
+    let mine = shares.iter().find(|s| s.to == me.org_id()).ok_or(ShareError::NotARecipient)?;
+    let key = me
+        .all_encryption()
+        .find_map(|sk| crypto::open_key(sk, &mine.enc, &mine.sealed, EPOCH_SHARE_INFO, &aad).ok())
+        .ok_or(ShareError::DoesNotOpen)?;
+    if epoch_key_id(&key) != *key_id {
+        return Err(ShareError::WrongKey);
+    }
+    Ok(key)
+}
+
+/// Open this org's share of an epoch key, if there is one for it and it matches its id.
+pub fn open_epoch_share(group: &GroupId, key_id: &[u8; 16], shares: &[SealedShare], me: &OrgKeys) -> Option<[u8; 32]> {
+    open_epoch_share_checked(group, key_id, shares, me).ok()
 }
 
 /// The founding record of a group (§6.1). Its hash is the group id.
@@ -170,15 +220,13 @@ pub struct SignedGenesis {
 impl SignedGenesis {
     pub const TAG: &'static str = "trellis/genesis/v1";
 
-    /// Found a group. `key` is the fresh epoch-0 key, `key_id` its id, `seeds` randomness.
-    #[allow(clippy::too_many_arguments)]
+    /// Found a group. `key` is the fresh epoch-0 key, `nonce` and `seed` randomness.
     pub fn create(
         founder: &OrgKeys,
         name: &str,
         kind: GroupKind,
         now_ms: u64,
         nonce: [u8; 16],
-        key_id: [u8; 16],
         key: &[u8; 32],
         seed: [u8; 32],
     ) -> Result<SignedGenesis, ProtoError> {
@@ -188,8 +236,11 @@ impl SignedGenesis {
         let bundle = founder.key_bundle(now_ms, 365 * 24 * 3600 * 1000);
         // The genesis is hashed into the group id, so the key is sealed under a group-less AAD:
         // the all-zero group id.
-        let initial_key =
-            seal_epoch_key(&GroupId([0; 32]), key_id, key, &[(founder.org_id(), bundle.bundle.x25519)], seed)?;
+        let (initial_key, unusable) =
+            seal_epoch_key(&GroupId([0; 32]), key, &[(founder.org_id(), bundle.bundle.x25519)], seed);
+        if !unusable.is_empty() {
+            return Err(ProtoError::BadKey);
+        }
         let genesis = Genesis {
             name: name.trim().to_string(),
             kind,
@@ -288,6 +339,8 @@ pub struct LogOp {
     pub id: ItemId,
     pub author: OrgId,
     pub timestamp_ms: u64,
+    /// The envelope's sequence number: a `Leave` cannot keep items valid beyond it (§6.7).
+    pub seq: u64,
     pub op: GroupOp,
 }
 
@@ -312,11 +365,13 @@ pub struct Epoch {
     pub recipients: BTreeSet<OrgId>,
 }
 
-/// A member that left or was removed, with its last valid sequence number.
+/// A member that left or was removed: its last valid sequence number, and the role it had, which
+/// still decides what its late items may be (§6.7).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Departed {
     pub cutoff_seq: u64,
     pub epoch: u64,
+    pub role: Role,
 }
 
 /// The state of a group computed from its log.
@@ -334,6 +389,10 @@ pub struct GroupState {
     pub pending: BTreeSet<ItemId>,
     /// Applied ops that no other known op names as parent: what a new op should follow.
     pub heads: Vec<ItemId>,
+    /// For each org that was removed, left, or lost the admin role, the applied op that did it
+    /// (the last one in the order). Only ops of that org concurrent with it can still take
+    /// effect (§6.5), so only those are admitted (§6.9).
+    pub ended_by: BTreeMap<OrgId, ItemId>,
 }
 
 impl GroupState {
@@ -360,8 +419,8 @@ impl GroupState {
     }
 
     /// Whether an envelope of `kind` from `sender` with sequence `seq` is allowed (§6.7):
-    /// current members may publish (readers only control items of their own), departed members
-    /// only up to their cutoff sequence.
+    /// current members may publish (readers only control items of their own); a departed member
+    /// only items up to its cutoff sequence, and only what its role then allowed.
     pub fn check_sender(&self, sender: &OrgId, kind: crate::Kind, seq: u64) -> Result<(), ProtoError> {
         if let Some(m) = self.members.get(sender) {
             if !m.role.can_publish() && !kind.is_control() {
@@ -370,7 +429,12 @@ impl GroupState {
             return Ok(());
         }
         match self.departed.get(sender) {
-            Some(d) if seq <= d.cutoff_seq => Ok(()),
+            Some(d) if seq <= d.cutoff_seq => {
+                if !d.role.can_publish() && !kind.is_control() {
+                    return Err(ProtoError::ReaderCannotPublish(*sender));
+                }
+                Ok(())
+            }
             _ => Err(ProtoError::NotAMember(*sender)),
         }
     }
@@ -389,7 +453,21 @@ impl GroupState {
     pub fn needs_rotation(&self) -> bool {
         self.epochs.last().is_some_and(|e| e.recipients.iter().any(|o| !self.members.contains_key(o)))
     }
+
+    /// Key ids of every epoch of the computed state: the only keys that count (§6.6). A key
+    /// learned from an op that ended up void is not among them.
+    pub fn epoch_key_ids(&self) -> BTreeSet<[u8; 16]> {
+        self.epochs.iter().map(|e| e.key_id).collect()
+    }
 }
+
+/// Most `Leave` and `UpdateKey` ops one org may have in a group's log (§6.9). An org rotates its
+/// encryption key rarely; this stops a member from filling the log with key updates.
+pub const MAX_MEMBER_OPS: usize = 256;
+/// Most ops an org that was removed or demoted may have in the log concurrent with the op that
+/// did it (§6.9). Such ops matter only when two admins removed each other; beyond this bound
+/// they are refused, so a removed admin cannot fill the log with backdated ops.
+pub const MAX_CONCURRENT_OPS: usize = 64;
 
 /// A group: its genesis and its ops. Computes [`GroupState`] by the rules in the module doc.
 #[derive(Clone, Debug)]
@@ -397,21 +475,33 @@ pub struct GroupLog {
     pub genesis: SignedGenesis,
     pub id: GroupId,
     ops: BTreeMap<ItemId, LogOp>,
+    /// Ops whose key bundle does not verify (checked once, at insert): void when applied.
+    bad_bundle: HashSet<ItemId>,
 }
 
 impl GroupLog {
     pub fn new(genesis: SignedGenesis) -> Result<Self, ProtoError> {
         genesis.verify()?;
         let id = genesis.group_id();
-        Ok(GroupLog { genesis, id, ops: BTreeMap::new() })
+        Ok(GroupLog { genesis, id, ops: BTreeMap::new(), bad_bundle: HashSet::new() })
     }
 
-    /// Add an op (idempotent). Refuses beyond [`MAX_GROUP_OPS`].
+    /// Add an op (idempotent). Only the hard bound of twice [`MAX_GROUP_OPS`] applies here, so a
+    /// node always loads what it stored; what a node accepts from peers is decided by
+    /// [`GroupLog::admit`] first.
     pub fn insert(&mut self, op: LogOp) -> Result<(), ProtoError> {
-        if self.ops.len() >= MAX_GROUP_OPS && !self.ops.contains_key(&op.id) {
-            return Err(ProtoError::FieldTooLong { field: "group log", max: MAX_GROUP_OPS });
+        if self.ops.len() >= 2 * MAX_GROUP_OPS && !self.ops.contains_key(&op.id) {
+            return Err(ProtoError::FieldTooLong { field: "group log", max: 2 * MAX_GROUP_OPS });
         }
         op.op.check_limits()?;
+        let bundle = match &op.op.action {
+            OpAction::Add { member, .. } => Some(member),
+            OpAction::UpdateKey { bundle } => Some(bundle),
+            _ => None,
+        };
+        if bundle.is_some_and(|b| b.verify_signature().is_err()) {
+            self.bad_bundle.insert(op.id);
+        }
         self.ops.insert(op.id, op);
         Ok(())
     }
@@ -428,68 +518,157 @@ impl GroupLog {
         self.ops.contains_key(id)
     }
 
+    pub fn get(&self, id: &ItemId) -> Option<&LogOp> {
+        self.ops.get(id)
+    }
+
     pub fn ops(&self) -> impl Iterator<Item = &LogOp> {
         self.ops.values()
     }
 
-    /// Compute the state (§6.4).
-    pub fn compute(&self) -> GroupState {
-        let (order, pending) = self.order();
-        let index: HashMap<ItemId, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-        let mut voided: BTreeMap<ItemId, String> = BTreeMap::new();
-        loop {
-            let (state, applied_effects) = self.apply(&order, &voided);
-            match self.find_conflict(&order, &index, &state, &applied_effects) {
-                Some((victim, why)) => {
-                    voided.insert(victim, why);
-                }
-                None => {
-                    let mut state = state;
-                    state.pending = pending;
-                    for (id, why) in voided {
-                        state.void.insert(id, why);
-                    }
-                    let named: HashSet<ItemId> =
-                        state.applied.iter().flat_map(|id| self.ops[id].op.parents.iter().copied()).collect();
-                    state.heads = state.applied.iter().filter(|id| !named.contains(id)).copied().collect();
-                    return state;
-                }
+    /// Whether a node should take `op` from a peer, given the state it computed (§6.9). Refuses,
+    /// before anything is stored, ops whose author never had the role the op needs in any op
+    /// this node holds, and bounds what one org can add:
+    /// - membership actions (add, remove, role, rotate) by an org that no held op ever made
+    ///   admin are refused with `NotAnAdmin`; `Leave` and `UpdateKey` by an org no held op
+    ///   ever added, with `NotAMember`. A sync retries both: the op that grants the role may
+    ///   not have arrived yet;
+    /// - an org that lost its role (removed, left or demoted, by an op this view applies) may
+    ///   add at most [`MAX_CONCURRENT_OPS`] ops not preceding that op; they matter only when
+    ///   two admins remove each other;
+    /// - `Leave` and `UpdateKey` ops: at most [`MAX_MEMBER_OPS`] per org;
+    /// - at [`MAX_GROUP_OPS`] ops that are applied or pending, only removals and demotions are
+    ///   still taken (up to twice the bound), so a full log never stops the removal of whoever
+    ///   filled it.
+    ///
+    /// An op that a held op names as parent is always taken (within the hard bound): refusing it
+    /// would leave its descendants pending here while other nodes apply them. The refusals
+    /// depend only on which ops a node holds, and more ops only allow more, so nodes that have
+    /// offered each other their ops hold the same set and compute the same state; only an org
+    /// that exceeds a bound can make two nodes keep different subsets of its own ops
+    /// (`tests/props.rs`, `hostile`).
+    pub fn admit(&self, state: &GroupState, op: &LogOp) -> Result<(), ProtoError> {
+        op.op.check_limits()?;
+        if self.ops.contains_key(&op.id) {
+            return Ok(());
+        }
+        if self.ops.len() >= 2 * MAX_GROUP_OPS {
+            return Err(ProtoError::FieldTooLong { field: "group log", max: 2 * MAX_GROUP_OPS });
+        }
+        if self.ops.values().any(|o| o.op.parents.contains(&op.id)) {
+            return Ok(());
+        }
+        let author = op.author;
+        let action = &op.op.action;
+        let live = state.applied.len() + state.pending.len();
+        if live >= MAX_GROUP_OPS && demotes(action).is_none() {
+            return Err(ProtoError::FieldTooLong { field: "group log", max: MAX_GROUP_OPS });
+        }
+        let founder = self.genesis.founder();
+        let member_op = matches!(action, OpAction::Leave { .. } | OpAction::UpdateKey { .. });
+        if member_op {
+            let ever_member = author == founder
+                || self
+                    .ops
+                    .values()
+                    .any(|o| matches!(&o.op.action, OpAction::Add { member, .. } if member.bundle.org == author));
+            if !ever_member {
+                return Err(ProtoError::NotAMember(author));
+            }
+            let used = self
+                .ops
+                .values()
+                .filter(|o| {
+                    o.author == author && matches!(o.op.action, OpAction::Leave { .. } | OpAction::UpdateKey { .. })
+                })
+                .count();
+            if used >= MAX_MEMBER_OPS {
+                return Err(ProtoError::OverQuota);
+            }
+        } else if !state.is_admin(&author) {
+            let ever_admin = author == founder
+                || self.ops.values().any(|o| match &o.op.action {
+                    OpAction::Add { member, role: Role::Admin, .. } => member.bundle.org == author,
+                    OpAction::SetRole { member, role: Role::Admin } => *member == author,
+                    _ => false,
+                });
+            if !ever_admin {
+                return Err(ProtoError::NotAnAdmin(author));
             }
         }
+        let has_role = if member_op { state.members.contains_key(&author) } else { state.is_admin(&author) };
+        if !has_role && let Some(ended) = state.ended_by.get(&author) {
+            let before = self.ancestors(ended);
+            let since =
+                self.ops.values().filter(|o| o.author == author && o.id != *ended && !before.contains(&o.id)).count();
+            if since >= MAX_CONCURRENT_OPS {
+                return Err(ProtoError::OverQuota);
+            }
+        }
+        Ok(())
     }
 
-    /// Topological order, ties by smallest id; ops with unknown ancestors are pending.
+    /// Compute the state (§6.4, §6.5).
     ///
-    /// Kahn's algorithm over every known op: an op becomes ready once all its parents are
-    /// ordered, so an op with a missing ancestor (or, for hand-made ids, a cycle) never does and
-    /// stays pending. Iterative on purpose: a recursive walk overflowed a 2 MiB thread stack on
-    /// a chain of [`MAX_GROUP_OPS`] ops that any member can publish.
-    fn order(&self) -> (Vec<ItemId>, BTreeSet<ItemId>) {
-        let mut indegree: HashMap<ItemId, usize> = HashMap::new();
-        let mut children: HashMap<ItemId, Vec<ItemId>> = HashMap::new();
-        for (id, op) in &self.ops {
-            let parents: BTreeSet<ItemId> = op.op.parents.iter().copied().collect();
-            indegree.insert(*id, parents.len());
-            for p in parents {
-                children.entry(p).or_default().push(*id);
+    /// Rule 4 is resolved in rounds. Each round applies the ops not yet voided and looks at the
+    /// applied removals and demotions in order. One that no still-standing concurrent op
+    /// challenges (no concurrent op removes or demotes its own author) voids, in one batch,
+    /// every op of its target concurrent with it. When every such removal is itself challenged
+    /// (admins removing each other), the op of the less senior admin is voided. Each round voids
+    /// at least one op, and all of a removed admin's concurrent ops go in one round, so the
+    /// number of rounds grows with the number of conflicting removals, not with the number of
+    /// ops. Ops are handled by index (the i-th smallest id), and concurrency is answered from
+    /// ancestor bitsets over the ops rule 4 compares.
+    pub fn compute(&self) -> GroupState {
+        let ix = Indexed::new(self);
+        let (order, pending) = ix.order();
+        let mut position = vec![usize::MAX; ix.ops.len()];
+        for (p, i) in order.iter().enumerate() {
+            position[*i] = p;
+        }
+        let mut by_author: HashMap<OrgId, Vec<usize>> = HashMap::new();
+        let mut demoters_of: HashMap<OrgId, Vec<usize>> = HashMap::new();
+        for &i in &order {
+            let op = ix.ops[i];
+            by_author.entry(op.author).or_default().push(i);
+            if let Some(t) = demotes(&op.op.action) {
+                demoters_of.entry(t).or_default().push(i);
             }
         }
-        let mut ready: BTreeSet<ItemId> = indegree.iter().filter(|(_, d)| **d == 0).map(|(id, _)| *id).collect();
-        let mut order = Vec::with_capacity(self.ops.len());
-        while let Some(id) = ready.pop_first() {
-            order.push(id);
-            for c in children.get(&id).into_iter().flatten() {
-                if let Some(d) = indegree.get_mut(c) {
-                    *d = d.saturating_sub(1);
-                    if *d == 0 {
-                        ready.insert(*c);
+        let reach = Reach::new(&ix, &order, &by_author, &demoters_of);
+        let ctx = Conflicts {
+            ix: &ix,
+            founder: self.genesis.founder(),
+            position: &position,
+            reach: &reach,
+            by_author: &by_author,
+            demoters_of: &demoters_of,
+        };
+        let mut voided = vec![false; ix.ops.len()];
+        let mut reasons: BTreeMap<ItemId, String> = BTreeMap::new();
+        loop {
+            let (state, applied, demotions) = self.apply(&ix, &order, &voided);
+            let victims = ctx.find(&order, &applied, &demotions, &voided);
+            if victims.is_empty() {
+                let mut state = state;
+                state.pending = pending.iter().map(|i| ix.ops[*i].id).collect();
+                state.void.extend(reasons);
+                let mut named = vec![false; ix.ops.len()];
+                for (i, a) in applied.iter().enumerate() {
+                    if *a {
+                        for p in &ix.parents[i] {
+                            named[*p] = true;
+                        }
                     }
                 }
+                state.heads = order.iter().filter(|i| applied[**i] && !named[**i]).map(|i| ix.ops[*i].id).collect();
+                return state;
+            }
+            for (v, why) in victims {
+                voided[v] = true;
+                reasons.insert(ix.ops[v].id, why);
             }
         }
-        let ordered: HashSet<ItemId> = order.iter().copied().collect();
-        let pending: BTreeSet<ItemId> = self.ops.keys().filter(|id| !ordered.contains(id)).copied().collect();
-        (order, pending)
     }
 
     fn initial_state(&self) -> GroupState {
@@ -509,89 +688,46 @@ impl GroupLog {
         state
     }
 
-    /// Apply the ordered ops, skipping voided ones. Returns the state and, per applied op, the
-    /// org it removed or demoted from admin (for conflict detection).
-    fn apply(&self, order: &[ItemId], voided: &BTreeMap<ItemId, String>) -> (GroupState, Vec<(ItemId, OrgId)>) {
+    /// Apply the ordered ops, skipping voided ones. Returns the state, which ops applied, and,
+    /// per applied op, the org it removed or demoted from admin (for conflict detection).
+    fn apply(
+        &self,
+        ix: &Indexed<'_>,
+        order: &[usize],
+        voided: &[bool],
+    ) -> (GroupState, Vec<bool>, Vec<(usize, OrgId)>) {
         let mut state = self.initial_state();
+        let mut applied = vec![false; ix.ops.len()];
+        let mut admins = 1usize;
         let mut demotions = Vec::new();
-        for (pos, id) in order.iter().enumerate() {
-            if voided.contains_key(id) {
+        for (pos, &i) in order.iter().enumerate() {
+            if voided[i] {
                 continue;
             }
-            let op = &self.ops[id];
-            match apply_one(&mut state, op, pos + 1) {
+            let op = ix.ops[i];
+            let result = if ix.bad[i] {
+                Err("key bundle does not verify or its encryption key is unusable".to_string())
+            } else {
+                apply_one(&mut state, &mut admins, op, pos + 1)
+            };
+            match result {
                 Ok(demoted) => {
-                    state.applied.push(*id);
+                    state.applied.push(op.id);
+                    applied[i] = true;
                     if let Some(d) = demoted {
-                        demotions.push((*id, d));
+                        state.ended_by.insert(d, op.id);
+                        demotions.push((i, d));
+                    }
+                    if matches!(op.op.action, OpAction::Leave { .. }) {
+                        state.ended_by.insert(op.author, op.id);
                     }
                 }
                 Err(why) => {
-                    state.void.insert(*id, why);
+                    state.void.insert(op.id, why);
                 }
             }
         }
-        (state, demotions)
-    }
-
-    /// The first op to void under rule 4, if any.
-    fn find_conflict(
-        &self,
-        order: &[ItemId],
-        index: &HashMap<ItemId, usize>,
-        state: &GroupState,
-        demotions: &[(ItemId, OrgId)],
-    ) -> Option<(ItemId, String)> {
-        let applied: HashSet<ItemId> = state.applied.iter().copied().collect();
-        for (r, target) in demotions {
-            let r_anc = self.ancestors(r);
-            let r_author = self.ops[r].author;
-            for o in order {
-                // Ops of the target that rule 3 voided in this round still count when they
-                // demote `r`'s author: in a mutual removal the op ordered second is always void
-                // by rule 3 (its author was just removed), so seniority must be judged here.
-                let mutual = state.void.contains_key(o) && demotes(&self.ops[o].op.action) == Some(r_author);
-                if o == r || !(applied.contains(o) || mutual) || self.ops[o].author != *target || r_anc.contains(o) {
-                    continue;
-                }
-                if self.ancestors(o).contains(r) {
-                    continue; // after the removal: judged by rule 3 (re-added, then acting)
-                }
-                // `o` by the demoted admin is concurrent with its demotion `r`.
-                let o_targets_r_author = mutual || demotions.iter().any(|(id, t)| id == o && *t == r_author);
-                if o_targets_r_author {
-                    let rank = |org: &OrgId| self.rank_before(org, index[r].min(index[o]), order, &applied);
-                    if rank(&r_author) <= rank(target) {
-                        if mutual {
-                            continue; // `o` is already void; `r` stands
-                        }
-                        return Some((*o, format!("concurrent with {:?}, by a more senior admin", r)));
-                    }
-                    return Some((*r, format!("concurrent with {:?}, by a more senior admin", o)));
-                }
-                return Some((*o, format!("concurrent with {:?}, which removed or demoted its author", r)));
-            }
-        }
-        None
-    }
-
-    /// Seniority of `org` as admin using only ops before position `before`. Only applied ops
-    /// count: a void self-promotion planted early in the order must not buy seniority.
-    fn rank_before(&self, org: &OrgId, before: usize, order: &[ItemId], applied: &HashSet<ItemId>) -> usize {
-        if *org == self.genesis.founder() {
-            return 0;
-        }
-        for (pos, id) in order.iter().enumerate().take(before) {
-            if !applied.contains(id) {
-                continue;
-            }
-            match &self.ops[id].op.action {
-                OpAction::Add { member, role: Role::Admin, .. } if member.bundle.org == *org => return pos + 1,
-                OpAction::SetRole { member, role: Role::Admin } if member == org => return pos + 1,
-                _ => {}
-            }
-        }
-        usize::MAX
+        (state, applied, demotions)
     }
 
     fn ancestors(&self, id: &ItemId) -> HashSet<ItemId> {
@@ -608,6 +744,236 @@ impl GroupLog {
     }
 }
 
+/// The log by index: op `i` is the op with the i-th smallest id, with the indices of its known
+/// parents.
+struct Indexed<'a> {
+    ops: Vec<&'a LogOp>,
+    parents: Vec<Vec<usize>>,
+    /// Whether every parent of the op is in the log.
+    complete: Vec<bool>,
+    /// Whether the op carries a key bundle that does not verify (void when applied).
+    bad: Vec<bool>,
+}
+
+impl<'a> Indexed<'a> {
+    fn new(log: &'a GroupLog) -> Indexed<'a> {
+        let ops: Vec<&LogOp> = log.ops.values().collect();
+        let index: HashMap<ItemId, usize> = ops.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+        let mut parents = Vec::with_capacity(ops.len());
+        let mut complete = Vec::with_capacity(ops.len());
+        for o in &ops {
+            let mut ps: Vec<usize> = o.op.parents.iter().filter_map(|p| index.get(p).copied()).collect();
+            ps.sort_unstable();
+            ps.dedup();
+            complete.push(o.op.parents.iter().all(|p| index.contains_key(p)));
+            parents.push(ps);
+        }
+        let bad = ops.iter().map(|o| log.bad_bundle.contains(&o.id)).collect();
+        Indexed { ops, parents, complete, bad }
+    }
+
+    /// Topological order, ties by smallest id; ops with unknown ancestors are pending.
+    ///
+    /// Kahn's algorithm over every known op: an op becomes ready once all its parents are
+    /// ordered, so an op with a missing ancestor (or, for hand-made ids, a cycle) never does and
+    /// stays pending. Iterative on purpose: a recursive walk overflowed a 2 MiB thread stack on
+    /// a chain of [`MAX_GROUP_OPS`] ops that any member can publish.
+    fn order(&self) -> (Vec<usize>, Vec<usize>) {
+        let n = self.ops.len();
+        let mut indegree: Vec<usize> = self.parents.iter().map(|p| p.len()).collect();
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, ps) in self.parents.iter().enumerate() {
+            for p in ps {
+                children[*p].push(i);
+            }
+        }
+        let mut ready: BinaryHeap<Reverse<usize>> =
+            (0..n).filter(|i| indegree[*i] == 0 && self.complete[*i]).map(Reverse).collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(Reverse(i)) = ready.pop() {
+            order.push(i);
+            for &c in &children[i] {
+                indegree[c] -= 1;
+                if indegree[c] == 0 && self.complete[c] {
+                    ready.push(Reverse(c));
+                }
+            }
+        }
+        let mut ordered = vec![false; n];
+        for i in &order {
+            ordered[*i] = true;
+        }
+        let pending = (0..n).filter(|i| !ordered[*i]).collect();
+        (order, pending)
+    }
+}
+
+/// Ancestry among the ops rule 4 compares: removals and demotions, and every op of an org that
+/// one of them targets. One bitset per op over that set, built in one pass in order.
+struct Reach {
+    /// The op's bit in the sets, if it is compared.
+    slot: Vec<usize>,
+    words: usize,
+    /// Row `i` (op `i`): which compared ops are its ancestors.
+    rows: Vec<u64>,
+}
+
+impl Reach {
+    const NONE: usize = usize::MAX;
+
+    fn new(
+        ix: &Indexed<'_>,
+        order: &[usize],
+        by_author: &HashMap<OrgId, Vec<usize>>,
+        demoters_of: &HashMap<OrgId, Vec<usize>>,
+    ) -> Reach {
+        let n = ix.ops.len();
+        let mut slot = vec![Self::NONE; n];
+        let mut next = 0;
+        for (target, ops) in demoters_of {
+            for &i in ops.iter().chain(by_author.get(target).into_iter().flatten()) {
+                if slot[i] == Self::NONE {
+                    slot[i] = next;
+                    next += 1;
+                }
+            }
+        }
+        let words = next.div_ceil(64);
+        let mut rows = vec![0u64; n * words];
+        if words > 0 {
+            let mut row = vec![0u64; words];
+            for &i in order {
+                row.iter_mut().for_each(|w| *w = 0);
+                // Every parent of an ordered op is ordered before it, so its row is complete.
+                for &p in &ix.parents[i] {
+                    for (w, v) in row.iter_mut().zip(&rows[p * words..(p + 1) * words]) {
+                        *w |= *v;
+                    }
+                    if slot[p] != Self::NONE {
+                        row[slot[p] / 64] |= 1 << (slot[p] % 64);
+                    }
+                }
+                rows[i * words..(i + 1) * words].copy_from_slice(&row);
+            }
+        }
+        Reach { slot, words, rows }
+    }
+
+    /// Whether compared op `a` is an ancestor of op `b`.
+    fn is_ancestor(&self, a: usize, b: usize) -> bool {
+        let s = self.slot[a];
+        s != Self::NONE && self.rows[b * self.words + s / 64] & (1 << (s % 64)) != 0
+    }
+
+    /// Neither is an ancestor of the other (both compared ops).
+    fn concurrent(&self, a: usize, b: usize) -> bool {
+        a != b && !self.is_ancestor(a, b) && !self.is_ancestor(b, a)
+    }
+}
+
+/// What rule 4 needs to find the next ops to void.
+struct Conflicts<'a> {
+    ix: &'a Indexed<'a>,
+    founder: OrgId,
+    position: &'a [usize],
+    reach: &'a Reach,
+    by_author: &'a HashMap<OrgId, Vec<usize>>,
+    demoters_of: &'a HashMap<OrgId, Vec<usize>>,
+}
+
+impl Conflicts<'_> {
+    /// The ops to void next under rule 4 (empty when no conflict is left).
+    fn find(
+        &self,
+        order: &[usize],
+        applied: &[bool],
+        demotions: &[(usize, OrgId)],
+        voided: &[bool],
+    ) -> Vec<(usize, String)> {
+        // Seniority: the position of the first applied op that made an org admin (founder 0).
+        let mut first_admin: HashMap<OrgId, usize> = HashMap::new();
+        for (pos, &i) in order.iter().enumerate() {
+            if !applied[i] {
+                continue;
+            }
+            match &self.ix.ops[i].op.action {
+                OpAction::Add { member, role: Role::Admin, .. } => {
+                    first_admin.entry(member.bundle.org).or_insert(pos + 1);
+                }
+                OpAction::SetRole { member, role: Role::Admin } => {
+                    first_admin.entry(*member).or_insert(pos + 1);
+                }
+                _ => {}
+            }
+        }
+        // Only ops before `before` count: an admin role gained later buys no seniority.
+        let rank = |org: &OrgId, before: usize| -> usize {
+            if *org == self.founder {
+                return 0;
+            }
+            match first_admin.get(org) {
+                Some(p) if *p <= before => *p,
+                _ => usize::MAX,
+            }
+        };
+        let author = |i: usize| self.ix.ops[i].author;
+        let short = |i: usize| self.ix.ops[i].id.short();
+        for &(r, target) in demotions {
+            let a = author(r);
+            let mut challenged = false;
+            for &c in self.demoters_of.get(&a).into_iter().flatten() {
+                if c == r || voided[c] || !self.reach.concurrent(c, r) {
+                    continue;
+                }
+                if applied[c] {
+                    challenged = true;
+                    continue;
+                }
+                // `c` was void by rule 3: its author had already lost the role when it came in
+                // the order, typically by `r` itself (two admins removing each other). The
+                // more senior admin's op stands.
+                let before = self.position[r].min(self.position[c]);
+                if rank(&author(c), before) < rank(&a, before) {
+                    return vec![(r, format!("concurrent with {}, by a more senior admin", short(c)))];
+                }
+            }
+            if challenged {
+                continue;
+            }
+            // Every op of the target concurrent with `r` is void, applied or not yet: voiding
+            // them together keeps a flood of backdated ops from taking one round each.
+            let victims: Vec<(usize, String)> = self
+                .by_author
+                .get(&target)
+                .into_iter()
+                .flatten()
+                .filter(|&&o| o != r && !voided[o] && self.reach.concurrent(o, r))
+                .map(|&o| (o, format!("concurrent with {}, which removed or demoted its author", short(r))))
+                .collect();
+            if !victims.is_empty() {
+                return victims;
+            }
+        }
+        // Every removal with victims is challenged by another applied one: a cycle of admins
+        // removing each other. The less senior admin's op is void.
+        for &(r, _) in demotions {
+            let a = author(r);
+            for &c in self.demoters_of.get(&a).into_iter().flatten() {
+                if c == r || !applied[c] || !self.reach.concurrent(c, r) {
+                    continue;
+                }
+                let before = self.position[r].min(self.position[c]);
+                return if rank(&a, before) <= rank(&author(c), before) {
+                    vec![(c, format!("concurrent with {}, by a more senior admin", short(r)))]
+                } else {
+                    vec![(r, format!("concurrent with {}, by a more senior admin", short(c)))]
+                };
+            }
+        }
+        Vec::new()
+    }
+}
+
 /// The org an op would remove or demote from admin, if any (rule 4 looks at it even when the op
 /// is void).
 fn demotes(action: &OpAction) -> Option<OrgId> {
@@ -618,25 +984,25 @@ fn demotes(action: &OpAction) -> Option<OrgId> {
     }
 }
 
-/// Apply one op to the state (rule 3). Returns the org demoted from admin or removed, if any.
-fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<OrgId>, String> {
+/// Apply one op to the state (rule 3). `admins` is the number of admins in `state`. Returns the
+/// org removed or demoted from admin, if any.
+fn apply_one(state: &mut GroupState, admins: &mut usize, op: &LogOp, pos: usize) -> Result<Option<OrgId>, String> {
     let author_role = state.role(&op.author);
     let need_admin = || {
         if author_role == Some(Role::Admin) { Ok(()) } else { Err("author is not an admin at this point".to_string()) }
     };
-    let admins_after = |state: &GroupState, leaving: &OrgId| state.admins().iter().filter(|a| *a != leaving).count();
     match &op.op.action {
         OpAction::Add { member, role, share } => {
             need_admin()?;
             let org = member.bundle.org;
-            if member.verify_signature().is_err() {
-                return Err("key bundle signature does not verify".into());
-            }
             if state.members.contains_key(&org) {
                 return Err("already a member".into());
             }
             state.departed.remove(&org);
             let admin_rank = (*role == Role::Admin).then_some(pos);
+            if *role == Role::Admin {
+                *admins += 1;
+            }
             state
                 .members
                 .insert(org, Member { role: *role, since_ms: op.timestamp_ms, bundle: member.clone(), admin_rank });
@@ -653,13 +1019,16 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
             let Some(removed) = state.members.get(member) else {
                 return Err("not a member".into());
             };
-            let was_admin = removed.role == Role::Admin;
-            if was_admin && admins_after(state, member) == 0 {
-                return Err("would leave the group without an admin".into());
+            let role = removed.role;
+            if role == Role::Admin {
+                if *admins <= 1 {
+                    return Err("would leave the group without an admin".into());
+                }
+                *admins -= 1;
             }
             state.members.remove(member);
             let epoch = state.epoch() + 1;
-            state.departed.insert(*member, Departed { cutoff_seq: *cutoff_seq, epoch });
+            state.departed.insert(*member, Departed { cutoff_seq: *cutoff_seq, epoch, role });
             start_epoch(state, op.id, new_key, epoch);
             Ok(Some(*member))
         }
@@ -669,16 +1038,20 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
                 return Err("not a member".into());
             };
             let was_admin = m.role == Role::Admin;
-            if was_admin && *role != Role::Admin && admins_after(state, member) == 0 {
+            if was_admin && *role != Role::Admin && *admins <= 1 {
                 return Err("would leave the group without an admin".into());
             }
             let m = state.members.get_mut(member).expect("checked above");
             m.role = *role;
             if *role == Role::Admin && !was_admin {
                 m.admin_rank = Some(pos);
+                *admins += 1;
             }
             if *role != Role::Admin {
                 m.admin_rank = None;
+                if was_admin {
+                    *admins -= 1;
+                }
             }
             Ok((was_admin && *role != Role::Admin).then_some(*member))
         }
@@ -686,11 +1059,17 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
             let Some(m) = state.members.get(&op.author) else {
                 return Err("author is not a member".into());
             };
-            if m.role == Role::Admin && admins_after(state, &op.author) == 0 {
-                return Err("the last admin cannot leave; make another member admin first".into());
+            let role = m.role;
+            if role == Role::Admin {
+                if *admins <= 1 {
+                    return Err("the last admin cannot leave; make another member admin first".into());
+                }
+                *admins -= 1;
             }
             state.members.remove(&op.author);
-            state.departed.insert(op.author, Departed { cutoff_seq: *cutoff_seq, epoch: state.epoch() });
+            // §6.7: a leaver keeps valid at most what it published before the Leave itself.
+            let cutoff_seq = (*cutoff_seq).min(op.seq);
+            state.departed.insert(op.author, Departed { cutoff_seq, epoch: state.epoch(), role });
             Ok(None)
         }
         OpAction::Rotate { new_key } => {
@@ -700,8 +1079,8 @@ fn apply_one(state: &mut GroupState, op: &LogOp, pos: usize) -> Result<Option<Or
             Ok(None)
         }
         OpAction::UpdateKey { bundle } => {
-            if bundle.bundle.org != op.author || bundle.verify_signature().is_err() {
-                return Err("key bundle is not the author's or does not verify".into());
+            if bundle.bundle.org != op.author {
+                return Err("key bundle is not the author's".into());
             }
             let Some(m) = state.members.get_mut(&op.author) else {
                 return Err("author is not a member".into());

@@ -253,7 +253,7 @@ pub struct SignedKeyBundle {
 impl SignedKeyBundle {
     /// Check the signature, and that the bundle is valid at `now_ms`.
     pub fn verify(&self, now_ms: u64) -> Result<(), ProtoError> {
-        verify_tagged(&self.bundle.org, KeyBundle::TAG, &codec::encode(&self.bundle), &self.sig.0)?;
+        self.verify_signature()?;
         if self.bundle.expires_ms <= now_ms || self.bundle.created_ms > self.bundle.expires_ms {
             return Err(ProtoError::ExpiredKey);
         }
@@ -261,9 +261,14 @@ impl SignedKeyBundle {
     }
 
     /// Check only the signature (for bundles inside a group log, whose validity is judged
-    /// against the time of the op that carried them).
+    /// against the time of the op that carried them). Also refuses an encryption key nobody can
+    /// seal to (a small-order point, §2.2): accepted into a group, it would make every rekey fail.
     pub fn verify_signature(&self) -> Result<(), ProtoError> {
-        verify_tagged(&self.bundle.org, KeyBundle::TAG, &codec::encode(&self.bundle), &self.sig.0)
+        verify_tagged(&self.bundle.org, KeyBundle::TAG, &codec::encode(&self.bundle), &self.sig.0)?;
+        if !crate::crypto::usable_x25519(&self.bundle.x25519) {
+            return Err(ProtoError::BadKey);
+        }
+        Ok(())
     }
 }
 

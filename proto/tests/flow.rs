@@ -39,7 +39,8 @@ fn op_env(author: &OrgKeys, group: GroupId, seq: u64, op: GroupOp) -> (Envelope,
         &rand(seq as u8),
     )
     .unwrap();
-    let log = LogOp { id: env.id, author: author.org_id(), timestamp_ms: env.header.timestamp_ms, op };
+    let log =
+        LogOp { id: env.id, author: author.org_id(), timestamp_ms: env.header.timestamp_ms, seq: env.header.seq, op };
     (env, log)
 }
 
@@ -47,14 +48,14 @@ fn op_env(author: &OrgKeys, group: GroupId, seq: u64, op: GroupOp) -> (Envelope,
 fn found_add_publish_remove_rekey() {
     let (a, b, c) = (keys(1), keys(2), keys(3));
     let k0 = [42u8; 32];
-    let genesis = SignedGenesis::create(&a, "water", GroupKind::Sector, 5, [1; 16], [2; 16], &k0, [3; 32]).unwrap();
+    let genesis = SignedGenesis::create(&a, "water", GroupKind::Sector, 5, [1; 16], &k0, [3; 32]).unwrap();
     assert_eq!(open_genesis_key(&genesis, &a), Some(k0));
     assert_eq!(open_genesis_key(&genesis, &b), None);
     let mut log = GroupLog::new(genesis.clone()).unwrap();
     let gid = log.id;
 
     let add = |who: &OrgKeys, parents: Vec<ItemId>, seq: u64| {
-        let share = seal_epoch_key(&gid, [2; 16], &k0, &[(who.org_id(), who.encryption().public())], [9; 32]).unwrap();
+        let share = seal_epoch_key(&gid, &k0, &[(who.org_id(), who.encryption().public())], [9; 32]).0;
         op_env(
             &a,
             gid,
@@ -131,12 +132,11 @@ fn found_add_publish_remove_rekey() {
     let k1 = [43u8; 32];
     let nk = seal_epoch_key(
         &gid,
-        [5; 16],
         &k1,
         &[(a.org_id(), a.encryption().public()), (b.org_id(), b.encryption().public())],
         [4; 32],
     )
-    .unwrap();
+    .0;
     let (_, op_rm) = op_env(
         &a,
         gid,

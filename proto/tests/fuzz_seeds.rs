@@ -20,7 +20,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     let me = me();
     let group = GroupId([5; 32]);
     let to = [(me.org_id(), me.encryption().public())];
-    let new_key = seal_epoch_key(&group, [6; 16], &[8; 32], &to, [9; 32]).unwrap();
+    let new_key = seal_epoch_key(&group, &[8; 32], &to, [9; 32]).0;
     let advisory = Payload::Advisory(Advisory {
         reference_id: "ACME-1".into(),
         title: "RCE in gateway".into(),

@@ -13,8 +13,7 @@ fn keys(n: u8) -> OrgKeys {
 #[test]
 fn deep_chain_does_not_overflow_a_small_stack() {
     let founder = keys(1);
-    let genesis =
-        SignedGenesis::create(&founder, "g", GroupKind::Sector, 1, [1; 16], [2; 16], &[3; 32], [4; 32]).unwrap();
+    let genesis = SignedGenesis::create(&founder, "g", GroupKind::Sector, 1, [1; 16], &[3; 32], [4; 32]).unwrap();
     let mut log = GroupLog::new(genesis).unwrap();
     let n = 20_000usize;
     // Ids decrease along the chain, so the first op visited in id order is the deepest one.
@@ -28,6 +27,7 @@ fn deep_chain_does_not_overflow_a_small_stack() {
             id: id(i),
             author: founder.org_id(),
             timestamp_ms: i as u64,
+            seq: i as u64 + 1,
             op: GroupOp {
                 parents: if i == 0 { vec![] } else { vec![id(i - 1)] },
                 action: OpAction::Rotate { new_key: NewEpochKey { key_id: [0; 16], shares: vec![] } },
@@ -50,6 +50,7 @@ fn op(id: u8, author: &OrgKeys, parents: &[ItemId], action: OpAction) -> LogOp {
         id: ItemId([id; 32]),
         author: author.org_id(),
         timestamp_ms: id as u64,
+        seq: id as u64,
         op: GroupOp { parents: parents.to_vec(), action },
     }
 }
@@ -68,7 +69,7 @@ fn fake_key(key_id: u8, to: &[&OrgKeys]) -> NewEpochKey {
 #[test]
 fn rekey_concurrent_with_removal_is_flagged() {
     let (f, a, x) = (keys(1), keys(2), keys(3));
-    let genesis = SignedGenesis::create(&f, "g", GroupKind::Sector, 1, [1; 16], [2; 16], &[3; 32], [4; 32]).unwrap();
+    let genesis = SignedGenesis::create(&f, "g", GroupKind::Sector, 1, [1; 16], &[3; 32], [4; 32]).unwrap();
     for (remove_id, rotate_id, flagged) in [(0x40u8, 0x50u8, true), (0x50, 0x40, false)] {
         let mut log = GroupLog::new(genesis.clone()).unwrap();
         let add_a =
@@ -106,7 +107,7 @@ fn rekey_concurrent_with_removal_is_flagged() {
 #[test]
 fn mutual_removal_keeps_the_founder_even_when_ordered_second() {
     let (f, a) = (keys(1), keys(2));
-    let genesis = SignedGenesis::create(&f, "g", GroupKind::Sector, 1, [1; 16], [2; 16], &[3; 32], [4; 32]).unwrap();
+    let genesis = SignedGenesis::create(&f, "g", GroupKind::Sector, 1, [1; 16], &[3; 32], [4; 32]).unwrap();
     let mut log = GroupLog::new(genesis).unwrap();
     let add_a =
         op(0x10, &f, &[], OpAction::Add { member: a.key_bundle(0, u64::MAX / 2), role: Role::Admin, share: None });
@@ -132,7 +133,7 @@ fn mutual_removal_keeps_the_founder_even_when_ordered_second() {
 #[test]
 fn void_self_promotion_buys_no_seniority() {
     let (f, a, x) = (keys(1), keys(2), keys(3));
-    let genesis = SignedGenesis::create(&f, "g", GroupKind::Sector, 1, [1; 16], [2; 16], &[3; 32], [4; 32]).unwrap();
+    let genesis = SignedGenesis::create(&f, "g", GroupKind::Sector, 1, [1; 16], &[3; 32], [4; 32]).unwrap();
     let mut log = GroupLog::new(genesis).unwrap();
     let plant = op(0x01, &x, &[], OpAction::SetRole { member: x.org_id(), role: Role::Admin });
     let add_a =

@@ -8,5 +8,6 @@ mod props {
     pub mod codec;
     pub mod envelope;
     pub mod group;
+    pub mod hostile;
     pub mod strategies;
 }

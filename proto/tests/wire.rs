@@ -146,8 +146,7 @@ fn envelope_framing_signature_and_id() {
 #[test]
 fn group_id_and_topic() {
     let founder = OrgKeys::from_seeds([1; 32], [2; 32]);
-    let g =
-        SignedGenesis::create(&founder, " water ", GroupKind::Sector, 5, [1; 16], [2; 16], &[3; 32], [4; 32]).unwrap();
+    let g = SignedGenesis::create(&founder, " water ", GroupKind::Sector, 5, [1; 16], &[3; 32], [4; 32]).unwrap();
     assert_eq!(g.genesis.name, "water");
     let bytes = codec::encode(&g);
     let tag = b"trellis/group/v1";

@@ -44,17 +44,8 @@ impl Engine {
         let key: [u8; 32] = random_bytes();
         let genesis = {
             let ident = self.identity.read().map_err(lock)?;
-            SignedGenesis::create(
-                &ident.keys,
-                name,
-                kind,
-                now_ms(),
-                random_bytes(),
-                random_bytes(),
-                &key,
-                random_bytes(),
-            )
-            .map_err(|e| bad(e.to_string()))?
+            SignedGenesis::create(&ident.keys, name, kind, now_ms(), random_bytes(), &key, random_bytes())
+                .map_err(|e| bad(e.to_string()))?
         };
         let id = genesis.group_id();
         let rec = GroupRecord { genesis, joined_ms: now_ms(), epoch_keys: vec![] };
@@ -97,9 +88,11 @@ impl Engine {
                 .keys
                 .get(&epoch.key_id)
                 .ok_or_else(|| bad("this node does not hold the group's current key yet; wait for sync and retry"))?;
-            let share =
-                seal_epoch_key(&gid, epoch.key_id, key, &[(card.org(), card.bundle.bundle.x25519)], random_bytes())
-                    .map_err(|e| bad(format!("cannot seal the group key to this card: {e}")))?;
+            let (share, unusable) =
+                seal_epoch_key(&gid, key, &[(card.org(), card.bundle.bundle.x25519)], random_bytes());
+            if !unusable.is_empty() {
+                return Err(bad("cannot seal the group key to this card's encryption key"));
+            }
             (g.state.heads.clone(), share, g.log.genesis.clone())
         };
         self.remember_name(card.org(), &card.name);
@@ -130,15 +123,27 @@ impl Engine {
             let ident = self.identity.read().map_err(lock)?;
             GroupRuntime::from_record(&rec, &ident.keys).map_err(|e| bad(e.to_string()))?
         };
-        self.store.put_group(&inv.group, &rt.record())?;
         self.groups.write().map_err(lock)?.insert(inv.group, rt);
-        // The Add op admits us (once its ancestors arrive by sync) and carries our key share.
+        // The Add op admits us (once its ancestors arrive by sync) and carries our key share. Any
+        // admin may have made it. If it is refused, the group is forgotten again, so the same
+        // token or another one can be used later.
         let this = Arc::clone(self);
         let add = inv.invite.add_op.clone();
-        tokio::task::spawn_blocking(move || this.ingest(&add, Origin::Invite))
+        let ingested = tokio::task::spawn_blocking(move || this.ingest(&add, Origin::Invite))
             .await
-            .map_err(|e| ActionError::Internal(e.to_string()))?
-            .map_err(|e| bad(format!("the invite's membership op was refused: {e}")))?;
+            .map_err(|e| ActionError::Internal(e.to_string()))
+            .and_then(|r| r.map_err(|e| bad(format!("the invite's membership op was refused: {e}"))))
+            .and_then(|_| {
+                let record = self.groups.read().map_err(lock)?.get(&inv.group).map(|g| g.record());
+                match record {
+                    Some(rec) => self.store.put_group(&inv.group, &rec).map_err(ActionError::from),
+                    None => Err(ActionError::Internal("group vanished while joining".into())),
+                }
+            });
+        if let Err(e) = ingested {
+            self.groups.write().map_err(lock)?.remove(&inv.group);
+            return Err(e);
+        }
         self.node.subscribe(inv.group).await;
         let mut peers = Vec::new();
         for a in &inv.invite.addrs {

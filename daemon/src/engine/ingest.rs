@@ -50,9 +50,13 @@ pub enum Outcome {
 pub fn log_op_of(bytes: &[u8]) -> Option<LogOp> {
     let env = Envelope::decode(bytes).ok()?;
     match decode_clear(&env)? {
-        Payload::GroupOp(op) => {
-            Some(LogOp { id: env.id, author: env.header.sender, timestamp_ms: env.header.timestamp_ms, op })
-        }
+        Payload::GroupOp(op) => Some(LogOp {
+            id: env.id,
+            author: env.header.sender,
+            timestamp_ms: env.header.timestamp_ms,
+            seq: env.header.seq,
+            op,
+        }),
         _ => None,
     }
 }
@@ -166,8 +170,10 @@ impl Engine {
             // Ops of a departed member still go to the log rules (§6.5), which void them unless
             // they were concurrent with its removal: two admins who removed each other while
             // partitioned must each accept the other's op to converge.
+            // The Add op of the invite we joined with is checked when its ancestors arrive: the
+            // inviter may be any admin, which a genesis-only view cannot know yet (§6.3).
             let departed_op = env.header.kind == Kind::GroupOp && g.state.departed.contains_key(&env.header.sender);
-            if !departed_op {
+            if !departed_op && origin != Origin::Invite {
                 g.state.check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
             }
         }
@@ -175,6 +181,15 @@ impl Engine {
         // and without the write lock (the storing transaction checks again, atomically).
         match self.store.seq_holder(&group, &env.header.sender, env.header.seq) {
             Ok(Some(id)) if id == env.id => return Err(ProtoError::Duplicate),
+            // §6.9: two group ops under one sequence number (equivocation). Both are kept, so
+            // that an op naming either one as parent is not pending for ever on the nodes that
+            // saw the other first; the author is charged for it when it is stored.
+            Ok(Some(_)) if env.header.kind == Kind::GroupOp => {
+                let held = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
+                if held.get(&group).is_some_and(|g| g.log.contains(&env.id)) {
+                    return Err(ProtoError::Duplicate);
+                }
+            }
             Ok(Some(_)) => {
                 return Err(ProtoError::ReplayedSequence { sender: env.header.sender, seq: env.header.seq });
             }
@@ -207,8 +222,41 @@ impl Engine {
             Err(ProtoError::NoKey) => (None, Readable::No),
             Err(e) => return Err(e),
         };
+        // §6.9: a group op that the rules would void whatever else arrives, or that is over its
+        // author's budget, is refused before it is stored or relayed.
+        if let Some(Payload::GroupOp(op)) = &payload
+            && origin != Origin::Invite
+        {
+            let log_op = LogOp {
+                id: env.id,
+                author: env.header.sender,
+                timestamp_ms: env.header.timestamp_ms,
+                seq: env.header.seq,
+                op: op.clone(),
+            };
+            let groups = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
+            if let Some(g) = groups.get(&group) {
+                g.log.admit(&g.state, &log_op)?;
+            }
+        }
         let item = StoredItem { bytes: bytes.to_vec(), received_ms: now, readable };
         Ok(Prepared { env, item, payload, origin })
+    }
+
+    /// Evidence of equivocation: `env` is a group op whose author signed another op under the
+    /// same sequence number. Logged, counted, and charged to the author's trust (§6.9, §7.2);
+    /// both ops are kept and the group goes on.
+    fn record_equivocation(&self, env: &Envelope) {
+        let sender = env.header.sender;
+        tracing::warn!(
+            group = %env.header.group.short(),
+            org = %sender.fingerprint(),
+            seq = env.header.seq,
+            op = %env.id.short(),
+            "equivocation: this org signed two different group ops with one sequence number; both are kept"
+        );
+        self.count_reject("equivocation", Some(env.header.group), None);
+        self.add_violations(&sender, super::trust::PENALTY_SAMPLE);
     }
 
     /// What storing `env` will lead to, as far as relaying goes: below this node's relay threshold
@@ -241,9 +289,16 @@ impl Engine {
             .into_iter()
             .zip(inserted)
             .map(|(p, ins)| {
-                let Prepared { env, payload, origin, .. } = p;
+                let Prepared { env, payload, origin, item: p_item } = p;
                 match ins {
                     Inserted::Duplicate => return Ok(Outcome::Duplicate),
+                    Inserted::SeqConflict if env.header.kind == Kind::GroupOp => {
+                        match self.store.insert_twin(&env.header.group, env.header.kind, &env.id, &p_item) {
+                            Ok(true) => self.record_equivocation(&env),
+                            Ok(false) => return Ok(Outcome::Duplicate),
+                            Err(e) => return Err(ProtoError::Invalid(e.to_string())),
+                        }
+                    }
                     Inserted::SeqConflict => {
                         return Err(ProtoError::ReplayedSequence { sender: env.header.sender, seq: env.header.seq });
                     }
@@ -275,7 +330,13 @@ impl Engine {
         let group = env.header.group;
         match payload {
             Payload::GroupOp(op) => {
-                let log_op = LogOp { id: env.id, author: env.header.sender, timestamp_ms: env.header.timestamp_ms, op };
+                let log_op = LogOp {
+                    id: env.id,
+                    author: env.header.sender,
+                    timestamp_ms: env.header.timestamp_ms,
+                    seq: env.header.seq,
+                    op,
+                };
                 self.apply_group_change(&group, |rt, keys| rt.absorb_op(log_op, keys).unwrap_or(false));
             }
             Payload::EpochKey(k) => {
@@ -286,10 +347,8 @@ impl Engine {
                 self.record_trust_statement(env.header.sender, env.header.timestamp_ms, &ts);
             }
             Payload::Revocation(r) => {
-                if r.key == trellis_proto::items::RevokedKey::Signing
-                    && let Ok(mut m) = self.revoked.lock()
-                {
-                    m.insert(env.header.sender, r.effective_ms);
+                if r.key == trellis_proto::items::RevokedKey::Signing {
+                    self.record_revocation(env.header.sender, r.effective_ms);
                 }
             }
             Payload::Advisory(a) => {

@@ -18,11 +18,16 @@ fn bad(msg: impl Into<String>) -> ActionError {
     ActionError::BadRequest(msg.into())
 }
 
-/// A fresh epoch key for `group`, sealed to each of `members` (org, X25519 key).
-fn new_key(group: &GroupId, members: &[(OrgId, [u8; 32])]) -> Result<trellis_proto::group::NewEpochKey, ActionError> {
+/// A fresh epoch key for `group`, sealed to each of `members` (org, X25519 key). A member whose
+/// key cannot be sealed to is left out and reported; it gets no share, and upkeep keeps
+/// reporting it, while everyone else gets the new key.
+fn new_key(group: &GroupId, members: &[(OrgId, [u8; 32])]) -> trellis_proto::group::NewEpochKey {
     let key: [u8; 32] = random_bytes();
-    seal_epoch_key(group, random_bytes(), &key, members, random_bytes())
-        .map_err(|e| ActionError::Internal(e.to_string()))
+    let (sealed, unusable) = seal_epoch_key(group, &key, members, random_bytes());
+    for org in unusable {
+        tracing::warn!(group = %group.short(), org = %org.fingerprint(), "this member's encryption key cannot be sealed to: it gets no share of the new group key");
+    }
+    sealed
 }
 
 impl Engine {
@@ -64,15 +69,17 @@ impl Engine {
                 return Err(ActionError::NotFound(format!("{} is not a member", target.fingerprint())));
             }
         }
-        // Items of the removed org up to the last one we hold stay valid (§6.7).
+        // Items of the removed org stay valid up to the end of the unbroken run of sequence
+        // numbers from 1 that we hold (§6.7): every number below the cutoff is taken by an item
+        // we hold, so the removed org cannot fill a gap with new items after its removal.
         let cutoff_seq = self
             .store
             .seq_ranges(&gid)?
             .iter()
             .find(|(o, _)| *o == target)
-            .and_then(|(_, r)| r.last().map(|(_, b)| *b))
+            .and_then(|(_, r)| r.first().filter(|(a, _)| *a <= 1).map(|(_, b)| *b))
             .unwrap_or(0);
-        let new_key = new_key(&gid, &self.member_keys(&gid, Some(&target))?)?;
+        let new_key = new_key(&gid, &self.member_keys(&gid, Some(&target))?);
         let op = GroupOp { parents, action: OpAction::Remove { member: target, cutoff_seq, new_key } };
         let (id, _) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
         Ok(id)
@@ -84,6 +91,24 @@ impl Engine {
         let target = self.resolve_member(&gid, org)?;
         let role: Role = role.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
         let parents = self.admin_heads(&gid)?;
+        {
+            // An op the rules would void is refused here, with the rule, not published (§6.4).
+            let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+            let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+            let Some(current) = g.state.role(&target) else {
+                return Err(ActionError::NotFound(format!("{} is not a member of {}", target.fingerprint(), g.name())));
+            };
+            if current == role {
+                return Err(bad(format!("{} already has the role {}", target.fingerprint(), role.as_str())));
+            }
+            if current == Role::Admin && g.state.admins().len() == 1 {
+                return Err(bad(format!(
+                    "{} is the last admin of {}: a group always keeps one admin; make another member admin first",
+                    target.fingerprint(),
+                    g.name()
+                )));
+            }
+        }
         let op = GroupOp { parents, action: OpAction::SetRole { member: target, role } };
         let (id, _) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
         Ok(id)
@@ -179,7 +204,9 @@ impl Engine {
                 return;
             };
             let Some(g) = groups.get(&gid) else { return };
-            if !g.state.is_admin(&me) || !g.state.pending.is_empty() {
+            // Pending ops do not stop upkeep: an op whose parent never arrives (an equivocating
+            // author's twin, say) must not freeze the group (§6.6).
+            if !g.state.is_admin(&me) {
                 return;
             }
             let mut admins: Vec<(usize, OrgId)> =
@@ -199,8 +226,11 @@ impl Engine {
             if !g.state.is_admin(&me) {
                 return;
             }
+            if g.current_key_unreadable(&me) {
+                tracing::warn!(group = %gid.short(), "the current group key's share for this node does not open to its key: starting a new epoch");
+            }
             (
-                g.state.needs_rotation(),
+                g.state.needs_rotation() || g.current_key_unreadable(&me),
                 g.members_missing_key(),
                 g.state.heads.clone(),
                 g.state.current_epoch().map(|e| e.key_id).and_then(|k| g.keys.get(&k).map(|v| (k, *v))),
@@ -210,9 +240,7 @@ impl Engine {
             let Ok(members) = self.member_keys(&gid, None) else {
                 return;
             };
-            let Ok(new_key) = new_key(&gid, &members) else {
-                return;
-            };
+            let new_key = new_key(&gid, &members);
             let op = GroupOp { parents, action: OpAction::Rotate { new_key } };
             match self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await {
                 Ok((id, _)) => {
@@ -230,9 +258,16 @@ impl Engine {
                 return;
             };
             let to: Vec<(OrgId, [u8; 32])> = all.into_iter().filter(|(o, _)| missing.contains(o)).collect();
-            let Ok(shares) = seal_epoch_key(&gid, key_id, &key, &to, random_bytes()) else {
+            if trellis_proto::group::epoch_key_id(&key) != key_id {
                 return;
-            };
+            }
+            let (shares, unusable) = seal_epoch_key(&gid, &key, &to, random_bytes());
+            for org in unusable {
+                tracing::warn!(group = %gid.short(), org = %org.fingerprint(), "this member's encryption key cannot be sealed to");
+            }
+            if shares.shares.is_empty() {
+                return;
+            }
             let payload = Payload::EpochKey(EpochKeyShares { key: shares });
             match self.publish_payload(gid, Tlp::Clear, payload, Audience::Clear).await {
                 Ok(_) => {

@@ -137,37 +137,69 @@ impl Engine {
         self.identity.read().map(|i| i.keys.org_id()).unwrap_or(OrgId([0; 32]))
     }
 
-    /// Rebuild every group's log from the ops in the store.
+    /// Rebuild every group's log from the ops in the store. A group that cannot be loaded (a
+    /// damaged record, a log beyond the hard bound) is left out with an error in the log, and
+    /// the node runs with the others: one bad group never stops a node from starting.
     fn load_groups(&self) -> anyhow::Result<()> {
         let records = self.store.groups()?;
         let ident = self.identity.read().map_err(|_| anyhow::anyhow!("identity lock poisoned"))?;
         let mut groups = self.groups.write().map_err(|_| anyhow::anyhow!("groups lock poisoned"))?;
         for (id, rec) in records {
-            let mut rt = GroupRuntime::from_record(&rec, &ident.keys)?;
-            for item_id in self.store.group_item_ids(&id, trellis_proto::Kind::GroupOp)? {
-                if let Some(item) = self.store.get_item(&item_id)?
-                    && let Some(op) = ingest::log_op_of(&item.bytes)
-                {
-                    rt.absorb_op(op, &ident.keys)?;
+            match self.load_group(&id, &rec, &ident.keys) {
+                Ok(rt) => {
+                    groups.insert(id, rt);
                 }
+                Err(e) => tracing::error!(
+                    group = %id.short(),
+                    name = %rec.genesis.genesis.name,
+                    error = %e,
+                    "this group could not be loaded and is left out until the problem is fixed; the node runs without it"
+                ),
             }
-            for item_id in self.store.group_item_ids(&id, trellis_proto::Kind::EpochKey)? {
-                if let Some(item) = self.store.get_item(&item_id)?
-                    && let Some(k) = ingest::epoch_key_of(&item.bytes)
-                {
-                    rt.absorb_shares(&k.0, &k.1, &ident.keys);
-                }
-            }
-            for item_id in self.store.group_item_ids(&id, trellis_proto::Kind::Revocation)? {
-                if let Some(item) = self.store.get_item(&item_id)?
-                    && let Some((org, from)) = ingest::signing_revocation_of(&item.bytes)
-                {
-                    self.revoked.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?.insert(org, from);
-                }
-            }
-            groups.insert(id, rt);
         }
         Ok(())
+    }
+
+    fn load_group(
+        &self,
+        id: &GroupId,
+        rec: &crate::store::GroupRecord,
+        keys: &trellis_proto::OrgKeys,
+    ) -> anyhow::Result<GroupRuntime> {
+        let mut rt = GroupRuntime::from_record(rec, keys)?;
+        let mut ops = Vec::new();
+        for item_id in self.store.group_item_ids(id, trellis_proto::Kind::GroupOp)? {
+            if let Some(item) = self.store.get_item(&item_id)?
+                && let Some(op) = ingest::log_op_of(&item.bytes)
+            {
+                ops.push(op);
+            }
+        }
+        rt.load_ops(ops, keys)?;
+        for item_id in self.store.group_item_ids(id, trellis_proto::Kind::EpochKey)? {
+            if let Some(item) = self.store.get_item(&item_id)?
+                && let Some(k) = ingest::epoch_key_of(&item.bytes)
+            {
+                rt.absorb_shares(&k.0, &k.1, keys);
+            }
+        }
+        for item_id in self.store.group_item_ids(id, trellis_proto::Kind::Revocation)? {
+            if let Some(item) = self.store.get_item(&item_id)?
+                && let Some((org, from)) = ingest::signing_revocation_of(&item.bytes)
+            {
+                self.record_revocation(org, from);
+            }
+        }
+        Ok(rt)
+    }
+
+    /// Record that `org`'s signing key is revoked from `from_ms` on. The earliest time wins: a
+    /// holder of a stolen key cannot move a revocation into the future with a later one (§2.6).
+    pub fn record_revocation(&self, org: OrgId, from_ms: u64) {
+        if let Ok(mut m) = self.revoked.lock() {
+            let t = m.entry(org).or_insert(from_ms);
+            *t = (*t).min(from_ms);
+        }
     }
 
     /// Persist the listen addresses of `peer` once it is known to run a node of a member of one

@@ -340,7 +340,7 @@ impl Engine {
         next: &mut Vec<&'a Vec<u8>>,
     ) {
         match e {
-            trellis_proto::ProtoError::NotAMember(_) => next.push(b),
+            trellis_proto::ProtoError::NotAMember(_) | trellis_proto::ProtoError::NotAnAdmin(_) => next.push(b),
             trellis_proto::ProtoError::Duplicate => {}
             e => {
                 tracing::debug!(%peer, reason = e.reason(), "sync item rejected");

@@ -165,3 +165,25 @@ pub fn advisory_payload(title: &str, summary: &str) -> trellis_proto::Payload {
     let now = trellis_daemon::home::now_ms();
     trellis_proto::Payload::Advisory(trellis_proto::items::Advisory::text(title, summary, now))
 }
+
+/// An engine whose Swarm task is not run (no network: items are handed to it directly), with a
+/// fresh identity named `name` under `dir`. Returns the engine, its org keys and node binding.
+pub async fn offline_engine(
+    dir: &Path,
+    name: &str,
+) -> (std::sync::Arc<trellis_daemon::engine::Engine>, trellis_proto::OrgKeys, trellis_proto::keys::SignedNodeBinding) {
+    use trellis_daemon::home::{Identity, now_ms};
+    let home = dir.join(name);
+    let identity = Identity::create(&home, name, now_ms()).unwrap();
+    let keys = Identity::load(&home).unwrap().keys;
+    let store = trellis_daemon::store::Store::open(&home.join("store.redb")).unwrap();
+    let kp = libp2p::identity::Keypair::generate_ed25519();
+    let peer = kp.public().to_peer_id();
+    let binding = trellis_proto::keys::NodeBinding::sign(&keys, kp.public().encode_protobuf(), now_ms(), 3_600_000);
+    let cfg = trellis_daemon::node::NodeConfig { bootstrap: vec![], mdns: false, discovery: false };
+    let (node, handle, _events) =
+        trellis_daemon::node::Node::new(trellis_daemon::node::build_swarm(kp, &cfg).unwrap(), &cfg);
+    drop(node);
+    let engine = trellis_daemon::engine::Engine::new(home, identity, binding.clone(), store, handle, peer).unwrap();
+    (engine, keys, binding)
+}

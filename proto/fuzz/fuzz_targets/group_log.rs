@@ -38,7 +38,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             v
         })
         .collect();
-    let genesis = SignedGenesis::create(&keys[0], "fuzz", GroupKind::Sector, 0, [1; 16], [2; 16], &[3; 32], [4; 32])
+    let genesis = SignedGenesis::create(&keys[0], "fuzz", GroupKind::Sector, 0, [1; 16], &[3; 32], [4; 32])
         .expect("genesis");
     World { orgs: keys.iter().map(|k| k.org_id()).collect(), bundles, genesis }
 });
@@ -108,6 +108,7 @@ fn build(data: &[u8]) -> Vec<LogOp> {
             id: ItemId(tagged_hash("fuzz/op", &[&index, used])),
             author: w.orgs[author as usize % ORGS],
             timestamp_ms: ops.len() as u64,
+            seq: ops.len() as u64 + 1,
             op: GroupOp { parents, action },
         });
     }

@@ -38,13 +38,12 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     let bundles = keys.iter().map(|k| k.key_bundle(0, u64::MAX / 2)).collect();
     let genesis_key = [0x11; 32];
     let genesis =
-        SignedGenesis::create(&keys[0], "props", GroupKind::Sector, 0, [1; 16], [2; 16], &genesis_key, [3; 32])
-            .unwrap();
+        SignedGenesis::create(&keys[0], "props", GroupKind::Sector, 0, [1; 16], &genesis_key, [3; 32]).unwrap();
     World { keys, bundles, genesis, genesis_key }
 });
 
 fn log_op(id: ItemId, author: OrgId, parents: Vec<ItemId>, action: OpAction) -> LogOp {
-    LogOp { id, author, timestamp_ms: 1, op: GroupOp { parents, action } }
+    LogOp { id, author, timestamp_ms: 1, seq: 1, op: GroupOp { parents, action } }
 }
 
 fn fake_key(key_id: u8, to: impl Iterator<Item = OrgId>) -> NewEpochKey {
@@ -238,7 +237,7 @@ proptest! {
             .map(|(o, m)| (*o, m.bundle.bundle.x25519))
             .collect();
         let mut log = GroupLog::new(w.genesis.clone()).unwrap();
-        let new_key = seal_epoch_key(&log.id, [5; 16], &key, &remaining, seed).unwrap();
+        let new_key = seal_epoch_key(&log.id, &key, &remaining, seed).0;
         let rm = log_op(
             ItemId([0x77; 32]),
             w.org(remover),
@@ -263,7 +262,11 @@ proptest! {
         // The removed org keeps only the keys it had: the genesis key.
         prop_assert_ne!(w.genesis_key, key);
         let o = w.org(removed);
-        prop_assert_eq!(s.check_sender(&o, Kind::Advisory, cutoff), Ok(()));
+        // Late items are judged with the role the org had (§6.7): a removed reader still
+        // publishes nothing but control items.
+        let late = if before.members[&o].role.can_publish() { Ok(()) } else { Err(ProtoError::ReaderCannotPublish(o)) };
+        prop_assert_eq!(s.check_sender(&o, Kind::Advisory, cutoff), late);
+        prop_assert_eq!(s.check_sender(&o, Kind::GroupOp, cutoff), Ok(()));
         prop_assert_eq!(s.check_sender(&o, Kind::Advisory, cutoff + 1), Err(ProtoError::NotAMember(o)));
         prop_assert_eq!(s.check_sender(&o, Kind::GroupOp, cutoff + 1), Err(ProtoError::NotAMember(o)));
     }
