@@ -8,6 +8,7 @@
 mod advisory;
 mod export;
 mod group;
+mod input;
 mod keys;
 mod node;
 mod output;
@@ -51,6 +52,13 @@ enum Command {
     /// Create this organization's identity in the home (refuses to overwrite one)
     #[command(after_help = "Example:\n  trellis --home /srv/trellis init --name \"Acme Water\"")]
     Init(node::InitArgs),
+    /// Change this organization's name, as other members see it (they learn it when they next
+    /// connect; contact cards carry it from now on)
+    #[command(after_help = "Example:\n  trellis rename \"Acme Water Utilities\"")]
+    Rename {
+        /// The new name
+        name: String,
+    },
     /// Show the node: organization, peer id, listen addresses, peers and groups
     #[command(after_help = "Example:\n  trellis status")]
     Status,
@@ -163,6 +171,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(a) => node::init(&ctx, a),
         Command::Status => node::status(&ctx).await,
+        Command::Rename { name } => node::rename(&ctx, &name).await,
         Command::Id => node::id(&ctx).await,
         Command::Peers => node::peers(&ctx).await,
         Command::Group(c) => group::run(&ctx, c).await,
@@ -193,11 +202,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.json;
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if json => {
+            // `--json` prints exactly one JSON value, errors included: `{"error": {"message": …}}`
+            // on stdout, with the exact text, and exit code 1.
+            let value = serde_json::json!({ "error": { "message": format!("{e:#}") } });
+            match output::print_json(&value) {
+                Ok(()) => ExitCode::FAILURE,
+                Err(_) => {
+                    eprintln!("error: {}", output::safe_block(&format!("{e:#}")));
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Error messages can quote remote text (a group's name): printed safe.
+            eprintln!("error: {}", output::safe_block(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -142,7 +142,7 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&v);
             }
-            print!("{}", render_show(&v));
+            print!("{}", output::safe_block(&render_show(&v)));
             Ok(())
         }
         PostureCommand::History { org } => {
@@ -175,7 +175,7 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&d);
             }
-            print!("{}", render_diff(&d));
+            print!("{}", output::safe_block(&render_diff(&d)));
             Ok(())
         }
         PostureCommand::Cosign { org, indicators, group, note } => {
@@ -200,10 +200,9 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
 }
 
 fn read_document(path: &Path) -> anyhow::Result<PostureDocument> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!("reading the posture file {} (create one with `trellis posture init`)", shown(path))
-    })?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a posture file", shown(path)))
+    let bytes = crate::input::read_bounded(path, crate::input::MAX_DOCUMENT_BYTES, "posture file")
+        .context("create one with `trellis posture init`")?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a posture file", shown(path)))
 }
 
 fn init(ctx: &Ctx, out: Option<PathBuf>, answers: Option<PathBuf>, force: bool) -> anyhow::Result<()> {
@@ -221,6 +220,12 @@ fn init(ctx: &Ctx, out: Option<PathBuf>, answers: Option<PathBuf>, force: bool) 
         None => walk_through(&mut std::io::stdin().lock(), &mut prompts, now)?,
     };
     drop(prompts);
+    if doc.claims.is_empty() && doc.critical_dependencies.is_empty() {
+        bail!(
+            "no answers were given (the input ended or every question was skipped), so nothing was written; \
+             run `trellis posture init` in a terminal, or give --answers FILE with one answer per line"
+        );
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", shown(dir)))?;
     }
@@ -244,8 +249,12 @@ fn init(ctx: &Ctx, out: Option<PathBuf>, answers: Option<PathBuf>, force: bool) 
 /// Read one line; `None` at end of input.
 fn read_answer(input: &mut impl BufRead) -> anyhow::Result<Option<String>> {
     let mut line = String::new();
-    if input.read_line(&mut line).context("reading an answer")? == 0 {
+    let limit = crate::input::MAX_LINE_BYTES;
+    if std::io::Read::take(&mut *input, limit + 1).read_line(&mut line).context("reading an answer")? == 0 {
         return Ok(None);
+    }
+    if line.len() as u64 > limit && !line.ends_with('\n') {
+        bail!("an answer is longer than {}; answers are one short line each", crate::input::bytes(limit));
     }
     Ok(Some(line.trim().to_string()))
 }

@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, cmd: SupplyChainCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&c);
             }
-            print!("{}", render_concentration(&c));
+            print!("{}", output::safe_block(&render_concentration(&c)));
             Ok(())
         }
     }
