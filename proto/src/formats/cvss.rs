@@ -179,8 +179,13 @@ mod tests {
         ] {
             assert_eq!(score_tenths(v), Ok(want), "{v}");
         }
-        for v in [v3_base_score_tenths("CVSS:3.1/AV:P/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N").unwrap()] {
-            assert_eq!(score_tenths("CVSS:3.1/AV:P/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N"), Ok(v));
+        // The library and the hand-written v3 formula agree.
+        for v in [
+            "CVSS:3.1/AV:P/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N",
+            "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:H/I:N/A:L/E:F/RL:O/RC:C",
+            "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:C/C:L/I:L/A:N",
+        ] {
+            assert_eq!(score_tenths(v).ok(), v3_base_score_tenths(v), "{v}");
         }
     }
 
