@@ -567,6 +567,24 @@ fn refusals_before_publishing_bounded_reads_and_idempotent_publishing() {
         ensure!(page.stdout.lines().count() == 2, "{}", page.stdout);
         ensure!(page.stderr.contains("next page: --offset 1"), "{}", page.stderr);
 
+        // Files that are not advisories say what they are and which command takes them.
+        let bom = dir.join("bom.json");
+        std::fs::write(&bom, r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[]}"#)?;
+        refused(
+            bins.trellis(ha, &["advisory", "publish", "water", "--tlp", "green", "--file", &bom.display().to_string()]),
+            "a CycloneDX SBOM: add it with `trellis sbom add FILE`",
+        )?;
+        let stix = dir.join("stix.json");
+        std::fs::write(&stix, r#"{"type":"bundle","id":"bundle--6b0e6a4e-7f3c-4f3e-9d0a-1c2b3d4e5f60","objects":[]}"#)?;
+        refused(
+            bins.trellis(
+                ha,
+                &["advisory", "publish", "water", "--tlp", "green", "--file", &stix.display().to_string()],
+            ),
+            "a STIX 2.1 bundle",
+        )?;
+        refused(bins.trellis(ha, &["group", "create", "bad\nname", "--kind", "sector"]), "control characters")?;
+
         // posture init with no input writes nothing.
         let posture = dir.join("posture.json");
         refused(

@@ -39,6 +39,9 @@ impl Engine {
     pub async fn create_group(self: &Arc<Self>, name: &str, kind: &str) -> Result<GroupId, ActionError> {
         let kind: GroupKind = kind.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
         let name = name.trim();
+        if name.chars().any(char::is_control) {
+            return Err(bad("a group name cannot contain control characters (newlines, escapes)"));
+        }
         if looks_like_group_id(name) {
             return Err(bad(format!(
                 "a group name of 8 or more characters made only of letters and the digits 2-7 reads as a \
