@@ -130,6 +130,13 @@ fn group_names_cannot_capture_ids_and_publishing_amber_names_the_group() {
         )?;
         ensure!(array(bins.json(&hg, &["group", "list"])?)?.is_empty());
 
+        // A Gamma running a modified binary can name its group after Alpha's channel's id; Beta
+        // refuses to join it.
+        let card_b = str_field(&bins.json(hb, &["id"])?, "card")?.to_string();
+        let forged = invite_from_a_modified_binary(&short, &card_b)?;
+        refused(bins.trellis(hb, &["group", "join", &forged]), "reads as a group id")?;
+        ensure!(array(bins.json(hb, &["group", "list"])?)?.len() == 1);
+
         // Gamma's group of the same name is not joined by Beta: names are unique on a node.
         bins.json(&hg, &["group", "create", "alpha-suppliers", "--kind", "supply-chain"])?;
         let card = str_field(&bins.json(hb, &["id"])?, "card")?.to_string();
@@ -165,6 +172,38 @@ fn group_names_cannot_capture_ids_and_publishing_amber_names_the_group() {
     if let Err(e) = run() {
         panic!("{e:#}");
     }
+}
+
+/// An invite token from a founder running a modified binary, which skips the checks `group
+/// create` makes on names: a signed genesis named `name` and the `Add` op admitting `card`.
+fn invite_from_a_modified_binary(name: &str, card: &str) -> anyhow::Result<String> {
+    use trellis_proto::envelope::{EnvelopeRandomness, PublishRequest, Recipients};
+    use trellis_proto::group::{GroupKind, GroupOp, OpAction, Role, SignedGenesis};
+    use trellis_proto::invite::Invite;
+    use trellis_proto::{ContactCard, Envelope, OrgKeys, Payload, Tlp};
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+    let founder = OrgKeys::from_seeds([7; 32], [9; 32]);
+    let genesis = SignedGenesis::create(&founder, name, GroupKind::Sector, now, [1; 16], [2; 16], &[3; 32], [4; 32])?;
+    let card = ContactCard::parse(card, now)?;
+    let op = GroupOp {
+        parents: vec![],
+        action: OpAction::Add { member: card.bundle.clone(), role: Role::Member, share: None },
+    };
+    let payload = Payload::GroupOp(op);
+    let env = Envelope::build(
+        &founder,
+        &PublishRequest {
+            group: genesis.group_id(),
+            epoch: 0,
+            seq: 1,
+            timestamp_ms: now,
+            tlp: Tlp::Clear,
+            payload: &payload,
+            recipients: Recipients::Clear,
+        },
+        &EnvelopeRandomness { nonce: [5; 24], content_key: [6; 32], hpke_seed: [8; 32] },
+    )?;
+    Ok(Invite { genesis, add_op: env.bytes, addrs: vec![] }.to_text())
 }
 
 /// Bytes a terminal acts on or that hide or reorder text: C0 (but newline), DEL, C1, bidi
