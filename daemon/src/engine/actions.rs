@@ -161,7 +161,8 @@ impl Engine {
             if let Some(g) = groups.values().find(|g| g.name() == name) {
                 return Err(ActionError::Conflict(format!(
                     "this node is already in a group named {name:?} ({}); a second group of the same name \
-                     would make the name ambiguous: leave that group first, or ask the inviter to use another name",
+                     would make the name ambiguous, so names are unique on a node: ask the inviter to name the group \
+                     differently",
                     self.describe_group(g)
                 )));
             }
