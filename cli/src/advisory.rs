@@ -34,7 +34,11 @@ pub enum AdvisoryCommand {
         "A --file is a CSAF 2.0 document, an OSV record (both detected, or --format), or Trellis JSON\n",
         "with any of: title, summary, severity, aliases, affects, references, remediation, category;\n",
         "for Trellis JSON, flags override its values and add to its lists. A CSAF or OSV document is\n",
-        "published whole: content flags are refused, and --tlp may not be looser than its own label."
+        "published whole: content flags are refused, and --tlp may not be looser than its own label.\n\n",
+        "At AMBER, AMBER+STRICT and RED the group the name or id designates is shown first (name,\n",
+        "founder, members) and, on a terminal, confirmed (--yes skips the question). Publishing the\n",
+        "same advisory again (same content, label and readers) sends the stored item, not a copy.\n",
+        "A file is read up to 1 MiB."
     ))]
     Publish(Box<PublishArgs>),
     /// List the advisories this node can read, newest first
@@ -112,10 +116,13 @@ pub struct PublishArgs {
     /// What is wrong and who is affected
     #[arg(long, required_unless_present = "file")]
     summary: Option<String>,
-    /// CVSS v3/v4 vector, a score such as 7.5, or both: '9.8 CVSS:3.1/AV:N/...'
+    /// CVSS v2, v3.0/3.1 or v4.0 vector, a score such as 7.5, or both if they agree:
+    /// '9.8 CVSS:3.1/AV:N/...' (a vector's score is computed from it)
     #[arg(long, value_name = "CVSS")]
     severity: Option<String>,
-    /// Affected package as PURL@RANGE, e.g. 'pkg:npm/lodash@<4.17.21' (repeatable)
+    /// Affected package as PURL@RANGE (repeatable): a range is comma-separated >=FIRST, <FIXED
+    /// or <=LAST, or single versions, e.g. 'pkg:npm/lodash@<4.17.21',
+    /// 'pkg:cargo/foo@>=1.0.0,<1.2.3', 'pkg:pypi/x@1.0'; a package URL alone means every version
     #[arg(long, value_name = "PURL@RANGE")]
     affects: Vec<String>,
     /// Read the advisory from a file: CSAF 2.0, OSV or Trellis JSON (flags override Trellis JSON)

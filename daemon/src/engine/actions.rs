@@ -769,6 +769,13 @@ mod tests {
         assert_eq!(a.versions, vec!["1.0".to_string()]);
         assert!(parse_affects("lodash@1").is_err());
         assert!(parse_affects("pkg:npm/x@>1").is_err());
+        // The README's walk-through.
+        let a = parse_affects("pkg:maven/org.apache.logging.log4j/log4j-core@>=2.0.0,<2.15.0").unwrap();
+        assert_eq!(
+            a.ranges[0].events,
+            vec![VersionEvent::Introduced("2.0.0".into()), VersionEvent::Fixed("2.15.0".into())]
+        );
+        assert!(parse_affects("pkg:generic/acme-hmi@<2.4.1").is_ok());
         let a = parse_affects("pkg:npm/@angular/core@<1.0.0").unwrap();
         assert_eq!(a.purl.as_deref(), Some("pkg:npm/%40angular/core"));
         for junk in [
