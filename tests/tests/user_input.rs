@@ -255,17 +255,27 @@ fn remote_text_cannot_attack_the_terminal() {
             .spawn()?;
         std::thread::sleep(Duration::from_secs(1));
 
-        // A 1 MiB title is refused with the limit in bytes, and nothing is published.
+        // 1 MiB strings: refused with the limit in bytes, and nothing is published — in a file
+        // (past the CLI's read limit) and in a field (past the protocol's limit for a summary).
         let huge = "\u{1b}".repeat(1024 * 1024);
         let file = ha.parent().context("no parent")?.join("huge.json");
-        std::fs::write(&file, serde_json::to_vec(&serde_json::json!({"title": huge, "summary": "s"}))?)?;
+        let file_arg = file.display().to_string();
+        let publish_file = ["advisory", "publish", "water", "--tlp", "green", "--file", file_arg.as_str()];
+        std::fs::write(&file, serde_json::to_vec(&serde_json::json!({"title": "t", "summary": huge}))?)?;
+        refused(bins.trellis(ha, &publish_file), "the limit is 1048576 bytes (1 MiB)")?;
+        let big = "\u{9b}2J".repeat(100_000);
+        std::fs::write(&file, serde_json::to_vec(&serde_json::json!({"title": "t", "summary": big}))?)?;
         refused(
-            bins.trellis(
-                ha,
-                &["advisory", "publish", "water", "--tlp", "green", "--file", &file.display().to_string()],
-            ),
-            "limit",
+            bins.trellis(ha, &publish_file),
+            "the summary is 400000 bytes as UTF-8 (300000 characters); the limit is 65536 bytes",
         )?;
+        ensure!(advisory_count(bins, ha)? == 0);
+        // A summary at the protocol's limit, made of escape sequences and newlines.
+        let long = "\u{1b}[31m\n".repeat(64 * 1024 / 6);
+        std::fs::write(&file, serde_json::to_vec(&serde_json::json!({"title": "long summary", "summary": long}))?)?;
+        let mut json_publish = vec!["--json"];
+        json_publish.extend_from_slice(&publish_file);
+        let long_id = str_field(&bins.trellis(ha, &json_publish).ok()?.parse()?, "id")?.to_string();
 
         let corpus = corpus();
         let mut ids = Vec::new();
@@ -290,12 +300,24 @@ fn remote_text_cannot_attack_the_terminal() {
                 .ok()?;
             ids.push(str_field(&out.parse()?, "id")?.to_string());
         }
-        wait_until("B to hold every advisory", NET, || (advisory_count(bins, hb).ok()? == ids.len()).then_some(()))?;
+        let mut ids_all = ids.clone();
+        ids_all.push(long_id.clone());
+        wait_until("B to hold every advisory", NET, || {
+            (advisory_count(bins, hb).ok()? == ids_all.len()).then_some(())
+        })?;
+        let show = bins.trellis(hb, &["advisory", "show", &long_id]).ok()?;
+        ensure!(raw_control(&show.stdout).is_none(), "raw control in the long summary");
+        ensure!(show.stdout.lines().filter(|l| l.starts_with("  \\e[31m")).count() == 64 * 1024 / 6, "one line each");
 
         // --json keeps the exact bytes.
         for a in array(bins.json(hb, &["advisory", "list"])?)? {
             let title = str_field(&a, "title")?;
-            ensure!(corpus.iter().any(|c| c.trim() == title), "title changed in JSON: {title:?}");
+            let summary = str_field(&a, "summary")?;
+            if a.get("id").and_then(Value::as_str) == Some(long_id.as_str()) {
+                ensure!(summary == long.trim(), "the long summary changed in JSON");
+                continue;
+            }
+            ensure!(corpus.iter().any(|c| c.trim() == title && c.trim() == summary), "text changed in JSON: {title:?}");
         }
 
         // Text: one row per item, no raw control byte.
@@ -306,7 +328,7 @@ fn remote_text_cannot_attack_the_terminal() {
             raw_control(&list.stdout),
             list.stdout
         );
-        ensure!(list.stdout.lines().count() == ids.len() + 1, "one row per item, got:\n{}", list.stdout);
+        ensure!(list.stdout.lines().count() == ids_all.len() + 1, "one row per item, got:\n{}", list.stdout);
         for (id, text) in ids.iter().zip(&corpus) {
             let show = bins.trellis(hb, &["advisory", "show", id]).ok()?;
             ensure!(raw_control(&show.stdout).is_none(), "raw control in show: {:?}", show.stdout);
@@ -337,7 +359,7 @@ fn remote_text_cannot_attack_the_terminal() {
             if let Ok(c) = rx.recv_timeout(Duration::from_millis(200)) {
                 buf.extend(c);
             }
-            if String::from_utf8_lossy(&buf).lines().filter(|l| l.contains("  advisory  ")).count() >= ids.len() {
+            if String::from_utf8_lossy(&buf).lines().filter(|l| l.contains("  advisory  ")).count() >= ids_all.len() {
                 break;
             }
         }
@@ -346,7 +368,7 @@ fn remote_text_cannot_attack_the_terminal() {
         let text = String::from_utf8(buf)?;
         ensure!(raw_control(&text).is_none(), "raw control in watch: {text:?}");
         let events = text.lines().filter(|l| l.contains("  advisory  ")).count();
-        ensure!(events == ids.len() && text.lines().count() == ids.len(), "one line per event:\n{text}");
+        ensure!(events == ids_all.len() && text.lines().count() == ids_all.len(), "one line per event:\n{text}");
         Ok(())
     };
     if let Err(e) = run() {
