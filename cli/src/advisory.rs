@@ -476,7 +476,7 @@ fn maybe_stored(e: anyhow::Error) -> anyhow::Error {
 
 /// At AMBER and RED, show which group the name or id designates (name, founder, members)
 /// before anything is sent; on a terminal, ask unless --yes.
-async fn confirm_group(ctx: &Ctx, group: &str, tlp: trellis_proto::Tlp, yes: bool) -> anyhow::Result<()> {
+pub async fn confirm_group(ctx: &Ctx, group: &str, tlp: trellis_proto::Tlp, yes: bool) -> anyhow::Result<()> {
     let g: GroupInfo = ctx.get(&format!("/v1/groups/{}", encode(group))).await?;
     let line = format!(
         "{} to group {} founded by {}, {} members (id {})",

@@ -51,7 +51,7 @@ pub enum PostureCommand {
     },
     /// Publish the posture file to a group (in a supply-chain channel: AMBER to its admins)
     #[command(
-        after_help = "Examples:\n  trellis posture publish prime-suppliers\n  trellis posture publish water --tlp amber --to k3vq-2mfa-x8rt-pq4z --file posture.json"
+        after_help = "Examples:\n  trellis posture publish prime-suppliers\n  trellis posture publish water --tlp amber --to k3vq-2mfa-x8rt-pq4z --file posture.json\n\nAt AMBER and RED the group the name or id designates is shown first (name, founder,\nmembers) and, on a terminal, confirmed (--yes skips the question)."
     )]
     Publish {
         /// Group name or id
@@ -60,11 +60,14 @@ pub enum PostureCommand {
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
         /// TLP label [default: amber]
-        #[arg(long, value_parser = ["clear", "green", "amber", "amber+strict", "red"])]
+        #[arg(long, value_parser = crate::advisory::parse_tlp)]
         tlp: Option<String>,
         /// Recipient organization (repeatable; default in a supply-chain channel: its admins)
         #[arg(long, value_name = "ORG")]
         to: Vec<String>,
+        /// Publish at AMBER or RED without asking to confirm the group on a terminal
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Show an organization's latest attestation: expired answers, checks made here, co-signatures
     #[command(
@@ -122,15 +125,21 @@ pub enum PostureCommand {
 pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
     match cmd {
         PostureCommand::Init { out, answers, force } => init(ctx, out, answers, force),
-        PostureCommand::Publish { group, file, tlp, to } => {
+        PostureCommand::Publish { group, file, tlp, to, yes } => {
             let path = file.unwrap_or_else(|| ctx.home.join(DEFAULT_FILE));
             let document = read_document(&path)?;
+            let label: trellis_proto::Tlp =
+                tlp.as_deref().unwrap_or("amber").parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let tlp = Some(label.as_str().to_string());
+            if label.needs_recipients() {
+                crate::advisory::confirm_group(ctx, &group, label, yes).await?;
+            }
             let c: Created =
                 ctx.post("/v1/posture", &PublishPosture { group: group.clone(), tlp, to, document }).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
-            println!("published posture to {group} (id {})", short(&c.id));
+            println!("published posture to {} (id {})", output::safe(&group), short(&c.id));
             Ok(())
         }
         PostureCommand::Show { org, group } => {

@@ -166,6 +166,14 @@ fn group_names_cannot_capture_ids_and_publishing_amber_names_the_group() {
             "{}",
             out.stderr
         );
+        // The same for a posture attestation (AMBER to the customer by default).
+        let answers = dir.join("answers.txt");
+        std::fs::write(&answers, "security@example.com\n\n")?;
+        let posture = dir.join("posture.json");
+        let (answers_arg, posture_arg) = (answers.display().to_string(), posture.display().to_string());
+        bins.trellis(hb, &["posture", "init", "--out", &posture_arg, "--answers", &answers_arg]).ok()?;
+        let out = bins.trellis(hb, &["posture", "publish", &short, "--file", &posture_arg]).ok()?;
+        ensure!(out.stderr.contains("TLP:AMBER to group alpha-suppliers founded by Alpha Water"), "{}", out.stderr);
         drop(g);
         Ok(())
     };
