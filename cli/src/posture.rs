@@ -19,13 +19,21 @@ use trellis_proto::posture::{
     AnswerKind, ClaimDocument, DEFAULT_VALIDITY_DAYS, GUIDES, PostureDocument, format_value, parse_value,
 };
 
-use crate::output::{self, Table, or_dash, short, time};
+use crate::output::{self, Table, or_dash, safe, short, time};
 use crate::{Ctx, encode, shown};
 
 /// The document `init` writes and `publish` reads when no file is named, in the node's home.
 pub const DEFAULT_FILE: &str = "posture.json";
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// Answers in a row that do not fit one question before `init` gives up: piped input that
+/// never fits (`yes | trellis posture init`) must end, not ask forever.
+const MAX_MISFITS: usize = 10;
+
+/// Most dependencies an attestation carries (the protocol's list limit): piped input that never
+/// ends must not grow the document without bound.
+const MAX_LIST: usize = trellis_proto::limits::MAX_LIST;
 
 #[derive(Subcommand, Debug)]
 pub enum PostureCommand {
@@ -292,6 +300,7 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
             AnswerKind::Number { unit } => format!("number of {unit}"),
             AnswerKind::Contact => "e-mail or URL".to_string(),
         };
+        let mut misfits = 0;
         let value = loop {
             write!(out, "  {} ({hint}, Enter to skip): ", g.question)?;
             out.flush()?;
@@ -304,7 +313,16 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
             }
             match parse_value(g.indicator, &line) {
                 Ok(v) => break Some(v),
-                Err(e) => writeln!(out, "  That answer does not fit: {e}. Try again.")?,
+                Err(e) => {
+                    misfits += 1;
+                    if misfits >= MAX_MISFITS {
+                        bail!(
+                            "{MAX_MISFITS} answers in a row did not fit \"{}\" ({e}); nothing was written",
+                            g.question
+                        );
+                    }
+                    writeln!(out, "  That answer does not fit: {e}. Try again.")?
+                }
             }
         };
         let Some(value) = value else {
@@ -319,6 +337,7 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
     }
     let mut days = DEFAULT_VALIDITY_DAYS;
     if !ended {
+        let mut misfits = 0;
         loop {
             write!(out, "How many days should these answers stay valid? [{DEFAULT_VALIDITY_DAYS}]: ")?;
             out.flush()?;
@@ -330,7 +349,13 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
                         days = d;
                         break;
                     }
-                    _ => writeln!(out, "  Give a number of days between 1 and {}.", 3 * 365)?,
+                    _ => {
+                        misfits += 1;
+                        if misfits >= MAX_MISFITS {
+                            bail!("{MAX_MISFITS} answers in a row were not a number of days; nothing was written");
+                        }
+                        writeln!(out, "  Give a number of days between 1 and {}.", 3 * 365)?
+                    }
                 },
             }
         }
@@ -346,6 +371,12 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
         match read_answer(input)? {
             Some(l) if !l.is_empty() => {
                 if let Some(d) = PostureDocument::dependency_from_line(&l) {
+                    if deps.len() == MAX_LIST {
+                        bail!(
+                            "more than {MAX_LIST} dependencies were given, the most an attestation carries; \
+                             nothing was written"
+                        );
+                    }
                     deps.push(d);
                 }
             }
@@ -369,22 +400,24 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
     Ok(PostureDocument { claims, critical_dependencies: deps })
 }
 
+/// The attestation as text. Every field another organization wrote is made safe one by one
+/// ([`safe`]): a line break in a note or a dependency name cannot forge a line of its own.
 fn render_show(v: &PostureView) -> String {
     let mut s = String::new();
     let who = match &v.name {
-        Some(n) => format!("{n} ({})", v.fingerprint),
+        Some(n) => format!("{} ({})", safe(n), v.fingerprint),
         None => v.fingerprint.clone(),
     };
     s.push_str(&format!("organization: {who}\n"));
     s.push_str(&format!(
         "attestation:  {} in {} [{}], published {}\n",
         short(&v.id),
-        v.group_name,
-        v.tlp,
+        safe(&v.group_name),
+        safe(&v.tlp),
         time(v.published_ms)
     ));
     if !v.expired.is_empty() {
-        s.push_str(&format!("EXPIRED:      {} (ask for a new attestation)\n", v.expired.join(", ")));
+        s.push_str(&format!("EXPIRED:      {} (ask for a new attestation)\n", safe(&v.expired.join(", "))));
     }
     let mut t = Table::new(&["INDICATOR", "ANSWER", "METHOD", "VALID UNTIL", "CHECKED HERE", "CO-SIGNED BY"]);
     for c in &v.claims {
@@ -400,7 +433,7 @@ fn render_show(v: &PostureView) -> String {
     s.push_str(&t.render());
     for c in &v.claims {
         if let Some(k) = &c.check {
-            s.push_str(&format!("  {} {}: {}\n", c.indicator, k.status, k.detail));
+            s.push_str(&format!("  {} {}: {}\n", safe(&c.indicator), safe(&k.status), safe(&k.detail)));
         }
     }
     if !v.critical_dependencies.is_empty() {
@@ -408,20 +441,25 @@ fn render_show(v: &PostureView) -> String {
             .critical_dependencies
             .iter()
             .map(|d| match &d.purl {
-                Some(p) if p != &d.name => format!("{} ({p})", d.name),
-                _ => d.name.clone(),
+                Some(p) if p != &d.name => format!("{} ({})", safe(&d.name), safe(p)),
+                _ => safe(&d.name),
             })
             .collect();
         s.push_str(&format!("depends on:   {}\n", deps.join(", ")));
     }
     for c in &v.cosignatures {
-        let who = c.name.clone().unwrap_or_else(|| c.fingerprint.clone());
-        let note = c.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default();
-        s.push_str(&format!("co-signed by {who} on {}: {}{note}\n", time(c.published_ms), c.indicators.join(", ")));
+        let who = safe(c.name.as_deref().unwrap_or(&c.fingerprint));
+        let note = c.note.as_deref().map(|n| format!(" — {}", safe(n))).unwrap_or_default();
+        s.push_str(&format!(
+            "co-signed by {who} on {}: {}{note}\n",
+            time(c.published_ms),
+            safe(&c.indicators.join(", "))
+        ));
     }
     s
 }
 
+/// The changes as text, each field from the publisher made safe on its own (see [`render_show`]).
 fn render_diff(d: &PostureDiffView) -> String {
     let mut s = String::new();
     match &d.previous {
@@ -443,23 +481,24 @@ fn render_diff(d: &PostureDiffView) -> String {
     }
     for c in &d.changes {
         let line = match c.change.as_str() {
-            "added" => format!("+ {}: {}", c.indicator, or_dash(c.after.as_deref())),
-            "removed" => format!("- {}: {}", c.indicator, or_dash(c.before.as_deref())),
+            "added" => format!("+ {}: {}", safe(&c.indicator), safe(&or_dash(c.after.as_deref()))),
+            "removed" => format!("- {}: {}", safe(&c.indicator), safe(&or_dash(c.before.as_deref()))),
             other => format!(
-                "~ {} {other}: {} -> {}",
-                c.indicator,
-                or_dash(c.before.as_deref()),
-                or_dash(c.after.as_deref())
+                "~ {} {}: {} -> {}",
+                safe(&c.indicator),
+                safe(other),
+                safe(&or_dash(c.before.as_deref())),
+                safe(&or_dash(c.after.as_deref()))
             ),
         };
         s.push_str(&line);
         s.push('\n');
     }
     for dep in &d.dependencies_added {
-        s.push_str(&format!("+ depends on {dep}\n"));
+        s.push_str(&format!("+ depends on {}\n", safe(dep)));
     }
     for dep in &d.dependencies_removed {
-        s.push_str(&format!("- no longer depends on {dep}\n"));
+        s.push_str(&format!("- no longer depends on {}\n", safe(dep)));
     }
     s
 }
@@ -484,6 +523,90 @@ mod tests {
         assert_eq!(doc.claims[1].value, "no");
         assert_eq!(doc.claims[1].valid_until, "2026-01-01T00:00:00.000Z");
         assert!(doc.critical_dependencies.is_empty());
+    }
+
+    #[test]
+    fn endless_piped_input_ends_with_an_error() {
+        // `yes no | trellis posture init`: the first question takes an e-mail or URL, and
+        // "no" never fits it.
+        let endless = "no\n".repeat(1000);
+        let e = walk_through(&mut endless.as_bytes(), &mut Vec::new(), 0).unwrap_err();
+        assert!(e.to_string().contains("10 answers in a row did not fit"), "{e}");
+        // Every question skipped, default validity, then endless dependencies.
+        let mut input = "\n".repeat(GUIDES.len() + 1);
+        input.push_str(&"ExampleCloud\n".repeat(MAX_LIST + 1));
+        let e = walk_through(&mut input.as_bytes(), &mut Vec::new(), 0).unwrap_err();
+        assert!(e.to_string().contains("more than 1024 dependencies"), "{e}");
+        // At the limit it is accepted.
+        let mut input = "\n".repeat(GUIDES.len() + 1);
+        input.push_str(&"ExampleCloud\n".repeat(MAX_LIST));
+        assert_eq!(
+            walk_through(&mut input.as_bytes(), &mut Vec::new(), 0).unwrap().critical_dependencies.len(),
+            MAX_LIST
+        );
+    }
+
+    #[test]
+    fn remote_text_in_a_posture_cannot_forge_a_line() {
+        let forged = "x\nEXPIRED:      everything\u{1b}[2J";
+        let v = PostureView {
+            id: "id".into(),
+            org: "org".into(),
+            fingerprint: "k3vq-2mfa".into(),
+            name: Some(forged.into()),
+            group: "g".into(),
+            group_name: forged.into(),
+            tlp: "green".into(),
+            published_ms: 0,
+            claims: vec![],
+            critical_dependencies: vec![trellis_daemon::api::types::DependencyView {
+                name: forged.into(),
+                purl: Some(forged.into()),
+            }],
+            cosignatures: vec![trellis_daemon::api::types::CosignView {
+                id: "c".into(),
+                org: "o".into(),
+                fingerprint: "f".into(),
+                name: Some(forged.into()),
+                indicators: vec![forged.into()],
+                note: Some(forged.into()),
+                published_ms: 0,
+            }],
+            expired: vec![],
+        };
+        let text = render_show(&v);
+        assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("EXPIRED")), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let summary = trellis_daemon::api::types::PostureSummary {
+            id: "l".into(),
+            org: "o".into(),
+            group: "g".into(),
+            group_name: "n".into(),
+            tlp: "green".into(),
+            published_ms: 0,
+            claims: 0,
+            expired: 0,
+            dependencies: 0,
+            problems: vec![],
+        };
+        let d = PostureDiffView {
+            org: "o".into(),
+            name: None,
+            previous: None,
+            latest: summary,
+            changes: vec![trellis_daemon::api::types::ClaimChangeView {
+                indicator: forged.into(),
+                change: forged.into(),
+                before: Some(forged.into()),
+                after: Some(forged.into()),
+            }],
+            dependencies_added: vec![forged.into()],
+            dependencies_removed: vec![forged.into()],
+        };
+        let text = render_diff(&d);
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
     }
 
     #[test]
