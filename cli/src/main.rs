@@ -193,7 +193,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     // One thread is plenty for a client making one request at a time.
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -224,6 +227,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command line that does not parse (a mistyped flag, `--tlp purple`). Under `--json` it is
+/// one JSON error object on stdout like every other error, exit code 2; otherwise, and for
+/// `--help` and `--version`, clap prints it as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    let shown = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if json && !shown {
+        let text = e.render().to_string();
+        let message = text.trim().strip_prefix("error: ").unwrap_or(text.trim());
+        if output::print_json(&serde_json::json!({ "error": { "message": message } })).is_ok() {
+            return ExitCode::from(2);
+        }
+    }
+    e.exit()
 }
 
 /// Display a path the way the user would type it back.

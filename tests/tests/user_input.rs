@@ -628,6 +628,14 @@ fn refusals_before_publishing_bounded_reads_and_idempotent_publishing() {
         let out =
             bins.trellis(ha, &["advisory", "publish", "water", "--tlp", "purple", "--title", "t", "--summary", "s"]);
         ensure!(out.code == Some(2) && out.stderr.contains("any case, TLP: prefix allowed"), "{out:?}");
+        // A command line that does not parse is a JSON error too under --json.
+        let out = bins.trellis(
+            ha,
+            &["--json", "advisory", "publish", "water", "--tlp", "purple", "--title", "t", "--summary", "s"],
+        );
+        ensure!(out.code == Some(2), "{out:?}");
+        let v: Value = serde_json::from_str(&out.stdout).with_context(|| format!("not JSON: {:?}", out.stdout))?;
+        ensure!(v.pointer("/error/message").and_then(Value::as_str).is_some_and(|m| m.contains("purple")), "{v}");
         for bad in ["2", "NaN", "1.5"] {
             let out = bins.trellis(ha, &["advisory", "list", "--min-confidence", bad]);
             ensure!(out.code == Some(2) && out.stderr.contains("from 0.0 to 1.0"), "{out:?}");
