@@ -144,6 +144,11 @@ fn group_names_cannot_capture_ids_and_publishing_amber_names_the_group() {
         let out =
             refused(bins.trellis(hb, &["group", "join", &token]), "already in a group named \"alpha-suppliers\"")?;
         ensure!(out.stderr.contains("Alpha Water"), "the refusal names the existing group's founder: {}", out.stderr);
+        // Nor one whose name only reads the same (case, spaces, a zero-width character).
+        for look_alike in ["Alpha-Suppliers ", "alpha\u{200b}-suppliers"] {
+            let forged = invite_from_a_modified_binary(look_alike, &card_b)?;
+            refused(bins.trellis(hb, &["group", "join", &forged]), "already in a group named")?;
+        }
         let groups = array(bins.json(hb, &["group", "list"])?)?;
         ensure!(groups.len() == 1, "{groups:?}");
         let fp_a = fingerprint(bins, ha)?;

@@ -51,7 +51,7 @@ impl Engine {
         }
         {
             let groups = self.groups.read().map_err(lock)?;
-            if let Some(g) = groups.values().find(|g| g.name() == name) {
+            if let Some(g) = groups.values().find(|g| same_name(g.name(), name)) {
                 return Err(ActionError::Conflict(format!(
                     "this node is already in a group named {name:?} ({}); names are unique on a node: pick another name",
                     self.describe_group(g)
@@ -158,7 +158,7 @@ impl Engine {
             }
             // Names are unique on a node, and never read as an id: otherwise the name of a
             // group someone else founded could capture what a user types for another group.
-            if let Some(g) = groups.values().find(|g| g.name() == name) {
+            if let Some(g) = groups.values().find(|g| same_name(g.name(), name)) {
                 return Err(ActionError::Conflict(format!(
                     "this node is already in a group named {name:?} ({}); a second group of the same name \
                      would make the name ambiguous, so names are unique on a node: ask the inviter to name the group \
@@ -548,6 +548,28 @@ pub fn looks_like_group_id(name: &str) -> bool {
     t.len() >= 8 && t.bytes().all(|b| b.is_ascii_alphabetic() || (b'2'..=b'7').contains(&b))
 }
 
+/// Whether two group names read the same to a person: case, whitespace around and between
+/// words, control characters and characters that do not show (zero-width, bidi controls) are
+/// not told apart. A node holds no two groups whose names read the same, so a name typed as it
+/// is read designates one group.
+pub fn same_name(a: &str, b: &str) -> bool {
+    fn as_read(name: &str) -> String {
+        let shown: String = name.chars().filter(|c| !c.is_control() && !does_not_show(*c)).collect();
+        shown.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    }
+    a == b || as_read(a) == as_read(b)
+}
+
+/// Characters with no visible glyph of their own, or that only reorder the text around them.
+fn does_not_show(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
 fn fingerprints(orgs: &[OrgId]) -> String {
     orgs.iter().map(|o| o.fingerprint()).collect::<Vec<_>>().join(", ")
 }
@@ -788,6 +810,23 @@ mod tests {
             "pkg:npm/lodash@",
         ] {
             assert!(parse_affects(junk).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn names_that_read_the_same_are_the_same_name() {
+        for (a, b) in [
+            ("alpha-suppliers", "Alpha-Suppliers"),
+            ("alpha-suppliers", " alpha-suppliers "),
+            ("water utilities", "water  utilities"),
+            ("alpha-suppliers", "alpha\u{200b}-suppliers"),
+            ("alpha-suppliers", "\u{202e}alpha-suppliers"),
+            ("alpha-suppliers", "alpha-suppliers\u{7}"),
+        ] {
+            assert!(same_name(a, b), "{a:?} {b:?}");
+        }
+        for (a, b) in [("alpha-suppliers", "alpha-supplier"), ("water utilities", "waterutilities")] {
+            assert!(!same_name(a, b), "{a:?} {b:?}");
         }
     }
 
