@@ -269,7 +269,7 @@ impl Engine {
                     )));
                 }
                 Some(r) if !r.can_publish() && !kind.is_control() => {
-                    return Err(bad(format!("your role in {} is reader: readers cannot publish", g.name())));
+                    return Err(bad(format!("your role in {:?} is reader: readers cannot publish", g.name())));
                 }
                 _ => {}
             }
@@ -291,7 +291,7 @@ impl Engine {
                             .state
                             .members
                             .get(o)
-                            .ok_or_else(|| bad(format!("{} is not a member of {}", o.fingerprint(), g.name())))?;
+                            .ok_or_else(|| bad(format!("{} is not a member of {:?}", o.fingerprint(), g.name())))?;
                         if !v.iter().any(|(x, _)| x == o) {
                             v.push((*o, m.bundle.bundle.x25519));
                         }
