@@ -481,6 +481,28 @@ fn refusals_before_publishing_bounded_reads_and_idempotent_publishing() {
         json_args.extend_from_slice(&args);
         let v = bins.trellis(ha, &json_args).ok()?.parse()?;
         ensure!(v.get("existing") == Some(&Value::Bool(true)), "{v}");
+        // The same text at another label or in another group is another item: a retry never
+        // answers with an item of a different label or group.
+        let fp_b = fingerprint(bins, hb)?;
+        let amber =
+            ["advisory", "publish", "water", "--tlp", "amber", "--to", &fp_b, "--title", "twice", "--summary", "same"];
+        let other_label = bins.trellis(ha, &amber).ok()?;
+        ensure!(other_label.stdout != first.stdout && !other_label.stderr.contains("already published"));
+        bins.json(ha, &["group", "create", "water-two", "--kind", "sector"])?;
+        let other_group =
+            ["advisory", "publish", "water-two", "--tlp", "green", "--title", "twice", "--summary", "same"];
+        let other_group = bins.trellis(ha, &other_group).ok()?;
+        ensure!(other_group.stdout != first.stdout && !other_group.stderr.contains("already published"));
+        let listed = array(bins.json(ha, &["advisory", "list"])?)?;
+        let twice: Vec<(&str, &str)> = listed
+            .iter()
+            .filter(|a| a.get("title").and_then(Value::as_str) == Some("twice"))
+            .filter_map(|a| Some((a.get("tlp")?.as_str()?, a.get("group_name")?.as_str()?)))
+            .collect();
+        ensure!(twice.len() == 3, "{twice:?}");
+        for want in [("green", "water"), ("amber", "water"), ("green", "water-two")] {
+            ensure!(twice.contains(&want), "{want:?} missing from {twice:?}");
+        }
 
         // The same OSV document twice is one item, and export counts the files it wrote.
         let osv = trellis_tests::workspace_root().join("proto/tests/fixtures/osv-synthetic-npm.json");
