@@ -433,7 +433,8 @@ async fn publish(ctx: &Ctx, mut args: PublishArgs) -> anyhow::Result<()> {
     }
     args.tlp = tlp.as_str().to_string();
     if tlp.needs_recipients() {
-        confirm_group(ctx, &args.group, tlp, args.yes).await?;
+        // Sent to the group shown, by its full id, whatever the name designates by then.
+        args.group = confirm_group(ctx, &args.group, tlp, args.yes).await?;
     }
     let published: Published = if let Some(req) = document_request(&args)? {
         ctx.post("/v1/advisories/import", &req).await.map_err(maybe_stored)?
@@ -475,8 +476,9 @@ fn maybe_stored(e: anyhow::Error) -> anyhow::Error {
 }
 
 /// At AMBER and RED, show which group the name or id designates (name, founder, members)
-/// before anything is sent; on a terminal, ask unless --yes.
-pub async fn confirm_group(ctx: &Ctx, group: &str, tlp: trellis_proto::Tlp, yes: bool) -> anyhow::Result<()> {
+/// before anything is sent; on a terminal, ask unless --yes. Returns the group's full id, to
+/// publish to exactly the group that was shown.
+pub async fn confirm_group(ctx: &Ctx, group: &str, tlp: trellis_proto::Tlp, yes: bool) -> anyhow::Result<String> {
     let g: GroupInfo = ctx.get(&format!("/v1/groups/{}", encode(group))).await?;
     let line = format!(
         "{} to group {} founded by {}, {} members (id {})",
@@ -489,7 +491,7 @@ pub async fn confirm_group(ctx: &Ctx, group: &str, tlp: trellis_proto::Tlp, yes:
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if yes || !interactive {
         eprintln!("{line}");
-        return Ok(());
+        return Ok(g.id);
     }
     eprint!("{line}\npublish? [y/N] ");
     let mut answer = String::new();
@@ -497,7 +499,7 @@ pub async fn confirm_group(ctx: &Ctx, group: &str, tlp: trellis_proto::Tlp, yes:
     if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
         bail!("not published");
     }
-    Ok(())
+    Ok(g.id)
 }
 
 /// The severity in a table cell or an event line: the score, else the start of the vector.

@@ -139,11 +139,13 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             let label: trellis_proto::Tlp =
                 tlp.as_deref().unwrap_or("amber").parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             let tlp = Some(label.as_str().to_string());
-            if label.needs_recipients() {
-                crate::advisory::confirm_group(ctx, &group, label, yes).await?;
-            }
-            let c: Created =
-                ctx.post("/v1/posture", &PublishPosture { group: group.clone(), tlp, to, document }).await?;
+            // At AMBER and RED, sent to the group shown, by its full id.
+            let target = if label.needs_recipients() {
+                crate::advisory::confirm_group(ctx, &group, label, yes).await?
+            } else {
+                group.clone()
+            };
+            let c: Created = ctx.post("/v1/posture", &PublishPosture { group: target, tlp, to, document }).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
