@@ -481,6 +481,16 @@ fn refusals_before_publishing_bounded_reads_and_idempotent_publishing() {
         json_args.extend_from_slice(&args);
         let v = bins.trellis(ha, &json_args).ok()?.parse()?;
         ensure!(v.get("existing") == Some(&Value::Bool(true)), "{v}");
+        // Identical publishes at the same moment make one item too.
+        let at_once = ["advisory", "publish", "water", "--tlp", "green", "--title", "at once", "--summary", "s"];
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..4).map(|_| s.spawn(|| bins.trellis(ha, &at_once))).collect();
+            runs.into_iter().filter_map(|r| r.join().ok()).map(|o| o.stdout.trim().to_string()).collect()
+        });
+        ensure!(ids.len() == 4 && ids.iter().all(|i| !i.is_empty() && *i == ids[0]), "{ids:?}");
+        let listed = array(bins.json(ha, &["advisory", "list"])?)?;
+        let n = listed.iter().filter(|a| a.get("title").and_then(Value::as_str) == Some("at once")).count();
+        ensure!(n == 1, "{n} items for identical publishes at once");
         // The same text at another label or in another group is another item: a retry never
         // answers with an item of a different label or group.
         let fp_b = fingerprint(bins, hb)?;

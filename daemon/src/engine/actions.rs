@@ -249,9 +249,14 @@ impl Engine {
         if let Payload::GroupOp(op) = &payload {
             self.refuse_void_op(&gid, op)?;
         }
+        let one_at_a_time = match &payload {
+            Payload::Advisory(_) => Some(self.publishing_advisory.lock().await),
+            _ => None,
+        };
         if let Payload::Advisory(adv) = &payload
             && let Some((id, bytes)) = self.same_advisory(&gid, tlp, adv, &audience)?
         {
+            drop(one_at_a_time);
             // Publishing is idempotent: a retry (after a lost reply, say) or the same document
             // published twice sends the item already stored again instead of a second copy.
             tracing::info!(item = %id.short(), group = %gid.short(), "same advisory already published; sent again");
@@ -351,6 +356,7 @@ impl Engine {
         if let Payload::Advisory(adv) = &payload {
             self.remember_published(&gid, &env, adv);
         }
+        drop(one_at_a_time);
         self.after_store(&env, payload);
         if let Ok(mut c) = self.counters.lock() {
             *c.items_out.entry(kind.as_str()).or_default() += 1;

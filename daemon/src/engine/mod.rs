@@ -82,6 +82,9 @@ pub struct Engine {
     /// Digests of the advisories this org published, per group (filled from the store the first
     /// time a group is published to), so publishing the same advisory again finds the stored item.
     pub published: Mutex<HashMap<GroupId, HashMap<[u8; 32], ItemId>>>,
+    /// Held from the look-up in `published` until a new advisory is stored and remembered
+    /// there, so two identical publishes at once make one item, not two.
+    pub publishing_advisory: tokio::sync::Mutex<()>,
     /// A weak reference to this engine, for background work started from `&self` methods.
     self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
 }
@@ -122,6 +125,7 @@ impl Engine {
             peer_addrs: Mutex::new(HashMap::new()),
             sync_state: Mutex::new(HashMap::new()),
             published: Mutex::new(HashMap::new()),
+            publishing_advisory: tokio::sync::Mutex::new(()),
             self_ref: std::sync::OnceLock::new(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));
