@@ -418,6 +418,16 @@ fn one_daemon_per_home_and_socket_errors_say_which() {
         ensure!(mode == 0o600, "store.redb mode {mode:o}");
         drop(a);
 
+        // Killed with SIGKILL, the first leaves its lock file (with its pid) behind; that does
+        // not block the next start, which writes its own pid.
+        let lock = home.join("trellisd.lock");
+        ensure!(std::fs::read_to_string(&lock)?.trim() == pid.to_string());
+        let again = Daemon::start(&bins, "A again", &home, &[])?;
+        let pid_again = again.pid().context("no pid")?;
+        ensure!(pid_again != pid && std::fs::read_to_string(&lock)?.trim() == pid_again.to_string());
+        bins.json(&home, &["status"])?;
+        drop(again);
+
         // A socket left by a daemon that died: said so, not "no socket".
         let listener = std::os::unix::net::UnixListener::bind(home.join("trellisd.sock"));
         drop(listener);
