@@ -220,12 +220,14 @@ fn detect(forced: Option<&str>, bytes: &[u8]) -> FileFormat {
     }
 }
 
-/// The import request for a CSAF or OSV `--file`, or None for Trellis JSON. Content flags are
-/// refused with a document: it is published whole, as its author wrote it.
-fn document_request(args: &PublishArgs) -> anyhow::Result<Option<trellis_daemon::api::types::ImportAdvisory>> {
-    let Some(path) = &args.file else { return Ok(None) };
-    let bytes = crate::input::read_bounded(path, crate::input::MAX_DOCUMENT_BYTES, "advisory file")?;
-    let FileFormat::Document(format) = detect(args.format.as_deref(), &bytes) else { return Ok(None) };
+/// The import request for a CSAF or OSV `--file` (read into `bytes`), or None for Trellis
+/// JSON. Content flags are refused with a document: it is published whole, as its author wrote it.
+fn document_request(
+    args: &PublishArgs,
+    bytes: Option<&[u8]>,
+) -> anyhow::Result<Option<trellis_daemon::api::types::ImportAdvisory>> {
+    let (Some(path), Some(bytes)) = (&args.file, bytes) else { return Ok(None) };
+    let FileFormat::Document(format) = detect(args.format.as_deref(), bytes) else { return Ok(None) };
     let content_flags = args.title.is_some()
         || args.summary.is_some()
         || args.severity.is_some()
@@ -242,7 +244,7 @@ fn document_request(args: &PublishArgs) -> anyhow::Result<Option<trellis_daemon:
             if format == "csaf" { "a CSAF document" } else { "an OSV record" }
         );
     }
-    let document = String::from_utf8(bytes)
+    let document = String::from_utf8(bytes.to_vec())
         .with_context(|| format!("{} is not UTF-8 text, so it is not a JSON document", path.display()))?;
     Ok(Some(trellis_daemon::api::types::ImportAdvisory {
         group: args.group.clone(),
@@ -288,11 +290,6 @@ fn other_format(doc: &serde_json::Value) -> Option<&'static str> {
         return Some("a posture file: publish it with `trellis posture publish GROUP`");
     }
     None
-}
-
-fn read_file(path: &Path) -> anyhow::Result<AdvisoryFields> {
-    let bytes = crate::input::read_bounded(path, crate::input::MAX_DOCUMENT_BYTES, "advisory file")?;
-    parse_file(path, &bytes)
 }
 
 /// Add `extra` to `list`, skipping values already present.
@@ -436,10 +433,19 @@ async fn publish(ctx: &Ctx, mut args: PublishArgs) -> anyhow::Result<()> {
         // Sent to the group shown, by its full id, whatever the name designates by then.
         args.group = confirm_group(ctx, &args.group, tlp, args.yes).await?;
     }
-    let published: Published = if let Some(req) = document_request(&args)? {
+    // Read once: `--file` may name a pipe (`/dev/stdin`, `<(...)`), which a second read finds empty.
+    let bytes = args
+        .file
+        .as_deref()
+        .map(|p| crate::input::read_bounded(p, crate::input::MAX_DOCUMENT_BYTES, "advisory file"))
+        .transpose()?;
+    let published: Published = if let Some(req) = document_request(&args, bytes.as_deref())? {
         ctx.post("/v1/advisories/import", &req).await.map_err(maybe_stored)?
     } else {
-        let file = args.file.as_deref().map(read_file).transpose()?;
+        let file = match (&args.file, &bytes) {
+            (Some(path), Some(bytes)) => Some(parse_file(path, bytes)?),
+            _ => None,
+        };
         let req = build_request(args, file)?;
         ctx.post("/v1/advisories", &req).await.map_err(maybe_stored)?
     };

@@ -501,6 +501,18 @@ fn refusals_before_publishing_bounded_reads_and_idempotent_publishing() {
         let listed = array(bins.json(ha, &["advisory", "list"])?)?;
         let n = listed.iter().filter(|a| a.get("title").and_then(Value::as_str) == Some("at once")).count();
         ensure!(n == 1, "{n} items for identical publishes at once");
+        // --file can name a pipe: it is read once.
+        let mut piped = Command::new(&bins.trellis)
+            .arg("--home")
+            .arg(ha)
+            .args(["advisory", "publish", "water", "--tlp", "green", "--file", "/dev/stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        std::io::Write::write_all(&mut piped.stdin.take().context("no stdin")?, br#"{"title":"piped","summary":"s"}"#)?;
+        let out = piped.wait_with_output()?;
+        ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         // The same text at another label or in another group is another item: a retry never
         // answers with an item of a different label or group.
         let fp_b = fingerprint(bins, hb)?;
