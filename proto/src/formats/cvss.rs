@@ -193,6 +193,10 @@ mod tests {
     fn broken_vectors_are_refused_with_the_reason() {
         for v in [
             "CVSS:4.0/AV:X/AC:Q",
+            "CVSS:4.0/AV:N/AC:L",
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N",
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/XX:Y",
+            "AV:N/AC:L/Au:N/C:P/I:P",
             "CVSS:3.1/AV:N/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
             "CVSS:3.1/AV:N/AC:L",
             "CVSS:3.1/AV:Z/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
