@@ -15,7 +15,8 @@ pub enum GroupCommand {
     /// Create a group with this organization as its first admin; prints the group id
     #[command(after_help = "Example:\n  trellis group create water --kind sector")]
     Create {
-        /// Group name, shown to members (unique on this node)
+        /// Group name, shown to members: unique on this node (names differing only in case,
+        /// spacing or invisible characters count as the same) and not shaped like a group id
         name: String,
         /// `sector`: peers in one sector; `supply-chain`: a customer's channel to its suppliers
         #[arg(long, value_parser = ["sector", "supply-chain"])]
