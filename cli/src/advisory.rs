@@ -7,12 +7,15 @@
 //! document or an OSV record is sent whole to the daemon, which maps it, keeps it inside the
 //! signed item and refuses a `--tlp` looser than the document's own label.
 
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
-use trellis_daemon::api::types::{AdvisoryView, Created, EndorseRequest, PublishAdvisory, ReshareRequest};
+use trellis_daemon::api::types::{
+    AdvisoryView, Created, EndorseRequest, GroupInfo, PublishAdvisory, Published, ReshareRequest,
+};
 
 use crate::output::{self, Table, clip, fingerprint, or_dash, short, time};
 use crate::{Ctx, encode};
@@ -31,11 +34,17 @@ pub enum AdvisoryCommand {
         "A --file is a CSAF 2.0 document, an OSV record (both detected, or --format), or Trellis JSON\n",
         "with any of: title, summary, severity, aliases, affects, references, remediation, category;\n",
         "for Trellis JSON, flags override its values and add to its lists. A CSAF or OSV document is\n",
-        "published whole: content flags are refused, and --tlp may not be looser than its own label."
+        "published whole: content flags are refused, and --tlp may not be looser than its own label.\n\n",
+        "At AMBER, AMBER+STRICT and RED the group the name or id designates is shown first (name,\n",
+        "founder, members) and, on a terminal, confirmed (--yes skips the question). Publishing the\n",
+        "same advisory again (same content, label and readers) sends the stored item, not a copy.\n",
+        "A file is read up to 1 MiB."
     ))]
     Publish(Box<PublishArgs>),
     /// List the advisories this node can read, newest first
-    #[command(after_help = "Examples:\n  trellis advisory list\n  trellis advisory list --group water")]
+    #[command(
+        after_help = "Examples:\n  trellis advisory list\n  trellis advisory list --group water --min-confidence 0.5\n  trellis advisory list --limit 20 --offset 20"
+    )]
     List {
         /// Only advisories of this group (name or id)
         #[arg(long, value_name = "GROUP")]
@@ -44,8 +53,14 @@ pub enum AdvisoryCommand {
         #[arg(long, default_value = "time", value_parser = ["time", "confidence"])]
         sort: String,
         /// Only advisories with at least this confidence (0.0–1.0)
-        #[arg(long, value_name = "C")]
+        #[arg(long, value_name = "C", value_parser = parse_confidence)]
         min_confidence: Option<f64>,
+        /// Show at most N advisories [default: 100 in text, all with --json; 0: all]
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Skip the first N advisories (the next page: --offset 100)
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        offset: usize,
     },
     /// Endorse an advisory, report a sighting of it, or dispute it; raises or lowers its
     /// confidence for every member, weighted by the trust each has in you
@@ -87,19 +102,27 @@ pub enum AdvisoryCommand {
 pub struct PublishArgs {
     /// Group name or id
     group: String,
-    /// Traffic Light Protocol label (required: amber, amber+strict and red also need --to)
-    #[arg(long, value_parser = ["clear", "green", "amber", "amber+strict", "red"])]
+    /// Traffic Light Protocol label: clear, green, amber, amber+strict or red, in any case, with
+    /// or without `TLP:` (required; amber, amber+strict and red also need --to outside a
+    /// supply-chain channel)
+    #[arg(long, value_parser = parse_tlp)]
     tlp: String,
+    /// Publish at AMBER or RED without asking to confirm the group on a terminal
+    #[arg(long, short = 'y')]
+    yes: bool,
     /// One-line title
     #[arg(long, required_unless_present = "file")]
     title: Option<String>,
     /// What is wrong and who is affected
     #[arg(long, required_unless_present = "file")]
     summary: Option<String>,
-    /// CVSS v3/v4 vector, a score such as 7.5, or both: '9.8 CVSS:3.1/AV:N/...'
+    /// CVSS v2, v3.0/3.1 or v4.0 vector, a score such as 7.5, or both if they agree:
+    /// '9.8 CVSS:3.1/AV:N/...' (a vector's score is computed from it)
     #[arg(long, value_name = "CVSS")]
     severity: Option<String>,
-    /// Affected package as PURL@RANGE, e.g. 'pkg:npm/lodash@<4.17.21' (repeatable)
+    /// Affected package as PURL@RANGE (repeatable): a range is comma-separated >=FIRST, <FIXED
+    /// or <=LAST, or single versions, e.g. 'pkg:npm/lodash@<4.17.21',
+    /// 'pkg:cargo/foo@>=1.0.0,<1.2.3', 'pkg:pypi/x@1.0'; a package URL alone means every version
     #[arg(long, value_name = "PURL@RANGE")]
     affects: Vec<String>,
     /// Read the advisory from a file: CSAF 2.0, OSV or Trellis JSON (flags override Trellis JSON)
@@ -123,6 +146,36 @@ pub struct PublishArgs {
     /// Kind of advisory [default: vulnerability]
     #[arg(long, value_parser = ["vulnerability", "incident", "threat", "guidance"])]
     category: Option<String>,
+}
+
+/// Rows `advisory list` prints in text without --limit.
+const DEFAULT_LIST_LIMIT: usize = 100;
+
+/// `--min-confidence`: a number from 0.0 to 1.0 (NaN and out-of-range values are refused, not
+/// silently matched by nothing).
+fn parse_confidence(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(c) if (0.0..=1.0).contains(&c) => Ok(c),
+        _ => Err(format!("{s:?} is not a confidence: give a number from 0.0 to 1.0, e.g. 0.5")),
+    }
+}
+
+/// `--tlp`: any case, with or without the `TLP:` prefix; TLP 1.0's WHITE is accepted as CLEAR
+/// (with a note when publishing). Refusals list the labels.
+pub fn parse_tlp(s: &str) -> Result<String, String> {
+    match s.parse::<trellis_proto::Tlp>() {
+        Ok(_) => Ok(s.trim().to_string()),
+        Err(_) => Err(format!(
+            "{s:?} is not a TLP 2.0 label: use clear, green, amber, amber+strict or red \
+             (any case, TLP: prefix allowed, e.g. TLP:AMBER)"
+        )),
+    }
+}
+
+/// Whether the label as typed is TLP 1.0's WHITE (published as CLEAR, its TLP 2.0 name).
+fn is_white(raw: &str) -> bool {
+    let t = raw.trim().to_ascii_lowercase();
+    t.strip_prefix("tlp:").unwrap_or(&t) == "white"
 }
 
 /// The content fields of an advisory, as read from a file (every field optional here; what is
@@ -167,12 +220,14 @@ fn detect(forced: Option<&str>, bytes: &[u8]) -> FileFormat {
     }
 }
 
-/// The import request for a CSAF or OSV `--file`, or None for Trellis JSON. Content flags are
-/// refused with a document: it is published whole, as its author wrote it.
-fn document_request(args: &PublishArgs) -> anyhow::Result<Option<trellis_daemon::api::types::ImportAdvisory>> {
-    let Some(path) = &args.file else { return Ok(None) };
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read advisory file {}", path.display()))?;
-    let FileFormat::Document(format) = detect(args.format.as_deref(), &bytes) else { return Ok(None) };
+/// The import request for a CSAF or OSV `--file` (read into `bytes`), or None for Trellis
+/// JSON. Content flags are refused with a document: it is published whole, as its author wrote it.
+fn document_request(
+    args: &PublishArgs,
+    bytes: Option<&[u8]>,
+) -> anyhow::Result<Option<trellis_daemon::api::types::ImportAdvisory>> {
+    let (Some(path), Some(bytes)) = (&args.file, bytes) else { return Ok(None) };
+    let FileFormat::Document(format) = detect(args.format.as_deref(), bytes) else { return Ok(None) };
     let content_flags = args.title.is_some()
         || args.summary.is_some()
         || args.severity.is_some()
@@ -189,7 +244,7 @@ fn document_request(args: &PublishArgs) -> anyhow::Result<Option<trellis_daemon:
             if format == "csaf" { "a CSAF document" } else { "an OSV record" }
         );
     }
-    let document = String::from_utf8(bytes)
+    let document = String::from_utf8(bytes.to_vec())
         .with_context(|| format!("{} is not UTF-8 text, so it is not a JSON document", path.display()))?;
     Ok(Some(trellis_daemon::api::types::ImportAdvisory {
         group: args.group.clone(),
@@ -207,6 +262,9 @@ fn parse_file(path: &Path, bytes: &[u8]) -> anyhow::Result<AdvisoryFields> {
     if !doc.is_object() {
         bail!("{shown}: expected a JSON object with at least \"title\" and \"summary\"");
     }
+    if let Some(what) = other_format(&doc) {
+        bail!("{shown} is {what}, not an advisory");
+    }
     let fields = serde_json::from_value::<AdvisoryFields>(doc).with_context(|| {
         format!(
             "{shown} is not a Trellis advisory file (fields: title, summary, severity, \
@@ -216,9 +274,22 @@ fn parse_file(path: &Path, bytes: &[u8]) -> anyhow::Result<AdvisoryFields> {
     Ok(fields)
 }
 
-fn read_file(path: &Path) -> anyhow::Result<AdvisoryFields> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read advisory file {}", path.display()))?;
-    parse_file(path, &bytes)
+/// JSON documents people reach for that are not advisories, and the command that takes each.
+fn other_format(doc: &serde_json::Value) -> Option<&'static str> {
+    let field = |k: &str| doc.get(k).and_then(serde_json::Value::as_str);
+    if field("bomFormat") == Some("CycloneDX") {
+        return Some("a CycloneDX SBOM: add it with `trellis sbom add FILE` (SBOMs stay on this node)");
+    }
+    if field("type") == Some("bundle") && field("id").is_some_and(|i| i.starts_with("bundle--")) {
+        return Some("a STIX 2.1 bundle, which Trellis exports (`trellis export --format stix`) but does not publish");
+    }
+    if doc.get("Event").is_some() {
+        return Some("a MISP event, which Trellis exports (`trellis export --format misp`) but does not publish");
+    }
+    if doc.get("statements").is_some() && doc.get("claims").is_some() {
+        return Some("a posture file: publish it with `trellis posture publish GROUP`");
+    }
+    None
 }
 
 /// Add `extra` to `list`, skipping values already present.
@@ -267,19 +338,7 @@ fn build_request(args: PublishArgs, file: Option<AdvisoryFields>) -> anyhow::Res
 
 pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
     match cmd {
-        AdvisoryCommand::Publish(args) => {
-            if let Some(req) = document_request(&args)? {
-                let created: Created = ctx.post("/v1/advisories/import", &req).await?;
-                return if ctx.json { output::print_json(&created) } else { output::print_line(&created.id) };
-            }
-            let file = args.file.as_deref().map(read_file).transpose()?;
-            let req = build_request(*args, file)?;
-            let created: Created = ctx.post("/v1/advisories", &req).await?;
-            if ctx.json {
-                return output::print_json(&created);
-            }
-            output::print_line(&created.id)
-        }
+        AdvisoryCommand::Publish(args) => publish(ctx, *args).await,
         AdvisoryCommand::Endorse { id, kind, comment } => {
             let c: Created =
                 ctx.post(&format!("/v1/advisories/{}/endorse", encode(&id)), &EndorseRequest { kind, comment }).await?;
@@ -288,7 +347,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             }
             output::print_line(&c.id)
         }
-        AdvisoryCommand::List { group, sort, min_confidence } => {
+        AdvisoryCommand::List { group, sort, min_confidence, limit, offset } => {
             let path = match &group {
                 Some(g) => format!("/v1/advisories?group={}", encode(g)),
                 None => "/v1/advisories".to_string(),
@@ -300,11 +359,22 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             if sort == "confidence" {
                 list.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
             }
+            let total = list.len();
+            let limit = match (limit, ctx.json) {
+                (Some(0), _) | (None, true) => usize::MAX,
+                (Some(n), _) => n,
+                (None, false) => DEFAULT_LIST_LIMIT,
+            };
+            let list: Vec<AdvisoryView> = list.into_iter().skip(offset).take(limit).collect();
             if ctx.json {
                 return output::print_json(&list);
             }
             if list.is_empty() {
-                println!("no advisories");
+                if total > 0 {
+                    println!("no advisories past --offset {offset} ({total} in all)");
+                } else {
+                    println!("no advisories");
+                }
                 return Ok(());
             }
             let mut t = Table::new(&["ID", "PUBLISHED", "TLP", "SEVERITY", "CONF", "GROUP", "PUBLISHER", "TITLE"]);
@@ -320,7 +390,15 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                     clip(&a.title, 70),
                 ]);
             }
-            t.print()
+            t.print()?;
+            let shown_to = offset + list.len();
+            if shown_to < total {
+                eprintln!(
+                    "showing {}-{shown_to} of {total}; next page: --offset {shown_to}, all: --limit 0",
+                    offset + 1
+                );
+            }
+            Ok(())
         }
         AdvisoryCommand::Reshare { id, group, to } => {
             let c: Created =
@@ -336,10 +414,98 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                 return output::print_json(&a);
             }
             print!("{}", render_show(&a));
-            print!("{}", crate::supply_chain::affected_suppliers_text(&a));
+            print!("{}", output::safe_block(&crate::supply_chain::affected_suppliers_text(&a)));
             Ok(())
         }
     }
+}
+
+/// `advisory publish`: build the request, confirm the group at AMBER and RED, send, and say
+/// what happened (the id on stdout; on stderr whether it reached anyone and whether it was
+/// already published).
+async fn publish(ctx: &Ctx, mut args: PublishArgs) -> anyhow::Result<()> {
+    let tlp: trellis_proto::Tlp = args.tlp.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if is_white(&args.tlp) {
+        eprintln!("note: TLP:WHITE is TLP 1.0's name for TLP:CLEAR; publishing as clear");
+    }
+    args.tlp = tlp.as_str().to_string();
+    if tlp.needs_recipients() {
+        // Sent to the group shown, by its full id, whatever the name designates by then.
+        args.group = confirm_group(ctx, &args.group, tlp, args.yes).await?;
+    }
+    // Read once: `--file` may name a pipe (`/dev/stdin`, `<(...)`), which a second read finds empty.
+    let bytes = args
+        .file
+        .as_deref()
+        .map(|p| crate::input::read_bounded(p, crate::input::MAX_DOCUMENT_BYTES, "advisory file"))
+        .transpose()?;
+    let published: Published = if let Some(req) = document_request(&args, bytes.as_deref())? {
+        ctx.post("/v1/advisories/import", &req).await.map_err(maybe_stored)?
+    } else {
+        let file = match (&args.file, &bytes) {
+            (Some(path), Some(bytes)) => Some(parse_file(path, bytes)?),
+            _ => None,
+        };
+        let req = build_request(args, file)?;
+        ctx.post("/v1/advisories", &req).await.map_err(maybe_stored)?
+    };
+    if ctx.json {
+        return output::print_json(&published);
+    }
+    output::print_line(&published.id)?;
+    if published.existing {
+        eprintln!(
+            "already published: this organization published the same advisory in {} before; nothing new was \
+             created and the stored item was sent again",
+            output::safe(&published.group_name)
+        );
+    }
+    if published.peers == 0 && tlp != trellis_proto::Tlp::Red {
+        eprintln!(
+            "stored, but no member of {} is connected now: it will be delivered when one connects",
+            output::safe(&published.group_name)
+        );
+    }
+    Ok(())
+}
+
+/// A publish whose reply was lost may have been stored: say that retrying is safe.
+fn maybe_stored(e: anyhow::Error) -> anyhow::Error {
+    let msg = e.to_string();
+    if msg.starts_with("talking to trellisd failed") {
+        return anyhow::anyhow!(
+            "{msg}\n  the advisory may have been stored before the connection broke; running the same command \
+             again is safe: it is published once (see `trellis advisory list`)"
+        );
+    }
+    e
+}
+
+/// At AMBER and RED, show which group the name or id designates (name, founder, members)
+/// before anything is sent; on a terminal, ask unless --yes. Returns the group's full id, to
+/// publish to exactly the group that was shown.
+pub async fn confirm_group(ctx: &Ctx, group: &str, tlp: trellis_proto::Tlp, yes: bool) -> anyhow::Result<String> {
+    let g: GroupInfo = ctx.get(&format!("/v1/groups/{}", encode(group))).await?;
+    let line = format!(
+        "{} to group {} founded by {}, {} members (id {})",
+        tlp.label(),
+        output::safe(&g.name),
+        crate::group::founder_cell(&g),
+        g.members,
+        g.id
+    );
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if yes || !interactive {
+        eprintln!("{line}");
+        return Ok(g.id);
+    }
+    eprint!("{line}\npublish? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().lock().take(64).read_line(&mut answer)?;
+    if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        bail!("not published");
+    }
+    Ok(g.id)
 }
 
 /// The severity in a table cell or an event line: the score, else the start of the vector.
@@ -356,13 +522,15 @@ pub fn severity_cell(a: &AdvisoryView) -> String {
 struct Fields(String);
 
 impl Fields {
+    /// One `key: value` line; the value is made safe ([`output::safe`]): one line, no
+    /// control or invisible characters, whatever the publisher put in it.
     fn kv(&mut self, key: &str, value: impl AsRef<str>) {
         let line = format!("{:<14}{}", format!("{key}:"), value.as_ref());
         self.more(&line);
     }
 
     fn more(&mut self, line: &str) {
-        self.0.push_str(line.trim_end());
+        self.0.push_str(output::safe(line).trim_end());
         self.0.push('\n');
     }
 }
@@ -425,7 +593,7 @@ fn render_show(a: &AdvisoryView) -> String {
         }
     }
     f.kv("summary", "");
-    for l in a.summary.lines() {
+    for l in a.summary.split('\n') {
         f.more(&format!("  {l}"));
     }
     f.0

@@ -61,12 +61,34 @@ pub fn summary(r: &ExportResult) -> String {
     s
 }
 
+/// `name` if no earlier file of this export took it, else `name` with `-2`, `-3`… before its
+/// extensions: two advisories can carry the same document id, and the second must not
+/// overwrite the first while the count says both were written.
+fn unique_name(name: &str, taken: &mut std::collections::HashSet<String>) -> String {
+    if taken.insert(name.to_string()) {
+        return name.to_string();
+    }
+    let (stem, ext) = match name.find('.') {
+        Some(i) => (&name[..i], &name[i..]),
+        None => (name, ""),
+    };
+    let mut n = 2;
+    loop {
+        let candidate = format!("{stem}-{n}{ext}");
+        if taken.insert(candidate.clone()) {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
 fn write_files(r: &ExportResult, out: &Path) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let progress = std::io::stderr().is_terminal() && r.files.len() >= PROGRESS_FROM;
     let mut written = Vec::new();
+    let mut taken = std::collections::HashSet::new();
     for (i, f) in r.files.iter().enumerate() {
-        let path = out.join(safe_name(&f.name)?);
+        let path = out.join(unique_name(safe_name(&f.name)?, &mut taken));
         std::fs::write(&path, &f.content).with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path.display().to_string());
         if progress {
@@ -117,6 +139,16 @@ mod tests {
         for bad in ["", "../x", ".hidden", "a/b", "a\\b"] {
             assert!(safe_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_repeated_name_gets_a_suffix_instead_of_overwriting() {
+        let mut taken = Default::default();
+        assert_eq!(unique_name("A-1.csaf.json", &mut taken), "A-1.csaf.json");
+        assert_eq!(unique_name("A-1.csaf.json", &mut taken), "A-1-2.csaf.json");
+        assert_eq!(unique_name("A-1.csaf.json", &mut taken), "A-1-3.csaf.json");
+        assert_eq!(unique_name("manifest", &mut taken), "manifest");
+        assert_eq!(unique_name("manifest", &mut taken), "manifest-2");
     }
 
     #[test]

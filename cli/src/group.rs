@@ -7,7 +7,7 @@ use trellis_daemon::api::types::{
     CreateGroup, Created, GroupInfo, InviteRequest, InviteToken, JoinRequest, MemberInfo, RemoveRequest, RoleRequest,
 };
 
-use crate::output::{self, Table, or_dash, time};
+use crate::output::{self, Table, clip, or_dash, safe, time};
 use crate::{Ctx, encode};
 
 #[derive(Subcommand, Debug)]
@@ -15,7 +15,8 @@ pub enum GroupCommand {
     /// Create a group with this organization as its first admin; prints the group id
     #[command(after_help = "Example:\n  trellis group create water --kind sector")]
     Create {
-        /// Group name, shown to members (unique on this node)
+        /// Group name, shown to members: unique on this node (names differing only in case,
+        /// spacing or invisible characters count as the same) and not shaped like a group id
         name: String,
         /// `sector`: peers in one sector; `supply-chain`: a customer's channel to its suppliers
         #[arg(long, value_parser = ["sector", "supply-chain"])]
@@ -109,7 +110,23 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&g);
             }
-            println!("joined group {} ({}) as {}; {} members", g.name, g.kind, or_dash(g.role.as_deref()), g.members);
+            let founder = founder_cell(&g);
+            match g.role.as_deref() {
+                Some(role) => println!(
+                    "joined group {} ({}, founded by {founder}) as {role}; {} members",
+                    safe(&g.name),
+                    g.kind,
+                    g.members
+                ),
+                // The invite's Add op waits for the group's earlier ops, which sync brings.
+                None => println!(
+                    "joined group {} ({}, founded by {founder}); your membership is confirmed once the group's \
+                     history arrives from the inviter's node (see `trellis group members {}`)",
+                    safe(&g.name),
+                    g.kind,
+                    g.id
+                ),
+            }
             println!("  id: {}", g.id);
             Ok(())
         }
@@ -136,7 +153,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&c);
             }
-            println!("left {group} (op {})", output::short(&c.id));
+            println!("left {} (op {})", safe(&group), output::short(&c.id));
             Ok(())
         }
         GroupCommand::Members { group } => {
@@ -160,12 +177,21 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Who founded a group: name (fingerprint), or the fingerprint alone. Made safe.
+pub fn founder_cell(g: &GroupInfo) -> String {
+    match g.founder_name.as_deref() {
+        Some(n) => format!("{} ({})", safe(&clip(n, 40)), g.founder_fingerprint),
+        None => g.founder_fingerprint.clone(),
+    }
+}
+
 /// The table of groups shared by `group list` and `status`.
 pub fn groups_table(groups: &[GroupInfo]) -> Table {
-    let mut t = Table::new(&["NAME", "KIND", "ROLE", "MEMBERS", "PEERS", "ITEMS", "EPOCH", "ID", "JOINED"]);
+    let mut t = Table::new(&["NAME", "FOUNDER", "KIND", "ROLE", "MEMBERS", "PEERS", "ITEMS", "EPOCH", "ID", "JOINED"]);
     for g in groups {
         t.row(vec![
-            g.name.clone(),
+            clip(&g.name, 40),
+            founder_cell(g),
             g.kind.clone(),
             or_dash(g.role.as_deref()),
             g.members.to_string(),

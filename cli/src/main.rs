@@ -8,6 +8,7 @@
 mod advisory;
 mod export;
 mod group;
+mod input;
 mod keys;
 mod node;
 mod output;
@@ -51,6 +52,13 @@ enum Command {
     /// Create this organization's identity in the home (refuses to overwrite one)
     #[command(after_help = "Example:\n  trellis --home /srv/trellis init --name \"Acme Water\"")]
     Init(node::InitArgs),
+    /// Change this organization's name, as other members see it (they learn it when they next
+    /// connect; contact cards carry it from now on)
+    #[command(after_help = "Example:\n  trellis rename \"Acme Water Utilities\"")]
+    Rename {
+        /// The new name
+        name: String,
+    },
     /// Show the node: organization, peer id, listen addresses, peers and groups
     #[command(after_help = "Example:\n  trellis status")]
     Status,
@@ -163,6 +171,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(a) => node::init(&ctx, a),
         Command::Status => node::status(&ctx).await,
+        Command::Rename { name } => node::rename(&ctx, &name).await,
         Command::Id => node::id(&ctx).await,
         Command::Peers => node::peers(&ctx).await,
         Command::Group(c) => group::run(&ctx, c).await,
@@ -184,7 +193,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     // One thread is plenty for a client making one request at a time.
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -193,14 +205,48 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.json;
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if json => {
+            // `--json` prints exactly one JSON value, errors included: `{"error": {"message": …}}`
+            // on stdout, with the exact text, and exit code 1.
+            let value = serde_json::json!({ "error": { "message": format!("{e:#}") } });
+            match output::print_json(&value) {
+                Ok(()) => ExitCode::FAILURE,
+                Err(_) => {
+                    eprintln!("error: {}", output::safe_block(&format!("{e:#}")));
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Error messages can quote remote text (a group's name): printed safe.
+            eprintln!("error: {}", output::safe_block(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command line that does not parse (a mistyped flag, `--tlp purple`). Under `--json` it is
+/// one JSON error object on stdout like every other error, exit code 2; otherwise, and for
+/// `--help` and `--version`, clap prints it as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    let shown = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if json && !shown {
+        let text = e.render().to_string();
+        let message = text.trim().strip_prefix("error: ").unwrap_or(text.trim());
+        if output::print_json(&serde_json::json!({ "error": { "message": message } })).is_ok() {
+            return ExitCode::from(2);
+        }
+    }
+    e.exit()
 }
 
 /// Display a path the way the user would type it back.

@@ -5,15 +5,13 @@ use clap::Args;
 use trellis_daemon::api::types::{Event, IdInfo, PeerInfo, Status};
 use trellis_daemon::home::{Identity, now_ms};
 
-use crate::output::{self, Table, fingerprint, or_dash, time};
+use crate::output::{self, Table, clip, fingerprint, or_dash, safe, time};
 use crate::{Ctx, api_error, encode, shown};
-
-/// Name given to an identity created without `--name` (the same default trellisd uses).
-const DEFAULT_NAME: &str = "Unnamed organization";
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
-    /// Organization name shown to other members (e.g. "Acme Water")
+    /// Organization name shown to other members (e.g. "Acme Water"); asked for on a terminal
+    /// when not given
     #[arg(long)]
     name: Option<String>,
 }
@@ -25,9 +23,16 @@ pub struct WatchArgs {
     group: Option<String>,
 }
 
-/// `trellis init`: create the org identity in the home. Needs no daemon.
+/// `trellis init`: create the org identity in the home. Needs no daemon. Without `--name` it
+/// asks on a terminal, and refuses elsewhere: an organization is never created unnamed by
+/// accident (a mistyped `--home`, say).
 pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
-    let name = args.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(DEFAULT_NAME);
+    let typed = match args.name {
+        Some(n) => n,
+        None => ask_name(&ctx.home)?,
+    };
+    let name = trellis_daemon::engine::actions::check_org_name(&typed).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let name = name.as_str();
     // HomeError's messages already name the home and say what to do.
     let identity = Identity::create(&ctx.home, name, now_ms())?;
     let org = identity.keys.org_id();
@@ -46,13 +51,44 @@ pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Ask for the organization's name on a terminal; refuse when there is none to ask on.
+fn ask_name(home: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Read, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "give the organization's name: trellis --home {} init --name \"Your Organization\" \
+             (other members see it; `trellis rename` changes it later)",
+            shown(home)
+        );
+    }
+    eprint!("Creating an organization in {}.\nIts name, as other members will see it: ", shown(home));
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().take(512).read_line(&mut line)?;
+    if line.trim().is_empty() {
+        anyhow::bail!("no name given; nothing was created");
+    }
+    Ok(line)
+}
+
+/// `trellis rename NAME`.
+pub async fn rename(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+    let r: trellis_daemon::api::types::RenameRequest =
+        ctx.post("/v1/rename", &trellis_daemon::api::types::RenameRequest { name: name.to_string() }).await?;
+    if ctx.json {
+        return output::print_json(&r);
+    }
+    println!("renamed to {}; members see it when their nodes next connect to yours", safe(&r.name));
+    Ok(())
+}
+
 /// `trellis status`.
 pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     let s: Status = ctx.get("/v1/status").await?;
     if ctx.json {
         return output::print_json(&s);
     }
-    println!("org:       {} ({})", s.fingerprint, s.name);
+    println!("org:       {} ({})", s.fingerprint, safe(&s.name));
     println!("org id:    {}", s.org);
     println!("node:      {}", s.peer_id);
     println!("version:   {}", s.version);
@@ -75,10 +111,11 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     for r in &s.posture_requests {
         let from = r.from_name.clone().unwrap_or_else(|| r.from_fingerprint.clone());
         println!(
-            "posture:   {from} asked {} for your posture on {}: {}",
-            r.group_name,
+            "posture:   {} asked {} for your posture on {}: {}",
+            safe(&from),
+            safe(&r.group_name),
             time(r.requested_ms),
-            r.message
+            safe(&clip(&r.message, 200))
         );
     }
     if s.groups.is_empty() {
@@ -164,7 +201,7 @@ pub async fn watch(ctx: &Ctx, args: WatchArgs) -> anyhow::Result<()> {
             // CLI does not know yet.
             (true, _) => line,
             (false, Ok(ev)) => describe(&ev),
-            (false, Err(_)) => format!("{}  (unrecognised event) {line}", time(now_ms())),
+            (false, Err(_)) => format!("{}  (unrecognised event) {}", time(now_ms()), safe(&clip(&line, 200))),
         };
         output::print_line(&text)?;
     }
@@ -174,34 +211,37 @@ pub async fn watch(ctx: &Ctx, args: WatchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One readable line for an event.
+/// One readable line for an event: every field from the network made safe, so an event is
+/// exactly one line and carries no terminal control sequence.
 fn describe(ev: &Event) -> String {
     let now = time(now_ms());
+    let safe = |s: &str| safe(&clip(s, 200));
     match ev {
         Event::Advisory { advisory: a } => format!(
             "{now}  advisory  {}  [{}] {}  from {}  in {}  (id {})",
-            crate::advisory::severity_cell(a),
-            a.tlp,
-            a.title,
-            a.publisher_name.clone().unwrap_or_else(|| a.publisher_fingerprint.clone()),
-            a.group_name,
-            output::short(&a.id)
+            safe(&crate::advisory::severity_cell(a)),
+            safe(&a.tlp),
+            safe(&a.title),
+            safe(&a.publisher_name.clone().unwrap_or_else(|| a.publisher_fingerprint.clone())),
+            safe(&a.group_name),
+            safe(&output::short(&a.id))
         ),
         Event::Membership { group_name, members, epoch, .. } => {
-            format!("{now}  membership  {group_name}: {members} members, epoch {epoch}")
+            format!("{now}  membership  {}: {members} members, epoch {epoch}", safe(group_name))
         }
         Event::PostureRequested { request: r } => format!(
             "{now}  posture request  from {}  in {}: {}  (answer with `trellis posture publish {}`)",
-            r.from_name.clone().unwrap_or_else(|| r.from_fingerprint.clone()),
-            r.group_name,
-            r.message,
-            r.group_name
+            safe(&r.from_name.clone().unwrap_or_else(|| r.from_fingerprint.clone())),
+            safe(&r.group_name),
+            safe(&r.message),
+            r.group
         ),
-        Event::Affected { affected: m } => format!("{now}  {}", crate::sbom::describe(m)),
+        Event::Affected { affected: m } => format!("{now}  {}", safe(&crate::sbom::describe(m))),
         Event::Rejected { group, reason, peer } => format!(
-            "{now}  rejected  {reason}  group {}  peer {}",
-            group.as_deref().map(output::short).unwrap_or_else(|| "-".into()),
-            or_dash(peer.as_deref())
+            "{now}  rejected  {}  group {}  peer {}",
+            safe(reason),
+            group.as_deref().map(output::short).map(|g| safe(&g)).unwrap_or_else(|| "-".into()),
+            safe(&or_dash(peer.as_deref()))
         ),
     }
 }

@@ -40,8 +40,10 @@ impl Table {
         Table { rows: vec![headers.iter().map(|h| h.to_string()).collect()] }
     }
 
+    /// Add a row. Every cell goes through [`safe`]: a cell is one line of plain text whatever
+    /// a remote member put in it, so a row stays a row.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(cells.iter().map(|c| safe(c)).collect());
     }
 
     /// The rendered table, one line per row, each ending in a newline.
@@ -126,6 +128,79 @@ pub fn or_dash(v: Option<&str>) -> String {
     }
 }
 
+/// Text from another organization, a file or the daemon, made safe to print on a terminal as
+/// part of one line. Control characters (C0, DEL, C1: escape sequences, BEL, CR, newlines)
+/// become visible escapes (`\e`, `\n`, `\x07`, `\u{9b}`); characters that reorder or hide text
+/// (bidi overrides and isolates, zero-width characters, other invisible format characters)
+/// become `<U+202E>`-style marks. Everything else prints as it is. `--json` output never goes
+/// through here: it keeps the exact text, escaped by JSON.
+pub fn safe(s: &str) -> String {
+    if !s.chars().any(needs_escape) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        push_safe(&mut out, c);
+    }
+    out
+}
+
+/// Like [`safe`], but keeps line breaks (`\n`) as line breaks: for multi-line fields such as
+/// a summary, printed indented under their key. Each line is safe on its own.
+pub fn safe_lines(s: &str) -> Vec<String> {
+    s.split('\n').map(safe).collect()
+}
+
+/// A block of lines we laid out (a detail view) whose fields hold remote text: every line
+/// made safe with [`safe_lines`], line breaks kept.
+pub fn safe_block(s: &str) -> String {
+    safe_lines(s).join("\n")
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || invisible(c)
+}
+
+/// Characters that change the order or visibility of the text around them.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'                  // soft hyphen
+        | '\u{061C}'                // Arabic letter mark
+        | '\u{115F}' | '\u{1160}'   // Hangul fillers
+        | '\u{180E}'                // Mongolian vowel separator
+        | '\u{200B}'..='\u{200F}'   // zero-width space/joiners, LRM, RLM
+        | '\u{2028}' | '\u{2029}'   // line and paragraph separators
+        | '\u{202A}'..='\u{202E}'   // bidi embeddings and overrides
+        | '\u{2060}'..='\u{206F}'   // word joiner, invisible operators, bidi isolates
+        | '\u{3164}'                // Hangul filler
+        | '\u{FE00}'..='\u{FE0F}'   // variation selectors
+        | '\u{FEFF}'                // zero-width no-break space
+        | '\u{FFA0}'                // halfwidth Hangul filler
+        | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotation
+        | '\u{E0000}'..='\u{E007F}' // tags
+    )
+}
+
+fn push_safe(out: &mut String, c: char) {
+    use std::fmt::Write as _;
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{1b}' => out.push_str("\\e"),
+        c if (c as u32) < 0x20 || c == '\u{7f}' => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c if c.is_control() => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+        c if invisible(c) => {
+            let _ = write!(out, "<U+{:04X}>", c as u32);
+        }
+        c => out.push(c),
+    }
+}
+
 /// Cut `s` to at most `max` characters, marking the cut with `…`.
 pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -155,6 +230,29 @@ mod tests {
         let mut t = Table::new(&["A", "LONGER", "C"]);
         t.row(vec!["ééé".into(), "x".into(), "last".into()]);
         assert_eq!(t.render(), "A    LONGER  C\nééé  x       last\n");
+    }
+
+    #[test]
+    fn safe_escapes_controls_and_marks_invisible_characters() {
+        assert_eq!(safe("plain é ✓"), "plain é ✓");
+        assert_eq!(safe("a\u{1b}]0;owned\u{7}b"), "a\\e]0;owned\\x07b");
+        assert_eq!(safe("row\nforged\r"), "row\\nforged\\r");
+        assert_eq!(safe("\u{9b}2J\u{85}"), "\\u{9b}2J\\u{85}");
+        assert_eq!(safe("abc\u{202e}fed\u{200b}"), "abc<U+202E>fed<U+200B>");
+        assert_eq!(safe("\u{7f}\u{0}"), "\\x7f\\x00");
+        assert_eq!(safe_lines("one\ntwo\u{1b}"), vec!["one".to_string(), "two\\e".to_string()]);
+        for c in (0u32..0x110000).filter_map(char::from_u32) {
+            let s = safe(&c.to_string());
+            assert!(!s.chars().any(|x| x.is_control() || invisible(x)), "{c:?} -> {s:?}");
+        }
+    }
+
+    #[test]
+    fn table_rows_stay_one_line_each() {
+        let mut t = Table::new(&["A", "B"]);
+        t.row(vec!["x\ny".into(), "\u{1b}[2J".into()]);
+        assert_eq!(t.render().lines().count(), 2);
+        assert!(!t.render().contains('\u{1b}'));
     }
 
     #[test]

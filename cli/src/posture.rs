@@ -19,13 +19,21 @@ use trellis_proto::posture::{
     AnswerKind, ClaimDocument, DEFAULT_VALIDITY_DAYS, GUIDES, PostureDocument, format_value, parse_value,
 };
 
-use crate::output::{self, Table, or_dash, short, time};
+use crate::output::{self, Table, or_dash, safe, short, time};
 use crate::{Ctx, encode, shown};
 
 /// The document `init` writes and `publish` reads when no file is named, in the node's home.
 pub const DEFAULT_FILE: &str = "posture.json";
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// Answers in a row that do not fit one question before `init` gives up: piped input that
+/// never fits (`yes | trellis posture init`) must end, not ask forever.
+const MAX_MISFITS: usize = 10;
+
+/// Most dependencies an attestation carries (the protocol's list limit): piped input that never
+/// ends must not grow the document without bound.
+const MAX_LIST: usize = trellis_proto::limits::MAX_LIST;
 
 #[derive(Subcommand, Debug)]
 pub enum PostureCommand {
@@ -51,7 +59,7 @@ pub enum PostureCommand {
     },
     /// Publish the posture file to a group (in a supply-chain channel: AMBER to its admins)
     #[command(
-        after_help = "Examples:\n  trellis posture publish prime-suppliers\n  trellis posture publish water --tlp amber --to k3vq-2mfa-x8rt-pq4z --file posture.json"
+        after_help = "Examples:\n  trellis posture publish prime-suppliers\n  trellis posture publish water --tlp amber --to k3vq-2mfa-x8rt-pq4z --file posture.json\n\nAt AMBER and RED the group the name or id designates is shown first (name, founder,\nmembers) and, on a terminal, confirmed (--yes skips the question)."
     )]
     Publish {
         /// Group name or id
@@ -60,11 +68,14 @@ pub enum PostureCommand {
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
         /// TLP label [default: amber]
-        #[arg(long, value_parser = ["clear", "green", "amber", "amber+strict", "red"])]
+        #[arg(long, value_parser = crate::advisory::parse_tlp)]
         tlp: Option<String>,
         /// Recipient organization (repeatable; default in a supply-chain channel: its admins)
         #[arg(long, value_name = "ORG")]
         to: Vec<String>,
+        /// Publish at AMBER or RED without asking to confirm the group on a terminal
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Show an organization's latest attestation: expired answers, checks made here, co-signatures
     #[command(
@@ -122,15 +133,23 @@ pub enum PostureCommand {
 pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
     match cmd {
         PostureCommand::Init { out, answers, force } => init(ctx, out, answers, force),
-        PostureCommand::Publish { group, file, tlp, to } => {
+        PostureCommand::Publish { group, file, tlp, to, yes } => {
             let path = file.unwrap_or_else(|| ctx.home.join(DEFAULT_FILE));
             let document = read_document(&path)?;
-            let c: Created =
-                ctx.post("/v1/posture", &PublishPosture { group: group.clone(), tlp, to, document }).await?;
+            let label: trellis_proto::Tlp =
+                tlp.as_deref().unwrap_or("amber").parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let tlp = Some(label.as_str().to_string());
+            // At AMBER and RED, sent to the group shown, by its full id.
+            let target = if label.needs_recipients() {
+                crate::advisory::confirm_group(ctx, &group, label, yes).await?
+            } else {
+                group.clone()
+            };
+            let c: Created = ctx.post("/v1/posture", &PublishPosture { group: target, tlp, to, document }).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
-            println!("published posture to {group} (id {})", short(&c.id));
+            println!("published posture to {} (id {})", output::safe(&group), short(&c.id));
             Ok(())
         }
         PostureCommand::Show { org, group } => {
@@ -142,7 +161,7 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&v);
             }
-            print!("{}", render_show(&v));
+            print!("{}", output::safe_block(&render_show(&v)));
             Ok(())
         }
         PostureCommand::History { org } => {
@@ -175,7 +194,7 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&d);
             }
-            print!("{}", render_diff(&d));
+            print!("{}", output::safe_block(&render_diff(&d)));
             Ok(())
         }
         PostureCommand::Cosign { org, indicators, group, note } => {
@@ -200,10 +219,9 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
 }
 
 fn read_document(path: &Path) -> anyhow::Result<PostureDocument> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!("reading the posture file {} (create one with `trellis posture init`)", shown(path))
-    })?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a posture file", shown(path)))
+    let bytes = crate::input::read_bounded(path, crate::input::MAX_DOCUMENT_BYTES, "posture file")
+        .context("create one with `trellis posture init`")?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a posture file", shown(path)))
 }
 
 fn init(ctx: &Ctx, out: Option<PathBuf>, answers: Option<PathBuf>, force: bool) -> anyhow::Result<()> {
@@ -221,6 +239,12 @@ fn init(ctx: &Ctx, out: Option<PathBuf>, answers: Option<PathBuf>, force: bool) 
         None => walk_through(&mut std::io::stdin().lock(), &mut prompts, now)?,
     };
     drop(prompts);
+    if doc.claims.is_empty() && doc.critical_dependencies.is_empty() {
+        bail!(
+            "no answers were given (the input ended or every question was skipped), so nothing was written; \
+             run `trellis posture init` in a terminal, or give --answers FILE with one answer per line"
+        );
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", shown(dir)))?;
     }
@@ -244,8 +268,12 @@ fn init(ctx: &Ctx, out: Option<PathBuf>, answers: Option<PathBuf>, force: bool) 
 /// Read one line; `None` at end of input.
 fn read_answer(input: &mut impl BufRead) -> anyhow::Result<Option<String>> {
     let mut line = String::new();
-    if input.read_line(&mut line).context("reading an answer")? == 0 {
+    let limit = crate::input::MAX_LINE_BYTES;
+    if std::io::Read::take(&mut *input, limit + 1).read_line(&mut line).context("reading an answer")? == 0 {
         return Ok(None);
+    }
+    if line.len() as u64 > limit && !line.ends_with('\n') {
+        bail!("an answer is longer than {}; answers are one short line each", crate::input::bytes(limit));
     }
     Ok(Some(line.trim().to_string()))
 }
@@ -274,6 +302,7 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
             AnswerKind::Number { unit } => format!("number of {unit}"),
             AnswerKind::Contact => "e-mail or URL".to_string(),
         };
+        let mut misfits = 0;
         let value = loop {
             write!(out, "  {} ({hint}, Enter to skip): ", g.question)?;
             out.flush()?;
@@ -286,7 +315,16 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
             }
             match parse_value(g.indicator, &line) {
                 Ok(v) => break Some(v),
-                Err(e) => writeln!(out, "  That answer does not fit: {e}. Try again.")?,
+                Err(e) => {
+                    misfits += 1;
+                    if misfits >= MAX_MISFITS {
+                        bail!(
+                            "{MAX_MISFITS} answers in a row did not fit \"{}\" ({e}); nothing was written",
+                            g.question
+                        );
+                    }
+                    writeln!(out, "  That answer does not fit: {e}. Try again.")?
+                }
             }
         };
         let Some(value) = value else {
@@ -301,6 +339,7 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
     }
     let mut days = DEFAULT_VALIDITY_DAYS;
     if !ended {
+        let mut misfits = 0;
         loop {
             write!(out, "How many days should these answers stay valid? [{DEFAULT_VALIDITY_DAYS}]: ")?;
             out.flush()?;
@@ -312,7 +351,13 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
                         days = d;
                         break;
                     }
-                    _ => writeln!(out, "  Give a number of days between 1 and {}.", 3 * 365)?,
+                    _ => {
+                        misfits += 1;
+                        if misfits >= MAX_MISFITS {
+                            bail!("{MAX_MISFITS} answers in a row were not a number of days; nothing was written");
+                        }
+                        writeln!(out, "  Give a number of days between 1 and {}.", 3 * 365)?
+                    }
                 },
             }
         }
@@ -328,6 +373,12 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
         match read_answer(input)? {
             Some(l) if !l.is_empty() => {
                 if let Some(d) = PostureDocument::dependency_from_line(&l) {
+                    if deps.len() == MAX_LIST {
+                        bail!(
+                            "more than {MAX_LIST} dependencies were given, the most an attestation carries; \
+                             nothing was written"
+                        );
+                    }
                     deps.push(d);
                 }
             }
@@ -351,22 +402,24 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
     Ok(PostureDocument { claims, critical_dependencies: deps })
 }
 
+/// The attestation as text. Every field another organization wrote is made safe one by one
+/// ([`safe`]): a line break in a note or a dependency name cannot forge a line of its own.
 fn render_show(v: &PostureView) -> String {
     let mut s = String::new();
     let who = match &v.name {
-        Some(n) => format!("{n} ({})", v.fingerprint),
+        Some(n) => format!("{} ({})", safe(n), v.fingerprint),
         None => v.fingerprint.clone(),
     };
     s.push_str(&format!("organization: {who}\n"));
     s.push_str(&format!(
         "attestation:  {} in {} [{}], published {}\n",
         short(&v.id),
-        v.group_name,
-        v.tlp,
+        safe(&v.group_name),
+        safe(&v.tlp),
         time(v.published_ms)
     ));
     if !v.expired.is_empty() {
-        s.push_str(&format!("EXPIRED:      {} (ask for a new attestation)\n", v.expired.join(", ")));
+        s.push_str(&format!("EXPIRED:      {} (ask for a new attestation)\n", safe(&v.expired.join(", "))));
     }
     let mut t = Table::new(&["INDICATOR", "ANSWER", "METHOD", "VALID UNTIL", "CHECKED HERE", "CO-SIGNED BY"]);
     for c in &v.claims {
@@ -382,7 +435,7 @@ fn render_show(v: &PostureView) -> String {
     s.push_str(&t.render());
     for c in &v.claims {
         if let Some(k) = &c.check {
-            s.push_str(&format!("  {} {}: {}\n", c.indicator, k.status, k.detail));
+            s.push_str(&format!("  {} {}: {}\n", safe(&c.indicator), safe(&k.status), safe(&k.detail)));
         }
     }
     if !v.critical_dependencies.is_empty() {
@@ -390,20 +443,25 @@ fn render_show(v: &PostureView) -> String {
             .critical_dependencies
             .iter()
             .map(|d| match &d.purl {
-                Some(p) if p != &d.name => format!("{} ({p})", d.name),
-                _ => d.name.clone(),
+                Some(p) if p != &d.name => format!("{} ({})", safe(&d.name), safe(p)),
+                _ => safe(&d.name),
             })
             .collect();
         s.push_str(&format!("depends on:   {}\n", deps.join(", ")));
     }
     for c in &v.cosignatures {
-        let who = c.name.clone().unwrap_or_else(|| c.fingerprint.clone());
-        let note = c.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default();
-        s.push_str(&format!("co-signed by {who} on {}: {}{note}\n", time(c.published_ms), c.indicators.join(", ")));
+        let who = safe(c.name.as_deref().unwrap_or(&c.fingerprint));
+        let note = c.note.as_deref().map(|n| format!(" — {}", safe(n))).unwrap_or_default();
+        s.push_str(&format!(
+            "co-signed by {who} on {}: {}{note}\n",
+            time(c.published_ms),
+            safe(&c.indicators.join(", "))
+        ));
     }
     s
 }
 
+/// The changes as text, each field from the publisher made safe on its own (see [`render_show`]).
 fn render_diff(d: &PostureDiffView) -> String {
     let mut s = String::new();
     match &d.previous {
@@ -425,23 +483,24 @@ fn render_diff(d: &PostureDiffView) -> String {
     }
     for c in &d.changes {
         let line = match c.change.as_str() {
-            "added" => format!("+ {}: {}", c.indicator, or_dash(c.after.as_deref())),
-            "removed" => format!("- {}: {}", c.indicator, or_dash(c.before.as_deref())),
+            "added" => format!("+ {}: {}", safe(&c.indicator), safe(&or_dash(c.after.as_deref()))),
+            "removed" => format!("- {}: {}", safe(&c.indicator), safe(&or_dash(c.before.as_deref()))),
             other => format!(
-                "~ {} {other}: {} -> {}",
-                c.indicator,
-                or_dash(c.before.as_deref()),
-                or_dash(c.after.as_deref())
+                "~ {} {}: {} -> {}",
+                safe(&c.indicator),
+                safe(other),
+                safe(&or_dash(c.before.as_deref())),
+                safe(&or_dash(c.after.as_deref()))
             ),
         };
         s.push_str(&line);
         s.push('\n');
     }
     for dep in &d.dependencies_added {
-        s.push_str(&format!("+ depends on {dep}\n"));
+        s.push_str(&format!("+ depends on {}\n", safe(dep)));
     }
     for dep in &d.dependencies_removed {
-        s.push_str(&format!("- no longer depends on {dep}\n"));
+        s.push_str(&format!("- no longer depends on {}\n", safe(dep)));
     }
     s
 }
@@ -466,6 +525,90 @@ mod tests {
         assert_eq!(doc.claims[1].value, "no");
         assert_eq!(doc.claims[1].valid_until, "2026-01-01T00:00:00.000Z");
         assert!(doc.critical_dependencies.is_empty());
+    }
+
+    #[test]
+    fn endless_piped_input_ends_with_an_error() {
+        // `yes no | trellis posture init`: the first question takes an e-mail or URL, and
+        // "no" never fits it.
+        let endless = "no\n".repeat(1000);
+        let e = walk_through(&mut endless.as_bytes(), &mut Vec::new(), 0).unwrap_err();
+        assert!(e.to_string().contains("10 answers in a row did not fit"), "{e}");
+        // Every question skipped, default validity, then endless dependencies.
+        let mut input = "\n".repeat(GUIDES.len() + 1);
+        input.push_str(&"ExampleCloud\n".repeat(MAX_LIST + 1));
+        let e = walk_through(&mut input.as_bytes(), &mut Vec::new(), 0).unwrap_err();
+        assert!(e.to_string().contains("more than 1024 dependencies"), "{e}");
+        // At the limit it is accepted.
+        let mut input = "\n".repeat(GUIDES.len() + 1);
+        input.push_str(&"ExampleCloud\n".repeat(MAX_LIST));
+        assert_eq!(
+            walk_through(&mut input.as_bytes(), &mut Vec::new(), 0).unwrap().critical_dependencies.len(),
+            MAX_LIST
+        );
+    }
+
+    #[test]
+    fn remote_text_in_a_posture_cannot_forge_a_line() {
+        let forged = "x\nEXPIRED:      everything\u{1b}[2J";
+        let v = PostureView {
+            id: "id".into(),
+            org: "org".into(),
+            fingerprint: "k3vq-2mfa".into(),
+            name: Some(forged.into()),
+            group: "g".into(),
+            group_name: forged.into(),
+            tlp: "green".into(),
+            published_ms: 0,
+            claims: vec![],
+            critical_dependencies: vec![trellis_daemon::api::types::DependencyView {
+                name: forged.into(),
+                purl: Some(forged.into()),
+            }],
+            cosignatures: vec![trellis_daemon::api::types::CosignView {
+                id: "c".into(),
+                org: "o".into(),
+                fingerprint: "f".into(),
+                name: Some(forged.into()),
+                indicators: vec![forged.into()],
+                note: Some(forged.into()),
+                published_ms: 0,
+            }],
+            expired: vec![],
+        };
+        let text = render_show(&v);
+        assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("EXPIRED")), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let summary = trellis_daemon::api::types::PostureSummary {
+            id: "l".into(),
+            org: "o".into(),
+            group: "g".into(),
+            group_name: "n".into(),
+            tlp: "green".into(),
+            published_ms: 0,
+            claims: 0,
+            expired: 0,
+            dependencies: 0,
+            problems: vec![],
+        };
+        let d = PostureDiffView {
+            org: "o".into(),
+            name: None,
+            previous: None,
+            latest: summary,
+            changes: vec![trellis_daemon::api::types::ClaimChangeView {
+                indicator: forged.into(),
+                change: forged.into(),
+                before: Some(forged.into()),
+                after: Some(forged.into()),
+            }],
+            dependencies_added: vec![forged.into()],
+            dependencies_removed: vec![forged.into()],
+        };
+        let text = render_diff(&d);
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
     }
 
     #[test]

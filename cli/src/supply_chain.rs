@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, cmd: SupplyChainCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&c);
             }
-            print!("{}", render_concentration(&c));
+            print!("{}", output::safe_block(&render_concentration(&c)));
             Ok(())
         }
     }
@@ -36,7 +36,9 @@ pub async fn run(ctx: &Ctx, cmd: SupplyChainCommand) -> anyhow::Result<()> {
 fn render_concentration(c: &ConcentrationView) -> String {
     let mut s = format!(
         "{}: {} supplier attestations readable here; providers named by fewer than {} suppliers are not shown\n",
-        c.group_name, c.suppliers, c.threshold
+        output::safe(&c.group_name),
+        c.suppliers,
+        c.threshold
     );
     if c.suppliers == 0 {
         s.push_str(
@@ -64,7 +66,8 @@ pub fn affected_suppliers_text(a: &AdvisoryView) -> String {
     }
     let mut s = String::from("suppliers that declared a dependency this advisory names:\n");
     for name in &a.affected_suppliers {
-        s.push_str(&format!("  {name}\n"));
+        // A supplier's name is its own text: made safe here, so it is one line.
+        s.push_str(&format!("  {}\n", output::safe(name)));
     }
     s
 }

@@ -87,10 +87,10 @@ pub async fn run(ctx: &Ctx, cmd: TrustCommand) -> anyhow::Result<()> {
                 return output::print_json(&e);
             }
             if let Some(c) = e.confidence {
-                println!("confidence of {}: {c:.3}", output::short(&e.subject));
+                println!("confidence of {}: {c:.3}", output::safe(&output::short(&e.subject)));
             }
             for l in &e.lines {
-                println!("  {l}");
+                println!("  {}", output::safe(l));
             }
             Ok(())
         }

@@ -19,6 +19,7 @@ pub const NODE_KEY_FILE: &str = "node.key";
 pub const CONFIG_FILE: &str = "config.toml";
 pub const STORE_FILE: &str = "store.redb";
 pub const SOCKET_FILE: &str = "trellisd.sock";
+pub const LOCK_FILE: &str = "trellisd.lock";
 
 /// Errors about the home directory.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,11 @@ pub enum HomeError {
     Corrupt { path: String, why: String },
     #[error("{path} is readable by other users (mode {mode:o}); run: chmod 600 {path}")]
     Permissions { path: String, mode: u32 },
+    #[error(
+        "another trellisd ({who}) is running on this home, {home}; nothing was changed. Stop it first, \
+         or give this one its own home with --home"
+    )]
+    Locked { home: String, who: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
@@ -71,6 +77,47 @@ pub fn ensure_home(home: &Path) -> Result<(), HomeError> {
     fs::create_dir_all(home).map_err(io(home))?;
     fs::set_permissions(home, fs::Permissions::from_mode(0o700)).map_err(io(home))?;
     Ok(())
+}
+
+/// The exclusive lock one `trellisd` holds on its home for as long as it runs (an advisory
+/// `flock` on `trellisd.lock`, which holds the pid). The kernel drops it when the process
+/// exits, however it exits, so a crash never leaves a stale lock.
+#[derive(Debug)]
+pub struct HomeLock {
+    _file: fs::File,
+}
+
+/// Take the home's lock before anything in it is read or written; a second daemon on the same
+/// home is refused with the first one's pid.
+pub fn lock_home(home: &Path) -> Result<HomeLock, HomeError> {
+    use std::io::{Read, Seek};
+    let path = home.join(LOCK_FILE);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = (&file).take(32).read_to_string(&mut text);
+            let who = match text.trim().parse::<u32>() {
+                Ok(pid) => format!("pid {pid}"),
+                Err(_) => "pid unknown".to_string(),
+            };
+            return Err(HomeError::Locked { home: home.display().to_string(), who });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+    }
+    file.set_len(0).map_err(io(&path))?;
+    file.rewind().map_err(io(&path))?;
+    writeln!(file, "{}", std::process::id()).map_err(io(&path))?;
+    file.sync_all().map_err(io(&path))?;
+    Ok(HomeLock { _file: file })
 }
 
 /// The org identity as stored in `identity.key` (postcard, mode 0600).

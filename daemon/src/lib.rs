@@ -59,6 +59,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let home = config.home.clone();
     home::ensure_home(&home)?;
+    // Held until `run` returns: one daemon per home.
+    let _home_lock = home::lock_home(&home)?;
     let identity = if Identity::exists(&home) {
         Identity::load(&home)?
     } else {

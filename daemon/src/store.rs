@@ -188,6 +188,18 @@ impl Store {
     /// Open (or create) the store at `path`, checking its schema version.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let open_err = |why: String| StoreError::Open { path: path.display().to_string(), why };
+        // The store holds every item with the key that opens it: mode 0600 like the key files,
+        // whatever the umask (an existing store of an earlier version is tightened too).
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|_| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)))
+                .map_err(|e| open_err(e.to_string()))?;
+        }
         let db = Database::create(path).map_err(|e| open_err(e.to_string()))?;
         let store = Store { db: std::sync::RwLock::new(Some(db)) };
         let txn = store.begin_write().map_err(|e| open_err(e.to_string()))?;

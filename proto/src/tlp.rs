@@ -56,10 +56,43 @@ impl Tlp {
         matches!(self, Tlp::Clear)
     }
 
-    /// Whether an explicit, logged re-share is permitted (§5.3). AMBER+STRICT and RED never.
-    pub fn reshareable(self) -> bool {
-        matches!(self, Tlp::Clear | Tlp::Green | Tlp::Amber)
+    /// What a receiving node may do to pass an item of this label on (§5.3). This is the one
+    /// place the policy is decided; the daemon's `advisory reshare` follows it.
+    pub fn reshare(self) -> Reshare {
+        match self {
+            Tlp::Clear => Reshare::Anywhere,
+            Tlp::Green => Reshare::Refused(
+                "TLP:GREEN may be shared within the community it was given to (its group) but not beyond; \
+                 ask the publisher to share it wider",
+            ),
+            Tlp::Amber => Reshare::NamedOrgsLogged,
+            Tlp::AmberStrict => Reshare::Refused(
+                "TLP:AMBER+STRICT restricts sharing to the recipient organization only: it cannot be re-shared",
+            ),
+            Tlp::Red => {
+                Reshare::Refused("TLP:RED is for the eyes of the named recipients only: it cannot be re-shared")
+            }
+        }
     }
+
+    /// Whether an item of this label may be re-shared outside the group it came in: CLEAR
+    /// anywhere, AMBER to named organizations with a logged step; GREEN, AMBER+STRICT and RED
+    /// never (§5.3).
+    pub fn reshareable(self) -> bool {
+        !matches!(self.reshare(), Reshare::Refused(_))
+    }
+}
+
+/// The re-share rule of a label (§5.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reshare {
+    /// CLEAR: anywhere, no record needed.
+    Anywhere,
+    /// AMBER: only to named organizations that need to know, by an explicit step the node
+    /// records in its audit log.
+    NamedOrgsLogged,
+    /// Never, with the reason to show.
+    Refused(&'static str),
 }
 
 impl std::fmt::Display for Tlp {
@@ -101,5 +134,18 @@ mod tests {
         }
         assert!("purple".parse::<Tlp>().is_err());
         assert!(Tlp::Clear < Tlp::Red);
+        for (word, t) in
+            [("GREEN", Tlp::Green), ("TLP:AMBER", Tlp::Amber), ("white", Tlp::Clear), (" tlp:Red ", Tlp::Red)]
+        {
+            assert_eq!(word.parse::<Tlp>().unwrap(), t, "{word}");
+        }
+    }
+
+    #[test]
+    fn only_clear_and_amber_are_reshared() {
+        let allowed: Vec<Tlp> = Tlp::ALL.into_iter().filter(|t| t.reshareable()).collect();
+        assert_eq!(allowed, vec![Tlp::Clear, Tlp::Amber]);
+        assert_eq!(Tlp::Amber.reshare(), Reshare::NamedOrgsLogged);
+        assert!(matches!(Tlp::Green.reshare(), Reshare::Refused(why) if why.contains("not beyond")));
     }
 }

@@ -4,7 +4,7 @@
 //! the same id, title and publisher, while C (connected to both, not a member) never lists it
 //! and no file in C's home holds the title; B restarts and still lists it. Malformed tokens and
 //! cards are refused with a clear message and change nothing; `status` without a daemon says
-//! how to start one.
+//! how to start one, and on a home with no organization, how to create one.
 //!
 //! Needs the binaries built first: `cargo build --workspace && cargo test --workspace` (the
 //! README's test command). Daemon logs are printed only when a test fails.
@@ -238,7 +238,17 @@ fn status_without_a_daemon_says_how_to_start_it() {
     let bins = Bins::locate().unwrap_or_else(|e| panic!("{e:#}"));
     let dir =
         tempfile::Builder::new().prefix("trellis-e2e").tempdir_in("/tmp").unwrap_or_else(|e| panic!("temp dir: {e}"));
+    // A home with no organization (a mistyped --home, say): the advice is `init`, never a
+    // `trellisd` that would create an unnamed organization there.
+    let typo = dir.path().join("typo");
+    let out = bins.trellis(&typo, &["status"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("is not a Trellis home"), "{out:?}");
+    assert!(out.stderr.contains(&format!("trellis --home {} init --name", typo.display())), "{out:?}");
+    assert!(!typo.exists(), "{out:?}");
+    // An organization whose daemon is not running: how to start it.
     let home = dir.path().join("idle");
+    bins.json(&home, &["init", "--name", "Idle"]).unwrap_or_else(|e| panic!("{e:#}"));
     let out = bins.trellis(&home, &["status"]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("trellisd is not running"), "{out:?}");

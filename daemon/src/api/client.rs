@@ -18,6 +18,21 @@ pub enum ClientError {
         "trellisd is not running for home {home} (no socket at {socket}).\n  start it with: trellisd --home {home}"
     )]
     NotRunning { home: String, socket: String },
+    #[error(
+        "trellisd is not running for home {home}: the socket {socket} was left by a daemon that stopped \
+         without removing it (crashed or killed).\n  start it with: trellisd --home {home} (it replaces the socket)"
+    )]
+    StaleSocket { home: String, socket: String },
+    #[error(
+        "cannot open the socket {socket}: permission denied. trellisd answers only the user it runs as \
+         (socket mode 0600): run trellis as that user"
+    )]
+    SocketPermission { socket: String },
+    #[error(
+        "{home} is not a Trellis home (no identity.key there): check --home or TRELLIS_HOME.\n  \
+         to create an organization in it: trellis --home {home} init --name \"Your Organization\""
+    )]
+    NoHome { home: String },
     #[error("{0}")]
     Api(String),
     #[error("talking to trellisd failed: {0}")]
@@ -37,10 +52,7 @@ impl Client {
     }
 
     async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError> {
-        let stream = UnixStream::connect(&self.socket).await.map_err(|_| ClientError::NotRunning {
-            home: self.home.display().to_string(),
-            socket: self.socket.display().to_string(),
-        })?;
+        let stream = UnixStream::connect(&self.socket).await.map_err(|e| self.connect_error(&e))?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -48,6 +60,20 @@ impl Client {
             let _ = conn.await;
         });
         Ok(sender)
+    }
+
+    /// Say which of the reasons a connection can fail applies: no home, no daemon, a socket
+    /// left by a daemon that died, or a socket this user may not open.
+    fn connect_error(&self, e: &std::io::Error) -> ClientError {
+        let home = self.home.display().to_string();
+        let socket = self.socket.display().to_string();
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => ClientError::SocketPermission { socket },
+            std::io::ErrorKind::ConnectionRefused => ClientError::StaleSocket { home, socket },
+            _ if !self.home.join(crate::home::IDENTITY_FILE).exists() => ClientError::NoHome { home },
+            std::io::ErrorKind::NotFound => ClientError::NotRunning { home, socket },
+            _ => ClientError::Transport(format!("cannot connect to {socket}: {e}")),
+        }
     }
 
     async fn call(

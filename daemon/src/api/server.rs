@@ -18,7 +18,7 @@ use tokio::net::UnixListener;
 
 use super::types::{
     ApiError, CreateGroup, Created, CreatedMany, EndorseRequest, InviteRequest, InviteToken, JoinRequest,
-    PublishAdvisory, RemoveRequest, ReshareRequest, RevokeRequest, RoleRequest, SetTrust, Vouch,
+    PublishAdvisory, Published, RemoveRequest, ReshareRequest, RevokeRequest, RoleRequest, SetTrust, Vouch,
 };
 use crate::engine::{ActionError, Engine};
 
@@ -134,6 +134,10 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::GET, ["v1", "status"]) => json(&engine.status().await),
         (Method::GET, ["v1", "id"]) => json(&engine.id_info().await),
         (Method::GET, ["v1", "peers"]) => json(&engine.peers().await),
+        (Method::POST, ["v1", "rename"]) => match body::<super::types::RenameRequest>(req).await {
+            Ok(b) => reply(engine.rename(&b.name).map(|name| super::types::RenameRequest { name })),
+            Err(r) => r,
+        },
         (Method::GET, ["v1", "groups"]) => json(&engine.group_list().await),
         (Method::POST, ["v1", "groups"]) => match body::<CreateGroup>(req).await {
             Ok(b) => reply(engine.create_group(&b.name, &b.kind).await.map(|id| Created { id: id.to_text() })),
@@ -150,6 +154,13 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
                 Err(r) => r,
             }
         }
+        (Method::GET, ["v1", "groups", g]) => match engine.resolve_group(g) {
+            Ok(id) => match engine.group_info(&id).await {
+                Some(info) => json(&info),
+                None => error(StatusCode::NOT_FOUND, "the group was left while it was looked up"),
+            },
+            Err(e) => action_error(e),
+        },
         (Method::GET, ["v1", "groups", g, "members"]) => reply(engine.members(g)),
         (Method::POST, ["v1", "groups", g, "remove"]) => {
             let g = g.to_string();
@@ -188,7 +199,13 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             }
         }
         (Method::POST, ["v1", "advisories"]) => match body::<PublishAdvisory>(req).await {
-            Ok(b) => reply(engine.publish_advisory(&b).await.map(|id| Created { id: id.to_text() })),
+            Ok(b) => {
+                let started = crate::home::now_ms();
+                match engine.publish_advisory(&b).await {
+                    Ok(id) => published(&engine, &b.group, id, started).await,
+                    Err(e) => action_error(e),
+                }
+            }
             Err(r) => r,
         },
         (Method::GET, ["v1", "advisories"]) => reply(engine.advisories(query_param(&req, "group").as_deref())),
@@ -240,7 +257,13 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         }
         (Method::GET, ["v1", "groups", g, "concentration"]) => reply(engine.concentration(g)),
         (Method::POST, ["v1", "advisories", "import"]) => match body::<super::types::ImportAdvisory>(req).await {
-            Ok(b) => reply(engine.import_advisory(&b).await.map(|id| Created { id: id.to_text() })),
+            Ok(b) => {
+                let started = crate::home::now_ms();
+                match engine.import_advisory(&b).await {
+                    Ok(id) => published(&engine, &b.group, id, started).await,
+                    Err(e) => action_error(e),
+                }
+            }
             Err(r) => r,
         },
         (Method::POST, ["v1", "export"]) => match body::<super::types::ExportRequest>(req).await {
@@ -258,6 +281,29 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
         _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),
     }
+}
+
+/// The reply to a publish: the item, its group as resolved, the peers it went to, and whether
+/// it was already stored before this request (an idempotent retry).
+async fn published(engine: &Engine, group: &str, id: trellis_proto::ItemId, started_ms: u64) -> Response<Body> {
+    let existing = matches!(engine.store.get_item(&id), Ok(Some(item)) if item.received_ms < started_ms);
+    let info = match engine.resolve_group(group) {
+        Ok(gid) => engine.group_info(&gid).await,
+        Err(_) => None,
+    };
+    let Some(g) = info else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, format!("published {} but its group vanished", id.to_text()));
+    };
+    json(&Published {
+        id: id.to_text(),
+        group: g.id,
+        group_name: g.name,
+        founder_fingerprint: g.founder_fingerprint,
+        founder_name: g.founder_name,
+        members: g.members,
+        peers: g.peers,
+        existing,
+    })
 }
 
 /// The event stream: one JSON object per line, filtered by group if asked.

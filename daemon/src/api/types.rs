@@ -57,6 +57,15 @@ pub struct GroupInfo {
     /// Connected peers subscribed to the group's topic.
     pub peers: usize,
     pub joined_ms: u64,
+    /// The org that founded the group (signed its genesis): with the name, what tells two
+    /// groups of similar names apart.
+    #[serde(default)]
+    pub founder: String,
+    #[serde(default)]
+    pub founder_fingerprint: String,
+    /// The founder's self-declared name, when this node has seen it.
+    #[serde(default)]
+    pub founder_name: Option<String>,
     /// Catch-up sync with each peer of the group this node synced with.
     #[serde(default)]
     pub sync: Vec<SyncInfo>,
@@ -80,6 +89,26 @@ pub struct SyncInfo {
 pub struct CreateGroup {
     pub name: String,
     pub kind: String,
+}
+
+/// The reply to publishing an advisory: its id, the group it went to as resolved (so a user
+/// sees which group a name or id designated), and what happened to it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Published {
+    pub id: String,
+    /// The group's full id, name and founder, and its member count.
+    pub group: String,
+    pub group_name: String,
+    pub founder_fingerprint: String,
+    pub founder_name: Option<String>,
+    pub members: usize,
+    /// Connected peers on the group's topic when it was sent. Zero: stored here and delivered
+    /// by catch-up sync when a member connects (RED is refused instead: it is never stored for
+    /// later delivery).
+    pub peers: usize,
+    /// Whether this org had already published the same advisory (same content, label and
+    /// readers) in this group: nothing new was created and the stored item was sent again.
+    pub existing: bool,
 }
 
 /// Reply carrying the id of what was created.
@@ -235,6 +264,12 @@ pub enum Event {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApiError {
     pub error: String,
+}
+
+/// `POST /v1/rename`: this organization's new name (the reply carries it back).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RenameRequest {
+    pub name: String,
 }
 
 /// `POST /v1/groups/{group}/remove`.

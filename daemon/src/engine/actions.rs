@@ -38,8 +38,25 @@ impl Engine {
     /// Found a group with this org as its first admin.
     pub async fn create_group(self: &Arc<Self>, name: &str, kind: &str) -> Result<GroupId, ActionError> {
         let kind: GroupKind = kind.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
-        if self.groups.read().map_err(lock)?.values().any(|g| g.name() == name.trim()) {
-            return Err(ActionError::Conflict(format!("this node is already in a group named {name:?}")));
+        let name = name.trim();
+        if name.chars().any(char::is_control) {
+            return Err(bad("a group name cannot contain control characters (newlines, escapes)"));
+        }
+        if looks_like_group_id(name) {
+            return Err(bad(format!(
+                "a group name of 8 or more characters made only of letters and the digits 2-7 reads as a \
+                 group id, so {name:?} could be taken for another group's id; add a space or a hyphen \
+                 (e.g. \"water-utilities\")"
+            )));
+        }
+        {
+            let groups = self.groups.read().map_err(lock)?;
+            if let Some(g) = groups.values().find(|g| same_name(g.name(), name)) {
+                return Err(ActionError::Conflict(format!(
+                    "this node is already in a group named {name:?} ({}); names are unique on a node: pick another name",
+                    self.describe_group(g)
+                )));
+            }
         }
         let key: [u8; 32] = random_bytes();
         let genesis = {
@@ -58,6 +75,20 @@ impl Engine {
         self.node.subscribe(id).await;
         tracing::info!(group = %id.short(), "group created");
         Ok(id)
+    }
+
+    /// Rename this organization: the name other members see, sent to each peer when it next
+    /// connects, and in contact cards from now on. Returns the new name.
+    pub fn rename(&self, name: &str) -> Result<String, ActionError> {
+        let name = check_org_name(name)?;
+        let mut ident = self.identity.write().map_err(lock)?;
+        let old = std::mem::replace(&mut ident.name, name.clone());
+        if let Err(e) = ident.save(&self.home) {
+            ident.name = old;
+            return Err(ActionError::Internal(format!("the new name could not be saved: {e}")));
+        }
+        tracing::info!(%name, "organization renamed");
+        Ok(name)
     }
 
     /// Admit the org of `card` with `role`; returns the invite token for it.
@@ -112,11 +143,29 @@ impl Engine {
     pub async fn join(self: &Arc<Self>, token: &str) -> Result<GroupInfo, ActionError> {
         let me = self.me();
         let inv = Invite::parse(token, &me).map_err(|e| bad(e.to_string()))?;
-        if self.groups.read().map_err(lock)?.contains_key(&inv.group) {
-            return Err(ActionError::Conflict(format!(
-                "this node is already in group {}",
-                inv.invite.genesis.genesis.name
-            )));
+        {
+            let groups = self.groups.read().map_err(lock)?;
+            let name = inv.invite.genesis.genesis.name.as_str();
+            if let Some(g) = groups.get(&inv.group) {
+                return Err(ActionError::Conflict(format!("this node is already in group {}", self.describe_group(g))));
+            }
+            // Names are unique on a node, and never read as an id: otherwise the name of a
+            // group someone else founded could capture what a user types for another group.
+            if let Some(g) = groups.values().find(|g| same_name(g.name(), name)) {
+                return Err(ActionError::Conflict(format!(
+                    "this node is already in a group named {name:?} ({}); a second group of the same name \
+                     would make the name ambiguous, so names are unique on a node: ask the inviter to name the group \
+                     differently",
+                    self.describe_group(g)
+                )));
+            }
+            if looks_like_group_id(name) {
+                return Err(bad(format!(
+                    "the invited group's name {name:?} reads as a group id and could be taken for another group; \
+                     ask its founder ({}) for a group with another name",
+                    inv.invite.genesis.founder().fingerprint()
+                )));
+            }
         }
         let rec = GroupRecord { genesis: inv.invite.genesis.clone(), joined_ms: now_ms(), epoch_keys: vec![] };
         let rt = {
@@ -202,6 +251,23 @@ impl Engine {
     ) -> Result<(ItemId, Vec<u8>), ActionError> {
         let me = self.me();
         let kind = payload.kind();
+        if let Payload::GroupOp(op) = &payload {
+            self.refuse_void_op(&gid, op)?;
+        }
+        let one_at_a_time = match &payload {
+            Payload::Advisory(_) => Some(self.publishing_advisory.lock().await),
+            _ => None,
+        };
+        if let Payload::Advisory(adv) = &payload
+            && let Some((id, bytes)) = self.same_advisory(&gid, tlp, adv, &audience)?
+        {
+            drop(one_at_a_time);
+            // Publishing is idempotent: a retry (after a lost reply, say) or the same document
+            // published twice sends the item already stored again instead of a second copy.
+            tracing::info!(item = %id.short(), group = %gid.short(), "same advisory already published; sent again");
+            self.send_stored(gid, tlp, kind, id, &bytes).await?;
+            return Ok((id, bytes));
+        }
         let (epoch, group_key, to) = {
             let groups = self.groups.read().map_err(lock)?;
             let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
@@ -213,7 +279,7 @@ impl Engine {
                     )));
                 }
                 Some(r) if !r.can_publish() && !kind.is_control() => {
-                    return Err(bad(format!("your role in {} is reader: readers cannot publish", g.name())));
+                    return Err(bad(format!("your role in {:?} is reader: readers cannot publish", g.name())));
                 }
                 _ => {}
             }
@@ -235,7 +301,7 @@ impl Engine {
                             .state
                             .members
                             .get(o)
-                            .ok_or_else(|| bad(format!("{} is not a member of {}", o.fingerprint(), g.name())))?;
+                            .ok_or_else(|| bad(format!("{} is not a member of {:?}", o.fingerprint(), g.name())))?;
                         if !v.iter().any(|(x, _)| x == o) {
                             v.push((*o, m.bundle.bundle.x25519));
                         }
@@ -292,14 +358,33 @@ impl Engine {
         let stored =
             self.store.get_item(&id)?.ok_or_else(|| ActionError::Internal("item vanished after commit".into()))?;
         let env = Envelope::decode(&stored.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
+        if let Payload::Advisory(adv) = &payload {
+            self.remember_published(&gid, &env, adv);
+        }
+        drop(one_at_a_time);
         self.after_store(&env, payload);
         if let Ok(mut c) = self.counters.lock() {
             *c.items_out.entry(kind.as_str()).or_default() += 1;
         }
+        self.send_stored(gid, tlp, kind, id, &stored.bytes).await?;
+        Ok((id, stored.bytes))
+    }
+
+    /// Send an item of ours that is stored: RED directly to its recipients' nodes (an error
+    /// names those not reached), everything else on the group's topic.
+    async fn send_stored(
+        self: &Arc<Self>,
+        gid: GroupId,
+        tlp: Tlp,
+        kind: trellis_proto::Kind,
+        id: ItemId,
+        bytes: &[u8],
+    ) -> Result<(), ActionError> {
         if tlp == Tlp::Red {
+            let env = Envelope::decode(bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
             // §5.2: RED goes straight to each recipient's nodes, never over the topic.
             let recipients = env.recipients();
-            let delivered = self.deliver_direct(&stored.bytes, &recipients).await;
+            let delivered = self.deliver_direct(bytes, &recipients).await;
             tracing::info!(item = %id.short(), group = %gid.short(), delivered = delivered.len(), recipients = recipients.len(), "RED item delivered directly");
             let me = self.me();
             let missing: Vec<String> =
@@ -312,10 +397,92 @@ impl Engine {
                 )));
             }
         } else {
-            let peers = self.node.publish(gid, stored.bytes.clone()).await;
+            let peers = self.node.publish(gid, bytes.to_vec()).await;
             tracing::info!(item = %id.short(), group = %gid.short(), kind = kind.as_str(), peers, "published");
         }
-        Ok((id, stored.bytes))
+        Ok(())
+    }
+
+    /// The advisory of ours already stored in `gid` with the same content (timestamps aside),
+    /// label and readers, if any: publishing it again would only make a duplicate. GREEN counts
+    /// only in the same epoch (members added since could not read an older copy). Looked up by
+    /// digest; the first lookup in a group reads this org's advisories there from the store.
+    fn same_advisory(
+        &self,
+        gid: &GroupId,
+        tlp: Tlp,
+        adv: &Advisory,
+        audience: &Audience,
+    ) -> Result<Option<(ItemId, Vec<u8>)>, ActionError> {
+        let me = self.me();
+        let epoch = self.groups.read().map_err(lock)?.get(gid).map(|g| g.state.epoch()).unwrap_or(0);
+        let readers = match audience {
+            Audience::Orgs(o) => o.iter().copied().chain(std::iter::once(me)).collect(),
+            _ => Vec::new(),
+        };
+        let wanted = advisory_digest(tlp, epoch, readers, adv);
+        let known = self.published.lock().map_err(lock)?.get(gid).map(|m| m.get(&wanted).copied());
+        let found = match known {
+            Some(found) => found,
+            None => {
+                let mut index = std::collections::HashMap::new();
+                for id in self.store.group_item_ids(gid, trellis_proto::Kind::Advisory)? {
+                    let Some(item) = self.store.get_item(&id)? else { continue };
+                    let Ok(env) = Envelope::decode(&item.bytes) else { continue };
+                    if env.header.sender != me {
+                        continue;
+                    }
+                    if let Some((env, Payload::Advisory(a))) = item.open() {
+                        let digest = advisory_digest(env.header.tlp, env.header.epoch, env.recipients(), &a);
+                        index.insert(digest, id);
+                    }
+                }
+                let found = index.get(&wanted).copied();
+                self.published.lock().map_err(lock)?.insert(*gid, index);
+                found
+            }
+        };
+        let Some(id) = found else { return Ok(None) };
+        Ok(self.store.get_item(&id)?.map(|item| (id, item.bytes)))
+    }
+
+    /// Remember an advisory this org just published, for [`Engine::same_advisory`].
+    fn remember_published(&self, gid: &GroupId, env: &Envelope, adv: &Advisory) {
+        if let Ok(mut p) = self.published.lock()
+            && let Some(index) = p.get_mut(gid)
+        {
+            index.insert(advisory_digest(env.header.tlp, env.header.epoch, env.recipients(), adv), env.id);
+        }
+    }
+
+    /// Refuse a membership op that the group rules (§6.4) would void: it is computed against
+    /// the log this node holds before anything is signed, and the rule that voids it is the
+    /// error. An op published anyway would be stored and gossiped, and then change nothing.
+    fn refuse_void_op(&self, gid: &GroupId, op: &GroupOp) -> Result<(), ActionError> {
+        let me = self.me();
+        let groups = self.groups.read().map_err(lock)?;
+        let g = groups.get(gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        let mut log = g.log.clone();
+        // The op's real id is the hash of its envelope, which does not exist yet; any id not in
+        // the log stands for it. Its parents are the current heads, so it comes last in the
+        // order whatever its id.
+        let probe = ItemId(trellis_proto::ids::tagged_hash("trellis/probe-op", &[&now_ms().to_be_bytes()]));
+        log.insert(trellis_proto::group::LogOp {
+            id: probe,
+            author: me,
+            timestamp_ms: now_ms(),
+            seq: u64::MAX,
+            op: op.clone(),
+        })
+        .map_err(|e| bad(e.to_string()))?;
+        let state = log.compute();
+        if let Some(why) = state.void.get(&probe) {
+            return Err(ActionError::Conflict(format!(
+                "refused, nothing was published: the group rules would void this change in {} ({why})",
+                g.name()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -356,11 +523,79 @@ impl Engine {
     }
 }
 
+/// What makes two advisories of one publisher in one group the same publication: the label,
+/// the readers (recipients, or the epoch for GREEN) and the content without its timestamps.
+fn advisory_digest(tlp: Tlp, epoch: u64, mut readers: Vec<OrgId>, adv: &Advisory) -> [u8; 32] {
+    readers.sort();
+    readers.dedup();
+    let epoch = if tlp == Tlp::Green { epoch } else { 0 };
+    let bare = Advisory { published_ms: 0, updated_ms: 0, ..adv.clone() };
+    trellis_proto::ids::tagged_hash(
+        "trellis/local/same-advisory",
+        &[
+            tlp.as_str().as_bytes(),
+            &epoch.to_be_bytes(),
+            &trellis_proto::codec::encode(&readers),
+            &trellis_proto::codec::encode(&bare),
+        ],
+    )
+}
+
+/// An organization name as the user gives it: trimmed, 1 to 128 characters, no control
+/// characters (it is shown to every member).
+pub fn check_org_name(name: &str) -> Result<String, ActionError> {
+    let n = name.trim();
+    if n.is_empty() {
+        return Err(bad("the organization name is empty"));
+    }
+    if n.chars().count() > 128 {
+        return Err(bad("an organization name is at most 128 characters"));
+    }
+    if n.chars().any(char::is_control) {
+        return Err(bad("an organization name cannot contain control characters (newlines, escapes)"));
+    }
+    Ok(n.to_string())
+}
+
+/// Whether a group name reads as a group id or id prefix: 8 or more characters, all of them
+/// in the id alphabet (base32: letters and the digits 2-7, any case). Such a name could
+/// capture what a user types for another group, so it is refused.
+pub fn looks_like_group_id(name: &str) -> bool {
+    let t = name.trim();
+    t.len() >= 8 && t.bytes().all(|b| b.is_ascii_alphabetic() || (b'2'..=b'7').contains(&b))
+}
+
+/// Whether two group names read the same to a person: case, whitespace around and between
+/// words, control characters and characters that do not show (zero-width, bidi controls) are
+/// not told apart. A node holds no two groups whose names read the same, so a name typed as it
+/// is read designates one group.
+pub fn same_name(a: &str, b: &str) -> bool {
+    fn as_read(name: &str) -> String {
+        let shown: String = name.chars().filter(|c| !c.is_control() && !does_not_show(*c)).collect();
+        shown.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    }
+    a == b || as_read(a) == as_read(b)
+}
+
+/// Characters with no visible glyph of their own, or that only reorder the text around them.
+fn does_not_show(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
 fn fingerprints(orgs: &[OrgId]) -> String {
     orgs.iter().map(|o| o.fingerprint()).collect::<Vec<_>>().join(", ")
 }
 
-/// Parse a severity: a CVSS vector with a score (`7.5 CVSS:3.1/...`), a bare vector, or a score.
+/// Parse a severity: a CVSS vector (v2, v3.x or v4.0), a score (`9.8`), or both (`9.8
+/// CVSS:3.1/...`). A vector is checked whole and scored ([`cvss::score_tenths`]); a score given
+/// with it must be the one the vector gives, so a stored severity never contradicts itself.
+///
+/// [`cvss::score_tenths`]: trellis_proto::formats::cvss::score_tenths
 fn parse_severity(s: &str) -> Result<Severity, ActionError> {
     let s = s.trim();
     let mut score = None;
@@ -370,77 +605,132 @@ fn parse_severity(s: &str) -> Result<Severity, ActionError> {
             if !(0.0..=10.0).contains(&v) {
                 return Err(bad(format!("severity score {v} is outside 0.0–10.0")));
             }
-            score = Some((v * 10.0).round() as u8);
-        } else if part.starts_with("CVSS:") || part.starts_with("AV:") {
-            vector = Some(part.to_string());
+            if score.replace((v * 10.0).round() as u8).is_some() {
+                return Err(bad(format!("severity {s:?} gives two scores; give one")));
+            }
+        } else if part.starts_with("CVSS:") || part.starts_with("AV:") || part.starts_with("(AV:") {
+            if vector.replace(part.trim_matches(|c| c == '(' || c == ')').to_string()).is_some() {
+                return Err(bad(format!("severity {s:?} gives two vectors; give one")));
+            }
         } else {
             return Err(bad(format!(
-                "severity {s:?} is neither a CVSS vector (CVSS:3.1/AV:N/...) nor a score (e.g. 9.8)"
+                "severity {s:?} is neither a CVSS vector (CVSS:3.1/AV:N/..., CVSS:4.0/..., or v2 AV:N/AC:L/Au:N/...) \
+                 nor a score (e.g. 9.8)"
             )));
         }
     }
-    let score = match (score, &vector) {
-        (Some(s), _) => s,
-        (None, Some(v)) if v.starts_with("CVSS:3") => v3_score(v)?,
-        (None, Some(_)) => {
-            return Err(bad(
-                "give the base score with a CVSS 4.0 or bare vector, e.g. --severity '9.3 CVSS:4.0/AV:N/...'",
-            ));
+    let computed = vector
+        .as_deref()
+        .map(|v| trellis_proto::formats::cvss::score_tenths(v).map_err(|e| bad(format!("--severity: {e}"))))
+        .transpose()?;
+    let score = match (score, computed) {
+        (Some(stated), Some(c)) if stated != c => {
+            return Err(bad(format!(
+                "--severity: the stated score {:.1} contradicts the vector, which gives {:.1}; give the vector \
+                 alone (its score is computed) or with {:.1}",
+                f32::from(stated) / 10.0,
+                f32::from(c) / 10.0,
+                f32::from(c) / 10.0
+            )));
         }
+        (_, Some(c)) => c,
+        (Some(stated), None) => stated,
         (None, None) => return Err(bad("empty severity")),
     };
-    if let Some(v) = &vector
-        && v.starts_with("CVSS:3")
-    {
-        v3_score(v)?;
-    }
     Ok(Severity { vector, score_tenths: score })
 }
 
-fn v3_score(vector: &str) -> Result<u8, ActionError> {
-    trellis_proto::formats::cvss::v3_base_score_tenths(vector).ok_or_else(|| {
-        bad(format!("--severity: {vector:?} is not a complete CVSS v3 base vector (CVSS:3.1/AV:_/AC:_/PR:_/UI:_/S:_/C:_/I:_/A:_)"))
-    })
-}
-
 /// Parse `PURL@RANGE`: `pkg:npm/lodash@<4.17.21`, `pkg:cargo/foo@>=1.0.0,<1.2.3`, or an exact
-/// version `pkg:pypi/x@1.0`. The range becomes OSV events (§4.1).
+/// version `pkg:pypi/x@1.0`. The package URL is checked against the purl grammar
+/// ([`Purl::parse_strict`]) and the range against the range grammar, in the package type's
+/// version ordering ([`parse_range`]); an empty or impossible range is refused with the reason.
+/// The range becomes OSV events (§4.1).
+///
+/// [`Purl::parse_strict`]: trellis_proto::formats::ident::Purl::parse_strict
+/// [`parse_range`]: trellis_proto::formats::version::parse_range
 pub fn parse_affects(s: &str) -> Result<Affected, ActionError> {
+    use trellis_proto::formats::ident::Purl;
+    use trellis_proto::formats::version::{Scheme, parse_range};
     let s = s.trim();
     if !s.starts_with("pkg:") {
         return Err(bad(format!("--affects {s:?}: expected a package URL like pkg:npm/lodash@<4.17.21")));
     }
-    let (purl, range) = match s.rfind('@') {
-        Some(i) if i > 4 => (&s[..i], Some(&s[i + 1..])),
-        _ => (s, None),
+    // An npm scope may be typed with its '@' (pkg:npm/@angular/core@<1): the purl form is %40.
+    let typed = s.replace("/@", "/%40");
+    let (purl, range) = match typed.rfind('@') {
+        Some(i) => (&typed[..i], Some(&typed[i + 1..])),
+        None => (typed.as_str(), None),
     };
+    let parsed = Purl::parse_strict(purl).map_err(|e| bad(format!("--affects {s:?}: {e}")))?;
     let mut a = Affected { purl: Some(purl.to_string()), ..Default::default() };
-    let Some(range) = range.filter(|r| !r.is_empty()) else {
+    let Some(range) = range else {
         return Ok(a);
     };
+    let r =
+        parse_range(Scheme::for_purl_type(&parsed.kind), range).map_err(|e| bad(format!("--affects {s:?}: {e}")))?;
     let mut events = Vec::new();
-    let mut exact = Vec::new();
-    for part in range.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if let Some(v) = part.strip_prefix(">=") {
-            events.push(VersionEvent::Introduced(v.trim().to_string()));
-        } else if let Some(v) = part.strip_prefix("<=") {
-            events.push(VersionEvent::LastAffected(v.trim().to_string()));
-        } else if let Some(v) = part.strip_prefix('<') {
-            events.push(VersionEvent::Fixed(v.trim().to_string()));
-        } else if part.starts_with('>') {
-            return Err(bad(format!("--affects {s:?}: use >= for the first affected version")));
-        } else {
-            exact.push(part.trim_start_matches('=').to_string());
+    for (start, end) in r.intervals {
+        events.push(VersionEvent::Introduced(start));
+        match end {
+            Some((v, false)) => events.push(VersionEvent::Fixed(v)),
+            Some((v, true)) => events.push(VersionEvent::LastAffected(v)),
+            None => {}
         }
     }
     if !events.is_empty() {
-        if !events.iter().any(|e| matches!(e, VersionEvent::Introduced(_))) {
-            events.insert(0, VersionEvent::Introduced("0".into()));
-        }
         a.ranges.push(VersionRange { kind: RangeKind::Ecosystem, events });
     }
-    a.versions = exact;
+    a.versions = r.exact;
     Ok(a)
+}
+
+/// An alias is an identifier of the same issue elsewhere: CVE-2024-12345, GHSA-xxxx-xxxx-xxxx,
+/// GO-2020-0001, RUSTSEC-2021-0001. Letters first, then `-`-separated parts of letters, digits,
+/// `.`, `_` and `:`; a CVE id must have the CVE form.
+fn check_alias(a: &str) -> Result<(), ActionError> {
+    let refuse = |why: &str| {
+        Err(bad(format!(
+            "--alias {a:?} is not an advisory identifier ({why}); e.g. CVE-2024-12345 or GHSA-jfh8-c2jp-5v3q"
+        )))
+    };
+    if a.is_empty() || a.len() > 128 {
+        return refuse("1 to 128 characters");
+    }
+    if !a.starts_with(|c: char| c.is_ascii_alphabetic()) || !a.contains('-') {
+        return refuse("a prefix of letters, then '-'");
+    }
+    if let Some(c) = a.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'))) {
+        return refuse(&format!("{c:?} cannot appear in one"));
+    }
+    if let Some(rest) = a.strip_prefix("CVE-") {
+        let ok = rest.split_once('-').is_some_and(|(y, n)| {
+            y.len() == 4
+                && y.bytes().all(|b| b.is_ascii_digit())
+                && n.len() >= 4
+                && n.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !ok {
+            return refuse("a CVE id is CVE-YYYY-NNNN");
+        }
+    }
+    Ok(())
+}
+
+/// A reference is an http or https URL with a host, and nothing a browser or terminal would
+/// run or hide (no `javascript:`, no whitespace or control characters).
+fn check_reference(r: &str) -> Result<(), ActionError> {
+    let lower = r.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    let host = rest.map(|x| x.split(['/', '?', '#']).next().unwrap_or(""));
+    if r.len() > 2048 || host.is_none_or(|h| h.is_empty() || h.starts_with(':') || h.starts_with('@')) {
+        return Err(bad(format!("--reference {r:?} is not an http(s) URL such as https://example.com/advisory/1")));
+    }
+    if let Some(c) = r.chars().find(|c| c.is_whitespace() || c.is_control() || !c.is_ascii()) {
+        return Err(bad(format!(
+            "--reference {r:?} contains {c:?}: write the URL in its encoded form (%20 for a space)"
+        )));
+    }
+    Ok(())
 }
 
 fn advisory_from_request(req: &PublishAdvisory) -> Result<Advisory, ActionError> {
@@ -452,6 +742,12 @@ fn advisory_from_request(req: &PublishAdvisory) -> Result<Advisory, ActionError>
         None => Category::Vulnerability,
     };
     let severity = req.severity.as_deref().map(parse_severity).transpose()?;
+    for a in &req.aliases {
+        check_alias(a)?;
+    }
+    for r in &req.references {
+        check_reference(r)?;
+    }
     let affected = req.affects.iter().map(|a| parse_affects(a)).collect::<Result<Vec<_>, _>>()?;
     let now = now_ms();
     let adv = Advisory {
@@ -468,7 +764,26 @@ fn advisory_from_request(req: &PublishAdvisory) -> Result<Advisory, ActionError>
         updated_ms: now,
         source: None,
     };
-    adv.check_limits().map_err(|e| bad(e.to_string()))?;
+    adv.check_limits().map_err(|e| match e {
+        // Text limits are in bytes of UTF-8, which is not what people count: say both.
+        trellis_proto::ProtoError::FieldTooLong { field, max } => {
+            let text = match field {
+                "title" => Some(adv.title.as_str()),
+                "summary" => Some(adv.summary.as_str()),
+                "remediation" => adv.remediation.as_deref(),
+                _ => None,
+            };
+            match text {
+                Some(t) => bad(format!(
+                    "the {field} is {} bytes as UTF-8 ({} characters); the limit is {max} bytes",
+                    t.len(),
+                    t.chars().count()
+                )),
+                None => bad(format!("{field} is too long or has too many entries (limit {max})")),
+            }
+        }
+        e => bad(e.to_string()),
+    })?;
     Ok(adv)
 }
 
@@ -493,6 +808,65 @@ mod tests {
         assert_eq!(a.versions, vec!["1.0".to_string()]);
         assert!(parse_affects("lodash@1").is_err());
         assert!(parse_affects("pkg:npm/x@>1").is_err());
+        // The README's walk-through.
+        let a = parse_affects("pkg:maven/org.apache.logging.log4j/log4j-core@>=2.0.0,<2.15.0").unwrap();
+        assert_eq!(
+            a.ranges[0].events,
+            vec![VersionEvent::Introduced("2.0.0".into()), VersionEvent::Fixed("2.15.0".into())]
+        );
+        assert!(parse_affects("pkg:generic/acme-hmi@<2.4.1").is_ok());
+        let a = parse_affects("pkg:npm/@angular/core@<1.0.0").unwrap();
+        assert_eq!(a.purl.as_deref(), Some("pkg:npm/%40angular/core"));
+        for junk in [
+            "pkg:/@<1",
+            "pkg:npm/x@banana",
+            "pkg:npm/x@>=5,<1",
+            "pkg:npm/a%zz@<1",
+            "pkg:npm/my pkg@<1",
+            "pkg:npm/x@<<1",
+            "pkg:npm/lodash@",
+        ] {
+            assert!(parse_affects(junk).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn names_that_read_the_same_are_the_same_name() {
+        for (a, b) in [
+            ("alpha-suppliers", "Alpha-Suppliers"),
+            ("alpha-suppliers", " alpha-suppliers "),
+            ("water utilities", "water  utilities"),
+            ("alpha-suppliers", "alpha\u{200b}-suppliers"),
+            ("alpha-suppliers", "\u{202e}alpha-suppliers"),
+            ("alpha-suppliers", "alpha-suppliers\u{7}"),
+        ] {
+            assert!(same_name(a, b), "{a:?} {b:?}");
+        }
+        for (a, b) in [("alpha-suppliers", "alpha-supplier"), ("water utilities", "waterutilities")] {
+            assert!(!same_name(a, b), "{a:?} {b:?}");
+        }
+    }
+
+    #[test]
+    fn aliases_and_references_are_checked() {
+        for ok in ["CVE-2021-44228", "GHSA-jfh8-c2jp-5v3q", "GO-2020-0001", "RUSTSEC-2021-0001"] {
+            assert!(check_alias(ok).is_ok(), "{ok}");
+        }
+        for bad in ["javascript:alert(1)", "CVE-21-1", "cve", "", "CVE-2021-44228 x", "1-2"] {
+            assert!(check_alias(bad).is_err(), "{bad}");
+        }
+        assert!(check_reference("https://example.com/a?b=c#d").is_ok());
+        assert!(check_reference("HTTP://example.com").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "https://",
+            "ftp://x",
+            "https://ex ample.com",
+            "data:text/html,x",
+            "https://a\u{1b}b",
+        ] {
+            assert!(check_reference(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -502,8 +876,17 @@ mod tests {
         assert_eq!(s.score_tenths, 75);
         assert!(s.vector.is_some());
         assert_eq!(parse_severity("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H").unwrap().score_tenths, 100);
+        assert_eq!(
+            parse_severity("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N").unwrap().score_tenths,
+            93
+        );
+        assert_eq!(parse_severity("AV:N/AC:L/Au:N/C:P/I:P/A:P").unwrap().score_tenths, 75);
         assert!(parse_severity("CVSS:3.1/AV:N").is_err());
         assert!(parse_severity("high").is_err());
         assert!(parse_severity("11").is_err());
+        let e = parse_severity("2.0 CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").unwrap_err().to_string();
+        assert!(e.contains("stated score 2.0 contradicts the vector, which gives 9.8"), "{e}");
+        assert!(parse_severity("9.3 CVSS:4.0/AV:X/AC:Q").is_err());
+        assert!(parse_severity("9.8 CVSS:3.1/AV:N/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").is_err());
     }
 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use libp2p::PeerId;
 use tokio::sync::broadcast;
 use trellis_proto::keys::SignedNodeBinding;
-use trellis_proto::{GroupId, OrgId};
+use trellis_proto::{GroupId, ItemId, OrgId};
 
 use crate::api::types::Event;
 use crate::groups::GroupRuntime;
@@ -83,6 +83,12 @@ pub struct Engine {
     pub peer_limits: sync::PeerLimits,
     /// What a security.txt evidence fetch may reach and which CAs it trusts (from the config).
     pub evidence_policy: RwLock<crate::securitytxt::FetchPolicy>,
+    /// Digests of the advisories this org published, per group (filled from the store the first
+    /// time a group is published to), so publishing the same advisory again finds the stored item.
+    pub published: Mutex<HashMap<GroupId, HashMap<[u8; 32], ItemId>>>,
+    /// Held from the look-up in `published` until a new advisory is stored and remembered
+    /// there, so two identical publishes at once make one item, not two.
+    pub publishing_advisory: tokio::sync::Mutex<()>,
     /// A weak reference to this engine, for background work started from `&self` methods.
     self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
 }
@@ -124,6 +130,8 @@ impl Engine {
             sync_state: Mutex::new(HashMap::new()),
             peer_limits: Default::default(),
             evidence_policy: RwLock::new(Default::default()),
+            published: Mutex::new(HashMap::new()),
+            publishing_advisory: tokio::sync::Mutex::new(()),
             self_ref: std::sync::OnceLock::new(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));
@@ -261,29 +269,47 @@ impl Engine {
         });
     }
 
-    /// Resolve a group by exact name, full id, or id prefix (8+ characters).
+    /// Resolve a group by exact name, full id, or id prefix (8+ characters). A name and an id
+    /// prefix are looked up together: text that designates more than one group (a group named
+    /// like another group's id, say) is refused with the candidates and their founders, never
+    /// resolved by precedence.
     pub fn resolve_group(&self, text: &str) -> Result<GroupId, ActionError> {
         let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
         let t = text.trim();
-        let by_name: Vec<GroupId> = groups.values().filter(|g| g.name() == t).map(|g| g.id()).collect();
-        if by_name.len() == 1 {
-            return Ok(by_name[0]);
-        }
-        if by_name.len() > 1 {
-            return Err(ActionError::BadRequest(format!(
-                "several groups are named {t:?}; use the group id (trellis group list)"
-            )));
-        }
         let lower = t.to_ascii_lowercase();
-        let by_id: Vec<GroupId> =
-            groups.keys().filter(|id| lower.len() >= 8 && id.to_text().starts_with(&lower)).copied().collect();
-        match by_id.len() {
-            1 => Ok(by_id[0]),
-            0 => Err(ActionError::NotFound(format!(
+        let mut found: Vec<GroupId> = groups.values().filter(|g| g.name() == t).map(|g| g.id()).collect();
+        if lower.len() >= 8 {
+            for id in groups.keys() {
+                if id.to_text().starts_with(&lower) && !found.contains(id) {
+                    found.push(*id);
+                }
+            }
+        }
+        match found.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(ActionError::NotFound(format!(
                 "no group named or with id {t:?} on this node; see `trellis group list`"
             ))),
-            _ => Err(ActionError::BadRequest(format!("{t:?} matches several group ids; give more characters"))),
+            many => {
+                let candidates: Vec<String> =
+                    many.iter().filter_map(|id| groups.get(id)).map(|g| self.describe_group(g)).collect();
+                Err(ActionError::BadRequest(format!(
+                    "{t:?} designates {} groups: {}; give the full id of the one you mean",
+                    many.len(),
+                    candidates.join("; ")
+                )))
+            }
         }
+    }
+
+    /// A group as people tell it apart: name, founder and full id.
+    pub fn describe_group(&self, g: &crate::groups::GroupRuntime) -> String {
+        let founder = g.log.genesis.founder();
+        let who = match self.name_of(&founder) {
+            Some(n) => format!("{n} ({})", founder.fingerprint()),
+            None => founder.fingerprint(),
+        };
+        format!("{:?} founded by {who}, id {}", g.name(), g.id().to_text())
     }
 
     /// Resolve an org (fingerprint or full id) among the members of `group`.

@@ -9,7 +9,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use trellis_proto::envelope::Envelope;
-use trellis_proto::{ItemId, Payload, Tlp};
+use trellis_proto::tlp::Reshare;
+use trellis_proto::{ItemId, Payload};
 
 use super::actions::Audience;
 use super::{ActionError, Engine};
@@ -27,32 +28,19 @@ impl Engine {
         let env = Envelope::decode(&item.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
         let tlp = env.header.tlp;
         let target = self.resolve_group(group)?;
-        let audience = match tlp {
-            Tlp::Clear => Audience::Clear,
-            Tlp::Green => {
-                return Err(ActionError::BadRequest(
-                    "TLP:GREEN may be shared within the community it was given to (its group) but not beyond; ask the publisher to share it wider".into(),
-                ));
-            }
-            Tlp::Amber => {
+        // The label's rule is proto's (`Tlp::reshare`, §5.3): one decision, used here.
+        let audience = match tlp.reshare() {
+            Reshare::Anywhere => Audience::Clear,
+            Reshare::NamedOrgsLogged => {
                 if to.is_empty() {
-                    return Err(ActionError::BadRequest(
-                        "re-sharing TLP:AMBER needs the organizations that need to know: add --to ORG".into(),
-                    ));
+                    return Err(ActionError::BadRequest(format!(
+                        "re-sharing {} needs the organizations that need to know: add --to ORG",
+                        tlp.label()
+                    )));
                 }
                 Audience::Orgs(self.named_recipients(&target, tlp, to)?)
             }
-            Tlp::AmberStrict => {
-                return Err(ActionError::BadRequest(
-                    "TLP:AMBER+STRICT restricts sharing to the recipient organization only: it cannot be re-shared"
-                        .into(),
-                ));
-            }
-            Tlp::Red => {
-                return Err(ActionError::BadRequest(
-                    "TLP:RED is for the eyes of the named recipients only: it cannot be re-shared".into(),
-                ));
-            }
+            Reshare::Refused(why) => return Err(ActionError::BadRequest(why.to_string())),
         };
         let (_, payload) =
             item.open().ok_or_else(|| ActionError::BadRequest("this org cannot read that item".into()))?;
@@ -63,7 +51,7 @@ impl Engine {
             _ => Vec::new(),
         };
         let (new_id, _) = self.publish_payload(target, tlp, Payload::Advisory(adv), audience).await?;
-        if tlp == Tlp::Amber {
+        if tlp.reshare() == Reshare::NamedOrgsLogged {
             self.audit(&serde_json::json!({
                 "at_ms": now_ms(),
                 "action": "reshare",

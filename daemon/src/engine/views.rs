@@ -47,6 +47,8 @@ impl Engine {
         sync.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
         let groups = self.groups.read().ok()?;
         let g = groups.get(id)?;
+        let founder = g.log.genesis.founder();
+        let founder_name = self.name_of(&founder);
         Some(GroupInfo {
             id: id.to_text(),
             name: g.name().to_string(),
@@ -57,6 +59,9 @@ impl Engine {
             items,
             peers,
             joined_ms: g.joined_ms,
+            founder: founder.to_text(),
+            founder_fingerprint: founder.fingerprint(),
+            founder_name,
             sync,
         })
     }

@@ -104,6 +104,47 @@ pub fn severity_name(score_tenths: u8) -> &'static str {
     }
 }
 
+/// Longest vector accepted: a v4.0 vector with every supplemental and environmental metric is
+/// well under this.
+pub const MAX_VECTOR_LEN: usize = 512;
+
+/// Check a CVSS vector of any version in use — v2.0 (bare `AV:N/AC:L/Au:N/C:P/I:P/A:P`), v3.0
+/// and v3.1 (`CVSS:3.1/...`), v4.0 (`CVSS:4.0/...`) — and compute its score, in tenths (9.8 →
+/// 98), with the RustSec `cvss` library: every metric known, with a value it can take, given
+/// once, and every base metric present. For v2 and v3 the score is the base score; for v4.0 it
+/// is the score of the whole vector (CVSS-B, -BT, -BE or -BTE, as the metrics given make it).
+/// The error says what is wrong, for the user who typed the vector.
+pub fn score_tenths(vector: &str) -> Result<u8, String> {
+    let v = vector.trim();
+    if v.len() > MAX_VECTOR_LEN {
+        return Err(format!("a CVSS vector is at most {MAX_VECTOR_LEN} characters"));
+    }
+    let parsed: cvss::Cvss = v.parse().map_err(|e: cvss::Error| format!("{v:?} is not a valid CVSS vector: {e}"))?;
+    if let cvss::Cvss::CvssV30(b) | cvss::Cvss::CvssV31(b) = &parsed {
+        let missing: Vec<&str> = [
+            ("AV", b.av.is_none()),
+            ("AC", b.ac.is_none()),
+            ("PR", b.pr.is_none()),
+            ("UI", b.ui.is_none()),
+            ("S", b.s.is_none()),
+            ("C", b.c.is_none()),
+            ("I", b.i.is_none()),
+            ("A", b.a.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(m, absent)| absent.then_some(m))
+        .collect();
+        if !missing.is_empty() {
+            return Err(format!("{v:?} lacks the base metric(s) {}", missing.join(", ")));
+        }
+    }
+    let score = parsed.score();
+    if !(0.0..=10.0).contains(&score) {
+        return Err(format!("{v:?} gives a score of {score} outside 0.0-10.0"));
+    }
+    Ok((score * 10.0).round() as u8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +166,48 @@ mod tests {
         ] {
             assert_eq!(v3_base_score_tenths(v), Some(want), "{v}");
         }
+    }
+
+    #[test]
+    fn every_version_scored_by_the_library() {
+        for (v, want) in [
+            ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 98),
+            ("CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:H/A:N", 75),
+            ("AV:N/AC:L/Au:N/C:P/I:P/A:P", 75),
+            ("AV:N/AC:L/Au:N/C:C/I:C/A:C", 100),
+            ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", 93),
+        ] {
+            assert_eq!(score_tenths(v), Ok(want), "{v}");
+        }
+        // The library and the hand-written v3 formula agree.
+        for v in [
+            "CVSS:3.1/AV:P/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N",
+            "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:H/I:N/A:L/E:F/RL:O/RC:C",
+            "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:C/C:L/I:L/A:N",
+        ] {
+            assert_eq!(score_tenths(v).ok(), v3_base_score_tenths(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn broken_vectors_are_refused_with_the_reason() {
+        for v in [
+            "CVSS:4.0/AV:X/AC:Q",
+            "CVSS:4.0/AV:N/AC:L",
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N",
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/XX:Y",
+            "AV:N/AC:L/Au:N/C:P/I:P",
+            "CVSS:3.1/AV:N/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            "CVSS:3.1/AV:N/AC:L",
+            "CVSS:3.1/AV:Z/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            "CVSS:9.9/AV:N",
+            "AV:N/AC:L",
+            "hello",
+            "",
+        ] {
+            assert!(score_tenths(v).is_err(), "{v}");
+        }
+        assert!(score_tenths("CVSS:3.1/AV:N/AC:L").unwrap_err().contains("PR, UI, S, C, I, A"));
     }
 
     #[test]

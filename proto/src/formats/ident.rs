@@ -55,6 +55,38 @@ impl Purl {
         Some(p)
     }
 
+    /// Check a package URL a user typed against the purl grammar — scheme, type, namespace,
+    /// name, qualifiers, subpath and the per-type rules, with the `packageurl` library — and
+    /// return it parsed. Stricter than [`Purl::parse`], which reads what others published:
+    /// whitespace, control characters and malformed `%` escapes are refused, and a version is
+    /// refused too (the version range follows the purl, after `@`). The error says what is wrong.
+    pub fn parse_strict(text: &str) -> Result<Purl, String> {
+        if text.len() > 1024 {
+            return Err("a package URL is at most 1024 characters".into());
+        }
+        if let Some(c) = text.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "{text:?} contains {c:?}: a package URL has no spaces or control characters (write a space as %20)"
+            ));
+        }
+        let b = text.as_bytes();
+        for (i, _) in text.match_indices('%') {
+            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) {
+                return Err(format!(
+                    "{text:?} has a malformed % escape at byte {i}: % must be followed by two hex digits"
+                ));
+            }
+        }
+        let checked: packageurl::PackageUrl<'static> =
+            text.parse().map_err(|e: packageurl::Error| format!("{text:?} is not a package URL: {e}"))?;
+        if checked.version().is_some() {
+            return Err(format!(
+                "{text:?} carries a version; give the affected versions as a range after the package URL"
+            ));
+        }
+        Purl::parse(text).ok_or_else(|| format!("{text:?} is not a package URL (pkg:TYPE/NAMESPACE/NAME)"))
+    }
+
     /// Apply the purl specification's per-type rules so equal packages compare equal.
     fn normalize(&mut self) {
         match self.kind.as_str() {
@@ -227,6 +259,18 @@ impl Cpe {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn strict_parse_refuses_what_the_grammar_refuses() {
+        assert_eq!(Purl::parse_strict("pkg:npm/lodash").unwrap().name, "lodash");
+        assert_eq!(Purl::parse_strict("pkg:npm/%40angular/core").unwrap().namespace, "@angular");
+        assert!(Purl::parse_strict("pkg:maven/org.apache.logging.log4j/log4j-core").is_ok());
+        for bad in
+            ["pkg:/", "pkg:npm/", "pkg:npm/a%zz", "pkg:npm/my package", "pkg:npm/x@1.0", "npm/x", "pkg:npm/a\u{1b}b"]
+        {
+            assert!(Purl::parse_strict(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -197,8 +197,140 @@ pub fn compare_generic(a: &str, b: &str) -> Ordering {
     generic_tokens(&la).cmp(&generic_tokens(&lb))
 }
 
+/// Longest version text accepted in a range a user writes.
+pub const MAX_VERSION_LEN: usize = 128;
+
+/// Check one version as a user writes it in a range: not empty, at most
+/// [`MAX_VERSION_LEN`] characters of `A-Z a-z 0-9 . + ~ : _ -`, with at least one digit.
+pub fn check_version(v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        return Err("a version is missing after the operator".into());
+    }
+    if v.len() > MAX_VERSION_LEN {
+        return Err(format!("a version is at most {MAX_VERSION_LEN} characters"));
+    }
+    if let Some(c) = v.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '~' | ':' | '_' | '-')))
+    {
+        return Err(format!("{v:?} is not a version: {c:?} cannot appear in one"));
+    }
+    if !v.bytes().any(|b| b.is_ascii_digit()) {
+        return Err(format!("{v:?} is not a version: it has no digit"));
+    }
+    Ok(())
+}
+
+/// A range as a user writes it after `PURL@`, checked and turned into OSV-style events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParsedRange {
+    /// Intervals in order: (first affected version, or "0" for "from the start"; upper bound,
+    /// `Some((version, inclusive))`, or `None` for "and every later version").
+    pub intervals: Vec<(String, Option<(String, bool)>)>,
+    /// Single affected versions (`1.2.3` or `=1.2.3`).
+    pub exact: Vec<String>,
+}
+
+/// Parse a comma-separated list of constraints: `>=A` opens an interval, `<B` or `<=B` closes
+/// it (an interval may start with `<B`, meaning from the first version), `A` or `=A` is one
+/// version. The intervals must each be non-empty and follow one another in ascending order
+/// under `scheme`; an empty or impossible range is refused with the reason.
+pub fn parse_range(scheme: Scheme, text: &str) -> Result<ParsedRange, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(
+            "the range after @ is empty: give a range such as <4.17.21 or >=1.0,<1.2, or leave out the @".into()
+        );
+    }
+    let mut out = ParsedRange::default();
+    let mut lower: Option<String> = None;
+    let mut last_upper: Option<(String, bool)> = None;
+    for part in text.split(',').map(str::trim) {
+        if part.is_empty() {
+            return Err(format!("{text:?} has an empty constraint (a stray comma?)"));
+        }
+        if let Some(v) = part.strip_prefix(">=") {
+            let v = v.trim();
+            check_version(v)?;
+            if let Some(prev) = &lower {
+                return Err(format!(">={prev} and >={v} both open an interval: close the first with <VERSION"));
+            }
+            if let Some((u, inclusive)) = &last_upper {
+                let ord = scheme.compare(v, u);
+                if ord == Ordering::Less || (*inclusive && ord == Ordering::Equal) {
+                    return Err(format!(">={v} starts inside the interval before it, which ends at {u}"));
+                }
+            }
+            lower = Some(v.to_string());
+        } else if let Some((v, inclusive)) =
+            part.strip_prefix("<=").map(|v| (v, true)).or_else(|| part.strip_prefix('<').map(|v| (v, false)))
+        {
+            let v = v.trim();
+            check_version(v)?;
+            let start = match lower.take() {
+                Some(l) => {
+                    let ord = scheme.compare(&l, v);
+                    if ord == Ordering::Greater || (!inclusive && ord == Ordering::Equal) {
+                        let op = if inclusive { "<=" } else { "<" };
+                        return Err(format!(">={l},{op}{v} is empty: no version is both >={l} and {op}{v}"));
+                    }
+                    l
+                }
+                None if out.intervals.is_empty() => "0".to_string(),
+                None => {
+                    return Err(format!("<{v} follows another interval: start this one with >=VERSION"));
+                }
+            };
+            out.intervals.push((start, Some((v.to_string(), inclusive))));
+            last_upper = Some((v.to_string(), inclusive));
+        } else if part.starts_with('>') {
+            return Err(format!("{part:?}: use >= for the first affected version"));
+        } else {
+            let v = part.strip_prefix('=').unwrap_or(part).trim();
+            check_version(v)?;
+            out.exact.push(v.to_string());
+        }
+    }
+    if let Some(l) = lower {
+        out.intervals.push((l, None));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ranges_parse_into_ordered_intervals() {
+        let r = parse_range(Scheme::Semver, ">=1.0.0,<1.2.3").unwrap();
+        assert_eq!(r.intervals, vec![("1.0.0".to_string(), Some(("1.2.3".to_string(), false)))]);
+        let r = parse_range(Scheme::Semver, "<4.17.21").unwrap();
+        assert_eq!(r.intervals, vec![("0".to_string(), Some(("4.17.21".to_string(), false)))]);
+        let r = parse_range(Scheme::Semver, ">=1.0.0,<1.5.0,>=2.0.0,<=2.3.0,>=3.0.0").unwrap();
+        assert_eq!(r.intervals.len(), 3);
+        assert_eq!(r.intervals[2], ("3.0.0".to_string(), None));
+        assert_eq!(parse_range(Scheme::Pep440, "1.0, =2.0").unwrap().exact, vec!["1.0", "2.0"]);
+    }
+
+    #[test]
+    fn empty_impossible_and_malformed_ranges_are_refused() {
+        for (text, why) in [
+            ("", "empty"),
+            (">=5,<1", "is empty"),
+            (">=1.0,<1.0", "is empty"),
+            ("<<1", "cannot appear"),
+            ("banana", "no digit"),
+            (">1", "use >="),
+            (">=1,>=2", "both open"),
+            ("<1,<2", "follows another interval"),
+            (">=1,<3,>=2,<4", "starts inside"),
+            ("1.0,,2.0", "stray comma"),
+            (">=", "missing"),
+            ("1 0", "cannot appear"),
+        ] {
+            let e = parse_range(Scheme::Semver, text).unwrap_err();
+            assert!(e.contains(why), "{text:?}: {e}");
+        }
+        assert!(parse_range(Scheme::Semver, ">=1.0,<=1.0").is_ok());
+    }
+
     use super::*;
     use Ordering::*;
 
