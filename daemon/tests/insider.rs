@@ -180,11 +180,11 @@ async fn equivocating_twins_do_not_split_the_group() {
     // The twin is not a replay to be refused: it is kept.
     f.ingest(&t2.bytes, Origin::Gossip(p)).expect("the second twin is kept as evidence");
     assert_eq!(f.ingest(&t2.bytes, Origin::Gossip(p)), Ok(trellis_daemon::engine::ingest::Outcome::Duplicate));
-    let g = f.groups.read().unwrap();
-    let st = &g[&gid].state;
-    assert!(g[&gid].log.contains(&t1.id) && g[&gid].log.contains(&t2.id));
-    assert!(st.pending.is_empty());
-    drop(g);
+    {
+        let g = f.groups.read().unwrap();
+        assert!(g[&gid].log.contains(&t1.id) && g[&gid].log.contains(&t2.id));
+        assert!(g[&gid].state.pending.is_empty());
+    }
     // An op of another admin that follows the second twin is ordered, not pending.
     let (a, a_keys, _) = common::offline_engine(dir.path(), "other-admin").await;
     let _ = a;

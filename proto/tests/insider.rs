@@ -214,7 +214,7 @@ fn backdated_ops_of_a_removed_admin_are_bounded_and_void() {
     assert!(!st.members.contains_key(&x.org_id()));
 
     let backdated = |i: u64| {
-        let action = if i % 2 == 0 {
+        let action = if i.is_multiple_of(2) {
             OpAction::Remove { member: m.org_id(), cutoff_seq: 0, new_key: fake_key(9, &[&f, &x]) }
         } else {
             OpAction::SetRole { member: m.org_id(), role: Role::Reader }
@@ -364,7 +364,7 @@ fn compute_with_hostile_backdated_ops() {
     ));
     for i in 0..4_000u64 {
         let target = members[i as usize % members.len()].org_id();
-        let action = if i % 2 == 0 {
+        let action = if i.is_multiple_of(2) {
             OpAction::Remove { member: target, cutoff_seq: 0, new_key: fake_key(9, &[&x]) }
         } else {
             OpAction::SetRole { member: target, role: Role::Reader }

@@ -346,10 +346,8 @@ impl Engine {
             Payload::Trust(ts) => {
                 self.record_trust_statement(env.header.sender, env.header.timestamp_ms, &ts);
             }
-            Payload::Revocation(r) => {
-                if r.key == trellis_proto::items::RevokedKey::Signing {
-                    self.record_revocation(env.header.sender, r.effective_ms);
-                }
+            Payload::Revocation(r) if r.key == trellis_proto::items::RevokedKey::Signing => {
+                self.record_revocation(env.header.sender, r.effective_ms);
             }
             Payload::Advisory(a) => {
                 // Rendering the view reads the store: only when someone is watching.

@@ -328,13 +328,13 @@ proptest! {
                 let last = s
                     .applied
                     .iter()
+                    .rev()
                     .filter_map(|id| r.log.get(id))
-                    .filter(|o| match &o.op.action {
+                    .find(|o| match &o.op.action {
                         OpAction::Leave { .. } => o.author == *org,
                         OpAction::Remove { member, .. } => member == org,
                         _ => false,
                     })
-                    .last()
                     .unwrap();
                 let honest_remover = last.author == w.org(F) || last.author == w.org(A);
                 if matches!(last.op.action, OpAction::Leave { .. }) {
