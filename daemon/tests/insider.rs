@@ -198,6 +198,34 @@ async fn equivocating_twins_do_not_split_the_group() {
     assert!(g[&gid].state.applied.contains(&env.id), "pending: {:?}", g[&gid].state.pending);
     drop(g);
     assert!(f.rejects.lock().unwrap().get("equivocation").copied().unwrap_or(0) >= 1);
+
+    // A node that got only the first twin (by sequence-range sync, which never carries the
+    // second) learns it lacks a parent, and a peer answers for it by id: group ops of that
+    // group only, to members.
+    let (b, b_keys, b_binding) = common::offline_engine(dir.path(), "late").await;
+    let token = f.invite("water", &card(&b_keys, "late"), "member").await.unwrap();
+    b.join(&token).await.unwrap();
+    let held: Vec<Vec<u8>> = ops_of(&f, &gid).into_iter().filter(|bytes| bytes != &t2.bytes).collect();
+    sync_into(&b, &held);
+    let missing = b.groups.read().unwrap()[&gid].log.missing_parents(64);
+    assert_eq!(missing, vec![t2.id], "the op following the second twin waits for it");
+    let b_peer =
+        libp2p::identity::PublicKey::try_decode_protobuf(&b_binding.binding.transport_key).unwrap().to_peer_id();
+    let advisory = f
+        .publish_advisory(&trellis_daemon::api::types::PublishAdvisory::text("water", "clear", "not an op", "x"))
+        .await;
+    let mut ids = missing.clone();
+    ids.extend(advisory.ok());
+    let request = trellis_daemon::wire::Request {
+        binding: b_binding,
+        body: trellis_daemon::wire::RequestBody::Ops { group: gid, ids },
+    };
+    let trellis_daemon::wire::Response::Items { items, .. } = f.answer(b_peer, request) else { panic!("refused") };
+    assert_eq!(items, vec![t2.bytes.clone()], "only the asked group op comes back");
+    sync_into(&b, &items);
+    let g = b.groups.read().unwrap();
+    assert!(g[&gid].log.missing_parents(64).is_empty());
+    assert!(g[&gid].state.pending.is_empty());
 }
 
 /// Issue 10: a holder of a stolen signing key publishes a second revocation that moves the

@@ -526,6 +526,23 @@ impl GroupLog {
         self.ops.values()
     }
 
+    /// Up to `max` ids that held ops name as parents but that this log does not hold: what keeps
+    /// those ops pending, to be fetched by id (§6.9, §9).
+    pub fn missing_parents(&self, max: usize) -> Vec<ItemId> {
+        let mut out = BTreeSet::new();
+        for o in self.ops.values() {
+            for p in &o.op.parents {
+                if !self.ops.contains_key(p) {
+                    out.insert(*p);
+                    if out.len() >= max {
+                        return out.into_iter().collect();
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// Whether a node should take `op` from a peer, given the state it computed (§6.9). Refuses,
     /// before anything is stored, ops whose author never had the role the op needs in any op
     /// this node holds, and bounds what one org can add:

@@ -37,6 +37,8 @@ pub const SYNC_SCAN_ITEMS: usize = 10_000;
 pub const MAX_HAVE_RANGES: usize = 65_536;
 /// Longest self-declared org name in a `Hello`.
 pub const MAX_HELLO_NAME: usize = crate::limits::MAX_SHORT;
+/// Most group ops one `Ops` request may ask for by id.
+pub const MAX_OPS_BY_ID: usize = 64;
 
 /// A position in a group's (sender, sequence) order: the last entry an answer looked at. The
 /// next answer starts after it.
@@ -64,6 +66,10 @@ pub enum RequestBody {
     /// "Here is what I hold of this group, per sender: send me what I lack, starting after
     /// `after`" (`None`: from the start).
     Sync { group: GroupId, have: Vec<(OrgId, Vec<(u64, u64)>)>, after: Option<Cursor> },
+    /// "Send me these group ops of this group, by id": the parents an op names that the
+    /// requester lacks and a sequence-range sync cannot bring (the twin of an equivocation,
+    /// §6.9). At most [`MAX_OPS_BY_ID`] ids.
+    Ops { group: GroupId, ids: Vec<crate::ItemId> },
 }
 
 /// A response.
@@ -121,6 +127,9 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, ProtoError> {
         }
         RequestBody::Sync { have, .. } => {
             HaveIndex::new(have)?;
+        }
+        RequestBody::Ops { ids, .. } if ids.len() > MAX_OPS_BY_ID => {
+            return Err(ProtoError::FieldTooLong { field: "op ids", max: MAX_OPS_BY_ID });
         }
         _ => {}
     }

@@ -38,7 +38,11 @@ impl Engine {
         let g = groups.get(gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
         if !g.state.is_admin(&me) {
             let admins: Vec<String> = g.state.admins().iter().map(|o| o.fingerprint()).collect();
-            return Err(bad(format!("only an admin of {} can do this; admins: {}", g.name(), admins.join(", "))));
+            return Err(bad(format!(
+                "only an admin of {} can do this; admins: {}",
+                g.name().escape_debug(),
+                admins.join(", ")
+            )));
         }
         Ok(g.state.heads.clone())
     }
@@ -96,16 +100,20 @@ impl Engine {
             let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
             let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
             let Some(current) = g.state.role(&target) else {
-                return Err(ActionError::NotFound(format!("{} is not a member of {}", target.fingerprint(), g.name())));
+                return Err(ActionError::NotFound(format!(
+                    "{} is not a member of {}",
+                    target.fingerprint(),
+                    g.name().escape_debug()
+                )));
             };
             if current == role {
                 return Err(bad(format!("{} already has the role {}", target.fingerprint(), role.as_str())));
             }
             if current == Role::Admin && g.state.admins().len() == 1 {
                 return Err(bad(format!(
-                    "{} is the last admin of {}: a group always keeps one admin; make another member admin first",
+                    "{} is the last admin of {}: the change would leave the group without an admin; make another member admin first",
                     target.fingerprint(),
-                    g.name()
+                    g.name().escape_debug()
                 )));
             }
         }
@@ -122,7 +130,7 @@ impl Engine {
             let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
             let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
             if !g.state.members.contains_key(&me) {
-                return Err(bad(format!("this org is not a member of {}", g.name())));
+                return Err(bad(format!("this org is not a member of {}", g.name().escape_debug())));
             }
             if g.state.is_admin(&me) && g.state.admins().len() == 1 {
                 return Err(bad(

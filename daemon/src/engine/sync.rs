@@ -33,6 +33,7 @@ use super::ingest::Origin;
 use crate::home::now_ms;
 use crate::store::BatchLimits;
 use crate::wire::{Cursor, Request, RequestBody, Response, SYNC_BATCH_BYTES, SYNC_BATCH_ITEMS, SYNC_SCAN_ITEMS};
+use trellis_proto::wire::MAX_OPS_BY_ID;
 
 /// Most request rounds one sync runs before yielding (each round is one bounded batch).
 const MAX_ROUNDS: usize = 1000;
@@ -182,6 +183,29 @@ impl Engine {
                     Response::Refused(e.to_string())
                 }
             },
+            RequestBody::Ops { group, ids } => {
+                let allowed = self.groups.read().is_ok_and(|groups| {
+                    groups.get(&group).is_some_and(|g| {
+                        g.state.members.contains_key(&org)
+                            || g.state.departed.contains_key(&org)
+                            || g.log.ops().any(|o| add_targets(o, &org))
+                    })
+                });
+                if !allowed {
+                    return Response::Refused("not a member of this group".into());
+                }
+                // Only group ops of that group, which are CLEAR control items (§4.8).
+                let items = ids
+                    .iter()
+                    .filter_map(|id| self.store.get_item(id).ok().flatten())
+                    .filter(|item| {
+                        trellis_proto::envelope::Envelope::decode(&item.bytes)
+                            .is_ok_and(|e| e.header.group == group && e.header.kind == trellis_proto::Kind::GroupOp)
+                    })
+                    .map(|item| item.bytes)
+                    .collect();
+                Response::Items { items, more: false, next: None }
+            }
             RequestBody::Sync { group, have, after } => {
                 let control_only = {
                     let Ok(groups) = self.groups.read() else {
@@ -263,7 +287,39 @@ impl Engine {
     /// sender not yet admitted, when the peer's cursor moved forward (at most
     /// [`MAX_EMPTY_ROUNDS`] such rounds in a row). Items that failed or were duplicates are no
     /// progress, so a peer that answers garbage or says `more` for ever gets one round.
+    /// Fetch by id the parents that held group ops name but this node lacks (the twin of an
+    /// equivocation never comes with a sequence-range sync, §6.9), a few levels deep.
+    async fn fetch_missing_ops(self: &Arc<Self>, peer: PeerId, group: GroupId) -> usize {
+        let mut stored = 0;
+        for _ in 0..4 {
+            let ids = match self.groups.read() {
+                Ok(g) => g.get(&group).map(|g| g.log.missing_parents(MAX_OPS_BY_ID)).unwrap_or_default(),
+                Err(_) => return stored,
+            };
+            if ids.is_empty() {
+                break;
+            }
+            let request = Request { binding: self.binding.clone(), body: RequestBody::Ops { group, ids } };
+            let Ok(Response::Items { items, .. }) = self.node.request(peer, request).await else { break };
+            if items.is_empty() {
+                break;
+            }
+            let this = Arc::clone(self);
+            let Ok((n, _)) = tokio::task::spawn_blocking(move || this.ingest_batch(&items, peer)).await else { break };
+            if n == 0 {
+                break;
+            }
+            stored += n;
+        }
+        stored
+    }
+
     async fn sync_rounds(self: &Arc<Self>, peer: PeerId, group: GroupId) -> Result<usize, String> {
+        let stored = self.sync_ranges(peer, group).await?;
+        Ok(stored + self.fetch_missing_ops(peer, group).await)
+    }
+
+    async fn sync_ranges(self: &Arc<Self>, peer: PeerId, group: GroupId) -> Result<usize, String> {
         let mut stored = 0;
         let mut after: Option<Cursor> = None;
         let mut have = None;
