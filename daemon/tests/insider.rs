@@ -194,9 +194,10 @@ async fn equivocating_twins_do_not_split_the_group() {
     };
     let env = clear(&f_keys, gid, 50, now_ms(), Payload::GroupOp(follows));
     f.ingest(&env.bytes, Origin::Sync(p)).unwrap();
-    let g = f.groups.read().unwrap();
-    assert!(g[&gid].state.applied.contains(&env.id), "pending: {:?}", g[&gid].state.pending);
-    drop(g);
+    {
+        let g = f.groups.read().unwrap();
+        assert!(g[&gid].state.applied.contains(&env.id), "pending: {:?}", g[&gid].state.pending);
+    }
     assert!(f.rejects.lock().unwrap().get("equivocation").copied().unwrap_or(0) >= 1);
 
     // A node that got only the first twin (by sequence-range sync, which never carries the
