@@ -6,7 +6,7 @@
 
 mod shared;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha512};
 use trellis_proto::Tlp;
@@ -313,10 +313,10 @@ fn cyclonedx_vex_statements_clear_or_confirm() {
 fn real_items(d: &Path) -> Vec<ExportItem> {
     let mut items: Vec<ExportItem> = Vec::new();
     for f in CSAF_ADVISORIES {
-        items.push(item(csaf::import(&data(&d, f)).unwrap().advisory, items.len()));
+        items.push(item(csaf::import(&data(d, f)).unwrap().advisory, items.len()));
     }
     for f in OSV_RECORDS {
-        items.push(item(osv::import(&data(&d, f)).unwrap().advisory, items.len()));
+        items.push(item(osv::import(&data(d, f)).unwrap().advisory, items.len()));
     }
     items.push(item(osv::import(&fixture("osv-synthetic-npm.json")).unwrap().advisory, items.len()));
     items

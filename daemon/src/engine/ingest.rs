@@ -217,6 +217,9 @@ impl Engine {
             Err(ProtoError::NoKey) => (None, Readable::No),
             Err(e) => return Err(e),
         };
+        if let Some(p) = &payload {
+            super::formats::check_received(p)?;
+        }
         let item = StoredItem { bytes: bytes.to_vec(), received_ms: now, readable };
         Ok(Prepared { env, item, payload, origin })
     }

@@ -1,0 +1,72 @@
+//! The standards' own conformance files (`../shared/conformance/`, see its README) through the
+//! importers: every valid file accepted, every invalid one refused with the rule it breaks. The
+//! files are not in the repository: without them these tests say they were skipped (see
+//! `shared/mod.rs`), unless TRELLIS_REQUIRE_CONFORMANCE=1.
+
+mod shared;
+
+use trellis_proto::formats::csaf;
+
+/// `...-6-1-<TT>-<NN>.json` or `...-6-1-27-<SS>-<NN>.json`: the test number ("6.1.14",
+/// "6.1.27.9") and whether the file is written to fail it (NN below 10).
+fn csaf_test_of(file: &str) -> Option<(String, bool)> {
+    let stem = file.rsplit('/').next()?.strip_suffix(".json")?;
+    let tail = stem.split("-6-1-").nth(1)?;
+    let parts: Vec<u32> = tail.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let (test, nn) = match parts.as_slice() {
+        [t, n] => (format!("6.1.{t}"), *n),
+        [t, s, n] => (format!("6.1.{t}.{s}"), *n),
+        _ => return None,
+    };
+    Some((test, nn < 10))
+}
+
+/// Tests whose failing files are not expected to be refused: 6.1.11 compares a CWE's name with
+/// the CWE catalogue, which the importer does not carry (it checks the id's form only).
+const NOT_RUN: [&str; 1] = ["6.1.11"];
+
+#[test]
+fn csaf_mandatory_tests_and_examples() {
+    let Some(dir) = shared::corpus("conformance/csaf") else { return };
+    let rows = shared::manifest(&dir);
+    let (mut refused, mut invalid, mut accepted, mut valid) = (0, 0, 0, 0);
+    let mut wrong = Vec::new();
+    for (file, expected, _, _) in &rows {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let result = csaf::import(&bytes);
+        if expected == "valid" {
+            valid += 1;
+            match result {
+                Ok(_) => accepted += 1,
+                Err(e) => wrong.push(format!("{file}: valid but refused: {}", e[0])),
+            }
+            continue;
+        }
+        invalid += 1;
+        let (test, fails) = csaf_test_of(file).unwrap_or_else(|| panic!("{file}: no test number in the name"));
+        assert!(fails, "{file} is labelled invalid");
+        if NOT_RUN.contains(&test.as_str()) {
+            println!("not counted: {file} ({test} is not run)");
+            invalid -= 1;
+            continue;
+        }
+        match result {
+            Ok(_) => wrong.push(format!("{file}: fails {test} but was accepted")),
+            Err(e)
+                if e.iter().any(|p| {
+                    p.reason.starts_with(&format!("{test} ")) || p.reason.contains(&format!("(test {test})"))
+                }) =>
+            {
+                refused += 1
+            }
+            Err(e) => wrong.push(format!(
+                "{file}: refused, but not for {test}: {}",
+                e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            )),
+        }
+    }
+    println!("CSAF: {refused}/{invalid} invalid refused with their test named, {accepted}/{valid} valid accepted");
+    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
+    assert_eq!((refused, accepted), (invalid, valid));
+    assert!(invalid > 50 && valid > 60, "the corpus is complete: {invalid} invalid, {valid} valid");
+}
