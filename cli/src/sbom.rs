@@ -23,6 +23,10 @@ pub enum SbomCommand {
         /// Name to list it by [default: the file name]
         #[arg(long)]
         name: Option<String>,
+        /// Add it even if it breaks a rule of its CycloneDX version (each problem is printed
+        /// as a warning); without it such a document is refused
+        #[arg(long)]
+        lenient: bool,
     },
     /// List the SBOMs and VEX documents this node holds
     #[command(after_help = "Example:\n  trellis sbom list")]
@@ -81,16 +85,19 @@ fn table(list: &[&AffectedMatch]) -> Table {
 
 pub async fn run(ctx: &Ctx, cmd: SbomCommand) -> anyhow::Result<()> {
     match cmd {
-        SbomCommand::Add { file, name } => {
+        SbomCommand::Add { file, name, lenient } => {
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read SBOM {}", file.display()))?;
             let document = String::from_utf8(bytes)
                 .with_context(|| format!("{} is not UTF-8 text, so it is not CycloneDX JSON", file.display()))?;
             let name = name.unwrap_or_else(|| {
                 file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sbom".into())
             });
-            let added: SbomAdded = ctx.post("/v1/sbom", &SbomAdd { name, document }).await?;
+            let added: SbomAdded = ctx.post("/v1/sbom", &SbomAdd { name, document, lenient }).await?;
             if ctx.json {
                 return output::print_json(&added);
+            }
+            for w in &added.warnings {
+                eprintln!("warning: {w}");
             }
             let s = &added.sbom;
             output::print_line(&format!(

@@ -205,8 +205,11 @@ async fn sbom_components_are_matched_and_vex_suppresses() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_members(dir.path()).await;
     // Beta's SBOM is in place before the advisory arrives: the received advisory is matched.
-    let added: SbomAdded =
-        b.client.post("/v1/sbom", &SbomAdd { name: "npm-app.json".into(), document: text(NPM_SBOM) }).await.unwrap();
+    let added: SbomAdded = b
+        .client
+        .post("/v1/sbom", &SbomAdd { name: "npm-app.json".into(), document: text(NPM_SBOM), lenient: false })
+        .await
+        .unwrap();
     assert_eq!((added.sbom.components, added.matches.len()), (11, 0), "10 components and the subject");
     let mut events = b.client.stream("/v1/events").await.unwrap();
     import(&a, "water", "green", vec![], &text(NPM_OSV)).await.unwrap();
@@ -234,7 +237,10 @@ async fn sbom_components_are_matched_and_vex_suppresses() {
     // A VEX statement saying minimist is not affected suppresses that match, and says so.
     let _: SbomAdded = b
         .client
-        .post("/v1/sbom", &SbomAdd { name: "vex.json".into(), document: VEX_MINIMIST_NOT_AFFECTED.into() })
+        .post(
+            "/v1/sbom",
+            &SbomAdd { name: "vex.json".into(), document: VEX_MINIMIST_NOT_AFFECTED.into(), lenient: false },
+        )
         .await
         .unwrap();
     let list: Vec<AffectedMatch> = b.client.get("/v1/affected").await.unwrap();
@@ -243,8 +249,11 @@ async fn sbom_components_are_matched_and_vex_suppresses() {
     assert!(m.suppressed);
     assert_eq!((m.vex.as_deref(), m.vex_justification.as_deref()), (Some("not_affected"), Some("code_not_reachable")));
     // An SBOM added after the advisory is matched against what is already stored.
-    let added: SbomAdded =
-        a.client.post("/v1/sbom", &SbomAdd { name: "npm-app.json".into(), document: text(NPM_SBOM) }).await.unwrap();
+    let added: SbomAdded = a
+        .client
+        .post("/v1/sbom", &SbomAdd { name: "npm-app.json".into(), document: text(NPM_SBOM), lenient: false })
+        .await
+        .unwrap();
     assert_eq!(standing(&added.matches), expected);
     a.shutdown().await;
     b.shutdown().await;

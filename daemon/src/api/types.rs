@@ -557,6 +557,10 @@ pub struct SbomAdd {
     pub name: String,
     /// The document's exact text.
     pub document: String,
+    /// Store a document that breaks a rule of its CycloneDX version anyway, with the problems
+    /// returned as warnings (for real-world SBOMs that are slightly off).
+    #[serde(default)]
+    pub lenient: bool,
 }
 
 /// A stored SBOM (`GET /v1/sbom`).
@@ -578,6 +582,9 @@ pub struct SbomAdded {
     pub sbom: SbomInfo,
     /// Matches of the advisories already stored against it.
     pub matches: Vec<AffectedMatch>,
+    /// The rules the document breaks, when it was added with `lenient` (`/json/pointer: rule`).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// An advisory covering a component of an SBOM (`GET /v1/affected`).

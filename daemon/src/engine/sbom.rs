@@ -196,10 +196,16 @@ impl Engine {
     /// `POST /v1/sbom`: store a CycloneDX SBOM or VEX document; returns it with its matches.
     pub fn sbom_add(&self, req: &SbomAdd) -> Result<SbomAdded, ActionError> {
         let bytes = req.document.as_bytes();
-        let sbom = cyclonedx::parse(bytes).map_err(|problems| {
+        let (sbom, warnings) = cyclonedx::parse_checked(bytes, req.lenient).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-            bad(format!("not a CycloneDX JSON SBOM; nothing was added:\n{}", lines.join("\n")))
+            let hint = if problems.iter().any(|p| p.reason.starts_with("CycloneDX ")) {
+                "\n(--lenient adds it anyway, with these as warnings)"
+            } else {
+                ""
+            };
+            bad(format!("not a valid CycloneDX JSON SBOM; nothing was added:\n{}{hint}", lines.join("\n")))
         })?;
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         let id = data_encoding::HEXLOWER.encode(&Sha256::digest(bytes)[..6]);
         let d = dir(&self.home);
         std::fs::create_dir_all(&d).map_err(io)?;
@@ -222,7 +228,7 @@ impl Engine {
         for m in matches.iter().filter(|m| !m.suppressed) {
             let _ = self.events.send(Event::Affected { affected: Box::new(m.clone()) });
         }
-        Ok(SbomAdded { sbom: info_of(&meta, &sbom), matches })
+        Ok(SbomAdded { sbom: info_of(&meta, &sbom), matches, warnings })
     }
 
     /// `GET /v1/sbom`.
