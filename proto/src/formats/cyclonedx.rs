@@ -14,7 +14,27 @@
 
 use serde_json::Value;
 
-use super::{Problem, array, parse_json, ptr, text};
+use super::{Problem, array, ptr, text};
+
+/// The largest SBOM read: real SBOMs of large products run to tens of megabytes (200,000
+/// components is 50 to 70 MB). SBOMs never leave the node, so this is a bound on one node's work,
+/// not on what peers must carry.
+pub const MAX_SBOM_BYTES: usize = 128 * 1024 * 1024;
+
+/// The most components (nested ones included) one SBOM may list.
+pub const MAX_SBOM_COMPONENTS: usize = 500_000;
+
+/// Parse an SBOM's JSON, refusing one above [`MAX_SBOM_BYTES`] before parsing.
+fn parse_json(bytes: &[u8]) -> Result<Value, Vec<Problem>> {
+    if bytes.len() > MAX_SBOM_BYTES {
+        return Err(vec![Problem::new(
+            "",
+            format!("the SBOM has {} bytes; the limit is {MAX_SBOM_BYTES} bytes (128 MiB)", bytes.len()),
+        )]);
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| vec![Problem::new("", format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()))])
+}
 
 /// A component of the SBOM.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -383,6 +403,12 @@ fn read(doc: &Value) -> Result<Sbom, Vec<Problem>> {
     let subject = doc.pointer("/metadata/component").and_then(|c| component(c, "/metadata/component", &mut problems));
     let mut components = Vec::new();
     walk(array(doc, "components"), "/components", 0, &mut components, &mut problems);
+    if components.len() > MAX_SBOM_COMPONENTS {
+        return Err(vec![Problem::new(
+            "/components",
+            format!("{} components; an SBOM may list at most {MAX_SBOM_COMPONENTS}", components.len()),
+        )]);
+    }
     let purl_of = |r: &str| {
         subject
             .iter()
