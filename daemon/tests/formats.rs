@@ -15,7 +15,8 @@ use std::time::Duration;
 use common::{TestNode, join, start, wait_for};
 use trellis_daemon::api::client::Client;
 use trellis_daemon::api::types::{
-    AffectedMatch, Created, ExportRequest, ExportResult, GroupInfo, ImportAdvisory, SbomAdd, SbomAdded, TaxiiToken,
+    AdvisoryView, AffectedMatch, Created, ExportRequest, ExportResult, GroupInfo, ImportAdvisory, SbomAdd, SbomAdded,
+    TaxiiToken,
 };
 use trellis_daemon::config::{Config, Overrides};
 
@@ -86,6 +87,15 @@ async fn csaf_and_osv_documents_reach_a_member_byte_for_byte() {
     wait_for("beta holds both", || async { b.advisories().await.len() == 2 }).await;
     let titles = b.titles().await;
     assert!(titles.iter().any(|t| t.contains("Unbounded frame length")), "{titles:?}");
+    // Found by the document's own id and by an alias, which the view carries.
+    for name in ["TRELLIS-TEST-2024-0002", "trellis-test-2024-0002", "GHSA-abcd-2345-wxyz", "NWCC-24-120-01"] {
+        let v: AdvisoryView = b.client.get(&format!("/v1/advisories/{name}")).await.expect(name);
+        assert!(
+            v.source_id.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(name)) || v.aliases.iter().any(|a| a == name)
+        );
+    }
+    let e = b.client.get::<AdvisoryView>("/v1/advisories/GHSA-0000-0000-0000").await.unwrap_err().to_string();
+    assert!(e.contains("no advisory"), "{e}");
     // The member's exports carry the documents exactly as the publisher's file held them.
     let csaf = export(&b, "csaf").await;
     assert_eq!(csaf.exported, 2);
@@ -234,6 +244,7 @@ async fn sbom_components_are_matched_and_vex_suppresses() {
     assert_eq!(standing(&seen), expected);
     let list: Vec<AffectedMatch> = b.client.get("/v1/affected").await.unwrap();
     assert_eq!(standing(&list), expected, "debug 2.6.9 is exactly the fix: not listed");
+    assert!(list.iter().all(|m| m.source_id.as_deref() == Some("TRELLIS-TEST-2024-0001")), "{list:?}");
     // A VEX statement saying minimist is not affected suppresses that match, and says so.
     let _: SbomAdded = b
         .client

@@ -110,6 +110,11 @@ fn every_conformance_file_through_the_cli() -> anyhow::Result<()> {
         }
         summary.push(format!("{folder}: {ok}/{total} as expected"));
     }
+    // An imported record is found by its own id, which `show` and `affected` carry.
+    let shown = bins.json(&home, &["advisory", "show", "RUSTSEC-2020-0071"])?;
+    ensure!(shown["source_id"] == "RUSTSEC-2020-0071", "{shown}");
+    let by_alias = bins.json(&home, &["advisory", "show", "GHSA-wcg3-cvx6-7396"])?;
+    ensure!(by_alias["id"] == shown["id"], "{by_alias}");
     println!("{}", summary.join("; "));
     ensure!(failures.is_empty(), "{} files not handled as expected:\n{}", failures.len(), failures.join("\n"));
     Ok(())

@@ -179,6 +179,9 @@ impl PublishAdvisory {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AdvisoryView {
     pub id: String,
+    /// The imported document's own id (an OSV `id`, a CSAF `/document/tracking/id`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
     pub group: String,
     pub group_name: String,
     pub publisher: String,
@@ -592,6 +595,9 @@ pub struct SbomAdded {
 pub struct AffectedMatch {
     /// Advisory id.
     pub advisory: String,
+    /// The advisory document's own id (OSV `id`, CSAF tracking id), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
     pub title: String,
     pub aliases: Vec<String>,
     pub tlp: String,

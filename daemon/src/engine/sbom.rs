@@ -258,6 +258,7 @@ fn matches_of(
             });
             out.push(AffectedMatch {
                 advisory: r.id.clone(),
+                source_id: (!adv.reference_id.is_empty()).then(|| adv.reference_id.clone()),
                 title: r.title.to_string(),
                 aliases: adv.aliases.clone(),
                 tlp: r.tlp.to_string(),
