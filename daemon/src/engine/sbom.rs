@@ -170,9 +170,48 @@ fn local_ref(r: &str) -> &str {
     }
 }
 
+/// What the SBOM directory holds: each file's name, size and modification time. The parsed
+/// SBOMs are reused while it stays the same.
+type DirState = Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)>;
+
+fn dir_state(home: &Path) -> DirState {
+    let Ok(entries) = std::fs::read_dir(dir(home)) else { return Vec::new() };
+    let mut v: DirState = entries
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((e.file_name(), m.len(), m.modified().ok()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The parsed SBOMs of each home, with the directory state they were read from: an advisory
+/// arriving does not parse a 60 MB SBOM again, only a change to the directory does.
+#[allow(clippy::type_complexity)]
+static LOADED: std::sync::Mutex<Option<HashMap<PathBuf, (DirState, std::sync::Arc<Vec<StoredSbom>>)>>> =
+    std::sync::Mutex::new(None);
+
+/// Every stored document (see [`read_all`]), parsed once per change of the directory.
+fn load_all(home: &Path) -> std::sync::Arc<Vec<StoredSbom>> {
+    let state = dir_state(home);
+    if let Ok(cache) = LOADED.lock()
+        && let Some((s, sboms)) = cache.as_ref().and_then(|c| c.get(home))
+        && *s == state
+    {
+        return sboms.clone();
+    }
+    let sboms = std::sync::Arc::new(read_all(home));
+    if let Ok(mut cache) = LOADED.lock() {
+        cache.get_or_insert_with(HashMap::new).insert(home.to_path_buf(), (state, sboms.clone()));
+    }
+    sboms
+}
+
 /// Every stored document, oldest first. Unreadable files are skipped with a warning: one damaged
 /// file must not hide the others' matches.
-fn load_all(home: &Path) -> Vec<StoredSbom> {
+fn read_all(home: &Path) -> Vec<StoredSbom> {
     let Ok(entries) = std::fs::read_dir(dir(home)) else { return Vec::new() };
     let mut out = Vec::new();
     for e in entries.flatten() {
@@ -330,7 +369,7 @@ impl Engine {
 
     /// `GET /v1/sbom`.
     pub fn sbom_list(&self) -> Vec<SbomInfo> {
-        load_all(&self.home).into_iter().map(|s| s.info).collect()
+        load_all(&self.home).iter().map(|s| s.info.clone()).collect()
     }
 
     /// `DELETE /v1/sbom/{id}` (a unique id prefix is enough).
