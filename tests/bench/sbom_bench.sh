@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SBOM size benchmark: one trellisd, the fixture OSV record published, then `trellis sbom add`
 # of a generated N-component CycloneDX SBOM, RUNS times (each run adds the SBOM under a fresh
-# home, so nothing is cached). Prints each run's wall time and the median and spread.
+# home, so nothing is cached), and `trellis affected` right after it (all stored advisories
+# matched against the stored SBOM). Prints each run's wall times and the medians and spread.
 #
 # Usage: tests/bench/sbom_bench.sh BIN_DIR [N] [RUNS]    (e.g. target/release 200000 5)
 set -euo pipefail
@@ -10,7 +11,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d); trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 python3 "$root/tests/bench/big_sbom.py" "$work/bom.json" "$n"
 echo "SBOM: $n components, $(stat -c %s "$work/bom.json") bytes"
-times=()
+times=(); atimes=()
 for r in $(seq 1 "$runs"); do
   home="$work/home$r"
   "$bin/trellis" --home "$home" init --name "Bench $r" >/dev/null
@@ -24,12 +25,19 @@ for r in $(seq 1 "$runs"); do
   end=$(date +%s.%N)
   matches=$(printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted(m["component"] for m in d["matches"] if not m["suppressed"]))')
   t=$(python3 -c "print(f'{$end - $start:.2f}')")
-  echo "run $r: ${t} s; standing matches: $matches"
-  times+=("$t")
+  start=$(date +%s.%N)
+  n_aff=$("$bin/trellis" --home "$home" --json affected | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+  end=$(date +%s.%N)
+  a=$(python3 -c "print(f'{$end - $start:.2f}')")
+  echo "run $r: sbom add ${t} s (standing matches: $matches); affected ${a} s ($n_aff rows)"
+  times+=("$t"); atimes+=("$a")
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
-python3 - "${times[@]}" <<'PY'
+for what in "sbom add" "affected"; do
+  if [ "$what" = "sbom add" ]; then set -- "${times[@]}"; else set -- "${atimes[@]}"; fi
+  python3 - "$what" "$@" <<'PY'
 import statistics, sys
-t = sorted(float(x) for x in sys.argv[1:])
-print(f"median {statistics.median(t):.2f} s, min {t[0]:.2f} s, max {t[-1]:.2f} s over {len(t)} runs")
+t = sorted(float(x) for x in sys.argv[2:])
+print(f"{sys.argv[1]}: median {statistics.median(t):.2f} s, min {t[0]:.2f} s, max {t[-1]:.2f} s over {len(t)} runs")
 PY
+done
