@@ -7,22 +7,32 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use trellis_daemon::api::types::{AffectedMatch, SbomAdd, SbomAdded, SbomInfo};
+use trellis_daemon::api::types::{AffectedMatch, SbomAdded, SbomInfo};
+use trellis_proto::formats::cyclonedx;
 
 use crate::output::{self, Table, clip, or_dash, short, time};
 use crate::{Ctx, encode};
 
 #[derive(Subcommand, Debug)]
 pub enum SbomCommand {
-    /// Add a CycloneDX JSON SBOM (spec 1.2–1.6) or VEX document; prints the advisories already
-    /// held that affect it
-    #[command(after_help = "Examples:\n  trellis sbom add bom.json\n  trellis sbom add vex.json --name \"ABC VEX\"")]
+    /// Add a CycloneDX JSON SBOM (spec 1.2–1.6) or VEX document, up to 128 MiB and 500,000
+    /// components; prints the advisories already held that affect it
+    #[command(
+        after_help = "The document is checked against the rules of its own specVersion; --lenient adds one that \
+                      breaks some anyway, printing each problem as a warning. Limits: 128 MiB (134217728 bytes) and \
+                      500,000 components per SBOM.\n\nExamples:\n  trellis sbom add bom.json\n  trellis sbom add \
+                      vex.json --name \"ABC VEX\"\n  trellis sbom add vendor-bom.json --lenient"
+    )]
     Add {
         /// The CycloneDX JSON file
         file: PathBuf,
         /// Name to list it by [default: the file name]
         #[arg(long)]
         name: Option<String>,
+        /// Add it even if it breaks a rule of its CycloneDX version (each problem is printed
+        /// as a warning); without it such a document is refused
+        #[arg(long)]
+        lenient: bool,
     },
     /// List the SBOMs and VEX documents this node holds
     #[command(after_help = "Example:\n  trellis sbom list")]
@@ -81,16 +91,20 @@ fn table(list: &[&AffectedMatch]) -> Table {
 
 pub async fn run(ctx: &Ctx, cmd: SbomCommand) -> anyhow::Result<()> {
     match cmd {
-        SbomCommand::Add { file, name } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read SBOM {}", file.display()))?;
-            let document = String::from_utf8(bytes)
-                .with_context(|| format!("{} is not UTF-8 text, so it is not CycloneDX JSON", file.display()))?;
+        SbomCommand::Add { file, name, lenient } => {
+            let bytes = read_limited(&file)?;
             let name = name.unwrap_or_else(|| {
                 file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sbom".into())
             });
-            let added: SbomAdded = ctx.post("/v1/sbom", &SbomAdd { name, document }).await?;
+            // The document goes as the request body itself: no JSON string around it to build,
+            // escape and parse again.
+            let path = format!("/v1/sbom/upload?name={}&lenient={}", encode(&name), u8::from(lenient));
+            let added: SbomAdded = ctx.client.post_raw(&path, bytes).await.map_err(crate::api_error)?;
             if ctx.json {
                 return output::print_json(&added);
+            }
+            for w in &added.warnings {
+                eprintln!("warning: {w}");
             }
             let s = &added.sbom;
             output::print_line(&format!(
@@ -133,6 +147,23 @@ pub async fn run(ctx: &Ctx, cmd: SbomCommand) -> anyhow::Result<()> {
             output::print_line(&format!("removed {} ({})", s.id, s.name))
         }
     }
+}
+
+/// Read an SBOM file, refusing one above the daemon's limit before reading it whole (a device
+/// such as /dev/zero is read only up to the limit).
+fn read_limited(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let max = cyclonedx::MAX_SBOM_BYTES;
+    let f = std::fs::File::open(file).with_context(|| format!("cannot read SBOM {}", file.display()))?;
+    let mut bytes = Vec::new();
+    f.take(max as u64 + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read SBOM {}", file.display()))?;
+    if bytes.len() > max {
+        anyhow::bail!("{} is larger than the SBOM limit of {max} bytes (128 MiB); nothing was added", file.display());
+    }
+    if std::str::from_utf8(&bytes).is_err() {
+        anyhow::bail!("{} is not UTF-8 text, so it is not CycloneDX JSON", file.display());
+    }
+    Ok(bytes)
 }
 
 /// `trellis affected`.

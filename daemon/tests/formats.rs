@@ -15,21 +15,24 @@ use std::time::Duration;
 use common::{TestNode, join, start, wait_for};
 use trellis_daemon::api::client::Client;
 use trellis_daemon::api::types::{
-    AffectedMatch, Created, ExportRequest, ExportResult, GroupInfo, ImportAdvisory, SbomAdd, SbomAdded, TaxiiToken,
+    AdvisoryView, AffectedMatch, Created, ExportRequest, ExportResult, GroupInfo, ImportAdvisory, SbomAdd, SbomAdded,
+    TaxiiToken,
 };
 use trellis_daemon::config::{Config, Overrides};
 
-const CISA_CSAF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/csaf/cisa-icsa-24-081-01.json");
-const BSI_CSAF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/csaf/oasis-bsi-2022-0001.json");
-const GO_OSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/osv/GO-2020-0001.json");
-const CERN_SBOM: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/cyclonedx/SBOM_cern-lhc-vdm-editor-e564943_bom.json");
-/// A synthetic OSV record for three npm packages of the CERN SBOM (ws 6.2.1 and minimist 0.0.8
+/// Documents written for the tests to the standards (`proto/tests/fixtures/`): a CSAF ICS
+/// advisory without product identifiers, a CSAF vendor advisory with CPEs, a Go OSV record and
+/// an npm application's CycloneDX SBOM.
+const ICS_CSAF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/csaf-pump-hmi-ics.json");
+const VENDOR_CSAF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/csaf-gateway-advisory.json");
+const GO_OSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/osv-golang.json");
+const NPM_SBOM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/cyclonedx-npm-app.json");
+/// A synthetic OSV record for three npm packages of the npm SBOM (ws 6.2.1 and minimist 0.0.8
 /// are affected; debug is exactly at its fix).
 const NPM_OSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/osv-synthetic-npm.json");
 
 fn text(path: &str) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e} (shared/ must sit beside the repository)"))
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn required() -> bool {
@@ -78,19 +81,28 @@ async fn two_members(dir: &Path) -> (TestNode, TestNode) {
 async fn csaf_and_osv_documents_reach_a_member_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_members(dir.path()).await;
-    let (cisa, osv) = (text(CISA_CSAF), text(GO_OSV));
-    import(&a, "water", "clear", vec![], &cisa).await.expect("CSAF published");
+    let (ics, osv) = (text(ICS_CSAF), text(GO_OSV));
+    import(&a, "water", "clear", vec![], &ics).await.expect("CSAF published");
     import(&a, "water", "clear", vec![], &osv).await.expect("OSV published");
     wait_for("beta holds both", || async { b.advisories().await.len() == 2 }).await;
     let titles = b.titles().await;
-    assert!(titles.iter().any(|t| t.contains("Arbitrary log line injection")), "{titles:?}");
+    assert!(titles.iter().any(|t| t.contains("Unbounded frame length")), "{titles:?}");
+    // Found by the document's own id and by an alias, which the view carries.
+    for name in ["TRELLIS-TEST-2024-0002", "trellis-test-2024-0002", "GHSA-abcd-2345-wxyz", "NWCC-24-120-01"] {
+        let v: AdvisoryView = b.client.get(&format!("/v1/advisories/{name}")).await.expect(name);
+        assert!(
+            v.source_id.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(name)) || v.aliases.iter().any(|a| a == name)
+        );
+    }
+    let e = b.client.get::<AdvisoryView>("/v1/advisories/GHSA-0000-0000-0000").await.unwrap_err().to_string();
+    assert!(e.contains("no advisory"), "{e}");
     // The member's exports carry the documents exactly as the publisher's file held them.
     let csaf = export(&b, "csaf").await;
     assert_eq!(csaf.exported, 2);
-    let cisa_out = csaf.files.iter().find(|f| f.name.starts_with("ICSA-24-081-01")).expect("the CISA document");
-    assert_eq!(cisa_out.content, cisa, "CSAF source bytes received intact");
+    let ics_out = csaf.files.iter().find(|f| f.name.starts_with("NWCC-24-120-01")).expect("the ICS document");
+    assert_eq!(ics_out.content, ics, "CSAF source bytes received intact");
     let osv_out = export(&b, "osv").await;
-    let go = osv_out.files.iter().find(|f| f.name == "GO-2020-0001.osv.json").expect("the OSV record");
+    let go = osv_out.files.iter().find(|f| f.name == "TRELLIS-TEST-2024-0002.osv.json").expect("the OSV record");
     assert_eq!(go.content, osv, "OSV source bytes received intact");
     a.shutdown().await;
     b.shutdown().await;
@@ -101,7 +113,7 @@ async fn an_invalid_document_lists_its_problems_and_publishes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let a = start(dir.path(), "alpha", vec![]).await;
     group(&a, "water").await;
-    let mut doc: serde_json::Value = serde_json::from_str(&text(BSI_CSAF)).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text(VENDOR_CSAF)).unwrap();
     doc["document"].as_object_mut().unwrap().remove("title");
     doc["document"]["tracking"]["status"] = "done".into();
     let e = import(&a, "water", "clear", vec![], &doc.to_string()).await.unwrap_err();
@@ -119,7 +131,7 @@ async fn an_invalid_document_lists_its_problems_and_publishes_nothing() {
 async fn the_documents_own_label_is_never_loosened() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_members(dir.path()).await;
-    let mut doc: serde_json::Value = serde_json::from_str(&text(BSI_CSAF)).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text(VENDOR_CSAF)).unwrap();
     doc["document"]["distribution"]["tlp"]["label"] = "AMBER".into();
     let doc = doc.to_string();
     for loose in ["clear", "green"] {
@@ -140,7 +152,7 @@ async fn exports_let_out_only_clear_and_count_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_members(dir.path()).await;
     let beta = b.org().await;
-    import(&a, "water", "clear", vec![], &text(CISA_CSAF)).await.unwrap();
+    import(&a, "water", "clear", vec![], &text(ICS_CSAF)).await.unwrap();
     import(&a, "water", "clear", vec![], &text(GO_OSV)).await.unwrap();
     a.publish("water", "green", "Community only", vec![]).await.unwrap();
     a.publish("water", "amber", "For beta", vec![beta.clone()]).await.unwrap();
@@ -159,7 +171,7 @@ async fn exports_let_out_only_clear_and_count_the_rest() {
     }
     let misp = export(&a, "misp").await;
     assert!(misp.files.iter().any(|f| f.name == "manifest.json"));
-    // The exports pass the formats' reference validators: the CISA document as received, and
+    // The exports pass the formats' reference validators: the ICS document as received, and
     // the OSV record as a generated CSAF document.
     if python_has("stix2validator") && python_has("csaf") {
         let out = tempfile::tempdir().unwrap();
@@ -203,9 +215,12 @@ async fn sbom_components_are_matched_and_vex_suppresses() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_members(dir.path()).await;
     // Beta's SBOM is in place before the advisory arrives: the received advisory is matched.
-    let added: SbomAdded =
-        b.client.post("/v1/sbom", &SbomAdd { name: "cern.json".into(), document: text(CERN_SBOM) }).await.unwrap();
-    assert_eq!((added.sbom.components, added.matches.len()), (44, 0), "43 components and the subject");
+    let added: SbomAdded = b
+        .client
+        .post("/v1/sbom", &SbomAdd { name: "npm-app.json".into(), document: text(NPM_SBOM), lenient: false })
+        .await
+        .unwrap();
+    assert_eq!((added.sbom.components, added.matches.len()), (11, 0), "10 components and the subject");
     let mut events = b.client.stream("/v1/events").await.unwrap();
     import(&a, "water", "green", vec![], &text(NPM_OSV)).await.unwrap();
     let expected = vec![
@@ -229,10 +244,14 @@ async fn sbom_components_are_matched_and_vex_suppresses() {
     assert_eq!(standing(&seen), expected);
     let list: Vec<AffectedMatch> = b.client.get("/v1/affected").await.unwrap();
     assert_eq!(standing(&list), expected, "debug 2.6.9 is exactly the fix: not listed");
+    assert!(list.iter().all(|m| m.source_id.as_deref() == Some("TRELLIS-TEST-2024-0001")), "{list:?}");
     // A VEX statement saying minimist is not affected suppresses that match, and says so.
     let _: SbomAdded = b
         .client
-        .post("/v1/sbom", &SbomAdd { name: "vex.json".into(), document: VEX_MINIMIST_NOT_AFFECTED.into() })
+        .post(
+            "/v1/sbom",
+            &SbomAdd { name: "vex.json".into(), document: VEX_MINIMIST_NOT_AFFECTED.into(), lenient: false },
+        )
         .await
         .unwrap();
     let list: Vec<AffectedMatch> = b.client.get("/v1/affected").await.unwrap();
@@ -241,8 +260,11 @@ async fn sbom_components_are_matched_and_vex_suppresses() {
     assert!(m.suppressed);
     assert_eq!((m.vex.as_deref(), m.vex_justification.as_deref()), (Some("not_affected"), Some("code_not_reachable")));
     // An SBOM added after the advisory is matched against what is already stored.
-    let added: SbomAdded =
-        a.client.post("/v1/sbom", &SbomAdd { name: "cern.json".into(), document: text(CERN_SBOM) }).await.unwrap();
+    let added: SbomAdded = a
+        .client
+        .post("/v1/sbom", &SbomAdd { name: "npm-app.json".into(), document: text(NPM_SBOM), lenient: false })
+        .await
+        .unwrap();
     assert_eq!(standing(&added.matches), expected);
     a.shutdown().await;
     b.shutdown().await;
@@ -332,7 +354,7 @@ async fn taxii_serves_clear_items_to_the_reference_client() {
         n.client.post("/v1/groups", &serde_json::json!({"name": "water", "kind": "sector"})).await.unwrap();
     let groups: Vec<GroupInfo> = n.client.get("/v1/groups").await.unwrap();
     assert_eq!(groups.len(), 1);
-    for (tlp, doc) in [("clear", text(CISA_CSAF)), ("clear", text(GO_OSV)), ("green", text(NPM_OSV))] {
+    for (tlp, doc) in [("clear", text(ICS_CSAF)), ("clear", text(GO_OSV)), ("green", text(NPM_OSV))] {
         let req = ImportAdvisory { group: "water".into(), tlp: tlp.into(), to: vec![], format: None, document: doc };
         let _: Created = n.client.post("/v1/advisories/import", &req).await.unwrap();
     }

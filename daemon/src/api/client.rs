@@ -114,6 +114,12 @@ impl Client {
         read_json(resp).await
     }
 
+    /// POST `body` as it is (a document, not a JSON request) and read a JSON reply.
+    pub async fn post_raw<T: DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T, ClientError> {
+        let resp = self.call(Method::POST, path, Some(body)).await?;
+        read_json(resp).await
+    }
+
     /// Open an event stream; each call to the returned closure's stream yields one JSON line.
     pub async fn stream(&self, path: &str) -> Result<EventStream, ClientError> {
         let resp = self.call(Method::GET, path, None).await?;

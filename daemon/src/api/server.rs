@@ -275,6 +275,20 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             Ok(b) => reply(engine.sbom_add(&b)),
             Err(r) => r,
         },
+        (Method::POST, ["v1", "sbom", "upload"]) => {
+            let name = query_param(&req, "name").unwrap_or_default();
+            let lenient = query_param(&req, "lenient").is_some_and(|v| v == "1" || v == "true");
+            match Limited::new(req.into_body(), trellis_proto::formats::cyclonedx::MAX_SBOM_BYTES).collect().await {
+                Ok(b) => reply(engine.sbom_add_bytes(&name, &b.to_bytes(), lenient)),
+                Err(_) => error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the SBOM is larger than the limit of {} bytes (128 MiB); nothing was added",
+                        trellis_proto::formats::cyclonedx::MAX_SBOM_BYTES
+                    ),
+                ),
+            }
+        }
         (Method::POST, ["v1", "sbom", id, "remove"]) => reply(engine.sbom_remove(id)),
         (Method::GET, ["v1", "affected"]) => reply(engine.affected()),
         (Method::POST, ["v1", "taxii", "token"]) => reply(crate::taxii::rotate_token(&engine)),

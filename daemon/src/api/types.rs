@@ -208,6 +208,9 @@ impl PublishAdvisory {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AdvisoryView {
     pub id: String,
+    /// The imported document's own id (an OSV `id`, a CSAF `/document/tracking/id`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
     pub group: String,
     pub group_name: String,
     pub publisher: String,
@@ -592,6 +595,10 @@ pub struct SbomAdd {
     pub name: String,
     /// The document's exact text.
     pub document: String,
+    /// Store a document that breaks a rule of its CycloneDX version anyway, with the problems
+    /// returned as warnings (for real-world SBOMs that are slightly off).
+    #[serde(default)]
+    pub lenient: bool,
 }
 
 /// A stored SBOM (`GET /v1/sbom`).
@@ -613,6 +620,9 @@ pub struct SbomAdded {
     pub sbom: SbomInfo,
     /// Matches of the advisories already stored against it.
     pub matches: Vec<AffectedMatch>,
+    /// The rules the document breaks, when it was added with `lenient` (`/json/pointer: rule`).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// An advisory covering a component of an SBOM (`GET /v1/affected`).
@@ -620,6 +630,9 @@ pub struct SbomAdded {
 pub struct AffectedMatch {
     /// Advisory id.
     pub advisory: String,
+    /// The advisory document's own id (OSV `id`, CSAF tracking id), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
     pub title: String,
     pub aliases: Vec<String>,
     pub tlp: String,

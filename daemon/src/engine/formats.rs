@@ -223,9 +223,42 @@ impl Engine {
     }
 }
 
+/// A received advisory whose source is a CSAF document passes the checks an import runs (the
+/// schema basics and the mandatory tests): a CSAF document that fails one may not be published,
+/// and a peer's node may be older, or modified. The failure is the item's rejection reason.
+pub fn check_received(payload: &Payload) -> Result<(), trellis_proto::ProtoError> {
+    let Payload::Advisory(a) = payload else { return Ok(()) };
+    let Some(src) = a.source.as_ref().filter(|s| s.format == SourceFormat::Csaf) else { return Ok(()) };
+    let doc: serde_json::Value = serde_json::from_slice(&src.bytes)
+        .map_err(|e| trellis_proto::ProtoError::Invalid(format!("CSAF source is not JSON: {e}")))?;
+    match csaf::validate(&doc).first() {
+        None => Ok(()),
+        Some(p) => Err(trellis_proto::ProtoError::Invalid(format!("CSAF source fails a mandatory check: {p}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn received_csaf_sources_are_checked() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/csaf-gateway-advisory.json");
+        let bytes = std::fs::read(path).unwrap();
+        let ok = csaf::import(&bytes).unwrap().advisory;
+        assert_eq!(check_received(&Payload::Advisory(ok.clone())), Ok(()));
+        // The same advisory whose kept document lists its revisions out of order (6.1.14).
+        let mut doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        doc["document"]["tracking"]["revision_history"] = serde_json::json!([
+            {"date": "2024-05-02T10:00:00Z", "number": "1", "summary": "Initial release."},
+            {"date": "2024-05-01T10:00:00Z", "number": "2", "summary": "Earlier, yet numbered later."}
+        ]);
+        doc["document"]["tracking"]["version"] = "2".into();
+        let mut bad = ok;
+        bad.source.as_mut().unwrap().bytes = serde_json::to_vec(&doc).unwrap();
+        let e = check_received(&Payload::Advisory(bad)).unwrap_err().to_string();
+        assert!(e.contains("6.1.14"), "{e}");
+    }
 
     #[test]
     fn a_stricter_document_label_refuses_a_looser_publish() {

@@ -185,7 +185,7 @@ impl Engine {
             // that an op naming either one as parent is not pending for ever on the nodes that
             // saw the other first; the author is charged for it when it is stored.
             Ok(Some(_)) if env.header.kind == Kind::GroupOp => {
-                let held = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
+                let held = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
                 if held.get(&group).is_some_and(|g| g.log.contains(&env.id)) {
                     return Err(ProtoError::Duplicate);
                 }
@@ -222,8 +222,8 @@ impl Engine {
             Err(ProtoError::NoKey) => (None, Readable::No),
             Err(e) => return Err(e),
         };
-        // §6.9: a group op that the rules would void whatever else arrives, or that is over its
-        // author's budget, is refused before it is stored or relayed.
+        // §6.9: a group op from an org that never held the role it needs, or past one of the
+        // per-org bounds, is refused before it is stored or relayed.
         if let Some(Payload::GroupOp(op)) = &payload
             && origin != Origin::Invite
         {
@@ -234,10 +234,13 @@ impl Engine {
                 seq: env.header.seq,
                 op: op.clone(),
             };
-            let groups = self.groups.read().map_err(|_| ProtoError::Invalid("lock".into()))?;
+            let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
             if let Some(g) = groups.get(&group) {
                 g.log.admit(&g.state, &log_op)?;
             }
+        }
+        if let Some(p) = &payload {
+            super::formats::check_received(p)?;
         }
         let item = StoredItem { bytes: bytes.to_vec(), received_ms: now, readable };
         Ok(Prepared { env, item, payload, origin })
@@ -296,7 +299,7 @@ impl Engine {
                         match self.store.insert_twin(&env.header.group, env.header.kind, &env.id, &p_item) {
                             Ok(true) => self.record_equivocation(&env),
                             Ok(false) => return Ok(Outcome::Duplicate),
-                            Err(e) => return Err(ProtoError::Invalid(e.to_string())),
+                            Err(e) => return Err(ProtoError::Local(e.to_string())),
                         }
                     }
                     Inserted::SeqConflict => {

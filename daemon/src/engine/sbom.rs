@@ -12,14 +12,16 @@
 //! (`affected`), when an advisory is stored ([`Engine::match_new_advisory`], from `after_store`)
 //! and when an SBOM is added; the last two emit an [`Event::Affected`] per standing match.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use trellis_proto::envelope::Envelope;
 use trellis_proto::formats::cyclonedx::{self, Sbom, VexState, VexStatement};
-use trellis_proto::formats::matching::{MatchReason, MatchedBy, VersionRule, match_sbom};
-use trellis_proto::items::Advisory;
+use trellis_proto::formats::ident::{Cpe, Purl};
+use trellis_proto::formats::matching::{ComponentId, Finding, MatchReason, MatchedBy, VersionRule, is_affected};
+use trellis_proto::items::{Advisory, Affected};
 use trellis_proto::{Kind, Payload};
 
 use super::{ActionError, Engine};
@@ -48,6 +50,97 @@ struct SbomMeta {
 struct StoredSbom {
     info: SbomInfo,
     sbom: Sbom,
+    index: NameIndex,
+}
+
+/// A component's product name with case and punctuation squashed away: two names that matching
+/// could take for the same product (however it normalizes them) have the same key.
+fn squash(s: &str) -> String {
+    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// The components of one SBOM by squashed product name (a purl's name, a CPE's product, or the
+/// component's name), each with the identity matching reads it by. An advisory is then checked
+/// against the few components that could be the products it names, not against every
+/// component: with 200,000 components and thousands of advisories, that is the difference
+/// between milliseconds and hours.
+struct NameIndex {
+    ids: Vec<ComponentId>,
+    by_name: HashMap<String, Vec<usize>>,
+}
+
+impl NameIndex {
+    fn new(sbom: &Sbom) -> NameIndex {
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        let ids: Vec<ComponentId> = sbom.all_components().map(component_id).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let name = match id {
+                ComponentId::Purl(p) => &p.name,
+                ComponentId::Cpe(c) => &c.product,
+                ComponentId::Name { product, .. } => product,
+            };
+            by_name.entry(squash(name)).or_default().push(i);
+        }
+        NameIndex { ids, by_name }
+    }
+
+    /// Indexes of the components an advisory entry could name, ascending.
+    fn candidates(&self, a: &Affected) -> Vec<usize> {
+        let mut names = Vec::new();
+        if let Some(p) = a.purl.as_deref().and_then(Purl::parse) {
+            names.push(squash(&p.name));
+        }
+        if let Some(c) = a.cpe.as_deref().and_then(Cpe::parse) {
+            names.push(squash(&c.product));
+        }
+        if let Some(p) = &a.product {
+            names.push(squash(p));
+        }
+        let mut out: Vec<usize> = names.iter().filter_map(|n| self.by_name.get(n)).flatten().copied().collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// How matching reads a component: by purl, else CPE, else vendor and product name.
+fn component_id(comp: &cyclonedx::Component) -> ComponentId {
+    match (&comp.purl, &comp.cpe) {
+        (Some(p), _) if Purl::parse(p).is_some() => ComponentId::parse(p),
+        (_, Some(c)) if Cpe::parse(c).is_some() => ComponentId::parse(c),
+        _ => ComponentId::Name { vendor: comp.group.clone(), product: comp.name.clone() },
+    }
+}
+
+/// [`match_sbom`] through the index, with the VEX statements of every stored document: the same
+/// findings, in the same order.
+fn indexed_matches(advisory: &Advisory, s: &StoredSbom, vex: &[VexStatement]) -> Vec<Finding> {
+    let ids: Vec<String> = std::iter::once(&advisory.reference_id)
+        .chain(advisory.aliases.iter())
+        .map(|s| s.to_ascii_uppercase())
+        .collect();
+    let comps: Vec<&cyclonedx::Component> = s.sbom.all_components().collect();
+    let mut hits: Vec<(usize, usize)> = Vec::new();
+    for (ai, a) in advisory.affected.iter().enumerate() {
+        hits.extend(s.index.candidates(a).into_iter().map(|ci| (ci, ai)));
+    }
+    hits.sort_unstable();
+    let mut out = Vec::new();
+    for (ci, ai) in hits {
+        let comp = comps[ci];
+        let version = comp.version.as_deref().unwrap_or("");
+        let Some(reason) = is_affected(&advisory.affected[ai], &s.index.ids[ci], version) else { continue };
+        let vex = vex
+            .iter()
+            .find(|v| {
+                ids.contains(&v.vuln_id.to_ascii_uppercase())
+                    && (comp.bom_ref.as_deref() == Some(v.component_ref.as_str())
+                        || (v.purl.is_some() && v.purl == comp.purl))
+            })
+            .and_then(|v| v.state.clone());
+        out.push(Finding { component: ci, affected: ai, reason, vex });
+    }
+    out
 }
 
 fn dir(home: &Path) -> PathBuf {
@@ -77,9 +170,48 @@ fn local_ref(r: &str) -> &str {
     }
 }
 
+/// What the SBOM directory holds: each file's name, size and modification time. The parsed
+/// SBOMs are reused while it stays the same.
+type DirState = Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)>;
+
+fn dir_state(home: &Path) -> DirState {
+    let Ok(entries) = std::fs::read_dir(dir(home)) else { return Vec::new() };
+    let mut v: DirState = entries
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((e.file_name(), m.len(), m.modified().ok()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The parsed SBOMs of each home, with the directory state they were read from: an advisory
+/// arriving does not parse a 60 MB SBOM again, only a change to the directory does.
+#[allow(clippy::type_complexity)]
+static LOADED: std::sync::Mutex<Option<HashMap<PathBuf, (DirState, std::sync::Arc<Vec<StoredSbom>>)>>> =
+    std::sync::Mutex::new(None);
+
+/// Every stored document (see [`read_all`]), parsed once per change of the directory.
+fn load_all(home: &Path) -> std::sync::Arc<Vec<StoredSbom>> {
+    let state = dir_state(home);
+    if let Ok(cache) = LOADED.lock()
+        && let Some((s, sboms)) = cache.as_ref().and_then(|c| c.get(home))
+        && *s == state
+    {
+        return sboms.clone();
+    }
+    let sboms = std::sync::Arc::new(read_all(home));
+    if let Ok(mut cache) = LOADED.lock() {
+        cache.get_or_insert_with(HashMap::new).insert(home.to_path_buf(), (state, sboms.clone()));
+    }
+    sboms
+}
+
 /// Every stored document, oldest first. Unreadable files are skipped with a warning: one damaged
 /// file must not hide the others' matches.
-fn load_all(home: &Path) -> Vec<StoredSbom> {
+fn read_all(home: &Path) -> Vec<StoredSbom> {
     let Ok(entries) = std::fs::read_dir(dir(home)) else { return Vec::new() };
     let mut out = Vec::new();
     for e in entries.flatten() {
@@ -94,7 +226,7 @@ fn load_all(home: &Path) -> Vec<StoredSbom> {
                 for s in &mut sbom.vex {
                     s.component_ref = local_ref(&s.component_ref).to_string();
                 }
-                out.push(StoredSbom { info: info_of(&meta, &sbom), sbom });
+                out.push(StoredSbom { info: info_of(&meta, &sbom), index: NameIndex::new(&sbom), sbom });
             }
             _ => tracing::warn!(file = %path.display(), "skipping an unreadable stored SBOM"),
         }
@@ -152,10 +284,8 @@ fn matches_of(
         if s.sbom.subject.is_none() && s.sbom.components.is_empty() {
             continue; // a VEX-only document: its statements are in `all_vex`
         }
-        let mut sbom = s.sbom.clone();
-        sbom.vex = all_vex.to_vec();
-        let comps: Vec<_> = sbom.all_components().collect();
-        for f in match_sbom(adv, &sbom) {
+        let comps: Vec<_> = s.sbom.all_components().collect();
+        for f in indexed_matches(adv, s, all_vex) {
             let Some(c) = comps.get(f.component) else { continue };
             let stands = f.stands();
             let vex_statement = f.vex.as_ref().and_then(|state| {
@@ -167,6 +297,7 @@ fn matches_of(
             });
             out.push(AffectedMatch {
                 advisory: r.id.clone(),
+                source_id: (!adv.reference_id.is_empty()).then(|| adv.reference_id.clone()),
                 title: r.title.to_string(),
                 aliases: adv.aliases.clone(),
                 tlp: r.tlp.to_string(),
@@ -195,11 +326,22 @@ fn all_vex(sboms: &[StoredSbom]) -> Vec<VexStatement> {
 impl Engine {
     /// `POST /v1/sbom`: store a CycloneDX SBOM or VEX document; returns it with its matches.
     pub fn sbom_add(&self, req: &SbomAdd) -> Result<SbomAdded, ActionError> {
-        let bytes = req.document.as_bytes();
-        let sbom = cyclonedx::parse(bytes).map_err(|problems| {
+        self.sbom_add_bytes(&req.name, req.document.as_bytes(), req.lenient)
+    }
+
+    /// `POST /v1/sbom/upload`: the same for a document sent as the request body itself, up to
+    /// [`cyclonedx::MAX_SBOM_BYTES`] (real SBOMs run to tens of megabytes).
+    pub fn sbom_add_bytes(&self, name: &str, bytes: &[u8], lenient: bool) -> Result<SbomAdded, ActionError> {
+        let (sbom, warnings) = cyclonedx::parse_checked(bytes, lenient).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-            bad(format!("not a CycloneDX JSON SBOM; nothing was added:\n{}", lines.join("\n")))
+            let hint = if problems.iter().any(|p| p.reason.starts_with("CycloneDX ")) {
+                "\n(--lenient adds it anyway, with these as warnings)"
+            } else {
+                ""
+            };
+            bad(format!("not a valid CycloneDX JSON SBOM; nothing was added:\n{}{hint}", lines.join("\n")))
         })?;
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         let id = data_encoding::HEXLOWER.encode(&Sha256::digest(bytes)[..6]);
         let d = dir(&self.home);
         std::fs::create_dir_all(&d).map_err(io)?;
@@ -207,7 +349,7 @@ impl Engine {
         if meta_path.exists() {
             return Err(ActionError::Conflict(format!("this SBOM is already added as {id}; see `trellis sbom list`")));
         }
-        let name = req.name.trim();
+        let name = name.trim();
         let meta = SbomMeta {
             id: id.clone(),
             name: if name.is_empty() { id.clone() } else { name.chars().take(200).collect() },
@@ -222,12 +364,12 @@ impl Engine {
         for m in matches.iter().filter(|m| !m.suppressed) {
             let _ = self.events.send(Event::Affected { affected: Box::new(m.clone()) });
         }
-        Ok(SbomAdded { sbom: info_of(&meta, &sbom), matches })
+        Ok(SbomAdded { sbom: info_of(&meta, &sbom), matches, warnings })
     }
 
     /// `GET /v1/sbom`.
     pub fn sbom_list(&self) -> Vec<SbomInfo> {
-        load_all(&self.home).into_iter().map(|s| s.info).collect()
+        load_all(&self.home).iter().map(|s| s.info.clone()).collect()
     }
 
     /// `DELETE /v1/sbom/{id}` (a unique id prefix is enough).
@@ -307,6 +449,47 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_index_finds_what_a_full_scan_finds() {
+        let fixture =
+            |n: &str| std::fs::read(format!("{}/../proto/tests/fixtures/{n}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let mut sbom = cyclonedx::parse(&fixture("cyclonedx-npm-app.json")).unwrap();
+        // Names differing in case and punctuation, a CPE and a bare name are found too.
+        sbom.components.push(cyclonedx::Component {
+            name: "MiniMist".into(),
+            version: Some("0.0.5".into()),
+            ..Default::default()
+        });
+        sbom.components.push(cyclonedx::Component {
+            name: "gm".into(),
+            cpe: Some("cpe:2.3:a:example-industrial:gateway_manager:2.0.1:*:*:*:*:*:*:*".into()),
+            ..Default::default()
+        });
+        let s = StoredSbom {
+            info: SbomInfo {
+                id: "x".into(),
+                name: "x".into(),
+                added_ms: 0,
+                spec_version: "1.4".into(),
+                subject: None,
+                components: 0,
+                vex_statements: 0,
+            },
+            index: NameIndex::new(&sbom),
+            sbom: sbom.clone(),
+        };
+        for adv in [
+            trellis_proto::formats::osv::import(&fixture("osv-synthetic-npm.json")).unwrap().advisory,
+            trellis_proto::formats::csaf::import(&fixture("csaf-gateway-advisory.json")).unwrap().advisory,
+        ] {
+            let key = |f: &Finding| (f.component, f.affected, f.reason.fixed.clone());
+            let full: Vec<_> = trellis_proto::formats::matching::match_sbom(&adv, &sbom).iter().map(key).collect();
+            let indexed: Vec<_> = indexed_matches(&adv, &s, &sbom.vex).iter().map(key).collect();
+            assert!(!full.is_empty(), "{}", adv.title);
+            assert_eq!(indexed, full, "{}", adv.title);
+        }
+    }
 
     #[test]
     fn bom_links_designate_their_fragment() {

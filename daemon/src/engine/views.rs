@@ -168,6 +168,7 @@ impl Engine {
         let affected_suppliers = self.affected_suppliers(&a);
         Some(AdvisoryView {
             id: env.id.to_text(),
+            source_id: (!a.reference_id.is_empty()).then(|| a.reference_id.clone()),
             group: env.header.group.to_text(),
             group_name,
             publisher: publisher.to_text(),
@@ -235,11 +236,28 @@ impl Engine {
                 .view_from(opened, item.received_ms, None)
                 .ok_or_else(|| ActionError::NotFound(format!("{id} is not an advisory")));
         }
+        // The document's own id or one of its aliases (GO-2020-0001, CVE-2021-44228): every
+        // advisory that carries it.
+        let all = self.advisories(None)?;
+        let named = |a: &AdvisoryView| {
+            a.source_id.iter().chain(a.aliases.iter()).any(|s| s.trim().eq_ignore_ascii_case(id.trim()))
+        };
+        let by_name: Vec<&AdvisoryView> = all.iter().filter(|a| named(a)).collect();
+        match by_name.len() {
+            0 => {}
+            1 => return Ok(by_name[0].clone()),
+            n => {
+                let ids: Vec<&str> = by_name.iter().map(|a| a.id.as_str()).collect();
+                return Err(ActionError::BadRequest(format!(
+                    "{n} advisories carry {id:?}: {}; give one of their ids",
+                    ids.join(", ")
+                )));
+            }
+        }
         if want.len() < 8 {
             return Err(ActionError::BadRequest(format!("{id:?} is not an advisory id (give at least 8 characters)")));
         }
-        let matches: Vec<AdvisoryView> =
-            self.advisories(None)?.into_iter().filter(|a| a.id.starts_with(&want)).collect();
+        let matches: Vec<AdvisoryView> = all.into_iter().filter(|a| a.id.starts_with(&want)).collect();
         match matches.len() {
             1 => Ok(matches.into_iter().next().expect("one")),
             0 => Err(ActionError::NotFound(format!("no advisory {id} on this node; see `trellis advisory list`"))),

@@ -1,7 +1,8 @@
 //! CSAF 2.0 advisories in (the export is in `csaf_export.rs`). The import checks the mandatory
 //! basics — the fields the schema requires, `csaf_version` 2.0, dates, and mandatory tests 6.1.1
 //! (every referenced product id is defined), 6.1.2 (no id defined twice) and 6.1.9 (a CVSS v3
-//! score agrees with its vector) — and reports every failure at once. It then keeps the document
+//! score agrees with its vector) — then the other mandatory tests (`csaf_validate.rs`), and
+//! reports every failure at once. It then keeps the document
 //! whole as the advisory's source (§4.1) and maps what matching and listing need: the products a
 //! vulnerability affects, found by walking the product tree's branches (vendor, product name,
 //! version, version range; purl and CPE helpers), their fixed versions, severity, aliases.
@@ -15,6 +16,7 @@ use crate::items::{Advisory, Category, Severity, SourceDocument, SourceFormat};
 use crate::limits::{MAX_LIST, MAX_SHORT, MAX_TEXT, MAX_TITLE};
 
 use super::csaf_products::{affected_entries, defined_products, referenced_ids};
+pub use super::csaf_validate::mandatory_tests;
 use super::cvss::v3_base_score_tenths;
 use super::time::parse_unix_ms;
 use super::version::Semver;
@@ -135,6 +137,7 @@ pub fn validate(doc: &Value) -> Vec<Problem> {
             }
         }
     }
+    p.extend(mandatory_tests(doc));
     p
 }
 
@@ -285,6 +288,7 @@ mod tests {
                "product": {"name": "Widget 1.4.0", "product_id": "P2",
                  "product_identification_helper": {"purl": "pkg:generic/acme/widget@1.4.0"}}}]}]}]},
           "vulnerabilities": [{"cve": "CVE-2024-0001",
+            "notes": [{"category": "description", "text": "Widget before 1.4 trusts its input."}],
             "product_status": {"known_affected": ["P1"], "fixed": ["P2"]}}]
         })
     }
@@ -327,9 +331,11 @@ mod tests {
         d["vulnerabilities"][0]["scores"] = json!([{"products": ["P1"], "cvss_v3": {"version": "3.1",
           "vectorString": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "baseScore": 5.0, "baseSeverity": "MEDIUM"}}]);
         let e = validate(&d);
-        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!(e.len(), 3, "{e:?}");
         assert_eq!(e[0].path, "/product_tree/full_product_names/0/product_id");
         assert!(e[1].reason.contains("9.8"), "{}", e[1]);
+        assert_eq!(e[2].path, "/vulnerabilities/0/scores/0/cvss_v3/baseSeverity");
+        assert!(e[2].reason.starts_with("6.1.9 "), "{}", e[2]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde_json::Value;
 pub mod csaf;
 mod csaf_export;
 mod csaf_products;
+mod csaf_validate;
 pub mod cvss;
 pub mod cyclonedx;
 pub mod ident;

@@ -98,7 +98,20 @@ fn affected(a: &Value, path: &str, problems: &mut Vec<Problem>) -> Affected {
                 continue;
             }
         };
-        ranges.push(VersionRange { kind, events: events(r, &p, problems) });
+        let evs = events(r, &p, problems);
+        // A range that opens and closes at the same version or commit covers nothing: it is a
+        // mistake of the record, not a statement.
+        for (j, e) in evs.iter().enumerate() {
+            if let VersionEvent::Fixed(f) | VersionEvent::LastAffected(f) = e
+                && evs.iter().any(|x| matches!(x, VersionEvent::Introduced(i) if i == f))
+            {
+                problems.push(Problem::new(
+                    format!("{p}/events/{j}"),
+                    format!("the range opens and closes at {f:?}, so it covers nothing"),
+                ));
+            }
+        }
+        ranges.push(VersionRange { kind, events: evs });
     }
     let versions: Vec<String> = array(a, "versions")
         .iter()
@@ -141,9 +154,27 @@ pub fn import(bytes: &[u8]) -> Result<Imported, Vec<Problem>> {
         .take(MAX_LIST)
         .map(|(i, a)| affected(a, &format!("/affected/{i}"), &mut problems))
         .collect();
+    // A withdrawn record stays withdrawn: kept, listed as such, and matched against nothing.
+    let withdrawn = match doc.get("withdrawn") {
+        None => None,
+        Some(w) => match w.as_str().and_then(parse_unix_ms) {
+            Some(ms) => Some(ms),
+            None => {
+                problems.push(Problem::new("/withdrawn", format!("{w} is not an RFC 3339 date-time")));
+                None
+            }
+        },
+    };
+    if affected.is_empty() && withdrawn.is_none() {
+        problems.push(Problem::new(
+            "/affected",
+            "no affected package or range: the record names nothing that could be matched",
+        ));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
+    let affected = if withdrawn.is_some() { Vec::new() } else { affected };
     let mut aliases = Vec::new();
     for a in array(&doc, "aliases").iter().filter_map(Value::as_str).take(MAX_LIST) {
         push_unique(&mut aliases, a);
@@ -163,10 +194,14 @@ pub fn import(bytes: &[u8]) -> Result<Imported, Vec<Problem>> {
     let published_ms = published_ms.or(modified_ms).unwrap_or(0);
     let updated_ms = modified_ms.unwrap_or(published_ms).max(published_ms);
     let title = text(&doc, "summary").unwrap_or(id);
+    let title = match withdrawn {
+        Some(_) => format!("Withdrawn: {title}"),
+        None => title.to_string(),
+    };
     let remediation = fixes_text(&affected);
     let advisory = Advisory {
         reference_id: clip(id.to_string(), MAX_SHORT),
-        title: clip(title.to_string(), MAX_TITLE),
+        title: clip(title, MAX_TITLE),
         summary: clip(text(&doc, "details").unwrap_or_default().to_string(), MAX_TEXT),
         category: Category::Vulnerability,
         severity,
@@ -313,6 +348,25 @@ pub fn export(advisory: &Advisory, id: &str, modified_ms: u64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn withdrawn_empty_and_empty_ranges() {
+        let rec = |extra: &str, ranges: &str| {
+            format!(
+                r#"{{"id":"X-1","modified":"2024-01-01T00:00:00Z","summary":"s"{extra},
+                "affected":[{{"package":{{"ecosystem":"npm","name":"x"}},"ranges":[{{"type":"SEMVER","events":{ranges}}}]}}]}}"#
+            )
+        };
+        let ok = r#"[{"introduced":"1.0.0"},{"fixed":"1.2.0"}]"#;
+        let w = import(rec(r#","withdrawn":"2024-02-01T00:00:00Z""#, ok).as_bytes()).unwrap().advisory;
+        assert_eq!((w.title.as_str(), w.affected.len()), ("Withdrawn: s", 0));
+        let e = import(rec(r#","withdrawn":"soon""#, ok).as_bytes()).unwrap_err();
+        assert_eq!(e[0].path, "/withdrawn");
+        let e = import(rec("", r#"[{"introduced":"1.0.0"},{"fixed":"1.0.0"}]"#).as_bytes()).unwrap_err();
+        assert_eq!(e[0].path, "/affected/0/ranges/0/events/1");
+        let e = import(br#"{"id":"X-2","modified":"2024-01-01T00:00:00Z","affected":[]}"#).unwrap_err();
+        assert_eq!(e[0].path, "/affected");
+    }
 
     #[test]
     fn problems_are_listed_with_pointers() {
