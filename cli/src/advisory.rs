@@ -61,6 +61,10 @@ pub enum AdvisoryCommand {
         /// Skip the first N advisories (the next page: --offset 100)
         #[arg(long, value_name = "N", default_value_t = 0)]
         offset: usize,
+        /// Only the advisory with this id: its document's own id (GO-2020-0001, a CSAF tracking
+        /// id), any alias (CVE-2021-44228, GHSA-…), or a prefix of its item id
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
     },
     /// Endorse an advisory, report a sighting of it, or dispute it; raises or lowers its
     /// confidence for every member, weighted by the trust each has in you
@@ -347,7 +351,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             }
             output::print_line(&c.id)
         }
-        AdvisoryCommand::List { group, sort, min_confidence, limit, offset } => {
+        AdvisoryCommand::List { group, sort, min_confidence, limit, offset, id } => {
             let path = match &group {
                 Some(g) => format!("/v1/advisories?group={}", encode(g)),
                 None => "/v1/advisories".to_string(),
@@ -355,6 +359,12 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             let mut list: Vec<AdvisoryView> = ctx.get(&path).await?;
             if let Some(min) = min_confidence {
                 list.retain(|a| a.confidence >= min);
+            }
+            if let Some(id) = id.as_deref().map(str::trim) {
+                list.retain(|a| {
+                    a.source_id.iter().chain(a.aliases.iter()).any(|s| s.trim().eq_ignore_ascii_case(id))
+                        || (id.len() >= 8 && a.id.starts_with(&id.to_ascii_lowercase()))
+                });
             }
             if sort == "confidence" {
                 list.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
@@ -387,7 +397,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                     format!("{:.2}", a.confidence),
                     a.group_name.clone(),
                     a.publisher_fingerprint.clone(),
-                    clip(&a.title, 70),
+                    clip(&crate::output::with_source_id(a.source_id.as_deref(), &a.title), 70),
                 ]);
             }
             t.print()?;
@@ -557,6 +567,7 @@ fn render_show(a: &AdvisoryView) -> String {
     f.kv("published", time(a.published_ms));
     f.kv("received", time(a.received_ms));
     f.kv("seq", a.seq.to_string());
+    f.kv("source id", or_dash(a.source_id.as_deref()));
     f.kv("aliases", list_or_dash(&a.aliases, ", "));
     let recipients: Vec<String> = a.recipients.iter().map(|r| fingerprint(r)).collect();
     f.kv(

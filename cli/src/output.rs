@@ -202,6 +202,15 @@ fn push_safe(out: &mut String, c: char) {
 }
 
 /// Cut `s` to at most `max` characters, marking the cut with `…`.
+/// A title led by the document's own id (an OSV id, a CSAF tracking id) when it has one that the
+/// title does not already name: "[GO-2020-0001] Title".
+pub fn with_source_id(source_id: Option<&str>, title: &str) -> String {
+    match source_id.map(str::trim) {
+        Some(id) if !id.is_empty() && !title.contains(id) => format!("[{id}] {title}"),
+        _ => title.to_string(),
+    }
+}
+
 pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();

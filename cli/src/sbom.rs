@@ -59,7 +59,7 @@ pub fn describe(m: &AffectedMatch) -> String {
         m.component,
         or_dash(m.installed.as_deref()),
         m.sbom_name,
-        clip(&m.title, 60),
+        clip(&crate::output::with_source_id(m.source_id.as_deref(), &m.title), 60),
         short(&m.advisory),
         m.fixed.as_deref().map(|f| format!("  fixed in {f}")).unwrap_or_default()
     )
@@ -83,7 +83,7 @@ fn table(list: &[&AffectedMatch]) -> Table {
             or_dash(m.fixed.as_deref()),
             m.sbom_name.clone(),
             why,
-            clip(&m.title, 50),
+            clip(&crate::output::with_source_id(m.source_id.as_deref(), &m.title), 50),
         ]);
     }
     t

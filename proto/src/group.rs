@@ -663,7 +663,14 @@ impl GroupLog {
         };
         let mut voided = vec![false; ix.ops.len()];
         let mut reasons: BTreeMap<ItemId, String> = BTreeMap::new();
+        // Ops voided because a removal stood, by that removal: if the removal is voided in turn
+        // (a cycle of admins removing each other), they are restored. Restoring stops after a
+        // bound on rounds, so the loop always ends.
+        let mut caused: HashMap<usize, Vec<usize>> = HashMap::new();
+        let restore_rounds = 4 * demoters_of.values().map(Vec::len).sum::<usize>() + 16;
+        let mut round = 0;
         loop {
+            round += 1;
             let (state, applied, demotions) = self.apply(&ix, &order, &voided);
             let victims = ctx.find(&order, &applied, &demotions, &voided);
             if victims.is_empty() {
@@ -673,7 +680,7 @@ impl GroupLog {
                 let mut named = vec![false; ix.ops.len()];
                 for (i, a) in applied.iter().enumerate() {
                     if *a {
-                        for p in &ix.parents[i] {
+                        for p in ix.parents(i) {
                             named[*p] = true;
                         }
                     }
@@ -681,9 +688,20 @@ impl GroupLog {
                 state.heads = order.iter().filter(|i| applied[**i] && !named[**i]).map(|i| ix.ops[*i].id).collect();
                 return state;
             }
-            for (v, why) in victims {
+            for (v, why, by) in victims {
                 voided[v] = true;
                 reasons.insert(ix.ops[v].id, why);
+                if let Some(by) = by {
+                    caused.entry(by).or_default().push(v);
+                }
+                if round < restore_rounds
+                    && let Some(restored) = caused.remove(&v)
+                {
+                    for u in restored {
+                        voided[u] = false;
+                        reasons.remove(&ix.ops[u].id);
+                    }
+                }
             }
         }
     }
@@ -762,10 +780,11 @@ impl GroupLog {
 }
 
 /// The log by index: op `i` is the op with the i-th smallest id, with the indices of its known
-/// parents.
+/// parents (all ops' parents in one list, op `i`'s at `start[i]..start[i + 1]`).
 struct Indexed<'a> {
     ops: Vec<&'a LogOp>,
-    parents: Vec<Vec<usize>>,
+    start: Vec<usize>,
+    flat: Vec<usize>,
     /// Whether every parent of the op is in the log.
     complete: Vec<bool>,
     /// Whether the op carries a key bundle that does not verify (void when applied).
@@ -775,18 +794,36 @@ struct Indexed<'a> {
 impl<'a> Indexed<'a> {
     fn new(log: &'a GroupLog) -> Indexed<'a> {
         let ops: Vec<&LogOp> = log.ops.values().collect();
-        let index: HashMap<ItemId, usize> = ops.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
-        let mut parents = Vec::with_capacity(ops.len());
+        let mut index: HashMap<ItemId, usize> = HashMap::with_capacity(ops.len());
+        index.extend(ops.iter().enumerate().map(|(i, o)| (o.id, i)));
+        let mut start = Vec::with_capacity(ops.len() + 1);
+        let mut flat = Vec::with_capacity(ops.len() * 2);
         let mut complete = Vec::with_capacity(ops.len());
         for o in &ops {
-            let mut ps: Vec<usize> = o.op.parents.iter().filter_map(|p| index.get(p).copied()).collect();
-            ps.sort_unstable();
-            ps.dedup();
-            complete.push(o.op.parents.iter().all(|p| index.contains_key(p)));
-            parents.push(ps);
+            let from = flat.len();
+            start.push(from);
+            let mut all_known = true;
+            for p in &o.op.parents {
+                match index.get(p) {
+                    Some(&i) if !flat[from..].contains(&i) => flat.push(i),
+                    Some(_) => {}
+                    None => all_known = false,
+                }
+            }
+            complete.push(all_known);
         }
-        let bad = ops.iter().map(|o| log.bad_bundle.contains(&o.id)).collect();
-        Indexed { ops, parents, complete, bad }
+        start.push(flat.len());
+        let bad = if log.bad_bundle.is_empty() {
+            vec![false; ops.len()]
+        } else {
+            ops.iter().map(|o| log.bad_bundle.contains(&o.id)).collect()
+        };
+        Indexed { ops, start, flat, complete, bad }
+    }
+
+    /// The known parents of op `i`.
+    fn parents(&self, i: usize) -> &[usize] {
+        &self.flat[self.start[i]..self.start[i + 1]]
     }
 
     /// Topological order, ties by smallest id; ops with unknown ancestors are pending.
@@ -797,10 +834,10 @@ impl<'a> Indexed<'a> {
     /// a chain of [`MAX_GROUP_OPS`] ops that any member can publish.
     fn order(&self) -> (Vec<usize>, Vec<usize>) {
         let n = self.ops.len();
-        let mut indegree: Vec<usize> = self.parents.iter().map(|p| p.len()).collect();
+        let mut indegree: Vec<usize> = (0..n).map(|i| self.parents(i).len()).collect();
         let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, ps) in self.parents.iter().enumerate() {
-            for p in ps {
+        for i in 0..n {
+            for p in self.parents(i) {
                 children[*p].push(i);
             }
         }
@@ -826,12 +863,16 @@ impl<'a> Indexed<'a> {
 }
 
 /// Ancestry among the ops rule 4 compares: removals and demotions, and every op of an org that
-/// one of them targets. One bitset per op over that set, built in one pass in order.
+/// one of them targets. A bitset over that set per op, built in one pass in order; an op with one
+/// parent that is not compared has the same ancestors among compared ops as that parent and
+/// shares its row, so a long chain costs one row, not one per op.
 struct Reach {
     /// The op's bit in the sets, if it is compared.
     slot: Vec<usize>,
     words: usize,
-    /// Row `i` (op `i`): which compared ops are its ancestors.
+    /// The row of each op.
+    row_of: Vec<usize>,
+    /// Rows of `words` words; row 0 is empty (no compared ancestor).
     rows: Vec<u64>,
 }
 
@@ -856,30 +897,43 @@ impl Reach {
             }
         }
         let words = next.div_ceil(64);
-        let mut rows = vec![0u64; n * words];
+        let mut row_of = vec![0usize; n];
+        let mut rows = vec![0u64; words];
         if words > 0 {
             let mut row = vec![0u64; words];
             for &i in order {
-                row.iter_mut().for_each(|w| *w = 0);
                 // Every parent of an ordered op is ordered before it, so its row is complete.
-                for &p in &ix.parents[i] {
-                    for (w, v) in row.iter_mut().zip(&rows[p * words..(p + 1) * words]) {
+                let parents = ix.parents(i);
+                if let [p] = parents[..]
+                    && slot[p] == Self::NONE
+                {
+                    row_of[i] = row_of[p];
+                    continue;
+                }
+                if parents.is_empty() {
+                    continue;
+                }
+                row.iter_mut().for_each(|w| *w = 0);
+                for &p in parents {
+                    let r = row_of[p];
+                    for (w, v) in row.iter_mut().zip(&rows[r * words..(r + 1) * words]) {
                         *w |= *v;
                     }
                     if slot[p] != Self::NONE {
                         row[slot[p] / 64] |= 1 << (slot[p] % 64);
                     }
                 }
-                rows[i * words..(i + 1) * words].copy_from_slice(&row);
+                row_of[i] = rows.len() / words;
+                rows.extend_from_slice(&row);
             }
         }
-        Reach { slot, words, rows }
+        Reach { slot, words, row_of, rows }
     }
 
     /// Whether compared op `a` is an ancestor of op `b`.
     fn is_ancestor(&self, a: usize, b: usize) -> bool {
         let s = self.slot[a];
-        s != Self::NONE && self.rows[b * self.words + s / 64] & (1 << (s % 64)) != 0
+        s != Self::NONE && self.rows[self.row_of[b] * self.words + s / 64] & (1 << (s % 64)) != 0
     }
 
     /// Neither is an ancestor of the other (both compared ops).
@@ -906,7 +960,7 @@ impl Conflicts<'_> {
         applied: &[bool],
         demotions: &[(usize, OrgId)],
         voided: &[bool],
-    ) -> Vec<(usize, String)> {
+    ) -> Vec<(usize, String, Option<usize>)> {
         // Seniority: the position of the first applied op that made an org admin (founder 0).
         let mut first_admin: HashMap<OrgId, usize> = HashMap::new();
         for (pos, &i) in order.iter().enumerate() {
@@ -951,7 +1005,7 @@ impl Conflicts<'_> {
                 // more senior admin's op stands.
                 let before = self.position[r].min(self.position[c]);
                 if rank(&author(c), before) < rank(&a, before) {
-                    return vec![(r, format!("concurrent with {}, by a more senior admin", short(c)))];
+                    return vec![(r, format!("concurrent with {}, by a more senior admin", short(c)), None)];
                 }
             }
             if challenged {
@@ -959,13 +1013,13 @@ impl Conflicts<'_> {
             }
             // Every op of the target concurrent with `r` is void, applied or not yet: voiding
             // them together keeps a flood of backdated ops from taking one round each.
-            let victims: Vec<(usize, String)> = self
+            let victims: Vec<(usize, String, Option<usize>)> = self
                 .by_author
                 .get(&target)
                 .into_iter()
                 .flatten()
                 .filter(|&&o| o != r && !voided[o] && self.reach.concurrent(o, r))
-                .map(|&o| (o, format!("concurrent with {}, which removed or demoted its author", short(r))))
+                .map(|&o| (o, format!("concurrent with {}, which removed or demoted its author", short(r)), Some(r)))
                 .collect();
             if !victims.is_empty() {
                 return victims;
@@ -981,9 +1035,9 @@ impl Conflicts<'_> {
                 }
                 let before = self.position[r].min(self.position[c]);
                 return if rank(&a, before) <= rank(&author(c), before) {
-                    vec![(c, format!("concurrent with {}, by a more senior admin", short(r)))]
+                    vec![(c, format!("concurrent with {}, by a more senior admin", short(r)), None)]
                 } else {
-                    vec![(r, format!("concurrent with {}, by a more senior admin", short(c)))]
+                    vec![(r, format!("concurrent with {}, by a more senior admin", short(c)), None)]
                 };
             }
         }

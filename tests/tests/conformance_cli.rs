@@ -115,6 +115,15 @@ fn every_conformance_file_through_the_cli() -> anyhow::Result<()> {
     ensure!(shown["source_id"] == "RUSTSEC-2020-0071", "{shown}");
     let by_alias = bins.json(&home, &["advisory", "show", "GHSA-wcg3-cvx6-7396"])?;
     ensure!(by_alias["id"] == shown["id"], "{by_alias}");
+    // `advisory list --id` finds it by its own id or an alias, and the text output names it.
+    for id in ["RUSTSEC-2020-0071", "ghsa-wcg3-cvx6-7396"] {
+        let listed = bins.json(&home, &["advisory", "list", "--id", id])?;
+        ensure!(listed.as_array().map(Vec::len) == Some(1) && listed[0]["id"] == shown["id"], "{id}: {listed}");
+    }
+    let text = bins.trellis(&home, &["advisory", "show", "RUSTSEC-2020-0071"]);
+    ensure!(text.stdout.contains("source id") && text.stdout.contains("RUSTSEC-2020-0071"), "{}", text.stdout);
+    let text = bins.trellis(&home, &["advisory", "list", "--id", "GHSA-wcg3-cvx6-7396"]);
+    ensure!(text.stdout.contains("RUSTSEC-2020-0071"), "{}", text.stdout);
     println!("{}", summary.join("; "));
     ensure!(failures.is_empty(), "{} files not handled as expected:\n{}", failures.len(), failures.join("\n"));
     Ok(())

@@ -315,6 +315,14 @@ proptest! {
             // The removal of each hostile org by the still-admin founder stands.
             if founder_admin {
                 for rm in &removals {
+                    if !s.applied.contains(&rm.id) {
+                        let name = |o: &OrgId| (0..ORGS).find(|i| w.org(*i) == *o).unwrap();
+                        for id in s.applied.iter().chain(s.void.keys()) {
+                            let o = r.log.get(id).unwrap();
+                            let act = match &o.op.action { OpAction::Add{member,role,..} => format!("Add {} {:?}", name(&member.bundle.org), role), OpAction::Remove{member,..} => format!("Remove {}", name(member)), OpAction::SetRole{member,role} => format!("SetRole {} {:?}", name(member), role), OpAction::Leave{..} => "Leave".into(), OpAction::Rotate{..} => "Rotate".into(), OpAction::UpdateKey{..} => "UpdateKey".into() };
+                            eprintln!("{} by {} {} parents {:?} applied={} void={:?}", id.short(), name(&o.author), act, o.op.parents.iter().map(|p| p.short()).collect::<Vec<_>>(), s.applied.contains(id), s.void.get(id));
+                        }
+                    }
                     prop_assert!(s.applied.contains(&rm.id), "replica {}: the founder's removal is {:?}", k, s.void.get(&rm.id));
                 }
                 for h in HOSTILE {
