@@ -23,6 +23,9 @@ pub struct GroupRuntime {
     /// member had when the share was accepted. Together with the epoch recipients from the log,
     /// this tells who holds the current key.
     pub shared: BTreeMap<[u8; 16], BTreeMap<trellis_proto::OrgId, [u8; 32]>>,
+    /// The held keys of the computed state's epochs, refreshed when the state or the keys change
+    /// (every received item of the group is opened with them).
+    usable: Vec<[u8; 32]>,
 }
 
 impl GroupRuntime {
@@ -34,7 +37,10 @@ impl GroupRuntime {
             keys.insert(rec.genesis.genesis.initial_key.key_id, k);
         }
         let state = log.compute();
-        Ok(GroupRuntime { log, state, keys, joined_ms: rec.joined_ms, shared: BTreeMap::new() })
+        let mut rt =
+            GroupRuntime { log, state, keys, joined_ms: rec.joined_ms, shared: BTreeMap::new(), usable: vec![] };
+        rt.refresh_usable();
+        Ok(rt)
     }
 
     pub fn id(&self) -> GroupId {
@@ -65,6 +71,7 @@ impl GroupRuntime {
         match open_epoch_share_checked(&self.log.id, &key.key_id, &key.shares, me) {
             Ok(k) => {
                 self.keys.insert(key.key_id, k);
+                self.refresh_usable();
                 true
             }
             Err(ShareError::WrongKey) => {
@@ -95,6 +102,7 @@ impl GroupRuntime {
     /// Recompute the state and take our shares of the keys its applied ops carry.
     fn recompute(&mut self, me: &OrgKeys) -> bool {
         self.state = self.log.compute();
+        self.refresh_usable();
         let keys: Vec<NewEpochKey> = self
             .state
             .applied
@@ -146,8 +154,12 @@ impl GroupRuntime {
     /// The epoch keys held for epochs of the computed state (for opening items of any epoch).
     /// Keys of ops that ended up void are kept in the record but not used (§6.6).
     pub fn all_keys(&self) -> Vec<[u8; 32]> {
+        self.usable.clone()
+    }
+
+    fn refresh_usable(&mut self) {
         let ids = self.state.epoch_key_ids();
-        self.keys.iter().filter(|(id, _)| ids.contains(*id)).map(|(_, k)| *k).collect()
+        self.usable = self.keys.iter().filter(|(id, _)| ids.contains(*id)).map(|(_, k)| *k).collect();
     }
 
     /// Whether this node is a recipient of the current epoch key but holds no key for it: the

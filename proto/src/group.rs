@@ -477,13 +477,30 @@ pub struct GroupLog {
     ops: BTreeMap<ItemId, LogOp>,
     /// Ops whose key bundle does not verify (checked once, at insert): void when applied.
     bad_bundle: HashSet<ItemId>,
+    /// Kept at insert for [`GroupLog::admit`], so taking one op costs no scan of the log: ids
+    /// that held ops name as parents, orgs some held op adds or makes admin, and each org's
+    /// number of `Leave` and `UpdateKey` ops.
+    named: HashSet<ItemId>,
+    ever_member: HashSet<OrgId>,
+    ever_admin: HashSet<OrgId>,
+    member_ops: HashMap<OrgId, usize>,
 }
 
 impl GroupLog {
     pub fn new(genesis: SignedGenesis) -> Result<Self, ProtoError> {
         genesis.verify()?;
         let id = genesis.group_id();
-        Ok(GroupLog { genesis, id, ops: BTreeMap::new(), bad_bundle: HashSet::new() })
+        let founder = genesis.founder();
+        Ok(GroupLog {
+            genesis,
+            id,
+            ops: BTreeMap::new(),
+            bad_bundle: HashSet::new(),
+            named: HashSet::new(),
+            ever_member: [founder].into_iter().collect(),
+            ever_admin: [founder].into_iter().collect(),
+            member_ops: HashMap::new(),
+        })
     }
 
     /// Add an op (idempotent). Only the hard bound of twice [`MAX_GROUP_OPS`] applies here, so a
@@ -499,8 +516,27 @@ impl GroupLog {
             OpAction::UpdateKey { bundle } => Some(bundle),
             _ => None,
         };
+        if self.ops.contains_key(&op.id) {
+            return Ok(());
+        }
         if bundle.is_some_and(|b| b.verify_signature().is_err()) {
             self.bad_bundle.insert(op.id);
+        }
+        self.named.extend(op.op.parents.iter().copied());
+        match &op.op.action {
+            OpAction::Add { member, role, .. } => {
+                self.ever_member.insert(member.bundle.org);
+                if *role == Role::Admin {
+                    self.ever_admin.insert(member.bundle.org);
+                }
+            }
+            OpAction::SetRole { member, role: Role::Admin } => {
+                self.ever_admin.insert(*member);
+            }
+            OpAction::Leave { .. } | OpAction::UpdateKey { .. } => {
+                *self.member_ops.entry(op.author).or_default() += 1;
+            }
+            _ => {}
         }
         self.ops.insert(op.id, op);
         Ok(())
@@ -572,7 +608,7 @@ impl GroupLog {
         if self.ops.len() >= 2 * MAX_GROUP_OPS {
             return Err(ProtoError::FieldTooLong { field: "group log", max: 2 * MAX_GROUP_OPS });
         }
-        if self.ops.values().any(|o| o.op.parents.contains(&op.id)) {
+        if self.named.contains(&op.id) {
             return Ok(());
         }
         let author = op.author;
@@ -581,37 +617,16 @@ impl GroupLog {
         if live >= MAX_GROUP_OPS && demotes(action).is_none() {
             return Err(ProtoError::FieldTooLong { field: "group log", max: MAX_GROUP_OPS });
         }
-        let founder = self.genesis.founder();
         let member_op = matches!(action, OpAction::Leave { .. } | OpAction::UpdateKey { .. });
         if member_op {
-            let ever_member = author == founder
-                || self
-                    .ops
-                    .values()
-                    .any(|o| matches!(&o.op.action, OpAction::Add { member, .. } if member.bundle.org == author));
-            if !ever_member {
+            if !self.ever_member.contains(&author) {
                 return Err(ProtoError::NotAMember(author));
             }
-            let used = self
-                .ops
-                .values()
-                .filter(|o| {
-                    o.author == author && matches!(o.op.action, OpAction::Leave { .. } | OpAction::UpdateKey { .. })
-                })
-                .count();
-            if used >= MAX_MEMBER_OPS {
+            if self.member_ops.get(&author).copied().unwrap_or(0) >= MAX_MEMBER_OPS {
                 return Err(ProtoError::OverQuota);
             }
-        } else if !state.is_admin(&author) {
-            let ever_admin = author == founder
-                || self.ops.values().any(|o| match &o.op.action {
-                    OpAction::Add { member, role: Role::Admin, .. } => member.bundle.org == author,
-                    OpAction::SetRole { member, role: Role::Admin } => *member == author,
-                    _ => false,
-                });
-            if !ever_admin {
-                return Err(ProtoError::NotAnAdmin(author));
-            }
+        } else if !state.is_admin(&author) && !self.ever_admin.contains(&author) {
+            return Err(ProtoError::NotAnAdmin(author));
         }
         let has_role = if member_op { state.members.contains_key(&author) } else { state.is_admin(&author) };
         if !has_role && let Some(ended) = state.ended_by.get(&author) {

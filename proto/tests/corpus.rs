@@ -8,19 +8,17 @@ mod shared;
 
 use std::path::Path;
 
+use shared::{fixture, log4shell_for, purl_hits};
+
 use sha2::{Digest, Sha512};
 use trellis_proto::Tlp;
 use trellis_proto::formats::matching::{ComponentId, MatchedBy, VersionRule, is_affected, match_sbom};
 use trellis_proto::formats::{self, DetectedFormat, ExportItem, csaf, cyclonedx, misp, osv, stix};
-use trellis_proto::items::{Advisory, Affected, Category, RangeKind, SourceFormat, VersionEvent};
+use trellis_proto::items::{Advisory, Category, RangeKind, SourceFormat, VersionEvent};
 
 fn data(dir: &Path, rel: &str) -> Vec<u8> {
     let p = dir.join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap()
 }
 
 const CSAF_ADVISORIES: [&str; 5] = [
@@ -250,12 +248,7 @@ fn cern_sbom_against_a_synthetic_osv_record() {
     assert_eq!(sbom.subject.as_ref().unwrap().name, "lhc-vdm-editor");
 
     let adv = osv::import(&fixture("osv-synthetic-npm.json")).unwrap().advisory;
-    let comps: Vec<_> = sbom.all_components().collect();
-    let mut hits: Vec<(String, Option<String>)> = match_sbom(&adv, &sbom)
-        .into_iter()
-        .map(|f| (comps[f.component].purl.clone().unwrap(), f.reason.fixed))
-        .collect();
-    hits.sort();
+    let hits = purl_hits(&adv, &sbom);
     assert_eq!(
         hits,
         [
@@ -264,23 +257,6 @@ fn cern_sbom_against_a_synthetic_osv_record() {
         ],
         "debug 2.6.9 is exactly the fix, 3.2.6 and 4.1.1 are past the ranges"
     );
-}
-
-fn log4shell_for(product: &str) -> Advisory {
-    Advisory {
-        reference_id: "TRELLIS-LOG4SHELL".into(),
-        title: "Log4Shell in products".into(),
-        summary: String::new(),
-        category: Category::Vulnerability,
-        severity: None,
-        aliases: vec!["CVE-2021-44228".into()],
-        affected: vec![Affected { product: Some(product.into()), ..Affected::default() }],
-        references: vec![],
-        remediation: None,
-        published_ms: 0,
-        updated_ms: 0,
-        source: None,
-    }
 }
 
 #[test]

@@ -40,3 +40,42 @@ pub fn manifest(dir: &Path) -> Vec<(String, String, String, String)> {
         })
         .collect()
 }
+
+/// A fixture written for this repository (`proto/tests/fixtures/`).
+pub fn fixture(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A Log4Shell advisory naming `product` (for the VEX tests).
+pub fn log4shell_for(product: &str) -> trellis_proto::items::Advisory {
+    use trellis_proto::items::{Advisory, Affected, Category};
+    Advisory {
+        reference_id: "TRELLIS-LOG4SHELL".into(),
+        title: "Log4Shell in products".into(),
+        summary: String::new(),
+        category: Category::Vulnerability,
+        severity: None,
+        aliases: vec!["CVE-2021-44228".into()],
+        affected: vec![Affected { product: Some(product.into()), ..Affected::default() }],
+        references: vec![],
+        remediation: None,
+        published_ms: 0,
+        updated_ms: 0,
+        source: None,
+    }
+}
+
+/// The purls of `sbom`'s components that `adv` affects, with the fixed version, sorted.
+pub fn purl_hits(
+    adv: &trellis_proto::items::Advisory,
+    sbom: &trellis_proto::formats::cyclonedx::Sbom,
+) -> Vec<(String, Option<String>)> {
+    let comps: Vec<_> = sbom.all_components().collect();
+    let mut hits: Vec<(String, Option<String>)> = trellis_proto::formats::matching::match_sbom(adv, sbom)
+        .into_iter()
+        .map(|f| (comps[f.component].purl.clone().unwrap_or_default(), f.reason.fixed))
+        .collect();
+    hits.sort();
+    hits
+}
