@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
-use trellis_daemon::api::types::{
+use trellis_api::types::{
     AdvisoryView, Created, EndorseRequest, GroupInfo, PublishAdvisory, Published, ReshareRequest,
 };
 
@@ -229,7 +229,7 @@ fn detect(forced: Option<&str>, bytes: &[u8]) -> FileFormat {
 fn document_request(
     args: &PublishArgs,
     bytes: Option<&[u8]>,
-) -> anyhow::Result<Option<trellis_daemon::api::types::ImportAdvisory>> {
+) -> anyhow::Result<Option<trellis_api::types::ImportAdvisory>> {
     let (Some(path), Some(bytes)) = (&args.file, bytes) else { return Ok(None) };
     let FileFormat::Document(format) = detect(args.format.as_deref(), bytes) else { return Ok(None) };
     let content_flags = args.title.is_some()
@@ -250,9 +250,9 @@ fn document_request(
     }
     let document = String::from_utf8(bytes.to_vec())
         .with_context(|| format!("{} is not UTF-8 text, so it is not a JSON document", path.display()))?;
-    Ok(Some(trellis_daemon::api::types::ImportAdvisory {
+    Ok(Some(trellis_api::types::ImportAdvisory {
         group: args.group.clone(),
-        tlp: args.tlp.clone(),
+        tlp: args.tlp.parse()?,
         to: args.to.clone(),
         format: Some(format.to_string()),
         document,
@@ -327,7 +327,7 @@ fn build_request(args: PublishArgs, file: Option<AdvisoryFields>) -> anyhow::Res
     extend_unique(&mut f.references, args.reference);
     Ok(PublishAdvisory {
         group: args.group,
-        tlp: args.tlp,
+        tlp: args.tlp.parse()?,
         title,
         summary,
         category: args.category.or(f.category),
@@ -392,7 +392,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                 t.row(vec![
                     short(&a.id),
                     time(a.published_ms),
-                    a.tlp.clone(),
+                    a.tlp.to_string(),
                     severity_cell(a),
                     format!("{:.2}", a.confidence),
                     a.group_name.clone(),
@@ -550,7 +550,7 @@ fn render_show(a: &AdvisoryView) -> String {
     let mut f = Fields::default();
     f.kv("id", &a.id);
     f.kv("title", &a.title);
-    f.kv("tlp", &a.tlp);
+    f.kv("tlp", a.tlp.as_str());
     f.kv("category", &a.category);
     f.kv(
         "severity",
@@ -684,7 +684,7 @@ mod tests {
         assert_eq!(req.aliases, vec!["CVE-1", "CVE-2"]);
         assert_eq!(req.affects, vec!["pkg:npm/a@<1"]);
         assert_eq!(req.to, vec!["abcd-efgh"]);
-        assert_eq!(req.tlp, "green");
+        assert_eq!(req.tlp, trellis_proto::Tlp::Green);
         assert_eq!(req.group, "water");
     }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
-use trellis_daemon::api::types::{ExportRequest, ExportResult};
+use trellis_api::types::{ExportRequest, ExportResult};
 
 use crate::{Ctx, output};
 

@@ -3,7 +3,7 @@
 //! name or id; both are percent-encoded into the API path.
 
 use clap::Subcommand;
-use trellis_daemon::api::types::{
+use trellis_api::types::{
     CreateGroup, Created, GroupInfo, InviteRequest, InviteToken, JoinRequest, MemberInfo, RemoveRequest, RoleRequest,
 };
 
@@ -78,7 +78,7 @@ pub enum GroupCommand {
 pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
     match cmd {
         GroupCommand::Create { name, kind } => {
-            let created: Created = ctx.post("/v1/groups", &CreateGroup { name, kind }).await?;
+            let created: Created = ctx.post("/v1/groups", &CreateGroup { name, kind: kind.parse()? }).await?;
             if ctx.json {
                 return output::print_json(&created);
             }
@@ -98,7 +98,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
         GroupCommand::Invite { group, card, role } => {
             let path = format!("/v1/groups/{}/invite", encode(&group));
             let card = card.trim().to_string();
-            let tok: InviteToken = ctx.post(&path, &InviteRequest { card, role }).await?;
+            let tok: InviteToken = ctx.post(&path, &InviteRequest { card, role: role.parse()? }).await?;
             if ctx.json {
                 return output::print_json(&tok);
             }
@@ -111,7 +111,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
                 return output::print_json(&g);
             }
             let founder = founder_cell(&g);
-            match g.role.as_deref() {
+            match g.role {
                 Some(role) => println!(
                     "joined group {} ({}, founded by {founder}) as {role}; {} members",
                     safe(&g.name),
@@ -140,7 +140,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
         }
         GroupCommand::Role { group, org, role } => {
             let c: Created = ctx
-                .post(&format!("/v1/groups/{}/role", encode(&group)), &RoleRequest { org, role: role.clone() })
+                .post(&format!("/v1/groups/{}/role", encode(&group)), &RoleRequest { org, role: role.parse()? })
                 .await?;
             if ctx.json {
                 return output::print_json(&c);
@@ -168,7 +168,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
                 t.row(vec![
                     m.fingerprint.clone(),
                     if m.is_self { format!("{name} (you)") } else { name },
-                    m.role.clone(),
+                    m.role.to_string(),
                     time(m.since_ms),
                 ]);
             }
@@ -192,8 +192,8 @@ pub fn groups_table(groups: &[GroupInfo]) -> Table {
         t.row(vec![
             clip(&g.name, 40),
             founder_cell(g),
-            g.kind.clone(),
-            or_dash(g.role.as_deref()),
+            g.kind.to_string(),
+            or_dash(g.role.map(|r| r.as_str())),
             g.members.to_string(),
             g.peers.to_string(),
             g.items.to_string(),

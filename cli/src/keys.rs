@@ -1,7 +1,7 @@
 //! `trellis keys …`: rotate this organization's encryption key, or revoke a key.
 
 use clap::Subcommand;
-use trellis_daemon::api::types::{CreatedMany, RevokeRequest};
+use trellis_api::types::{CreatedMany, RevokeRequest};
 
 use crate::Ctx;
 use crate::output;

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use trellis_daemon::api::client::{Client, ClientError};
+use trellis_api::client::{Client, ClientError};
 
 /// Trellis: share signed, end-to-end encrypted security advisories between organizations.
 ///

@@ -2,7 +2,7 @@
 //! files in the home), `status`, `id`, `peers` and `watch` (the event stream).
 
 use clap::Args;
-use trellis_daemon::api::types::{Event, IdInfo, PeerInfo, Status};
+use trellis_api::types::{Event, IdInfo, PeerInfo, Status};
 use trellis_daemon::home::{Identity, now_ms};
 
 use crate::output::{self, Table, clip, fingerprint, or_dash, safe, time};
@@ -73,8 +73,8 @@ fn ask_name(home: &std::path::Path) -> anyhow::Result<String> {
 
 /// `trellis rename NAME`.
 pub async fn rename(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
-    let r: trellis_daemon::api::types::RenameRequest =
-        ctx.post("/v1/rename", &trellis_daemon::api::types::RenameRequest { name: name.to_string() }).await?;
+    let r: trellis_api::types::RenameRequest =
+        ctx.post("/v1/rename", &trellis_api::types::RenameRequest { name: name.to_string() }).await?;
     if ctx.json {
         return output::print_json(&r);
     }
@@ -220,7 +220,7 @@ fn describe(ev: &Event) -> String {
         Event::Advisory { advisory: a } => format!(
             "{now}  advisory  {}  [{}] {}  from {}  in {}  (id {})",
             safe(&crate::advisory::severity_cell(a)),
-            safe(&a.tlp),
+            a.tlp.as_str(),
             safe(&a.title),
             safe(&a.publisher_name.clone().unwrap_or_else(|| a.publisher_fingerprint.clone())),
             safe(&a.group_name),

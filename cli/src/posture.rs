@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use trellis_daemon::api::types::{
+use trellis_api::types::{
     CosignRequest, Created, PostureDiffView, PostureRequestBody, PostureSummary, PostureView, PublishPosture,
 };
 use trellis_proto::posture::{
@@ -145,7 +145,7 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             } else {
                 group.clone()
             };
-            let c: Created = ctx.post("/v1/posture", &PublishPosture { group: target, tlp, to, document }).await?;
+            let c: Created = ctx.post("/v1/posture", &PublishPosture { group: target, tlp: tlp.map(|t| t.parse()).transpose()?, to, document }).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
@@ -180,7 +180,7 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
                     time(s.published_ms),
                     short(&s.id),
                     s.group_name.clone(),
-                    s.tlp.clone(),
+                    s.tlp.to_string(),
                     s.claims.to_string(),
                     s.expired.to_string(),
                     s.dependencies.to_string(),
@@ -415,7 +415,7 @@ fn render_show(v: &PostureView) -> String {
         "attestation:  {} in {} [{}], published {}\n",
         short(&v.id),
         safe(&v.group_name),
-        safe(&v.tlp),
+        v.tlp.as_str(),
         time(v.published_ms)
     ));
     if !v.expired.is_empty() {
@@ -558,14 +558,14 @@ mod tests {
             name: Some(forged.into()),
             group: "g".into(),
             group_name: forged.into(),
-            tlp: "green".into(),
+            tlp: trellis_proto::Tlp::Green,
             published_ms: 0,
             claims: vec![],
-            critical_dependencies: vec![trellis_daemon::api::types::DependencyView {
+            critical_dependencies: vec![trellis_api::types::DependencyView {
                 name: forged.into(),
                 purl: Some(forged.into()),
             }],
-            cosignatures: vec![trellis_daemon::api::types::CosignView {
+            cosignatures: vec![trellis_api::types::CosignView {
                 id: "c".into(),
                 org: "o".into(),
                 fingerprint: "f".into(),
@@ -580,12 +580,12 @@ mod tests {
         assert_eq!(text.lines().count(), 5, "{text}");
         assert!(!text.lines().any(|l| l.starts_with("EXPIRED")), "{text}");
         assert!(!text.contains('\u{1b}'), "{text}");
-        let summary = trellis_daemon::api::types::PostureSummary {
+        let summary = trellis_api::types::PostureSummary {
             id: "l".into(),
             org: "o".into(),
             group: "g".into(),
             group_name: "n".into(),
-            tlp: "green".into(),
+            tlp: trellis_proto::Tlp::Green,
             published_ms: 0,
             claims: 0,
             expired: 0,
@@ -597,7 +597,7 @@ mod tests {
             name: None,
             previous: None,
             latest: summary,
-            changes: vec![trellis_daemon::api::types::ClaimChangeView {
+            changes: vec![trellis_api::types::ClaimChangeView {
                 indicator: forged.into(),
                 change: forged.into(),
                 before: Some(forged.into()),
@@ -627,7 +627,7 @@ mod tests {
         std::fs::write(&answers, lines.join("\n")).unwrap();
         let out = dir.join("posture.json");
         let _ = std::fs::remove_file(&out);
-        let ctx = Ctx { client: trellis_daemon::api::client::Client::new(&dir), home: dir.clone(), json: true };
+        let ctx = Ctx { client: trellis_api::client::Client::new(&dir), home: dir.clone(), json: true };
         init(&ctx, Some(out.clone()), Some(answers.clone()), false).unwrap();
         let doc: PostureDocument = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
         assert_eq!(doc.claims.len(), 11);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use trellis_daemon::api::types::{AffectedMatch, SbomAdded, SbomInfo};
+use trellis_api::types::{AffectedMatch, SbomAdded, SbomInfo};
 use trellis_proto::formats::cyclonedx;
 
 use crate::output::{self, Table, clip, or_dash, short, time};

@@ -5,7 +5,7 @@
 //! lines `advisory show` adds when an advisory names a provider some suppliers depend on.
 
 use clap::Subcommand;
-use trellis_daemon::api::types::{AdvisoryView, ConcentrationView};
+use trellis_api::types::{AdvisoryView, ConcentrationView};
 
 use crate::output::{self, Table};
 use crate::{Ctx, encode};
@@ -75,7 +75,7 @@ pub fn affected_suppliers_text(a: &AdvisoryView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trellis_daemon::api::types::ProviderCount;
+    use trellis_api::types::ProviderCount;
 
     #[test]
     fn folds_small_providers_into_one_line() {

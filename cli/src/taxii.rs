@@ -2,7 +2,7 @@
 //! server. The node keeps only the token's SHA-256; the token is printed once, here.
 
 use clap::Subcommand;
-use trellis_daemon::api::types::TaxiiToken;
+use trellis_api::types::TaxiiToken;
 
 use crate::{Ctx, output};
 

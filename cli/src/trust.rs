@@ -2,7 +2,7 @@
 //! node relays, how fast it accepts a publisher's items, and the confidence of advisories.
 
 use clap::Subcommand;
-use trellis_daemon::api::types::{Created, SetTrust, TrustExplain, TrustView, Vouch};
+use trellis_api::types::{Created, SetTrust, TrustExplain, TrustView, Vouch};
 
 use crate::output::{self, Table, or_dash};
 use crate::{Ctx, encode};

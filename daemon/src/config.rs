@@ -1,5 +1,5 @@
-//! Node configuration: defaults < `config.toml` in the home < `TRELLIS_*` environment < flags
-//! (CONVENTIONS "One config"). Secrets never come from here.
+//! Node configuration: defaults < `config.toml` in the home < `TRELLIS_*` environment < flags.
+//! Secrets never come from here.
 
 use std::path::{Path, PathBuf};
 

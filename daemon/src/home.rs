@@ -7,18 +7,17 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use trellis_proto::keys::{EncryptionSecret, OrgKeys};
 use zeroize::Zeroize;
 
 /// File names inside a home.
-pub const IDENTITY_FILE: &str = "identity.key";
+pub use trellis_api::paths::{IDENTITY_FILE, SOCKET_FILE};
 pub const NODE_KEY_FILE: &str = "node.key";
 pub const CONFIG_FILE: &str = "config.toml";
 pub const STORE_FILE: &str = "store.redb";
-pub const SOCKET_FILE: &str = "trellisd.sock";
 pub const LOCK_FILE: &str = "trellisd.lock";
 
 /// Errors about the home directory.
@@ -45,32 +44,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
     move |source| HomeError::Io { path: path.display().to_string(), source }
 }
 
-/// The default home when neither a flag nor `TRELLIS_HOME` is given.
-pub fn default_home() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(x).join("trellis");
-    }
-    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(h) => PathBuf::from(h).join(".local/share/trellis"),
-        None => PathBuf::from(".trellis"),
-    }
-}
-
-/// Pick the home: flag, else `TRELLIS_HOME`, else [`default_home`].
-pub fn resolve_home(flag: Option<&Path>) -> PathBuf {
-    if let Some(p) = flag {
-        return p.to_path_buf();
-    }
-    match std::env::var_os("TRELLIS_HOME").filter(|v| !v.is_empty()) {
-        Some(h) => PathBuf::from(h),
-        None => default_home(),
-    }
-}
-
-/// Path of the API socket in `home`.
-pub fn socket_path(home: &Path) -> PathBuf {
-    home.join(SOCKET_FILE)
-}
+pub use trellis_api::paths::{default_home, resolve_home, socket_path};
 
 /// Create `home` (mode 0700) if missing.
 pub fn ensure_home(home: &Path) -> Result<(), HomeError> {

@@ -1,5 +1,5 @@
 //! `trellis-daemon`: the Trellis node as a library, with a thin `trellisd` binary
-//! (CONVENTIONS: `main` parses config and calls [`run`], so tests start real nodes in-process).
+//! (`main` parses config and calls [`run`], so tests start real nodes in-process).
 //!
 //! Parts: [`home`] (identity and files), [`config`], [`store`] (redb), [`node`] (the task that
 //! owns the libp2p Swarm), [`engine`] (validation, groups, publishing, sync), [`api`] (the

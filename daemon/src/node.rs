@@ -1,4 +1,4 @@
-//! The one task that owns the libp2p `Swarm` (CONVENTIONS: no `Arc<Mutex<Swarm>>`). Other parts
+//! The one task that owns the libp2p `Swarm` (no `Arc<Mutex<Swarm>>`: see docs/ARCHITECTURE.md). Other parts
 //! hold a [`NodeHandle`] and send [`Command`]s on a bounded channel, each with a oneshot for the
 //! reply; what the network delivers goes out as [`NetEvent`]s to the engine.
 //!

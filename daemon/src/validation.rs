@@ -1,4 +1,4 @@
-//! The validation queue (ARCHITECTURE "Receive", PROTOCOL.md §7.2 point 4) and the gossip
+//! The validation queue (docs/ARCHITECTURE.md "Receive", PROTOCOL.md §7.2 point 4) and the gossip
 //! verdict (§4.7).
 //!
 //! Gossip messages wait in the queue for a worker of the bounded validation pool, highest

@@ -51,10 +51,10 @@ async fn setup() -> Setup {
     let (node, handle, _events) = Node::new(build_swarm(kp, &cfg).unwrap(), &cfg);
     drop(node);
     let engine = Engine::new(home, identity, binding, store, handle, peer).unwrap();
-    let gid = engine.create_group("g", "sector").await.unwrap();
+    let gid = engine.create_group("g", trellis_proto::group::GroupKind::Sector).await.unwrap();
     let member = OrgKeys::from_seeds([21; 32], [22; 32]);
     let card = ContactCard { name: "member".into(), bundle: member.key_bundle(now_ms(), 3_600_000), addrs: vec![] };
-    engine.invite(&gid.to_text(), &card.to_text(), "member").await.unwrap();
+    engine.invite(&gid.to_text(), &card.to_text(), trellis_proto::group::Role::Member).await.unwrap();
     Setup { engine, me, member, gid, _dir: dir }
 }
 

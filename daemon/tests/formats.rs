@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{TestNode, join, start, wait_for};
-use trellis_daemon::api::client::Client;
-use trellis_daemon::api::types::{
+use trellis_api::client::Client;
+use trellis_api::types::{
     AdvisoryView, AffectedMatch, Created, ExportRequest, ExportResult, GroupInfo, ImportAdvisory, SbomAdd, SbomAdded,
     TaxiiToken,
 };
@@ -52,7 +52,7 @@ fn python_has(module: &str) -> bool {
 }
 
 async fn import(node: &TestNode, group: &str, tlp: &str, to: Vec<String>, doc: &str) -> Result<String, String> {
-    let req = ImportAdvisory { group: group.into(), tlp: tlp.into(), to, format: None, document: doc.into() };
+    let req = ImportAdvisory { group: group.into(), tlp: tlp.parse().expect("a TLP word"), to, format: None, document: doc.into() };
     node.client.post::<_, Created>("/v1/advisories/import", &req).await.map(|c| c.id).map_err(|e| e.to_string())
 }
 
@@ -142,7 +142,7 @@ async fn the_documents_own_label_is_never_loosened() {
     let beta = b.org().await;
     import(&a, "water", "amber", vec![beta], &doc).await.expect("AMBER to beta is accepted");
     wait_for("beta reads the AMBER advisory", || async { b.advisories().await.len() == 1 }).await;
-    assert_eq!(b.advisories().await[0].tlp, "amber");
+    assert_eq!(b.advisories().await[0].tlp, trellis_proto::Tlp::Amber);
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -355,7 +355,7 @@ async fn taxii_serves_clear_items_to_the_reference_client() {
     let groups: Vec<GroupInfo> = n.client.get("/v1/groups").await.unwrap();
     assert_eq!(groups.len(), 1);
     for (tlp, doc) in [("clear", text(ICS_CSAF)), ("clear", text(GO_OSV)), ("green", text(NPM_OSV))] {
-        let req = ImportAdvisory { group: "water".into(), tlp: tlp.into(), to: vec![], format: None, document: doc };
+        let req = ImportAdvisory { group: "water".into(), tlp: tlp.parse().expect("a TLP word"), to: vec![], format: None, document: doc };
         let _: Created = n.client.post("/v1/advisories/import", &req).await.unwrap();
     }
     assert!(raw_status(n.taxii, None).await.contains(" 401 "), "no token, no access");

@@ -9,7 +9,7 @@ mod common;
 
 use common::{join as join_role, start_with, wait_for};
 
-use trellis_daemon::api::types::{AdvisoryView, CreateGroup, Created, PublishAdvisory};
+use trellis_api::types::{AdvisoryView, CreateGroup, Created, PublishAdvisory};
 use trellis_daemon::home::Identity;
 use trellis_daemon::node::{Node, NodeConfig, build_swarm};
 use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
@@ -65,7 +65,7 @@ async fn bad_gossip_is_rejected_and_not_relayed() {
     let b = start_with(dir.path(), "b", vec![a.addr.clone()], Some(false)).await;
     let c = start_with(dir.path(), "c", vec![b.addr.clone()], Some(false)).await;
     let created: Created =
-        a.client.post("/v1/groups", &CreateGroup { name: "water".into(), kind: "sector".into() }).await.unwrap();
+        a.client.post("/v1/groups", &CreateGroup { name: "water".into(), kind: trellis_api::types::GroupKind::Sector }).await.unwrap();
     let group = GroupId::parse(&created.id).unwrap();
     join_role(&a, &b, "water", "member").await;
     join_role(&a, &c, "water", "member").await;
@@ -105,7 +105,7 @@ async fn bad_gossip_is_rejected_and_not_relayed() {
 
     // A genuine advisory still flows to everyone.
     let ok: Created =
-        a.client.post("/v1/advisories", &PublishAdvisory::text("water", "green", "genuine", "s")).await.unwrap();
+        a.client.post("/v1/advisories", &PublishAdvisory::text("water", trellis_api::types::Tlp::Green, "genuine", "s")).await.unwrap();
     for n in [&b, &c] {
         wait_for("genuine advisory", || async {
             let l: Vec<AdvisoryView> = n.client.get("/v1/advisories").await.unwrap();

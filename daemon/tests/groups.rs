@@ -5,10 +5,10 @@
 mod common;
 
 use common::{TestNode, converged_members, join, start, start_with, wait_for};
-use trellis_daemon::api::types::{CreateGroup, Created, RemoveRequest, ReshareRequest, RoleRequest};
+use trellis_api::types::{CreateGroup, Created, RemoveRequest, ReshareRequest, RoleRequest};
 
 async fn create(n: &TestNode, name: &str, kind: &str) -> String {
-    let c: Created = n.client.post("/v1/groups", &CreateGroup { name: name.into(), kind: kind.into() }).await.unwrap();
+    let c: Created = n.client.post("/v1/groups", &CreateGroup { name: name.into(), kind: kind.parse().expect("a group kind") }).await.unwrap();
     c.id
 }
 
@@ -80,9 +80,9 @@ async fn readers_cannot_publish_and_roles_change() {
     assert!(err.contains("reader"), "{err}");
     let r_org = r.org().await;
     let _: Created =
-        a.client.post("/v1/groups/water/role", &RoleRequest { org: r_org, role: "member".into() }).await.unwrap();
+        a.client.post("/v1/groups/water/role", &RoleRequest { org: r_org, role: trellis_api::types::Role::Member }).await.unwrap();
     wait_for("promotion seen by r", || async {
-        r.members("water").await.iter().any(|m| m.is_self && m.role == "member")
+        r.members("water").await.iter().any(|m| m.is_self && m.role == trellis_api::types::Role::Member)
     })
     .await;
     r.publish("water", "green", "now a member", vec![]).await.unwrap();
@@ -132,7 +132,7 @@ async fn every_tlp_label_is_enforced() {
     converged_members(&[&a, &b, &c], "water", 3).await;
     wait_for("a knows b's node", || async {
         a.client
-            .get::<Vec<trellis_daemon::api::types::PeerInfo>>("/v1/peers")
+            .get::<Vec<trellis_api::types::PeerInfo>>("/v1/peers")
             .await
             .unwrap()
             .iter()

@@ -26,7 +26,7 @@ async fn offline_engine(
     dir: &std::path::Path,
 ) -> (Arc<Engine>, trellis_proto::OrgKeys, trellis_proto::keys::SignedNodeBinding, trellis_proto::GroupId) {
     let (engine, keys, binding) = common::offline_engine(dir, "n").await;
-    let gid = engine.create_group("bench", "sector").await.unwrap();
+    let gid = engine.create_group("bench", trellis_proto::group::GroupKind::Sector).await.unwrap();
     (engine, keys, binding, gid)
 }
 
@@ -177,7 +177,7 @@ async fn ingest_rate_vs_raw_verify() {
         })
         .await
         .unwrap();
-        let stored: Vec<trellis_daemon::api::types::AdvisoryView> = engine.advisories(None).unwrap();
+        let stored: Vec<trellis_api::types::AdvisoryView> = engine.advisories(None).unwrap();
         assert_eq!(stored.len(), SINGLE + 2 * BATCHED, "every item stored and readable");
         eprintln!("run {}: {:?}", run + 1, row.map(|v| v.round()));
         figures.push(row);

@@ -79,13 +79,13 @@ async fn an_invite_from_any_admin_works() {
     let (f, _, _) = common::offline_engine(dir.path(), "founder").await;
     let (a, a_keys, _) = common::offline_engine(dir.path(), "second-admin").await;
     let (c, c_keys, _) = common::offline_engine(dir.path(), "newcomer").await;
-    let gid = f.create_group("water", "sector").await.unwrap();
-    let token = f.invite("water", &card(&a_keys, "second-admin"), "admin").await.unwrap();
+    let gid = f.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let token = f.invite("water", &card(&a_keys, "second-admin"), trellis_proto::group::Role::Admin).await.unwrap();
     a.join(&token).await.unwrap();
     sync_into(&a, &ops_of(&f, &gid));
     assert_eq!(role_of(&a, &gid, &a_keys), Some(Role::Admin));
 
-    let token = a.invite("water", &card(&c_keys, "newcomer"), "member").await.unwrap();
+    let token = a.invite("water", &card(&c_keys, "newcomer"), trellis_proto::group::Role::Member).await.unwrap();
     let info = c.join(&token).await.expect("an invite from a non-founding admin must be accepted");
     assert_eq!(info.name, "water");
     // Until the log arrives the newcomer does not see itself admitted; after it, it does.
@@ -104,8 +104,8 @@ async fn a_readers_flood_of_void_ops_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (f, _, _) = common::offline_engine(dir.path(), "founder").await;
     let (r, r_keys, _) = common::offline_engine(dir.path(), "reader").await;
-    let gid = f.create_group("water", "sector").await.unwrap();
-    let token = f.invite("water", &card(&r_keys, "reader"), "reader").await.unwrap();
+    let gid = f.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let token = f.invite("water", &card(&r_keys, "reader"), trellis_proto::group::Role::Reader).await.unwrap();
     r.join(&token).await.unwrap();
     let before = f.groups.read().unwrap()[&gid].log.len();
     let parents = heads(&f, &gid);
@@ -132,8 +132,8 @@ async fn a_group_that_cannot_load_does_not_stop_a_start() {
     let home = dir.path().join("n");
     let good = {
         let (e, _, _) = common::offline_engine(dir.path(), "n").await;
-        let good = e.create_group("good", "sector").await.unwrap();
-        let bad = e.create_group("bad", "sector").await.unwrap();
+        let good = e.create_group("good", trellis_proto::group::GroupKind::Sector).await.unwrap();
+        let bad = e.create_group("bad", trellis_proto::group::GroupKind::Sector).await.unwrap();
         let mut rec = e.store.groups().unwrap().into_iter().find(|(id, _)| *id == bad).unwrap().1;
         rec.genesis.sig.0[0] ^= 1;
         e.store.put_group(&bad, &rec).unwrap();
@@ -162,8 +162,8 @@ async fn equivocating_twins_do_not_split_the_group() {
     let dir = tempfile::tempdir().unwrap();
     let (f, f_keys, _) = common::offline_engine(dir.path(), "founder").await;
     let (m, m_keys, _) = common::offline_engine(dir.path(), "member").await;
-    let gid = f.create_group("water", "sector").await.unwrap();
-    let token = f.invite("water", &card(&m_keys, "member"), "member").await.unwrap();
+    let gid = f.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let token = f.invite("water", &card(&m_keys, "member"), trellis_proto::group::Role::Member).await.unwrap();
     m.join(&token).await.unwrap();
     let parents = heads(&f, &gid);
     let twin = |created: u64| {
@@ -204,7 +204,7 @@ async fn equivocating_twins_do_not_split_the_group() {
     // second) learns it lacks a parent, and a peer answers for it by id: group ops of that
     // group only, to members.
     let (b, b_keys, b_binding) = common::offline_engine(dir.path(), "late").await;
-    let token = f.invite("water", &card(&b_keys, "late"), "member").await.unwrap();
+    let token = f.invite("water", &card(&b_keys, "late"), trellis_proto::group::Role::Member).await.unwrap();
     b.join(&token).await.unwrap();
     let held: Vec<Vec<u8>> = ops_of(&f, &gid).into_iter().filter(|bytes| bytes != &t2.bytes).collect();
     sync_into(&b, &held);
@@ -213,7 +213,7 @@ async fn equivocating_twins_do_not_split_the_group() {
     let b_peer =
         libp2p::identity::PublicKey::try_decode_protobuf(&b_binding.binding.transport_key).unwrap().to_peer_id();
     let advisory = f
-        .publish_advisory(&trellis_daemon::api::types::PublishAdvisory::text("water", "clear", "not an op", "x"))
+        .publish_advisory(&trellis_api::types::PublishAdvisory::text("water", trellis_api::types::Tlp::Clear, "not an op", "x"))
         .await;
     let mut ids = missing.clone();
     ids.extend(advisory.ok());
@@ -237,8 +237,8 @@ async fn the_earliest_revocation_wins() {
     let dir = tempfile::tempdir().unwrap();
     let (f, _, _) = common::offline_engine(dir.path(), "founder").await;
     let (m, m_keys, _) = common::offline_engine(dir.path(), "member").await;
-    let gid = f.create_group("water", "sector").await.unwrap();
-    let token = f.invite("water", &card(&m_keys, "member"), "member").await.unwrap();
+    let gid = f.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let token = f.invite("water", &card(&m_keys, "member"), trellis_proto::group::Role::Member).await.unwrap();
     m.join(&token).await.unwrap();
     let now = now_ms();
     let p = peer();

@@ -56,9 +56,9 @@ async fn metrics_parse_and_count() {
     ));
     tokio::time::timeout(Duration::from_secs(20), ready_rx).await.unwrap().unwrap();
     let node = common::attach(&home, "m");
-    let _: trellis_daemon::api::types::Created = node
+    let _: trellis_api::types::Created = node
         .client
-        .post("/v1/groups", &trellis_daemon::api::types::CreateGroup { name: "g".into(), kind: "sector".into() })
+        .post("/v1/groups", &trellis_api::types::CreateGroup { name: "g".into(), kind: trellis_api::types::GroupKind::Sector })
         .await
         .unwrap();
     node.publish("g", "clear", "counted", vec![]).await.unwrap();

@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::{TestNode, converged_members, join, start, wait_for};
-use trellis_daemon::api::types::{
+use trellis_api::types::{
     AdvisoryView, ConcentrationView, CosignRequest, CreateGroup, Created, PostureDiffView, PostureRequestBody,
     PostureSummary, PostureView, PublishPosture,
 };
@@ -129,7 +129,7 @@ async fn customer_reads_suppliers_posture_and_suppliers_do_not_read_each_other()
     let s3 = start(dir.path(), "s3", vec![cust.addr.clone()]).await;
     let auditor = start(dir.path(), "auditor", vec![cust.addr.clone()]).await;
     let _: Created =
-        cust.client.post("/v1/groups", &CreateGroup { name: GROUP.into(), kind: "supply-chain".into() }).await.unwrap();
+        cust.client.post("/v1/groups", &CreateGroup { name: GROUP.into(), kind: trellis_api::types::GroupKind::SupplyChain }).await.unwrap();
     for n in [&s1, &s2, &s3, &auditor] {
         join(&cust, n, GROUP, "member").await;
     }

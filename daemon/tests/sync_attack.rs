@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::{start_with, wait_for};
-use trellis_daemon::api::types::{CreateGroup, Created, Status};
+use trellis_api::types::{CreateGroup, Created, Status};
 use trellis_daemon::home::Identity;
 use trellis_daemon::node::{NetEvent, Node, NodeConfig, build_swarm};
 use trellis_daemon::wire::Response;
@@ -24,7 +24,7 @@ async fn malicious_sync_responder_is_bounded_and_honest_sync_completes() {
     let a = start_with(p, "a", vec![], Some(false)).await;
     let b = start_with(p, "b", vec![a.addr.clone()], Some(false)).await;
     let c: Created =
-        a.client.post("/v1/groups", &CreateGroup { name: "g".into(), kind: "sector".into() }).await.unwrap();
+        a.client.post("/v1/groups", &CreateGroup { name: "g".into(), kind: trellis_api::types::GroupKind::Sector }).await.unwrap();
     let group = GroupId::parse(&c.id).unwrap();
     common::join(&a, &b, "g", "member").await;
 
@@ -121,7 +121,7 @@ async fn honest_catch_up_completes_behind_2000_red_items() {
     let a = start_with(p, "a", vec![], Some(false)).await;
     let b = start_with(p, "b", vec![a.addr.clone()], Some(false)).await;
     let c: Created =
-        a.client.post("/v1/groups", &CreateGroup { name: "g".into(), kind: "sector".into() }).await.unwrap();
+        a.client.post("/v1/groups", &CreateGroup { name: "g".into(), kind: trellis_api::types::GroupKind::Sector }).await.unwrap();
     let group = GroupId::parse(&c.id).unwrap();
     common::join(&a, &b, "g", "member").await;
     b.shutdown().await;
@@ -195,7 +195,7 @@ async fn non_member_burst_starts_at_most_one_sync_per_peer_per_interval() {
     let mut groups = Vec::new();
     for name in ["g1", "g2"] {
         let c: Created =
-            a.client.post("/v1/groups", &CreateGroup { name: name.into(), kind: "sector".into() }).await.unwrap();
+            a.client.post("/v1/groups", &CreateGroup { name: name.into(), kind: trellis_api::types::GroupKind::Sector }).await.unwrap();
         groups.push(GroupId::parse(&c.id).unwrap());
         common::join(&a, &b, name, "member").await;
     }

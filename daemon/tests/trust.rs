@@ -15,7 +15,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{TestNode, converged_members, join, start_with, wait_for};
-use trellis_daemon::api::types::{
+use trellis_api::types::{
     AdvisoryView, CreateGroup, Created, EndorseRequest, InviteRequest, InviteToken, SetTrust, TrustView,
 };
 use trellis_daemon::home::{Identity, now_ms};
@@ -71,7 +71,7 @@ async fn admit_flooder(
     let keys = Identity::create(&home, name, now_ms()).expect("identity").keys;
     let card = ContactCard { name: name.into(), bundle: keys.key_bundle(now_ms(), 3_600_000), addrs: vec![] }.to_text();
     let tok: InviteToken =
-        admin.client.post("/v1/groups/bench/invite", &InviteRequest { card, role: "member".into() }).await.unwrap();
+        admin.client.post("/v1/groups/bench/invite", &InviteRequest { card, role: trellis_api::types::Role::Member }).await.unwrap();
     let inv = Invite::parse(&tok.token, &keys.org_id()).expect("invite");
     let opened = inv.add_op.open(None, &[]).expect("op");
     let Payload::GroupOp(op) = opened.payload else { panic!("not an op") };
@@ -136,7 +136,7 @@ async fn experiment(honest: usize, flooders: usize, per_flooder: u64, rate_per_s
         nodes.push(start_with(p, &format!("h{i}"), boot, Some(false)).await);
     }
     let c: Created =
-        nodes[0].client.post("/v1/groups", &CreateGroup { name: "bench".into(), kind: "sector".into() }).await.unwrap();
+        nodes[0].client.post("/v1/groups", &CreateGroup { name: "bench".into(), kind: trellis_api::types::GroupKind::Sector }).await.unwrap();
     let group = GroupId::parse(&c.id).unwrap();
     for n in &nodes[1..] {
         join(&nodes[0], n, "bench", "member").await;

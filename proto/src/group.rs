@@ -55,6 +55,12 @@ impl GroupKind {
     }
 }
 
+impl std::fmt::Display for GroupKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for GroupKind {
     type Err = ProtoError;
     fn from_str(s: &str) -> Result<Self, ProtoError> {
@@ -88,6 +94,12 @@ impl Role {
     /// Whether the role may publish content.
     pub fn can_publish(self) -> bool {
         !matches!(self, Role::Reader)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

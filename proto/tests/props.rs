@@ -1,4 +1,4 @@
-//! Property tests of `trellis-proto` (CONVENTIONS.md, "Tests"): encode/decode round trips of
+//! Property tests of `trellis-proto`: encode/decode round trips of
 //! every wire type, rejection of every single-byte mutation and truncation of a valid envelope,
 //! no panic on arbitrary input, and the group log rules (order independence, concurrent
 //! removals, rekeys that exclude removed members, readers that cannot publish). Case counts are

@@ -140,7 +140,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         },
         (Method::GET, ["v1", "groups"]) => json(&engine.group_list().await),
         (Method::POST, ["v1", "groups"]) => match body::<CreateGroup>(req).await {
-            Ok(b) => reply(engine.create_group(&b.name, &b.kind).await.map(|id| Created { id: id.to_text() })),
+            Ok(b) => reply(engine.create_group(&b.name, b.kind).await.map(|id| Created { id: id.to_text() })),
             Err(r) => r,
         },
         (Method::POST, ["v1", "groups", "join"]) => match body::<JoinRequest>(req).await {
@@ -150,7 +150,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::POST, ["v1", "groups", g, "invite"]) => {
             let g = g.to_string();
             match body::<InviteRequest>(req).await {
-                Ok(b) => reply(engine.invite(&g, &b.card, &b.role).await.map(|token| InviteToken { token })),
+                Ok(b) => reply(engine.invite(&g, &b.card, b.role).await.map(|token| InviteToken { token })),
                 Err(r) => r,
             }
         }
@@ -172,7 +172,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::POST, ["v1", "groups", g, "role"]) => {
             let g = g.to_string();
             match body::<RoleRequest>(req).await {
-                Ok(b) => reply(engine.set_role(&g, &b.org, &b.role).await.map(|id| Created { id: id.to_text() })),
+                Ok(b) => reply(engine.set_role(&g, &b.org, b.role).await.map(|id| Created { id: id.to_text() })),
                 Err(r) => r,
             }
         }

@@ -1,5 +1,5 @@
 //! What users ask the node to do: found a group, invite, join, publish. Every item this node
-//! creates goes the same way (ARCHITECTURE "Publish"): build, sign and encrypt → commit to the
+//! creates goes the same way (docs/ARCHITECTURE.md, "Publish"): build, sign and encrypt → commit to the
 //! store (only then is it acknowledged) → apply locally → gossip.
 
 use std::sync::Arc;
@@ -36,8 +36,7 @@ pub enum Audience {
 
 impl Engine {
     /// Found a group with this org as its first admin.
-    pub async fn create_group(self: &Arc<Self>, name: &str, kind: &str) -> Result<GroupId, ActionError> {
-        let kind: GroupKind = kind.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
+    pub async fn create_group(self: &Arc<Self>, name: &str, kind: GroupKind) -> Result<GroupId, ActionError> {
         let name = name.trim();
         if name.chars().any(char::is_control) {
             return Err(bad("a group name cannot contain control characters (newlines, escapes)"));
@@ -92,9 +91,8 @@ impl Engine {
     }
 
     /// Admit the org of `card` with `role`; returns the invite token for it.
-    pub async fn invite(self: &Arc<Self>, group: &str, card: &str, role: &str) -> Result<String, ActionError> {
+    pub async fn invite(self: &Arc<Self>, group: &str, card: &str, role: Role) -> Result<String, ActionError> {
         let gid = self.resolve_group(group)?;
-        let role: Role = role.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
         let card = ContactCard::parse(card, now_ms()).map_err(|e| bad(e.to_string()))?;
         let me = self.me();
         let (parents, share, genesis) = {
@@ -223,7 +221,7 @@ impl Engine {
     /// Publish an advisory from the API request.
     pub async fn publish_advisory(self: &Arc<Self>, req: &PublishAdvisory) -> Result<ItemId, ActionError> {
         let gid = self.resolve_group(&req.group)?;
-        let tlp: Tlp = req.tlp.parse().map_err(|e: trellis_proto::tlp::UnknownTlp| bad(e.to_string()))?;
+        let tlp = req.tlp;
         let advisory = advisory_from_request(req)?;
         let audience = match tlp {
             Tlp::Clear => Audience::Clear,

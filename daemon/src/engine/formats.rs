@@ -102,7 +102,7 @@ impl Engine {
     /// `POST /v1/advisories/import`: publish a CSAF or OSV document as an advisory.
     pub async fn import_advisory(self: &Arc<Self>, req: &ImportAdvisory) -> Result<ItemId, ActionError> {
         let gid = self.resolve_group(&req.group)?;
-        let asked: Tlp = req.tlp.parse().map_err(|e: trellis_proto::tlp::UnknownTlp| bad(e.to_string()))?;
+        let asked = req.tlp;
         let imported = import_document(req.format.as_deref(), req.document.as_bytes()).map_err(bad)?;
         let tlp = import_tlp(asked, imported.tlp).map_err(bad)?;
         let advisory = imported.advisory;

@@ -90,10 +90,9 @@ impl Engine {
     }
 
     /// Change a member's role.
-    pub async fn set_role(self: &Arc<Self>, group: &str, org: &str, role: &str) -> Result<ItemId, ActionError> {
+    pub async fn set_role(self: &Arc<Self>, group: &str, org: &str, role: Role) -> Result<ItemId, ActionError> {
         let gid = self.resolve_group(group)?;
         let target = self.resolve_member(&gid, org)?;
-        let role: Role = role.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
         let parents = self.admin_heads(&gid)?;
         {
             // An op the rules would void is refused here, with the rule, not published (§6.4).

@@ -267,7 +267,7 @@ fn vex_name(s: &VexState) -> String {
 pub struct AdvisoryRef<'a> {
     pub id: String,
     pub title: &'a str,
-    pub tlp: &'a str,
+    pub tlp: trellis_proto::Tlp,
     pub group: String,
     pub group_name: String,
 }
@@ -300,7 +300,7 @@ fn matches_of(
                 source_id: (!adv.reference_id.is_empty()).then(|| adv.reference_id.clone()),
                 title: r.title.to_string(),
                 aliases: adv.aliases.clone(),
-                tlp: r.tlp.to_string(),
+                tlp: r.tlp,
                 group: r.group.clone(),
                 group_name: r.group_name.clone(),
                 sbom: s.info.id.clone(),
@@ -407,7 +407,7 @@ impl Engine {
                 let r = AdvisoryRef {
                     id: env.id.to_text(),
                     title: &adv.title,
-                    tlp: env.header.tlp.as_str(),
+                    tlp: env.header.tlp,
                     group: gid.to_text(),
                     group_name: group_name.clone().unwrap_or_default(),
                 };
@@ -431,7 +431,7 @@ impl Engine {
         let r = AdvisoryRef {
             id: env.id.to_text(),
             title: &advisory.title,
-            tlp: env.header.tlp.as_str(),
+            tlp: env.header.tlp,
             group: env.header.group.to_text(),
             group_name: group_name.unwrap_or_default(),
         };

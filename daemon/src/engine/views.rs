@@ -52,8 +52,8 @@ impl Engine {
         Some(GroupInfo {
             id: id.to_text(),
             name: g.name().to_string(),
-            kind: g.log.genesis.genesis.kind.as_str().to_string(),
-            role: g.state.role(&me).map(|r| r.as_str().to_string()),
+            kind: g.log.genesis.genesis.kind,
+            role: g.state.role(&me),
             members: g.state.members.len(),
             epoch: g.state.epoch(),
             items,
@@ -130,7 +130,7 @@ impl Engine {
                 org: org.to_text(),
                 fingerprint: org.fingerprint(),
                 name: self.name_of(org),
-                role: m.role.as_str().to_string(),
+                role: m.role,
                 since_ms: m.since_ms,
                 is_self: *org == me,
             })
@@ -174,7 +174,7 @@ impl Engine {
             publisher: publisher.to_text(),
             publisher_fingerprint: publisher.fingerprint(),
             publisher_name: self.name_of(&publisher),
-            tlp: env.header.tlp.as_str().to_string(),
+            tlp: env.header.tlp,
             title: a.title,
             summary: a.summary,
             category: a.category.as_str().to_string(),

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use trellis_daemon::api::client::Client;
-use trellis_daemon::api::types::{
+use trellis_api::client::Client;
+use trellis_api::types::{
     AdvisoryView, Created, GroupInfo, IdInfo, InviteRequest, InviteToken, JoinRequest, MemberInfo, PublishAdvisory,
     Status,
 };
@@ -93,7 +93,7 @@ impl TestNode {
     }
 
     pub async fn publish(&self, group: &str, tlp: &str, title: &str, to: Vec<String>) -> Result<String, String> {
-        let req = PublishAdvisory { to, ..PublishAdvisory::text(group, tlp, title, "test") };
+        let req = PublishAdvisory { to, ..PublishAdvisory::text(group, tlp.parse().expect("a TLP word"), title, "test") };
         self.client.post::<_, Created>("/v1/advisories", &req).await.map(|c| c.id).map_err(|e| e.to_string())
     }
 
@@ -128,13 +128,13 @@ pub async fn join(admin: &TestNode, node: &TestNode, group: &str, role: &str) {
     let id: IdInfo = node.client.get("/v1/id").await.unwrap();
     let tok: InviteToken = admin
         .client
-        .post(&format!("/v1/groups/{group}/invite"), &InviteRequest { card: id.card, role: role.into() })
+        .post(&format!("/v1/groups/{group}/invite"), &InviteRequest { card: id.card, role: role.parse().expect("a role word") })
         .await
         .unwrap();
     let _: GroupInfo = node.client.post("/v1/groups/join", &JoinRequest { token: tok.token }).await.unwrap();
     wait_for(&format!("{} admitted to {group}", node.name), || async {
         let g: Vec<GroupInfo> = node.client.get("/v1/groups").await.unwrap();
-        g.iter().any(|g| g.name == group && g.role.as_deref() == Some(role))
+        g.iter().any(|g| g.name == group && g.role.map(|r| r.as_str()) == Some(role))
     })
     .await;
 }
@@ -147,7 +147,7 @@ pub async fn converged_members(nodes: &[&TestNode], group: &str, expect: usize) 
     while Instant::now() < deadline {
         views.clear();
         for n in nodes {
-            let mut m: Vec<(String, String)> = n.members(group).await.into_iter().map(|m| (m.org, m.role)).collect();
+            let mut m: Vec<(String, String)> = n.members(group).await.into_iter().map(|m| (m.org, m.role.to_string())).collect();
             m.sort();
             views.push(m);
         }

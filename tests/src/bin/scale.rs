@@ -18,8 +18,8 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use trellis_daemon::api::client::Client;
-use trellis_daemon::api::types::{
+use trellis_api::client::Client;
+use trellis_api::types::{
     AdvisoryView, CreateGroup, Created, GroupInfo, IdInfo, InviteRequest, InviteToken, JoinRequest, PublishAdvisory,
 };
 use trellis_tests::{Bins, Daemon};
@@ -267,11 +267,11 @@ fn main() -> anyhow::Result<()> {
     let clients: Vec<Client> = nodes.iter().map(|n| Client::new(&n.home)).collect();
     rt.block_on(async {
         let _: Created =
-            clients[0].post("/v1/groups", &CreateGroup { name: "bench".into(), kind: "sector".into() }).await?;
+            clients[0].post("/v1/groups", &CreateGroup { name: "bench".into(), kind: trellis_api::types::GroupKind::Sector }).await?;
         for c in &clients[1..] {
             let id: IdInfo = c.get("/v1/id").await?;
             let tok: InviteToken = clients[0]
-                .post("/v1/groups/bench/invite", &InviteRequest { card: id.card, role: "member".into() })
+                .post("/v1/groups/bench/invite", &InviteRequest { card: id.card, role: trellis_api::types::Role::Member })
                 .await?;
             let _: GroupInfo = c.post("/v1/groups/join", &JoinRequest { token: tok.token }).await?;
         }
@@ -319,8 +319,7 @@ fn main() -> anyhow::Result<()> {
                 for i in 0..items {
                     tick.tick().await;
                     let req = PublishAdvisory::text(
-                        "bench",
-                        "green",
+                        "bench", trellis_api::types::Tlp::Green,
                         &format!("scale rate {rate} round {round} item {i}"),
                         &summary,
                     );

@@ -131,12 +131,7 @@ impl Engine {
     /// Publish this org's posture attestation.
     pub async fn publish_posture(self: &Arc<Self>, req: &PublishPosture) -> Result<ItemId, ActionError> {
         let gid = self.resolve_group(&req.group)?;
-        let tlp: Tlp = req
-            .tlp
-            .as_deref()
-            .unwrap_or("amber")
-            .parse()
-            .map_err(|e: trellis_proto::tlp::UnknownTlp| bad(e.to_string()))?;
+        let tlp = req.tlp.unwrap_or(Tlp::Amber);
         let att = req.document.to_attestation().map_err(|e| bad(format!("the posture file: {e}")))?;
         let problems = posture::validate(&att);
         if !problems.is_empty() {
@@ -177,7 +172,7 @@ impl Engine {
             org: r.sender.to_text(),
             group: r.group.to_text(),
             group_name: self.group_name(&r.group),
-            tlp: r.tlp.as_str().to_string(),
+            tlp: r.tlp,
             published_ms: r.timestamp_ms,
             claims: r.att.claims.len(),
             expired: posture::expired_indicators(&r.att, now).len(),
@@ -260,7 +255,7 @@ impl Engine {
             name: self.name_of(&org),
             group: r.group.to_text(),
             group_name: self.group_name(&r.group),
-            tlp: r.tlp.as_str().to_string(),
+            tlp: r.tlp,
             published_ms: r.timestamp_ms,
             claims,
             critical_dependencies: r

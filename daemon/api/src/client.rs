@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::net::UnixStream;
 
-use super::types::ApiError;
+use crate::types::ApiError;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(home: &Path) -> Self {
-        Client { socket: crate::home::socket_path(home), home: home.to_path_buf() }
+        Client { socket: crate::paths::socket_path(home), home: home.to_path_buf() }
     }
 
     async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError> {
@@ -70,7 +70,7 @@ impl Client {
         match e.kind() {
             std::io::ErrorKind::PermissionDenied => ClientError::SocketPermission { socket },
             std::io::ErrorKind::ConnectionRefused => ClientError::StaleSocket { home, socket },
-            _ if !self.home.join(crate::home::IDENTITY_FILE).exists() => ClientError::NoHome { home },
+            _ if !self.home.join(crate::paths::IDENTITY_FILE).exists() => ClientError::NoHome { home },
             std::io::ErrorKind::NotFound => ClientError::NotRunning { home, socket },
             _ => ClientError::Transport(format!("cannot connect to {socket}: {e}")),
         }

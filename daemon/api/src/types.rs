@@ -4,6 +4,80 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use trellis_proto::Tlp;
+pub use trellis_proto::group::{GroupKind, Role};
+
+/// The JSON form of the API's enums: their lower-case words (`amber+strict`, `supply-chain`,
+/// `reader`), the same words the CLI takes. Reading accepts what the enums' `FromStr` accepts,
+/// and a bad word is refused with that parser's message.
+pub mod word {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use trellis_proto::Tlp;
+    use trellis_proto::group::{GroupKind, Role};
+
+    /// An enum with one word per value.
+    pub trait Word: Sized + Copy {
+        fn word(self) -> &'static str;
+        fn from_word(s: &str) -> Result<Self, String>;
+    }
+
+    impl Word for Tlp {
+        fn word(self) -> &'static str {
+            self.as_str()
+        }
+        fn from_word(s: &str) -> Result<Self, String> {
+            s.parse().map_err(|e: trellis_proto::tlp::UnknownTlp| e.to_string())
+        }
+    }
+
+    impl Word for Role {
+        fn word(self) -> &'static str {
+            self.as_str()
+        }
+        fn from_word(s: &str) -> Result<Self, String> {
+            s.parse().map_err(|e: trellis_proto::ProtoError| e.to_string())
+        }
+    }
+
+    impl Word for GroupKind {
+        fn word(self) -> &'static str {
+            self.as_str()
+        }
+        fn from_word(s: &str) -> Result<Self, String> {
+            s.parse().map_err(|e: trellis_proto::ProtoError| e.to_string())
+        }
+    }
+
+    pub fn serialize<T: Word, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.word())
+    }
+
+    pub fn deserialize<'de, T: Word, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let s = String::deserialize(d)?;
+        T::from_word(&s).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional value (`null` when absent).
+    pub mod option {
+        use super::Word;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<T: Word, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(v) => s.serialize_some(v.word()),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, T: Word, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                Some(s) => T::from_word(&s).map(Some).map_err(serde::de::Error::custom),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
 /// `GET /v1/status`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
@@ -49,8 +123,10 @@ pub struct PeerInfo {
 pub struct GroupInfo {
     pub id: String,
     pub name: String,
-    pub kind: String,
-    pub role: Option<String>,
+    #[serde(with = "word")]
+    pub kind: GroupKind,
+    #[serde(default, with = "word::option")]
+    pub role: Option<Role>,
     pub members: usize,
     pub epoch: u64,
     pub items: u64,
@@ -88,7 +164,8 @@ pub struct SyncInfo {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CreateGroup {
     pub name: String,
-    pub kind: String,
+    #[serde(with = "word")]
+    pub kind: GroupKind,
 }
 
 /// The reply to publishing an advisory: its id, the group it went to as resolved (so a user
@@ -121,7 +198,8 @@ pub struct Created {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InviteRequest {
     pub card: String,
-    pub role: String,
+    #[serde(with = "word")]
+    pub role: Role,
 }
 
 /// Reply to an invite.
@@ -142,7 +220,8 @@ pub struct MemberInfo {
     pub org: String,
     pub fingerprint: String,
     pub name: Option<String>,
-    pub role: String,
+    #[serde(with = "word")]
+    pub role: Role,
     pub since_ms: u64,
     pub is_self: bool,
 }
@@ -163,7 +242,8 @@ pub struct AffectedInput {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PublishAdvisory {
     pub group: String,
-    pub tlp: String,
+    #[serde(with = "word")]
+    pub tlp: Tlp,
     pub title: String,
     pub summary: String,
     #[serde(default)]
@@ -187,10 +267,10 @@ pub struct PublishAdvisory {
 
 impl PublishAdvisory {
     /// An advisory with only a title and a summary (no severity, products or recipients).
-    pub fn text(group: &str, tlp: &str, title: &str, summary: &str) -> PublishAdvisory {
+    pub fn text(group: &str, tlp: Tlp, title: &str, summary: &str) -> PublishAdvisory {
         PublishAdvisory {
             group: group.into(),
-            tlp: tlp.into(),
+            tlp,
             title: title.into(),
             summary: summary.into(),
             category: None,
@@ -216,7 +296,8 @@ pub struct AdvisoryView {
     pub publisher: String,
     pub publisher_fingerprint: String,
     pub publisher_name: Option<String>,
-    pub tlp: String,
+    #[serde(with = "word")]
+    pub tlp: Tlp,
     pub title: String,
     pub summary: String,
     pub category: String,
@@ -285,7 +366,8 @@ pub struct RemoveRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RoleRequest {
     pub org: String,
-    pub role: String,
+    #[serde(with = "word")]
+    pub role: Role,
 }
 
 /// `POST /v1/keys/revoke`.
@@ -373,8 +455,8 @@ pub struct EndorseRequest {
 pub struct PublishPosture {
     pub group: String,
     /// Default `amber`: in a supply-chain channel addressed to its admins (the customer).
-    #[serde(default)]
-    pub tlp: Option<String>,
+    #[serde(default, with = "word::option")]
+    pub tlp: Option<Tlp>,
     /// Recipient orgs for AMBER, AMBER+STRICT and RED (default in a supply-chain channel: its admins).
     #[serde(default)]
     pub to: Vec<String>,
@@ -438,7 +520,8 @@ pub struct PostureView {
     pub name: Option<String>,
     pub group: String,
     pub group_name: String,
-    pub tlp: String,
+    #[serde(with = "word")]
+    pub tlp: Tlp,
     pub published_ms: u64,
     pub claims: Vec<ClaimView>,
     pub critical_dependencies: Vec<DependencyView>,
@@ -454,7 +537,8 @@ pub struct PostureSummary {
     pub org: String,
     pub group: String,
     pub group_name: String,
-    pub tlp: String,
+    #[serde(with = "word")]
+    pub tlp: Tlp,
     pub published_ms: u64,
     pub claims: usize,
     pub expired: usize,
@@ -542,7 +626,8 @@ pub struct ConcentrationView {
 pub struct ImportAdvisory {
     pub group: String,
     /// The label to publish under; refused if the document carries a stricter one.
-    pub tlp: String,
+    #[serde(with = "word")]
+    pub tlp: Tlp,
     /// Recipient orgs for AMBER, AMBER+STRICT and RED.
     #[serde(default)]
     pub to: Vec<String>,
@@ -635,7 +720,8 @@ pub struct AffectedMatch {
     pub source_id: Option<String>,
     pub title: String,
     pub aliases: Vec<String>,
-    pub tlp: String,
+    #[serde(with = "word")]
+    pub tlp: Tlp,
     /// Group id and name.
     pub group: String,
     pub group_name: String,
