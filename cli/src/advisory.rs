@@ -17,8 +17,9 @@ use trellis_api::types::{
     AdvisoryView, Created, EndorseRequest, GroupInfo, PublishAdvisory, Published, ReshareRequest,
 };
 
+use crate::Ctx;
 use crate::output::{self, Table, clip, fingerprint, or_dash, short, time};
-use crate::{Ctx, encode};
+use trellis_api::client::ClientError;
 
 #[derive(Subcommand, Debug)]
 pub enum AdvisoryCommand {
@@ -344,19 +345,14 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
     match cmd {
         AdvisoryCommand::Publish(args) => publish(ctx, *args).await,
         AdvisoryCommand::Endorse { id, kind, comment } => {
-            let c: Created =
-                ctx.post(&format!("/v1/advisories/{}/endorse", encode(&id)), &EndorseRequest { kind, comment }).await?;
+            let c: Created = ctx.client.endorse(&id, &EndorseRequest { kind, comment }).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
             output::print_line(&c.id)
         }
         AdvisoryCommand::List { group, sort, min_confidence, limit, offset, id } => {
-            let path = match &group {
-                Some(g) => format!("/v1/advisories?group={}", encode(g)),
-                None => "/v1/advisories".to_string(),
-            };
-            let mut list: Vec<AdvisoryView> = ctx.get(&path).await?;
+            let mut list: Vec<AdvisoryView> = ctx.client.advisories(group.as_deref()).await?;
             if let Some(min) = min_confidence {
                 list.retain(|a| a.confidence >= min);
             }
@@ -411,15 +407,14 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AdvisoryCommand::Reshare { id, group, to } => {
-            let c: Created =
-                ctx.post(&format!("/v1/advisories/{}/reshare", encode(&id)), &ReshareRequest { group, to }).await?;
+            let c: Created = ctx.client.reshare(&id, &ReshareRequest { group, to }).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
             output::print_line(&c.id)
         }
         AdvisoryCommand::Show { id } => {
-            let a: AdvisoryView = ctx.get(&format!("/v1/advisories/{}", encode(&id))).await?;
+            let a: AdvisoryView = ctx.client.advisory(&id).await?;
             if ctx.json {
                 return output::print_json(&a);
             }
@@ -450,14 +445,14 @@ async fn publish(ctx: &Ctx, mut args: PublishArgs) -> anyhow::Result<()> {
         .map(|p| crate::input::read_bounded(p, crate::input::MAX_DOCUMENT_BYTES, "advisory file"))
         .transpose()?;
     let published: Published = if let Some(req) = document_request(&args, bytes.as_deref())? {
-        ctx.post("/v1/advisories/import", &req).await.map_err(maybe_stored)?
+        ctx.client.import_advisory(&req).await.map_err(maybe_stored)?
     } else {
         let file = match (&args.file, &bytes) {
             (Some(path), Some(bytes)) => Some(parse_file(path, bytes)?),
             _ => None,
         };
         let req = build_request(args, file)?;
-        ctx.post("/v1/advisories", &req).await.map_err(maybe_stored)?
+        ctx.client.publish_advisory(&req).await.map_err(maybe_stored)?
     };
     if ctx.json {
         return output::print_json(&published);
@@ -480,22 +475,21 @@ async fn publish(ctx: &Ctx, mut args: PublishArgs) -> anyhow::Result<()> {
 }
 
 /// A publish whose reply was lost may have been stored: say that retrying is safe.
-fn maybe_stored(e: anyhow::Error) -> anyhow::Error {
-    let msg = e.to_string();
-    if msg.starts_with("talking to trellisd failed") {
+fn maybe_stored(e: ClientError) -> anyhow::Error {
+    if e.is_transport() {
         return anyhow::anyhow!(
-            "{msg}\n  the advisory may have been stored before the connection broke; running the same command \
+            "{e}\n  the advisory may have been stored before the connection broke; running the same command \
              again is safe: it is published once (see `trellis advisory list`)"
         );
     }
-    e
+    e.into()
 }
 
 /// At AMBER and RED, show which group the name or id designates (name, founder, members)
 /// before anything is sent; on a terminal, ask unless --yes. Returns the group's full id, to
 /// publish to exactly the group that was shown.
 pub async fn confirm_group(ctx: &Ctx, group: &str, tlp: trellis_proto::Tlp, yes: bool) -> anyhow::Result<String> {
-    let g: GroupInfo = ctx.get(&format!("/v1/groups/{}", encode(group))).await?;
+    let g: GroupInfo = ctx.client.group(group).await?;
     let line = format!(
         "{} to group {} founded by {}, {} members (id {})",
         tlp.label(),

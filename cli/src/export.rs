@@ -111,7 +111,7 @@ pub async fn run(ctx: &Ctx, a: ExportArgs) -> anyhow::Result<()> {
         None => None,
     };
     let req = ExportRequest { format: a.format.clone(), group: a.group, since_ms };
-    let r: ExportResult = ctx.post("/v1/export", &req).await?;
+    let r: ExportResult = ctx.client.export(&req).await?;
     let files = write_files(&r, &a.out)?;
     if ctx.json {
         return output::print_json(&Written {

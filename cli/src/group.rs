@@ -3,12 +3,10 @@
 //! name or id; both are percent-encoded into the API path.
 
 use clap::Subcommand;
-use trellis_api::types::{
-    CreateGroup, Created, GroupInfo, InviteRequest, InviteToken, JoinRequest, MemberInfo, RemoveRequest, RoleRequest,
-};
+use trellis_api::types::{Created, GroupInfo, InviteToken, MemberInfo};
 
+use crate::Ctx;
 use crate::output::{self, Table, clip, or_dash, safe, time};
-use crate::{Ctx, encode};
 
 #[derive(Subcommand, Debug)]
 pub enum GroupCommand {
@@ -78,14 +76,14 @@ pub enum GroupCommand {
 pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
     match cmd {
         GroupCommand::Create { name, kind } => {
-            let created: Created = ctx.post("/v1/groups", &CreateGroup { name, kind: kind.parse()? }).await?;
+            let created: Created = ctx.client.create_group(&name, kind.parse()?).await?;
             if ctx.json {
                 return output::print_json(&created);
             }
             output::print_line(&created.id)
         }
         GroupCommand::List => {
-            let groups: Vec<GroupInfo> = ctx.get("/v1/groups").await?;
+            let groups: Vec<GroupInfo> = ctx.client.groups().await?;
             if ctx.json {
                 return output::print_json(&groups);
             }
@@ -96,17 +94,14 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
             groups_table(&groups).print()
         }
         GroupCommand::Invite { group, card, role } => {
-            let path = format!("/v1/groups/{}/invite", encode(&group));
-            let card = card.trim().to_string();
-            let tok: InviteToken = ctx.post(&path, &InviteRequest { card, role: role.parse()? }).await?;
+            let tok: InviteToken = ctx.client.invite(&group, card.trim(), role.parse()?).await?;
             if ctx.json {
                 return output::print_json(&tok);
             }
             output::print_line(&tok.token)
         }
         GroupCommand::Join { token } => {
-            let token = token.trim().to_string();
-            let g: GroupInfo = ctx.post("/v1/groups/join", &JoinRequest { token }).await?;
+            let g: GroupInfo = ctx.client.join(token.trim()).await?;
             if ctx.json {
                 return output::print_json(&g);
             }
@@ -131,7 +126,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
             Ok(())
         }
         GroupCommand::Remove { group, org } => {
-            let c: Created = ctx.post(&format!("/v1/groups/{}/remove", encode(&group)), &RemoveRequest { org }).await?;
+            let c: Created = ctx.client.remove_member(&group, &org).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
@@ -139,9 +134,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
             Ok(())
         }
         GroupCommand::Role { group, org, role } => {
-            let c: Created = ctx
-                .post(&format!("/v1/groups/{}/role", encode(&group)), &RoleRequest { org, role: role.parse()? })
-                .await?;
+            let c: Created = ctx.client.set_role(&group, &org, role.parse()?).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
@@ -149,7 +142,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
             Ok(())
         }
         GroupCommand::Leave { group } => {
-            let c: Created = ctx.post(&format!("/v1/groups/{}/leave", encode(&group)), &serde_json::json!({})).await?;
+            let c: Created = ctx.client.leave(&group).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
@@ -157,8 +150,7 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
             Ok(())
         }
         GroupCommand::Members { group } => {
-            let path = format!("/v1/groups/{}/members", encode(&group));
-            let members: Vec<MemberInfo> = ctx.get(&path).await?;
+            let members: Vec<MemberInfo> = ctx.client.members(&group).await?;
             if ctx.json {
                 return output::print_json(&members);
             }

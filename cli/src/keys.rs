@@ -32,11 +32,10 @@ pub enum KeysCommand {
 
 pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> anyhow::Result<()> {
     let (res, what): (CreatedMany, &str) = match cmd {
-        KeysCommand::Rotate => (ctx.post("/v1/keys/rotate", &serde_json::json!({})).await?, "key rotation announced"),
-        KeysCommand::Revoke { signing, from, reason } => (
-            ctx.post("/v1/keys/revoke", &RevokeRequest { signing, from_ms: from, reason }).await?,
-            "revocation published",
-        ),
+        KeysCommand::Rotate => (ctx.client.rotate_keys().await?, "key rotation announced"),
+        KeysCommand::Revoke { signing, from, reason } => {
+            (ctx.client.revoke_key(&RevokeRequest { signing, from_ms: from, reason }).await?, "revocation published")
+        }
     };
     if ctx.json {
         return output::print_json(&res);

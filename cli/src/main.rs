@@ -22,9 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use trellis_api::client::{Client, ClientError};
+use trellis_api::client::Client;
 
 /// Trellis: share signed, end-to-end encrypted security advisories between organizations.
 ///
@@ -133,40 +131,8 @@ pub struct Ctx {
     pub client: Client,
 }
 
-impl Ctx {
-    /// GET an API path and decode the reply.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        self.client.get(path).await.map_err(api_error)
-    }
-
-    /// POST a JSON body to an API path and decode the reply.
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
-        self.client.post(path, body).await.map_err(api_error)
-    }
-}
-
-/// Client errors carry a message written for users (including "not running, start it with
-/// …"); keep it as the whole error so it prints as `error: <message>`.
-pub fn api_error(e: ClientError) -> anyhow::Error {
-    anyhow::Error::msg(e.to_string())
-}
-
-/// Percent-encode `s` for a path segment or query value: every byte outside RFC 3986's
-/// unreserved set (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`. Group names are free text.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let home = trellis_daemon::home::resolve_home(cli.home.as_deref());
+    let home = trellis_api::paths::resolve_home(cli.home.as_deref());
     let ctx = Ctx { client: Client::new(&home), home, json: cli.json };
     match cli.command {
         Command::Init(a) => node::init(&ctx, a),
@@ -249,6 +215,11 @@ fn usage_error(e: clap::Error) -> ExitCode {
     e.exit()
 }
 
+/// The wall clock in Unix milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
 /// Display a path the way the user would type it back.
 pub fn shown(p: &Path) -> String {
     p.display().to_string()
@@ -257,13 +228,6 @@ pub fn shown(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encode_keeps_unreserved_and_escapes_the_rest() {
-        assert_eq!(encode("water-1.a_b~"), "water-1.a_b~");
-        assert_eq!(encode("a b/c?d&e%"), "a%20b%2Fc%3Fd%26e%25");
-        assert_eq!(encode("é"), "%C3%A9");
-    }
 
     #[test]
     fn command_tree_is_consistent_and_every_subcommand_has_an_example() {

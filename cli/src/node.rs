@@ -1,12 +1,13 @@
 //! Commands about this node and organization: `init` (local, no daemon: creates the identity
 //! files in the home), `status`, `id`, `peers` and `watch` (the event stream).
 
+use crate::now_ms;
 use clap::Args;
 use trellis_api::types::{Event, IdInfo, PeerInfo, Status};
-use trellis_daemon::home::{Identity, now_ms};
+use trellis_daemon::home::Identity;
 
 use crate::output::{self, Table, clip, fingerprint, or_dash, safe, time};
-use crate::{Ctx, api_error, encode, shown};
+use crate::{Ctx, shown};
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
@@ -31,7 +32,7 @@ pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
         Some(n) => n,
         None => ask_name(&ctx.home)?,
     };
-    let name = trellis_daemon::engine::actions::check_org_name(&typed).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let name = trellis_api::names::check_org_name(&typed).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let name = name.as_str();
     // HomeError's messages already name the home and say what to do.
     let identity = Identity::create(&ctx.home, name, now_ms())?;
@@ -73,8 +74,7 @@ fn ask_name(home: &std::path::Path) -> anyhow::Result<String> {
 
 /// `trellis rename NAME`.
 pub async fn rename(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
-    let r: trellis_api::types::RenameRequest =
-        ctx.post("/v1/rename", &trellis_api::types::RenameRequest { name: name.to_string() }).await?;
+    let r = ctx.client.rename(name).await?;
     if ctx.json {
         return output::print_json(&r);
     }
@@ -84,7 +84,7 @@ pub async fn rename(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
 
 /// `trellis status`.
 pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
-    let s: Status = ctx.get("/v1/status").await?;
+    let s: Status = ctx.client.status().await?;
     if ctx.json {
         return output::print_json(&s);
     }
@@ -148,7 +148,7 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
 
 /// `trellis id`: the contact card on one line, so it can be copied or redirected.
 pub async fn id(ctx: &Ctx) -> anyhow::Result<()> {
-    let info: IdInfo = ctx.get("/v1/id").await?;
+    let info: IdInfo = ctx.client.id().await?;
     if ctx.json {
         return output::print_json(&info);
     }
@@ -164,7 +164,7 @@ pub async fn id(ctx: &Ctx) -> anyhow::Result<()> {
 
 /// `trellis peers`.
 pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {
-    let peers: Vec<PeerInfo> = ctx.get("/v1/peers").await?;
+    let peers: Vec<PeerInfo> = ctx.client.peers().await?;
     if ctx.json {
         return output::print_json(&peers);
     }
@@ -186,15 +186,11 @@ pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {
 
 /// `trellis watch`: follow the event stream until the daemon closes it.
 pub async fn watch(ctx: &Ctx, args: WatchArgs) -> anyhow::Result<()> {
-    let path = match &args.group {
-        Some(g) => format!("/v1/events?group={}", encode(g)),
-        None => "/v1/events".to_string(),
-    };
-    let mut stream = ctx.client.stream(&path).await.map_err(api_error)?;
+    let mut stream = ctx.client.events(args.group.as_deref()).await?;
     // On stderr in both modes: stdout stays pure JSON with --json, and a script (or the e2e
     // test) can tell when the stream is open, so no event it triggers afterwards is missed.
     eprintln!("watching events (Ctrl-C to stop)");
-    while let Some(line) = stream.next_line().await.map_err(api_error)? {
+    while let Some(line) = stream.next_line().await? {
         let parsed = serde_json::from_str::<Event>(&line);
         let text = match (ctx.json, parsed) {
             // Forward the daemon's line verbatim: one JSON object, even for event kinds this

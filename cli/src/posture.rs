@@ -20,7 +20,7 @@ use trellis_proto::posture::{
 };
 
 use crate::output::{self, Table, or_dash, safe, short, time};
-use crate::{Ctx, encode, shown};
+use crate::{Ctx, shown};
 
 /// The document `init` writes and `publish` reads when no file is named, in the node's home.
 pub const DEFAULT_FILE: &str = "posture.json";
@@ -145,7 +145,8 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             } else {
                 group.clone()
             };
-            let c: Created = ctx.post("/v1/posture", &PublishPosture { group: target, tlp: tlp.map(|t| t.parse()).transpose()?, to, document }).await?;
+            let req = PublishPosture { group: target, tlp: tlp.map(|t| t.parse()).transpose()?, to, document };
+            let c: Created = ctx.client.publish_posture(&req).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
@@ -153,11 +154,7 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PostureCommand::Show { org, group } => {
-            let mut path = format!("/v1/posture/{}", encode(&org));
-            if let Some(g) = group {
-                path.push_str(&format!("?group={}", encode(&g)));
-            }
-            let v: PostureView = ctx.get(&path).await?;
+            let v: PostureView = ctx.client.posture(&org, group.as_deref()).await?;
             if ctx.json {
                 return output::print_json(&v);
             }
@@ -165,7 +162,7 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PostureCommand::History { org } => {
-            let h: Vec<PostureSummary> = ctx.get(&format!("/v1/posture/{}/history", encode(&org))).await?;
+            let h: Vec<PostureSummary> = ctx.client.posture_history(&org).await?;
             if ctx.json {
                 return output::print_json(&h);
             }
@@ -190,7 +187,7 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             t.print()
         }
         PostureCommand::Diff { org } => {
-            let d: PostureDiffView = ctx.get(&format!("/v1/posture/{}/diff", encode(&org))).await?;
+            let d: PostureDiffView = ctx.client.posture_diff(&org).await?;
             if ctx.json {
                 return output::print_json(&d);
             }
@@ -198,8 +195,8 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PostureCommand::Cosign { org, indicators, group, note } => {
-            let path = format!("/v1/posture/{}/cosign", encode(&org));
-            let c: Created = ctx.post(&path, &CosignRequest { indicators: indicators.clone(), group, note }).await?;
+            let req = CosignRequest { indicators: indicators.clone(), group, note };
+            let c: Created = ctx.client.posture_cosign(&org, &req).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
@@ -207,8 +204,7 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PostureCommand::Request { group, message } => {
-            let path = format!("/v1/groups/{}/posture-request", encode(&group));
-            let c: Created = ctx.post(&path, &PostureRequestBody { message }).await?;
+            let c: Created = ctx.client.posture_request(&group, &PostureRequestBody { message }).await?;
             if ctx.json {
                 return output::print_json(&c);
             }
@@ -229,7 +225,7 @@ fn init(ctx: &Ctx, out: Option<PathBuf>, answers: Option<PathBuf>, force: bool) 
     if path.exists() && !force {
         bail!("{} exists; edit it, or start over with --force", shown(&path));
     }
-    let now = trellis_daemon::home::now_ms();
+    let now = crate::now_ms();
     let mut prompts = std::io::stderr().lock();
     let doc = match answers {
         Some(a) => {

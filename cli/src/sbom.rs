@@ -10,8 +10,8 @@ use clap::{Args, Subcommand};
 use trellis_api::types::{AffectedMatch, SbomAdded, SbomInfo};
 use trellis_proto::formats::cyclonedx;
 
+use crate::Ctx;
 use crate::output::{self, Table, clip, or_dash, short, time};
-use crate::{Ctx, encode};
 
 #[derive(Subcommand, Debug)]
 pub enum SbomCommand {
@@ -98,8 +98,7 @@ pub async fn run(ctx: &Ctx, cmd: SbomCommand) -> anyhow::Result<()> {
             });
             // The document goes as the request body itself: no JSON string around it to build,
             // escape and parse again.
-            let path = format!("/v1/sbom/upload?name={}&lenient={}", encode(&name), u8::from(lenient));
-            let added: SbomAdded = ctx.client.post_raw(&path, bytes).await.map_err(crate::api_error)?;
+            let added: SbomAdded = ctx.client.sbom_upload(&name, lenient, bytes).await?;
             if ctx.json {
                 return output::print_json(&added);
             }
@@ -118,7 +117,7 @@ pub async fn run(ctx: &Ctx, cmd: SbomCommand) -> anyhow::Result<()> {
             table(&standing).print()
         }
         SbomCommand::List => {
-            let list: Vec<SbomInfo> = ctx.get("/v1/sbom").await?;
+            let list: Vec<SbomInfo> = ctx.client.sboms().await?;
             if ctx.json {
                 return output::print_json(&list);
             }
@@ -140,7 +139,7 @@ pub async fn run(ctx: &Ctx, cmd: SbomCommand) -> anyhow::Result<()> {
             t.print()
         }
         SbomCommand::Remove { id } => {
-            let s: SbomInfo = ctx.post(&format!("/v1/sbom/{}/remove", encode(&id)), &serde_json::json!({})).await?;
+            let s: SbomInfo = ctx.client.sbom_remove(&id).await?;
             if ctx.json {
                 return output::print_json(&s);
             }
@@ -168,7 +167,7 @@ fn read_limited(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 
 /// `trellis affected`.
 pub async fn affected(ctx: &Ctx, a: AffectedArgs) -> anyhow::Result<()> {
-    let list: Vec<AffectedMatch> = ctx.get("/v1/affected").await?;
+    let list: Vec<AffectedMatch> = ctx.client.affected().await?;
     if ctx.json {
         return output::print_json(&list);
     }

@@ -7,8 +7,8 @@
 use clap::Subcommand;
 use trellis_api::types::{AdvisoryView, ConcentrationView};
 
+use crate::Ctx;
 use crate::output::{self, Table};
-use crate::{Ctx, encode};
 
 #[derive(Subcommand, Debug)]
 pub enum SupplyChainCommand {
@@ -23,7 +23,7 @@ pub enum SupplyChainCommand {
 pub async fn run(ctx: &Ctx, cmd: SupplyChainCommand) -> anyhow::Result<()> {
     match cmd {
         SupplyChainCommand::Concentration { group } => {
-            let c: ConcentrationView = ctx.get(&format!("/v1/groups/{}/concentration", encode(&group))).await?;
+            let c: ConcentrationView = ctx.client.concentration(&group).await?;
             if ctx.json {
                 return output::print_json(&c);
             }

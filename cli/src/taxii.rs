@@ -20,7 +20,7 @@ pub enum TaxiiCommand {
 pub async fn run(ctx: &Ctx, cmd: TaxiiCommand) -> anyhow::Result<()> {
     match cmd {
         TaxiiCommand::Token => {
-            let t: TaxiiToken = ctx.post("/v1/taxii/token", &serde_json::json!({})).await?;
+            let t: TaxiiToken = ctx.client.taxii_token().await?;
             if ctx.json {
                 return output::print_json(&t);
             }

@@ -4,8 +4,8 @@
 use clap::Subcommand;
 use trellis_api::types::{Created, SetTrust, TrustExplain, TrustView, Vouch};
 
+use crate::Ctx;
 use crate::output::{self, Table, or_dash};
-use crate::{Ctx, encode};
 
 #[derive(Subcommand, Debug)]
 pub enum TrustCommand {
@@ -50,8 +50,7 @@ pub enum TrustCommand {
 pub async fn run(ctx: &Ctx, cmd: TrustCommand) -> anyhow::Result<()> {
     match cmd {
         TrustCommand::Set { org, level, clear } => {
-            let v: TrustView =
-                ctx.post("/v1/trust", &SetTrust { org, level: if clear { None } else { level } }).await?;
+            let v: TrustView = ctx.client.set_trust(&SetTrust { org, level: if clear { None } else { level } }).await?;
             if ctx.json {
                 return output::print_json(&v);
             }
@@ -59,7 +58,7 @@ pub async fn run(ctx: &Ctx, cmd: TrustCommand) -> anyhow::Result<()> {
             Ok(())
         }
         TrustCommand::List => {
-            let list: Vec<TrustView> = ctx.get("/v1/trust").await?;
+            let list: Vec<TrustView> = ctx.client.trust().await?;
             if ctx.json {
                 return output::print_json(&list);
             }
@@ -82,7 +81,7 @@ pub async fn run(ctx: &Ctx, cmd: TrustCommand) -> anyhow::Result<()> {
             t.print()
         }
         TrustCommand::Explain { what } => {
-            let e: TrustExplain = ctx.get(&format!("/v1/trust/explain/{}", encode(&what))).await?;
+            let e: TrustExplain = ctx.client.trust_explain(&what).await?;
             if ctx.json {
                 return output::print_json(&e);
             }
@@ -95,7 +94,7 @@ pub async fn run(ctx: &Ctx, cmd: TrustCommand) -> anyhow::Result<()> {
             Ok(())
         }
         TrustCommand::Vouch { group, org, level, comment } => {
-            let c: Created = ctx.post("/v1/trust/vouch", &Vouch { group, org, level, comment }).await?;
+            let c: Created = ctx.client.vouch(&Vouch { group, org, level, comment }).await?;
             if ctx.json {
                 return output::print_json(&c);
             }

@@ -52,7 +52,13 @@ fn python_has(module: &str) -> bool {
 }
 
 async fn import(node: &TestNode, group: &str, tlp: &str, to: Vec<String>, doc: &str) -> Result<String, String> {
-    let req = ImportAdvisory { group: group.into(), tlp: tlp.parse().expect("a TLP word"), to, format: None, document: doc.into() };
+    let req = ImportAdvisory {
+        group: group.into(),
+        tlp: tlp.parse().expect("a TLP word"),
+        to,
+        format: None,
+        document: doc.into(),
+    };
     node.client.post::<_, Created>("/v1/advisories/import", &req).await.map(|c| c.id).map_err(|e| e.to_string())
 }
 
@@ -355,7 +361,13 @@ async fn taxii_serves_clear_items_to_the_reference_client() {
     let groups: Vec<GroupInfo> = n.client.get("/v1/groups").await.unwrap();
     assert_eq!(groups.len(), 1);
     for (tlp, doc) in [("clear", text(ICS_CSAF)), ("clear", text(GO_OSV)), ("green", text(NPM_OSV))] {
-        let req = ImportAdvisory { group: "water".into(), tlp: tlp.parse().expect("a TLP word"), to: vec![], format: None, document: doc };
+        let req = ImportAdvisory {
+            group: "water".into(),
+            tlp: tlp.parse().expect("a TLP word"),
+            to: vec![],
+            format: None,
+            document: doc,
+        };
         let _: Created = n.client.post("/v1/advisories/import", &req).await.unwrap();
     }
     assert!(raw_status(n.taxii, None).await.contains(" 401 "), "no token, no access");

@@ -64,8 +64,11 @@ async fn bad_gossip_is_rejected_and_not_relayed() {
     let a = start_with(dir.path(), "a", vec![], Some(false)).await;
     let b = start_with(dir.path(), "b", vec![a.addr.clone()], Some(false)).await;
     let c = start_with(dir.path(), "c", vec![b.addr.clone()], Some(false)).await;
-    let created: Created =
-        a.client.post("/v1/groups", &CreateGroup { name: "water".into(), kind: trellis_api::types::GroupKind::Sector }).await.unwrap();
+    let created: Created = a
+        .client
+        .post("/v1/groups", &CreateGroup { name: "water".into(), kind: trellis_api::types::GroupKind::Sector })
+        .await
+        .unwrap();
     let group = GroupId::parse(&created.id).unwrap();
     join_role(&a, &b, "water", "member").await;
     join_role(&a, &c, "water", "member").await;
@@ -104,8 +107,11 @@ async fn bad_gossip_is_rejected_and_not_relayed() {
     .await;
 
     // A genuine advisory still flows to everyone.
-    let ok: Created =
-        a.client.post("/v1/advisories", &PublishAdvisory::text("water", trellis_api::types::Tlp::Green, "genuine", "s")).await.unwrap();
+    let ok: Created = a
+        .client
+        .post("/v1/advisories", &PublishAdvisory::text("water", trellis_api::types::Tlp::Green, "genuine", "s"))
+        .await
+        .unwrap();
     for n in [&b, &c] {
         wait_for("genuine advisory", || async {
             let l: Vec<AdvisoryView> = n.client.get("/v1/advisories").await.unwrap();

@@ -8,7 +8,11 @@ use common::{TestNode, converged_members, join, start, start_with, wait_for};
 use trellis_api::types::{CreateGroup, Created, RemoveRequest, ReshareRequest, RoleRequest};
 
 async fn create(n: &TestNode, name: &str, kind: &str) -> String {
-    let c: Created = n.client.post("/v1/groups", &CreateGroup { name: name.into(), kind: kind.parse().expect("a group kind") }).await.unwrap();
+    let c: Created = n
+        .client
+        .post("/v1/groups", &CreateGroup { name: name.into(), kind: kind.parse().expect("a group kind") })
+        .await
+        .unwrap();
     c.id
 }
 
@@ -79,8 +83,11 @@ async fn readers_cannot_publish_and_roles_change() {
     let err = r.publish("water", "green", "reader speaks", vec![]).await.unwrap_err();
     assert!(err.contains("reader"), "{err}");
     let r_org = r.org().await;
-    let _: Created =
-        a.client.post("/v1/groups/water/role", &RoleRequest { org: r_org, role: trellis_api::types::Role::Member }).await.unwrap();
+    let _: Created = a
+        .client
+        .post("/v1/groups/water/role", &RoleRequest { org: r_org, role: trellis_api::types::Role::Member })
+        .await
+        .unwrap();
     wait_for("promotion seen by r", || async {
         r.members("water").await.iter().any(|m| m.is_self && m.role == trellis_api::types::Role::Member)
     })

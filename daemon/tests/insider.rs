@@ -213,7 +213,12 @@ async fn equivocating_twins_do_not_split_the_group() {
     let b_peer =
         libp2p::identity::PublicKey::try_decode_protobuf(&b_binding.binding.transport_key).unwrap().to_peer_id();
     let advisory = f
-        .publish_advisory(&trellis_api::types::PublishAdvisory::text("water", trellis_api::types::Tlp::Clear, "not an op", "x"))
+        .publish_advisory(&trellis_api::types::PublishAdvisory::text(
+            "water",
+            trellis_api::types::Tlp::Clear,
+            "not an op",
+            "x",
+        ))
         .await;
     let mut ids = missing.clone();
     ids.extend(advisory.ok());

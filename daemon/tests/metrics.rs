@@ -58,7 +58,10 @@ async fn metrics_parse_and_count() {
     let node = common::attach(&home, "m");
     let _: trellis_api::types::Created = node
         .client
-        .post("/v1/groups", &trellis_api::types::CreateGroup { name: "g".into(), kind: trellis_api::types::GroupKind::Sector })
+        .post(
+            "/v1/groups",
+            &trellis_api::types::CreateGroup { name: "g".into(), kind: trellis_api::types::GroupKind::Sector },
+        )
         .await
         .unwrap();
     node.publish("g", "clear", "counted", vec![]).await.unwrap();

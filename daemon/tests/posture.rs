@@ -128,8 +128,11 @@ async fn customer_reads_suppliers_posture_and_suppliers_do_not_read_each_other()
     let s2 = start(dir.path(), "s2", vec![cust.addr.clone()]).await;
     let s3 = start(dir.path(), "s3", vec![cust.addr.clone()]).await;
     let auditor = start(dir.path(), "auditor", vec![cust.addr.clone()]).await;
-    let _: Created =
-        cust.client.post("/v1/groups", &CreateGroup { name: GROUP.into(), kind: trellis_api::types::GroupKind::SupplyChain }).await.unwrap();
+    let _: Created = cust
+        .client
+        .post("/v1/groups", &CreateGroup { name: GROUP.into(), kind: trellis_api::types::GroupKind::SupplyChain })
+        .await
+        .unwrap();
     for n in [&s1, &s2, &s3, &auditor] {
         join(&cust, n, GROUP, "member").await;
     }

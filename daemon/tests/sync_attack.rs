@@ -23,8 +23,11 @@ async fn malicious_sync_responder_is_bounded_and_honest_sync_completes() {
     let p = dir.path();
     let a = start_with(p, "a", vec![], Some(false)).await;
     let b = start_with(p, "b", vec![a.addr.clone()], Some(false)).await;
-    let c: Created =
-        a.client.post("/v1/groups", &CreateGroup { name: "g".into(), kind: trellis_api::types::GroupKind::Sector }).await.unwrap();
+    let c: Created = a
+        .client
+        .post("/v1/groups", &CreateGroup { name: "g".into(), kind: trellis_api::types::GroupKind::Sector })
+        .await
+        .unwrap();
     let group = GroupId::parse(&c.id).unwrap();
     common::join(&a, &b, "g", "member").await;
 
@@ -120,8 +123,11 @@ async fn honest_catch_up_completes_behind_2000_red_items() {
     let p = dir.path();
     let a = start_with(p, "a", vec![], Some(false)).await;
     let b = start_with(p, "b", vec![a.addr.clone()], Some(false)).await;
-    let c: Created =
-        a.client.post("/v1/groups", &CreateGroup { name: "g".into(), kind: trellis_api::types::GroupKind::Sector }).await.unwrap();
+    let c: Created = a
+        .client
+        .post("/v1/groups", &CreateGroup { name: "g".into(), kind: trellis_api::types::GroupKind::Sector })
+        .await
+        .unwrap();
     let group = GroupId::parse(&c.id).unwrap();
     common::join(&a, &b, "g", "member").await;
     b.shutdown().await;
@@ -194,8 +200,11 @@ async fn non_member_burst_starts_at_most_one_sync_per_peer_per_interval() {
     let b = start_with(p, "b", vec![a.addr.clone()], Some(false)).await;
     let mut groups = Vec::new();
     for name in ["g1", "g2"] {
-        let c: Created =
-            a.client.post("/v1/groups", &CreateGroup { name: name.into(), kind: trellis_api::types::GroupKind::Sector }).await.unwrap();
+        let c: Created = a
+            .client
+            .post("/v1/groups", &CreateGroup { name: name.into(), kind: trellis_api::types::GroupKind::Sector })
+            .await
+            .unwrap();
         groups.push(GroupId::parse(&c.id).unwrap());
         common::join(&a, &b, name, "member").await;
     }

@@ -70,8 +70,11 @@ async fn admit_flooder(
     let home = dir.join(name);
     let keys = Identity::create(&home, name, now_ms()).expect("identity").keys;
     let card = ContactCard { name: name.into(), bundle: keys.key_bundle(now_ms(), 3_600_000), addrs: vec![] }.to_text();
-    let tok: InviteToken =
-        admin.client.post("/v1/groups/bench/invite", &InviteRequest { card, role: trellis_api::types::Role::Member }).await.unwrap();
+    let tok: InviteToken = admin
+        .client
+        .post("/v1/groups/bench/invite", &InviteRequest { card, role: trellis_api::types::Role::Member })
+        .await
+        .unwrap();
     let inv = Invite::parse(&tok.token, &keys.org_id()).expect("invite");
     let opened = inv.add_op.open(None, &[]).expect("op");
     let Payload::GroupOp(op) = opened.payload else { panic!("not an op") };
@@ -135,8 +138,11 @@ async fn experiment(honest: usize, flooders: usize, per_flooder: u64, rate_per_s
         let boot = vec![nodes[0].addr.clone(), nodes[i - 1].addr.clone()];
         nodes.push(start_with(p, &format!("h{i}"), boot, Some(false)).await);
     }
-    let c: Created =
-        nodes[0].client.post("/v1/groups", &CreateGroup { name: "bench".into(), kind: trellis_api::types::GroupKind::Sector }).await.unwrap();
+    let c: Created = nodes[0]
+        .client
+        .post("/v1/groups", &CreateGroup { name: "bench".into(), kind: trellis_api::types::GroupKind::Sector })
+        .await
+        .unwrap();
     let group = GroupId::parse(&c.id).unwrap();
     for n in &nodes[1..] {
         join(&nodes[0], n, "bench", "member").await;

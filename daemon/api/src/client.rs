@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::net::UnixStream;
 
-use crate::types::ApiError;
+use crate::types::*;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,10 +33,33 @@ pub enum ClientError {
          to create an organization in it: trellis --home {home} init --name \"Your Organization\""
     )]
     NoHome { home: String },
-    #[error("{0}")]
-    Api(String),
+    /// The daemon refused the request: its HTTP status and its message (written for users).
+    #[error("{message}")]
+    Api { status: u16, message: String },
     #[error("talking to trellisd failed: {0}")]
     Transport(String),
+}
+
+impl ClientError {
+    /// Whether the daemon answered that what was named does not exist (HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Api { status: 404, .. })
+    }
+
+    /// Whether the request was refused as invalid (HTTP 400): retrying it unchanged fails again.
+    pub fn is_bad_request(&self) -> bool {
+        matches!(self, ClientError::Api { status: 400, .. })
+    }
+
+    /// Whether no daemon answers for the home (not started, crashed, or no home at all).
+    pub fn is_not_running(&self) -> bool {
+        matches!(self, ClientError::NotRunning { .. } | ClientError::StaleSocket { .. } | ClientError::NoHome { .. })
+    }
+
+    /// Whether the connection failed mid-request: the request may or may not have been applied.
+    pub fn is_transport(&self) -> bool {
+        matches!(self, ClientError::Transport(_))
+    }
 }
 
 /// A client bound to one daemon socket.
@@ -96,12 +119,13 @@ impl Client {
             let msg = serde_json::from_slice::<ApiError>(&bytes)
                 .map(|e| e.error)
                 .unwrap_or_else(|_| format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
-            return Err(ClientError::Api(msg));
+            return Err(ClientError::Api { status: status.as_u16(), message: msg });
         }
         Ok(resp)
     }
 
-    /// GET a JSON value.
+    /// GET a JSON value from a raw API path. The CLI uses the typed methods below; this and
+    /// [`Client::post`] stay for tests that probe the HTTP surface itself.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let resp = self.call(Method::GET, path, None).await?;
         read_json(resp).await
@@ -125,6 +149,209 @@ impl Client {
         let resp = self.call(Method::GET, path, None).await?;
         Ok(EventStream { body: resp.into_body(), buf: Vec::new() })
     }
+}
+
+/// One method per endpoint of `/v1`; path segments and query values are percent-encoded here,
+/// so a caller passes names and ids as the user typed them.
+impl Client {
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.get("/v1/status").await
+    }
+
+    pub async fn id(&self) -> Result<IdInfo, ClientError> {
+        self.get("/v1/id").await
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, ClientError> {
+        self.get("/v1/peers").await
+    }
+
+    /// Change this org's display name; the reply carries the name as stored.
+    pub async fn rename(&self, name: &str) -> Result<RenameRequest, ClientError> {
+        self.post("/v1/rename", &RenameRequest { name: name.to_string() }).await
+    }
+
+    pub async fn groups(&self) -> Result<Vec<GroupInfo>, ClientError> {
+        self.get("/v1/groups").await
+    }
+
+    pub async fn group(&self, group: &str) -> Result<GroupInfo, ClientError> {
+        self.get(&format!("/v1/groups/{}", encode(group))).await
+    }
+
+    pub async fn create_group(&self, name: &str, kind: GroupKind) -> Result<Created, ClientError> {
+        self.post("/v1/groups", &CreateGroup { name: name.to_string(), kind }).await
+    }
+
+    pub async fn join(&self, token: &str) -> Result<GroupInfo, ClientError> {
+        self.post("/v1/groups/join", &JoinRequest { token: token.to_string() }).await
+    }
+
+    pub async fn invite(&self, group: &str, card: &str, role: Role) -> Result<InviteToken, ClientError> {
+        let body = InviteRequest { card: card.to_string(), role };
+        self.post(&format!("/v1/groups/{}/invite", encode(group)), &body).await
+    }
+
+    pub async fn members(&self, group: &str) -> Result<Vec<MemberInfo>, ClientError> {
+        self.get(&format!("/v1/groups/{}/members", encode(group))).await
+    }
+
+    pub async fn remove_member(&self, group: &str, org: &str) -> Result<Created, ClientError> {
+        self.post(&format!("/v1/groups/{}/remove", encode(group)), &RemoveRequest { org: org.to_string() }).await
+    }
+
+    pub async fn set_role(&self, group: &str, org: &str, role: Role) -> Result<Created, ClientError> {
+        let body = RoleRequest { org: org.to_string(), role };
+        self.post(&format!("/v1/groups/{}/role", encode(group)), &body).await
+    }
+
+    pub async fn leave(&self, group: &str) -> Result<Created, ClientError> {
+        self.post(&format!("/v1/groups/{}/leave", encode(group)), &Empty {}).await
+    }
+
+    pub async fn concentration(&self, group: &str) -> Result<ConcentrationView, ClientError> {
+        self.get(&format!("/v1/groups/{}/concentration", encode(group))).await
+    }
+
+    pub async fn posture_request(&self, group: &str, body: &PostureRequestBody) -> Result<Created, ClientError> {
+        self.post(&format!("/v1/groups/{}/posture-request", encode(group)), body).await
+    }
+
+    pub async fn rotate_keys(&self) -> Result<CreatedMany, ClientError> {
+        self.post("/v1/keys/rotate", &Empty {}).await
+    }
+
+    pub async fn revoke_key(&self, req: &RevokeRequest) -> Result<CreatedMany, ClientError> {
+        self.post("/v1/keys/revoke", req).await
+    }
+
+    pub async fn publish_advisory(&self, req: &PublishAdvisory) -> Result<Published, ClientError> {
+        self.post("/v1/advisories", req).await
+    }
+
+    pub async fn import_advisory(&self, req: &ImportAdvisory) -> Result<Published, ClientError> {
+        self.post("/v1/advisories/import", req).await
+    }
+
+    /// Advisories this node can read, of one group or all.
+    pub async fn advisories(&self, group: Option<&str>) -> Result<Vec<AdvisoryView>, ClientError> {
+        match group {
+            Some(g) => self.get(&format!("/v1/advisories?group={}", encode(g))).await,
+            None => self.get("/v1/advisories").await,
+        }
+    }
+
+    /// One advisory by item id, source id or alias.
+    pub async fn advisory(&self, id: &str) -> Result<AdvisoryView, ClientError> {
+        self.get(&format!("/v1/advisories/{}", encode(id))).await
+    }
+
+    pub async fn reshare(&self, id: &str, req: &ReshareRequest) -> Result<Created, ClientError> {
+        self.post(&format!("/v1/advisories/{}/reshare", encode(id)), req).await
+    }
+
+    pub async fn endorse(&self, id: &str, req: &EndorseRequest) -> Result<Created, ClientError> {
+        self.post(&format!("/v1/advisories/{}/endorse", encode(id)), req).await
+    }
+
+    pub async fn trust(&self) -> Result<Vec<TrustView>, ClientError> {
+        self.get("/v1/trust").await
+    }
+
+    pub async fn set_trust(&self, req: &SetTrust) -> Result<TrustView, ClientError> {
+        self.post("/v1/trust", req).await
+    }
+
+    pub async fn vouch(&self, req: &Vouch) -> Result<Created, ClientError> {
+        self.post("/v1/trust/vouch", req).await
+    }
+
+    pub async fn trust_explain(&self, what: &str) -> Result<TrustExplain, ClientError> {
+        self.get(&format!("/v1/trust/explain/{}", encode(what))).await
+    }
+
+    pub async fn publish_posture(&self, req: &PublishPosture) -> Result<Created, ClientError> {
+        self.post("/v1/posture", req).await
+    }
+
+    /// An org's latest posture attestation, in one group or the newest anywhere.
+    pub async fn posture(&self, org: &str, group: Option<&str>) -> Result<PostureView, ClientError> {
+        match group {
+            Some(g) => self.get(&format!("/v1/posture/{}?group={}", encode(org), encode(g))).await,
+            None => self.get(&format!("/v1/posture/{}", encode(org))).await,
+        }
+    }
+
+    pub async fn posture_history(&self, org: &str) -> Result<Vec<PostureSummary>, ClientError> {
+        self.get(&format!("/v1/posture/{}/history", encode(org))).await
+    }
+
+    pub async fn posture_diff(&self, org: &str) -> Result<PostureDiffView, ClientError> {
+        self.get(&format!("/v1/posture/{}/diff", encode(org))).await
+    }
+
+    pub async fn posture_cosign(&self, org: &str, req: &CosignRequest) -> Result<Created, ClientError> {
+        self.post(&format!("/v1/posture/{}/cosign", encode(org)), req).await
+    }
+
+    pub async fn posture_requests(&self) -> Result<Vec<PostureRequestInfo>, ClientError> {
+        self.get("/v1/posture-requests").await
+    }
+
+    pub async fn export(&self, req: &ExportRequest) -> Result<ExportResult, ClientError> {
+        self.post("/v1/export", req).await
+    }
+
+    pub async fn sboms(&self) -> Result<Vec<SbomInfo>, ClientError> {
+        self.get("/v1/sbom").await
+    }
+
+    pub async fn sbom_add(&self, req: &SbomAdd) -> Result<SbomAdded, ClientError> {
+        self.post("/v1/sbom", req).await
+    }
+
+    /// Add an SBOM sent as the request body itself (no JSON around it), up to the daemon's limit.
+    pub async fn sbom_upload(&self, name: &str, lenient: bool, document: Vec<u8>) -> Result<SbomAdded, ClientError> {
+        self.post_raw(&format!("/v1/sbom/upload?name={}&lenient={}", encode(name), u8::from(lenient)), document).await
+    }
+
+    pub async fn sbom_remove(&self, id: &str) -> Result<SbomInfo, ClientError> {
+        self.post(&format!("/v1/sbom/{}/remove", encode(id)), &Empty {}).await
+    }
+
+    pub async fn affected(&self) -> Result<Vec<AffectedMatch>, ClientError> {
+        self.get("/v1/affected").await
+    }
+
+    pub async fn taxii_token(&self) -> Result<TaxiiToken, ClientError> {
+        self.post("/v1/taxii/token", &Empty {}).await
+    }
+
+    /// Follow the event stream, of one group or all.
+    pub async fn events(&self, group: Option<&str>) -> Result<EventStream, ClientError> {
+        match group {
+            Some(g) => self.stream(&format!("/v1/events?group={}", encode(g))).await,
+            None => self.stream("/v1/events").await,
+        }
+    }
+}
+
+/// The empty JSON object some POSTs take.
+#[derive(serde::Serialize)]
+struct Empty {}
+
+/// Percent-encode `s` for a path segment or query value: every byte outside RFC 3986's
+/// unreserved set (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`. Group names are free text.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 async fn read_json<T: DeserializeOwned>(resp: hyper::Response<hyper::body::Incoming>) -> Result<T, ClientError> {
@@ -161,5 +388,17 @@ impl EventStream {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode;
+
+    #[test]
+    fn encode_keeps_unreserved_and_escapes_the_rest() {
+        assert_eq!(encode("water-1.a_b~"), "water-1.a_b~");
+        assert_eq!(encode("a b/c?d&e%"), "a%20b%2Fc%3Fd%26e%25");
+        assert_eq!(encode("é"), "%C3%A9");
     }
 }

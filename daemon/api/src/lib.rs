@@ -7,5 +7,6 @@
 //! `trellis-proto` for the enums and on hyper for the transport, and on nothing of the node.
 
 pub mod client;
+pub mod names;
 pub mod paths;
 pub mod types;

@@ -79,7 +79,7 @@ impl Engine {
     /// Rename this organization: the name other members see, sent to each peer when it next
     /// connects, and in contact cards from now on. Returns the new name.
     pub fn rename(&self, name: &str) -> Result<String, ActionError> {
-        let name = check_org_name(name)?;
+        let name = trellis_api::names::check_org_name(name).map_err(bad)?;
         let mut ident = self.identity.write().map_err(lock)?;
         let old = std::mem::replace(&mut ident.name, name.clone());
         if let Err(e) = ident.save(&self.home) {
@@ -537,22 +537,6 @@ fn advisory_digest(tlp: Tlp, epoch: u64, mut readers: Vec<OrgId>, adv: &Advisory
             &trellis_proto::codec::encode(&bare),
         ],
     )
-}
-
-/// An organization name as the user gives it: trimmed, 1 to 128 characters, no control
-/// characters (it is shown to every member).
-pub fn check_org_name(name: &str) -> Result<String, ActionError> {
-    let n = name.trim();
-    if n.is_empty() {
-        return Err(bad("the organization name is empty"));
-    }
-    if n.chars().count() > 128 {
-        return Err(bad("an organization name is at most 128 characters"));
-    }
-    if n.chars().any(char::is_control) {
-        return Err(bad("an organization name cannot contain control characters (newlines, escapes)"));
-    }
-    Ok(n.to_string())
 }
 
 /// Whether a group name reads as a group id or id prefix: 8 or more characters, all of them

@@ -93,7 +93,8 @@ impl TestNode {
     }
 
     pub async fn publish(&self, group: &str, tlp: &str, title: &str, to: Vec<String>) -> Result<String, String> {
-        let req = PublishAdvisory { to, ..PublishAdvisory::text(group, tlp.parse().expect("a TLP word"), title, "test") };
+        let req =
+            PublishAdvisory { to, ..PublishAdvisory::text(group, tlp.parse().expect("a TLP word"), title, "test") };
         self.client.post::<_, Created>("/v1/advisories", &req).await.map(|c| c.id).map_err(|e| e.to_string())
     }
 
@@ -128,7 +129,10 @@ pub async fn join(admin: &TestNode, node: &TestNode, group: &str, role: &str) {
     let id: IdInfo = node.client.get("/v1/id").await.unwrap();
     let tok: InviteToken = admin
         .client
-        .post(&format!("/v1/groups/{group}/invite"), &InviteRequest { card: id.card, role: role.parse().expect("a role word") })
+        .post(
+            &format!("/v1/groups/{group}/invite"),
+            &InviteRequest { card: id.card, role: role.parse().expect("a role word") },
+        )
         .await
         .unwrap();
     let _: GroupInfo = node.client.post("/v1/groups/join", &JoinRequest { token: tok.token }).await.unwrap();
@@ -147,7 +151,8 @@ pub async fn converged_members(nodes: &[&TestNode], group: &str, expect: usize) 
     while Instant::now() < deadline {
         views.clear();
         for n in nodes {
-            let mut m: Vec<(String, String)> = n.members(group).await.into_iter().map(|m| (m.org, m.role.to_string())).collect();
+            let mut m: Vec<(String, String)> =
+                n.members(group).await.into_iter().map(|m| (m.org, m.role.to_string())).collect();
             m.sort();
             views.push(m);
         }

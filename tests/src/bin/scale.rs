@@ -266,12 +266,16 @@ fn main() -> anyhow::Result<()> {
     }
     let clients: Vec<Client> = nodes.iter().map(|n| Client::new(&n.home)).collect();
     rt.block_on(async {
-        let _: Created =
-            clients[0].post("/v1/groups", &CreateGroup { name: "bench".into(), kind: trellis_api::types::GroupKind::Sector }).await?;
+        let _: Created = clients[0]
+            .post("/v1/groups", &CreateGroup { name: "bench".into(), kind: trellis_api::types::GroupKind::Sector })
+            .await?;
         for c in &clients[1..] {
             let id: IdInfo = c.get("/v1/id").await?;
             let tok: InviteToken = clients[0]
-                .post("/v1/groups/bench/invite", &InviteRequest { card: id.card, role: trellis_api::types::Role::Member })
+                .post(
+                    "/v1/groups/bench/invite",
+                    &InviteRequest { card: id.card, role: trellis_api::types::Role::Member },
+                )
                 .await?;
             let _: GroupInfo = c.post("/v1/groups/join", &JoinRequest { token: tok.token }).await?;
         }
@@ -319,7 +323,8 @@ fn main() -> anyhow::Result<()> {
                 for i in 0..items {
                     tick.tick().await;
                     let req = PublishAdvisory::text(
-                        "bench", trellis_api::types::Tlp::Green,
+                        "bench",
+                        trellis_api::types::Tlp::Green,
                         &format!("scale rate {rate} round {round} item {i}"),
                         &summary,
                     );
