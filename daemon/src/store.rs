@@ -361,50 +361,22 @@ impl Store {
         Ok(out)
     }
 
-    /// Build and store our own item in one transaction: the next free sequence number of `me`
-    /// in `group` is passed to `build`, which returns the item to store.
-    pub fn publish_with_next_seq<F, E>(
-        &self,
-        group: &GroupId,
-        me: &OrgId,
-        build: F,
-    ) -> Result<Result<(ItemId, Kind, u64), E>, StoreError>
-    where
-        F: FnOnce(u64) -> Result<(ItemId, Kind, StoredItem), E>,
-    {
-        let txn = self.write()?;
-        let seq = {
-            let seqs = txn.open_table(SEQS).map_err(dberr)?;
-            let lo = seq_key(group, me, 0);
-            let hi = seq_key(group, me, u64::MAX);
-            let last = seqs.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)?.next_back();
-            match last {
-                Some(r) => {
-                    let (k, _) = r.map_err(dberr)?;
-                    let k = k.value();
-                    u64::from_be_bytes(k[64..72].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?) + 1
-                }
-                None => 1,
+    /// The highest sequence number stored for `org` in `group` (0 when none), read in a read
+    /// transaction: it never waits for a writer.
+    pub fn last_seq(&self, group: &GroupId, org: &OrgId) -> Result<u64, StoreError> {
+        let txn = self.begin_read()?;
+        let seqs = txn.open_table(SEQS).map_err(dberr)?;
+        let lo = seq_key(group, org, 0);
+        let hi = seq_key(group, org, u64::MAX);
+        let last = seqs.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)?.next_back();
+        match last {
+            Some(r) => {
+                let (k, _) = r.map_err(dberr)?;
+                let k = k.value();
+                Ok(u64::from_be_bytes(k[64..72].try_into().map_err(|_| StoreError::Corrupt("seq key".into()))?))
             }
-        };
-        let (id, kind, item) = match build(seq) {
-            Ok(v) => v,
-            Err(e) => {
-                txn.abort().map_err(dberr)?;
-                return Ok(Err(e));
-            }
-        };
-        {
-            let mut seqs = txn.open_table(SEQS).map_err(dberr)?;
-            seqs.insert(seq_key(group, me, seq).as_slice(), id.as_bytes().as_slice()).map_err(dberr)?;
-            let mut items = txn.open_table(ITEMS).map_err(dberr)?;
-            let enc = postcard::to_allocvec(&item).map_err(dberr)?;
-            items.insert(id.as_bytes().as_slice(), enc.as_slice()).map_err(dberr)?;
-            let mut by_group = txn.open_table(BY_GROUP).map_err(dberr)?;
-            by_group.insert(group_key(group, kind, item.received_ms, &id).as_slice(), ()).map_err(dberr)?;
+            None => Ok(0),
         }
-        txn.commit().map_err(dberr)?;
-        Ok(Ok((id, kind, seq)))
     }
 
     /// Record that a stored item can now be read (its key arrived after the item).

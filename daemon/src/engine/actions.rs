@@ -16,7 +16,7 @@ use super::{ActionError, Engine};
 use crate::api::types::{GroupInfo, PublishAdvisory};
 use crate::groups::GroupRuntime;
 use crate::home::{now_ms, random_bytes};
-use crate::store::{GroupRecord, Readable, StoredItem};
+use crate::store::{GroupRecord, Inserted, Readable, StoredItem};
 
 fn bad(msg: impl Into<String>) -> ActionError {
     ActionError::BadRequest(msg.into())
@@ -312,8 +312,16 @@ impl Engine {
         };
         let this = Arc::clone(self);
         let payload2 = payload.clone();
+        // Signing and sealing (one HPKE seal per AMBER recipient) happen before the write
+        // transaction, which then only stores: a publish never holds the store's one writer
+        // while it does cryptography. The sequencer lock keeps this org's items in a group
+        // numbered without gaps and committed in order; a number taken meanwhile by an item of
+        // ours that came back by sync (a restored home) is a conflict, and the next number is
+        // tried.
         let result = tokio::task::spawn_blocking(move || {
-            this.store.publish_with_next_seq(&gid, &me, |seq| {
+            let _numbering = this.sequencer.lock().map_err(lock)?;
+            for _ in 0..8 {
+                let seq = this.store.last_seq(&gid, &me)? + 1;
                 let recipients = match (&group_key, to.is_empty()) {
                     (Some(k), _) => Recipients::Group { epoch_key: k },
                     (None, false) => Recipients::Sealed { to: &to },
@@ -347,12 +355,16 @@ impl Engine {
                     trellis_proto::Body::Sealed { .. } => Readable::Key(BodyKey::Content(rand.content_key)),
                 };
                 let item = StoredItem { bytes: env.bytes.clone(), received_ms: now_ms(), readable };
-                Ok::<_, ActionError>((env.id, env.header.kind, item))
-            })
+                match this.store.insert_item(&gid, env.header.kind, &me, seq, &env.id, &item)? {
+                    Inserted::New | Inserted::Duplicate => return Ok::<_, ActionError>(env.id),
+                    Inserted::SeqConflict => continue,
+                }
+            }
+            Err(ActionError::Internal("no free sequence number after 8 tries".into()))
         })
         .await
-        .map_err(|e| ActionError::Internal(e.to_string()))??;
-        let (id, _, _) = result?;
+        .map_err(|e| ActionError::Internal(e.to_string()))?;
+        let id = result?;
         let stored =
             self.store.get_item(&id)?.ok_or_else(|| ActionError::Internal("item vanished after commit".into()))?;
         let env = Envelope::decode(&stored.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;

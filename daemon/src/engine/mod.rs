@@ -89,6 +89,9 @@ pub struct Engine {
     /// Held from the look-up in `published` until a new advisory is stored and remembered
     /// there, so two identical publishes at once make one item, not two.
     pub publishing_advisory: tokio::sync::Mutex<()>,
+    /// Held while one of this org's items is numbered, built and stored, so its sequence
+    /// numbers in a group have no gaps (see `publish_payload`).
+    sequencer: std::sync::Mutex<()>,
     /// A weak reference to this engine, for background work started from `&self` methods.
     self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
 }
@@ -132,6 +135,7 @@ impl Engine {
             evidence_policy: RwLock::new(Default::default()),
             published: Mutex::new(HashMap::new()),
             publishing_advisory: tokio::sync::Mutex::new(()),
+            sequencer: std::sync::Mutex::new(()),
             self_ref: std::sync::OnceLock::new(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));
