@@ -134,3 +134,40 @@ where
         });
     }
 }
+
+/// The segments of a request path, each percent-decoded (`water%20utilities` is one segment
+/// `water utilities`; `a%2Fb` is one segment `a/b`). Invalid escapes stay as written; bytes
+/// that are not UTF-8 become U+FFFD.
+pub fn path_segments(path: &str) -> Vec<String> {
+    path.trim_matches('/')
+        .split('/')
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect()
+}
+
+/// The query parameters of a request, decoded as HTML forms encode them (`+` is a space,
+/// `%2B` a plus), in order. The local API, TAXII and the console all read queries this way.
+pub fn query_pairs<B>(req: &Request<B>) -> Vec<(String, String)> {
+    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect()
+}
+
+/// The first value of query parameter `name`.
+pub fn query_param<B>(req: &Request<B>, name: &str) -> Option<String> {
+    query_pairs(req).into_iter().find_map(|(k, v)| (k == name).then_some(v))
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    #[test]
+    fn segments_and_queries_decode_once() {
+        assert_eq!(path_segments("/v1/groups/water%20utilities"), ["v1", "groups", "water utilities"]);
+        assert_eq!(path_segments("/a%2Fb/100%/%zz"), ["a/b", "100%", "%zz"]);
+        let req =
+            Request::builder().uri("/x?group=a+b%2Bc&added_after=2026-01-01T00%3A00%3A00Z&group=2").body(()).unwrap();
+        assert_eq!(query_param(&req, "group").as_deref(), Some("a b+c"));
+        assert_eq!(query_param(&req, "added_after").as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(query_param(&req, "missing"), None);
+    }
+}

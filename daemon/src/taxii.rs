@@ -29,7 +29,6 @@ use trellis_proto::GroupId;
 use trellis_proto::formats::time::{format_rfc3339_ms, parse_rfc3339_ms};
 use trellis_proto::formats::{name_uuid, stix};
 
-use crate::api::server::percent_decode;
 use crate::api::types::TaxiiToken;
 use crate::engine::{ActionError, Engine};
 
@@ -122,13 +121,7 @@ fn error(status: StatusCode, title: &str, description: &str) -> Reply {
 
 /// The query parameters, decoded.
 fn query(req: &Request<Incoming>) -> HashMap<String, String> {
-    req.uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (percent_decode(k), percent_decode(&v.replace('+', " "))))
-        .collect()
+    crate::http::query_pairs(req).into_iter().collect()
 }
 
 fn handle(engine: &Engine, req: &Request<Incoming>) -> Reply {
@@ -159,7 +152,7 @@ fn handle(engine: &Engine, req: &Request<Incoming>) -> Reply {
     }
     let host = req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string();
     let path = req.uri().path().to_string();
-    let segs: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
+    let segs = crate::http::path_segments(&path);
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let q = query(req);
     match segs.as_slice() {

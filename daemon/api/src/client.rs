@@ -340,18 +340,15 @@ impl Client {
 #[derive(serde::Serialize)]
 struct Empty {}
 
+/// Every byte outside RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`).
+const NOT_UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// Percent-encode `s` for a path segment or query value: every byte outside RFC 3986's
-/// unreserved set (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`. Group names are free text.
+/// unreserved set becomes `%XX` (so a `+` is `%2B`, never read back as a space). Group names
+/// are free text.
 pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 async fn read_json<T: DeserializeOwned>(resp: hyper::Response<hyper::body::Incoming>) -> Result<T, ClientError> {

@@ -95,39 +95,10 @@ async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Response
     serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON request: {e}")))
 }
 
-/// Decode `%XX` escapes of a path segment or query value.
-pub fn percent_decode(s: &str) -> String {
-    fn hex(c: u8) -> Option<u8> {
-        (c as char).to_digit(16).map(|d| d as u8)
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let (Some(h), Some(l)) = (b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c)))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
-    req.uri().query()?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| percent_decode(v))
-    })
-}
-
 /// The route table (version 1).
 async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let segs: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
+    let segs = crate::http::path_segments(&path);
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let method = req.method().clone();
     match (method, segs.as_slice()) {
@@ -208,7 +179,9 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             }
             Err(r) => r,
         },
-        (Method::GET, ["v1", "advisories"]) => reply(engine.advisories(query_param(&req, "group").as_deref())),
+        (Method::GET, ["v1", "advisories"]) => {
+            reply(engine.advisories(crate::http::query_param(&req, "group").as_deref()))
+        }
         (Method::GET, ["v1", "advisories", id]) => reply(engine.advisory(id)),
         (Method::GET, ["v1", "trust"]) => json(&engine.trust_list()),
         (Method::POST, ["v1", "trust"]) => match body::<SetTrust>(req).await {
@@ -229,14 +202,14 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
                 Err(r) => r,
             }
         }
-        (Method::GET, ["v1", "events"]) => events(engine, query_param(&req, "group")),
+        (Method::GET, ["v1", "events"]) => events(engine, crate::http::query_param(&req, "group")),
         (Method::POST, ["v1", "posture"]) => match body::<super::types::PublishPosture>(req).await {
             Ok(b) => reply(engine.publish_posture(&b).await.map(|id| Created { id: id.to_text() })),
             Err(r) => r,
         },
         (Method::GET, ["v1", "posture", org]) => {
             let org = org.to_string();
-            reply(engine.posture_show(&org, query_param(&req, "group").as_deref()).await)
+            reply(engine.posture_show(&org, crate::http::query_param(&req, "group").as_deref()).await)
         }
         (Method::GET, ["v1", "posture", org, "history"]) => reply(engine.posture_history(org)),
         (Method::GET, ["v1", "posture", org, "diff"]) => reply(engine.posture_diff(org)),
@@ -276,8 +249,8 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             Err(r) => r,
         },
         (Method::POST, ["v1", "sbom", "upload"]) => {
-            let name = query_param(&req, "name").unwrap_or_default();
-            let lenient = query_param(&req, "lenient").is_some_and(|v| v == "1" || v == "true");
+            let name = crate::http::query_param(&req, "name").unwrap_or_default();
+            let lenient = crate::http::query_param(&req, "lenient").is_some_and(|v| v == "1" || v == "true");
             match Limited::new(req.into_body(), trellis_proto::formats::cyclonedx::MAX_SBOM_BYTES).collect().await {
                 Ok(b) => reply(engine.sbom_add_bytes(&name, &b.to_bytes(), lenient)),
                 Err(_) => error(
@@ -355,18 +328,4 @@ fn events(engine: Arc<Engine>, group: Option<String>) -> Response<Body> {
         .header("content-type", "application/x-ndjson")
         .body(BodyExt::boxed_unsync(StreamBody::new(stream.boxed())))
         .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "stream"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn decodes_percent_escapes() {
-        assert_eq!(percent_decode("water%20utilities"), "water utilities");
-        assert_eq!(percent_decode("a%2Fb"), "a/b");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%é%"), "%é%");
-    }
 }

@@ -231,14 +231,16 @@ pub struct Cpe {
 impl Cpe {
     pub fn parse(text: &str) -> Option<Cpe> {
         let t = text.trim();
-        let fields: Vec<&str> = if let Some(r) = t.strip_prefix("cpe:2.3:") {
-            r.split(':').collect()
+        // Split first, on the separators only, then unescape each field: `foo\:bar` is one
+        // field `foo:bar` in a 2.3 string; a 2.2 URI percent-encodes instead (`foo%3abar`).
+        let fields: Vec<String> = if let Some(r) = t.strip_prefix("cpe:2.3:") {
+            split_formatted(r)
         } else if let Some(r) = t.strip_prefix("cpe:/") {
-            r.split(':').collect()
+            r.split(':').map(percent_decode).collect()
         } else {
             return None;
         };
-        let get = |i: usize| fields.get(i).map(|s| s.replace('\\', "").to_ascii_lowercase());
+        let get = |i: usize| fields.get(i).map(|s| s.to_ascii_lowercase());
         let (part, vendor, product) = (get(0)?, get(1)?, get(2)?);
         if vendor.is_empty() || product.is_empty() {
             return None;
@@ -249,12 +251,52 @@ impl Cpe {
 
     /// The same product with any version: a CPE 2.3 string with `*` from the version on.
     pub fn without_version(&self) -> String {
-        format!("cpe:2.3:{}:{}:{}:*:*:*:*:*:*:*:*", self.part, self.vendor, self.product)
+        format!("cpe:2.3:{}:{}:{}:*:*:*:*:*:*:*:*", escape(&self.part), escape(&self.vendor), escape(&self.product))
     }
 
     pub fn same_product(&self, other: &Cpe) -> bool {
         self.vendor == other.vendor && self.product == other.product
     }
+}
+
+/// The fields of a CPE 2.3 formatted string after `cpe:2.3:`, split on unescaped `:` and each
+/// unescaped (`\\x` is `x`).
+fn split_formatted(r: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = r.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    out.last_mut().expect("never empty").push(next);
+                }
+            }
+            ':' => out.push(String::new()),
+            c => out.last_mut().expect("never empty").push(c),
+        }
+    }
+    out
+}
+
+/// A CPE 2.2 URI component with its `%XX` escapes decoded (invalid escapes kept as written).
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// Escape a field for a CPE 2.3 formatted string: every character other than letters, digits,
+/// `_`, `-` and `.` gets a backslash (`*` and `?` too, since here they are literal).
+fn escape(field: &str) -> String {
+    if field == "*" || field == "-" {
+        return field.to_string(); // the logical values ANY and NA
+    }
+    let mut out = String::with_capacity(field.len());
+    for c in field.chars() {
+        if !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -323,5 +365,20 @@ mod tests {
         assert_eq!(a.without_version(), "cpe:2.3:a:csaf-tools:cvrf-csaf-converter:*:*:*:*:*:*:*:*");
         assert!(Cpe::parse("cpe:/a").is_none());
         assert!(Cpe::parse("pkg:npm/x").is_none());
+    }
+
+    #[test]
+    fn cpe_escapes_are_undone_after_splitting() {
+        // `\:` is a colon inside the vendor, not a separator.
+        let c = Cpe::parse(r"cpe:2.3:a:foo\:bar:baz:1.0\.2:*:*:*:*:*:*:*").unwrap();
+        assert_eq!((c.vendor.as_str(), c.product.as_str()), ("foo:bar", "baz"));
+        assert_eq!(c.version.as_deref(), Some("1.0.2"));
+        // Written back escaped, it parses to the same parts.
+        let again = Cpe::parse(&c.without_version()).unwrap();
+        assert_eq!((again.vendor.as_str(), again.product.as_str()), ("foo:bar", "baz"));
+        let u = Cpe::parse("cpe:/a:foo%3abar:baz:2.0").unwrap();
+        assert_eq!((u.vendor.as_str(), u.version.as_deref()), ("foo:bar", Some("2.0")));
+        // A trailing lone backslash is dropped, not a panic.
+        assert!(Cpe::parse("cpe:2.3:a:v:p\\").is_some());
     }
 }
