@@ -81,9 +81,12 @@ pub async fn run(
     let node_cfg = NodeConfig { bootstrap: config.bootstrap.clone(), mdns: config.mdns, discovery: config.discovery };
     // gossipsub's own counters (messages and bytes per topic, duplicates included), served with
     // ours on /metrics when `metrics_listen` is set.
-    let mut gossip_metrics = prometheus_client::registry::Registry::with_prefix("trellis_gossipsub");
-    let swarm = node::build_swarm_with_metrics(keypair, &node_cfg, Some(&mut gossip_metrics))?;
-    let gossip_metrics = Arc::new(gossip_metrics);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let swarm = node::build_swarm_with_metrics(
+        keypair,
+        &node_cfg,
+        Some(registry.sub_registry_with_prefix("trellis_gossipsub")),
+    )?;
     let (node, handle, events) = Node::new(swarm, &node_cfg);
     let socket_path = home::socket_path(&home);
     let listener = api::server::bind(&socket_path)
@@ -99,6 +102,8 @@ pub async fn run(
         handle.listen(addr.clone()).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     }
     let engine = Engine::new(home.clone(), identity, binding, store, handle.clone(), peer_id)?;
+    engine.metrics.register(&mut registry);
+    let registry = Arc::new(registry);
     if let Ok(mut p) = engine.evidence_policy.write() {
         *p = securitytxt::FetchPolicy {
             allow_private: config.evidence_allow_private,
@@ -129,7 +134,7 @@ pub async fn run(
                 listener,
                 Arc::clone(&engine),
                 queue,
-                gossip_metrics,
+                Arc::clone(&registry),
                 stopped(stop_rx.clone()),
             )))
         }

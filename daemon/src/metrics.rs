@@ -1,105 +1,144 @@
-//! Prometheus metrics (text exposition format 0.0.4) on an optional address, loopback by
+//! Prometheus metrics in the OpenMetrics text format on an optional address, loopback by
 //! default when enabled (`metrics_listen` in config.toml, `TRELLIS_METRICS_LISTEN`,
-//! `--metrics-listen`). Names follow the usual `trellis_*_total` convention for counters.
+//! `--metrics-listen`).
+//!
+//! Every family lives in one `prometheus-client` registry, built at start: gossipsub's own
+//! (`trellis_gossipsub_*`, registered by the swarm) and ours. Counters are counted where the
+//! event happens ([`Metrics`], held by the engine); gauges that describe the node's state
+//! (peers, groups, queue depth, store size, sync lag) are set when a scrape asks. The page is
+//! served as `application/openmetrics-text; version=1.0.0`, every family typed, ending in
+//! `# EOF`.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::engine::Engine;
 
-/// Counters kept by the engine.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Items stored from the network, by kind.
-    pub items_in: BTreeMap<&'static str, u64>,
+/// The OpenMetrics content type.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupLabel {
+    pub group: String,
+}
+
+/// The node's own metrics. Handles are cheap clones of shared atomics: the engine counts into
+/// them, the registry reads them.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    /// Items received from peers and stored, by kind.
+    pub items_in: Family<KindLabel, Counter>,
     /// Items this node published, by kind.
-    pub items_out: BTreeMap<&'static str, u64>,
+    pub items_out: Family<KindLabel, Counter>,
+    /// Items rejected, by reason.
+    pub rejects: Family<ReasonLabel, Counter>,
+    peers: Gauge,
+    connections_opened: Counter,
+    groups: Gauge,
+    sync_lag_seconds: Family<GroupLabel, Gauge<f64, AtomicU64>>,
+    validation_queue_depth: Gauge,
+    store_bytes: Gauge,
 }
 
-/// Shared counters.
-pub type SharedCounters = Arc<Mutex<Counters>>;
+impl Metrics {
+    /// Count one item of `kind` stored from the network.
+    pub fn item_in(&self, kind: &str) {
+        self.items_in.get_or_create(&KindLabel { kind: kind.to_string() }).inc();
+    }
 
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
+    /// Count one item of `kind` this node published.
+    pub fn item_out(&self, kind: &str) {
+        self.items_out.get_or_create(&KindLabel { kind: kind.to_string() }).inc();
+    }
 
-/// Render every metric: ours, then gossipsub's (`trellis_gossipsub_*`).
-pub async fn render(engine: &Engine, queue_depth: usize, gossip: &Registry) -> String {
-    let info = engine.node.info().await;
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, v) in samples {
-            let _ = writeln!(out, "{name}{labels} {v}");
+    /// Count one rejected item.
+    pub fn reject(&self, reason: &str) {
+        self.rejects.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
+    }
+
+    /// Register every family of ours in `registry` (gossipsub's are registered by the swarm).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("trellis_peers", "Connected peers", self.peers.clone());
+        registry.register(
+            "trellis_connections_opened",
+            "Connections opened (inbound or outbound) since the node started",
+            self.connections_opened.clone(),
+        );
+        registry.register("trellis_groups", "Groups this node is in", self.groups.clone());
+        registry.register("trellis_items_in", "Items received from peers and stored, by kind", self.items_in.clone());
+        registry.register("trellis_items_out", "Items published by this node, by kind", self.items_out.clone());
+        registry.register("trellis_rejects", "Items rejected, by reason", self.rejects.clone());
+        registry.register(
+            "trellis_sync_lag_seconds",
+            "Seconds since the last successful catch-up sync of each group",
+            self.sync_lag_seconds.clone(),
+        );
+        registry.register(
+            "trellis_validation_queue_depth",
+            "Gossip messages waiting for validation",
+            self.validation_queue_depth.clone(),
+        );
+        registry.register("trellis_store_bytes", "Size of the store file in bytes", self.store_bytes.clone());
+    }
+
+    /// Set the gauges that describe the node now, before a scrape encodes them.
+    async fn refresh(&self, engine: &Engine, queue_depth: usize) {
+        let info = engine.node.info().await;
+        self.peers.set(info.peers.len() as i64);
+        // The Swarm task counts connections itself; the counter follows its total.
+        let opened = info.connections_opened;
+        let seen = self.connections_opened.get();
+        if opened > seen {
+            self.connections_opened.inc_by(opened - seen);
         }
-    };
-    family("trellis_peers", "gauge", "Connected peers.", vec![(String::new(), info.peers.len() as f64)]);
-    family(
-        "trellis_connections_opened_total",
-        "counter",
-        "Connections opened (inbound or outbound) since the node started.",
-        vec![(String::new(), info.connections_opened as f64)],
-    );
-    let groups = engine.group_ids();
-    family("trellis_groups", "gauge", "Groups this node is in.", vec![(String::new(), groups.len() as f64)]);
-    let (ins, outs) = match engine.counters.lock() {
-        Ok(c) => (c.items_in.clone(), c.items_out.clone()),
-        Err(_) => Default::default(),
-    };
-    family(
-        "trellis_items_in_total",
-        "counter",
-        "Items received from peers and stored, by kind.",
-        ins.iter().map(|(k, v)| (format!("{{kind=\"{}\"}}", esc(k)), *v as f64)).collect(),
-    );
-    family(
-        "trellis_items_out_total",
-        "counter",
-        "Items published by this node, by kind.",
-        outs.iter().map(|(k, v)| (format!("{{kind=\"{}\"}}", esc(k)), *v as f64)).collect(),
-    );
-    let rejects = engine.rejects.lock().map(|r| r.clone()).unwrap_or_default();
-    family(
-        "trellis_rejects_total",
-        "counter",
-        "Items rejected, by reason.",
-        rejects.iter().map(|(k, v)| (format!("{{reason=\"{}\"}}", esc(k)), *v as f64)).collect(),
-    );
-    let now = crate::home::now_ms();
-    let mut lag = Vec::new();
-    if let Ok(st) = engine.sync_state.lock() {
-        for g in &groups {
-            let last = st.iter().filter(|((gid, _), _)| gid == g).filter_map(|(_, s)| s.last_ok_ms).max();
-            if let Some(last) = last {
-                lag.push((format!("{{group=\"{}\"}}", g.short()), now.saturating_sub(last) as f64 / 1000.0));
+        let groups = engine.group_ids();
+        self.groups.set(groups.len() as i64);
+        let now = crate::home::now_ms();
+        self.sync_lag_seconds.clear();
+        if let Ok(st) = engine.sync_state.lock() {
+            for g in &groups {
+                let last = st.iter().filter(|((gid, _), _)| gid == g).filter_map(|(_, s)| s.last_ok_ms).max();
+                if let Some(last) = last {
+                    self.sync_lag_seconds
+                        .get_or_create(&GroupLabel { group: g.short() })
+                        .set(now.saturating_sub(last) as f64 / 1000.0);
+                }
             }
         }
+        self.validation_queue_depth.set(queue_depth as i64);
+        let store = std::fs::metadata(engine.home.join(crate::home::STORE_FILE)).map(|m| m.len()).unwrap_or(0);
+        self.store_bytes.set(store as i64);
     }
-    family("trellis_sync_lag_seconds", "gauge", "Seconds since the last successful catch-up sync of each group.", lag);
-    family(
-        "trellis_validation_queue_depth",
-        "gauge",
-        "Gossip messages waiting for validation.",
-        vec![(String::new(), queue_depth as f64)],
-    );
-    let store_bytes = std::fs::metadata(engine.home.join(crate::home::STORE_FILE)).map(|m| m.len()).unwrap_or(0);
-    family(
-        "trellis_store_bytes",
-        "gauge",
-        "Size of the store file in bytes.",
-        vec![(String::new(), store_bytes as f64)],
-    );
-    // gossipsub's registry is encoded without the OpenMetrics `# EOF` terminator, so the whole
-    // page stays one text-format exposition.
-    let _ = prometheus_client::encoding::text::encode_registry(&mut out, gossip);
+}
+
+/// Render the whole registry as one OpenMetrics exposition.
+pub async fn render(engine: &Engine, queue_depth: usize, registry: &Registry) -> String {
+    engine.metrics.refresh(engine, queue_depth).await;
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, registry).is_err() {
+        out.clear();
+        out.push_str("# EOF\n");
+    }
     out
 }
 
@@ -108,7 +147,7 @@ pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     queue: Arc<crate::validation::ValidationQueue>,
-    gossip: Arc<Registry>,
+    registry: Arc<Registry>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     crate::http::serve(
@@ -116,12 +155,12 @@ pub async fn serve(
         crate::http::Limits::no_body(16),
         shutdown,
         move |req: hyper::Request<hyper::body::Incoming>| {
-            let (engine, queue, gossip) = (Arc::clone(&engine), Arc::clone(&queue), Arc::clone(&gossip));
+            let (engine, queue, registry) = (Arc::clone(&engine), Arc::clone(&queue), Arc::clone(&registry));
             async move {
                 let resp = if req.uri().path() == "/metrics" {
                     Response::builder()
-                        .header("content-type", "text/plain; version=0.0.4")
-                        .body(Full::new(Bytes::from(render(&engine, queue.len(), &gossip).await)))
+                        .header("content-type", CONTENT_TYPE)
+                        .body(Full::new(Bytes::from(render(&engine, queue.len(), &registry).await)))
                 } else {
                     Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(Bytes::from("try /metrics\n")))
                 };

@@ -373,9 +373,7 @@ impl Engine {
         }
         drop(one_at_a_time);
         self.after_store(&env, payload);
-        if let Ok(mut c) = self.counters.lock() {
-            *c.items_out.entry(kind.as_str()).or_default() += 1;
-        }
+        self.metrics.item_out(kind.as_str());
         self.send_stored(gid, tlp, kind, id, &stored.bytes).await?;
         Ok((id, stored.bytes))
     }

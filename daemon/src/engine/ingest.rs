@@ -307,9 +307,7 @@ impl Engine {
                     }
                     Inserted::New => {}
                 }
-                if let Ok(mut c) = self.counters.lock() {
-                    *c.items_in.entry(env.header.kind.as_str()).or_default() += 1;
-                }
+                self.metrics.item_in(env.header.kind.as_str());
                 let sender = env.header.sender;
                 if let Some(p) = payload {
                     self.after_store(&env, p);

@@ -71,8 +71,8 @@ pub struct Engine {
     pub peer_addrs: Mutex<HashMap<PeerId, Vec<libp2p::Multiaddr>>>,
     /// Catch-up sync state per (group, peer).
     pub sync_state: Mutex<HashMap<(GroupId, PeerId), crate::api::types::SyncInfo>>,
-    /// Metric counters.
-    pub counters: crate::metrics::SharedCounters,
+    /// Metric counters, shared with the metrics registry.
+    pub metrics: crate::metrics::Metrics,
     /// Items of each publisher this node accepted from gossip and so relayed.
     pub relayed: Mutex<HashMap<OrgId, u64>>,
     /// Trust levels, statements, violations and quotas.
@@ -128,7 +128,7 @@ impl Engine {
             revoked: Mutex::new(HashMap::new()),
             trust: Mutex::new(trust::TrustState::default()),
             relayed: Mutex::new(HashMap::new()),
-            counters: Default::default(),
+            metrics: Default::default(),
             peer_addrs: Mutex::new(HashMap::new()),
             sync_state: Mutex::new(HashMap::new()),
             peer_limits: Default::default(),
@@ -266,6 +266,7 @@ impl Engine {
         if let Ok(mut r) = self.rejects.lock() {
             *r.entry(reason.to_string()).or_default() += 1;
         }
+        self.metrics.reject(reason);
         let _ = self.events.send(Event::Rejected {
             group: group.map(|g| g.to_text()),
             reason: reason.to_string(),
