@@ -3,8 +3,8 @@
 //! not be published, so the import refuses it and a receiver drops it. Each problem names the
 //! test by number and title and says what failed, at the JSON pointer of the offending value.
 //!
-//! Tests run: 6.1.3–6.1.10, 6.1.11 (the form of the CWE id; the id-to-name table of the CWE
-//! catalogue is not carried), 6.1.12–6.1.33 including the profile tests 6.1.27.1–6.1.27.11.
+//! Tests run: 6.1.3–6.1.10, 6.1.11 (against the CWE catalogue's ids and names, carried in
+//! `cwe-names.tsv`), 6.1.12–6.1.33 including the profile tests 6.1.27.1–6.1.27.11.
 //! Every walk is bounded by the document's size: each list is visited once, the relationship
 //! graph of 6.1.3 with a visited set.
 
@@ -438,7 +438,26 @@ fn cvss(doc: &Value, p: &mut Vec<Problem>) {
     }
 }
 
-/// 6.1.11: a CWE id has the form `CWE-<n>`.
+/// The CWE catalogue as 6.1.11 needs it: every id with every name it has had (CWE 1.0 to the
+/// version named in the table's header), from `cwe-names.tsv`, read once.
+fn cwe_names() -> &'static HashMap<u32, Vec<&'static str>> {
+    static TABLE: std::sync::OnceLock<HashMap<u32, Vec<&'static str>>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut m: HashMap<u32, Vec<&'static str>> = HashMap::new();
+        for line in include_str!("cwe-names.tsv").lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            if let Some((id, name)) = line.split_once('\t')
+                && let Ok(id) = id.parse()
+            {
+                m.entry(id).or_default().push(name);
+            }
+        }
+        m
+    })
+}
+
+/// 6.1.11: a CWE id has the form `CWE-<n>`, names a weakness of the CWE catalogue, and the name
+/// given is one that weakness has had (documents written against an older CWE version keep
+/// their names).
 fn cwe(doc: &Value, p: &mut Vec<Problem>) {
     for (i, v) in array(doc, "vulnerabilities").iter().enumerate() {
         let Some(id) = v.pointer("/cwe/id").and_then(Value::as_str) else { continue };
@@ -446,6 +465,25 @@ fn cwe(doc: &Value, p: &mut Vec<Problem>) {
         let ok = !n.is_empty() && n.len() <= 6 && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit());
         if !ok {
             p.push(fail(format!("/vulnerabilities/{i}/cwe/id"), "6.1.11", "(CWE)", format!("{id:?} is not a CWE id")));
+            continue;
+        }
+        let Some(names) = n.parse::<u32>().ok().and_then(|n| cwe_names().get(&n)) else {
+            p.push(fail(
+                format!("/vulnerabilities/{i}/cwe/id"),
+                "6.1.11",
+                "(CWE)",
+                format!("{id} is not a weakness of the CWE catalogue"),
+            ));
+            continue;
+        };
+        let name = v.pointer("/cwe/name").and_then(Value::as_str).unwrap_or("");
+        if !names.contains(&name) {
+            p.push(fail(
+                format!("/vulnerabilities/{i}/cwe/name"),
+                "6.1.11",
+                "(CWE)",
+                format!("{name:?} is not the name of {id}, which is {:?}", names.last().copied().unwrap_or("")),
+            ));
         }
     }
 }
