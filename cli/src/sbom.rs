@@ -1,5 +1,5 @@
-//! `trellis sbom add|list|remove` and `trellis affected`: this organization's CycloneDX SBOMs
-//! (and VEX documents), kept by the local node and never published, and the advisories that
+//! `trellis sbom add|list|remove` and `trellis affected`: this organization's SBOMs (CycloneDX
+//! or SPDX 2.3 JSON) and VEX documents, kept by the local node and never published, and the advisories that
 //! cover their components — with the installed and fixed versions, why each matched, and the
 //! matches a VEX statement (not_affected, false_positive, resolved) suppresses.
 
@@ -15,21 +15,19 @@ use crate::output::{self, Table, clip, or_dash, short, time};
 
 #[derive(Subcommand, Debug)]
 pub enum SbomCommand {
-    /// Add a CycloneDX JSON SBOM (spec 1.2–1.6) or VEX document, up to 128 MiB and 500,000
-    /// components; prints the advisories already held that affect it
-    #[command(
-        after_help = "The document is checked against the rules of its own specVersion; --lenient adds one that \
-                      breaks some anyway, printing each problem as a warning. Limits: 128 MiB (134217728 bytes) and \
+    /// Add an SBOM (CycloneDX JSON 1.2–1.6 or SPDX 2.2/2.3 JSON) or a CycloneDX VEX document, up
+    /// to 128 MiB and 500,000 components; prints the advisories already held that affect it
+    #[command(after_help = "The format is told by the document itself. It is checked against the rules of its own \
+                      version (CycloneDX specVersion, SPDX 2.3); --lenient adds one that breaks some anyway, printing each problem as a warning. Limits: 128 MiB (134217728 bytes) and \
                       500,000 components per SBOM.\n\nExamples:\n  trellis sbom add bom.json\n  trellis sbom add \
-                      vex.json --name \"ABC VEX\"\n  trellis sbom add vendor-bom.json --lenient"
-    )]
+                      vex.json --name \"ABC VEX\"\n  trellis sbom add vendor-bom.json --lenient")]
     Add {
-        /// The CycloneDX JSON file
+        /// The SBOM file (CycloneDX or SPDX JSON)
         file: PathBuf,
         /// Name to list it by [default: the file name]
         #[arg(long)]
         name: Option<String>,
-        /// Add it even if it breaks a rule of its CycloneDX version (each problem is printed
+        /// Add it even if it breaks a rule of its format's version (each problem is printed
         /// as a warning); without it such a document is refused
         #[arg(long)]
         lenient: bool,
@@ -106,9 +104,14 @@ pub async fn run(ctx: &Ctx, cmd: SbomCommand) -> anyhow::Result<()> {
                 eprintln!("warning: {w}");
             }
             let s = &added.sbom;
+            let format = if s.spec_version.starts_with("SPDX") {
+                s.spec_version.clone()
+            } else {
+                format!("CycloneDX {}", s.spec_version)
+            };
             output::print_line(&format!(
-                "added {} ({}: CycloneDX {}, {} components, {} VEX statements)",
-                s.id, s.name, s.spec_version, s.components, s.vex_statements
+                "added {} ({}: {format}, {} components, {} VEX statements)",
+                s.id, s.name, s.components, s.vex_statements
             ))?;
             let standing: Vec<&AffectedMatch> = added.matches.iter().filter(|m| !m.suppressed).collect();
             if standing.is_empty() {
@@ -160,7 +163,7 @@ fn read_limited(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         anyhow::bail!("{} is larger than the SBOM limit of {max} bytes (128 MiB); nothing was added", file.display());
     }
     if std::str::from_utf8(&bytes).is_err() {
-        anyhow::bail!("{} is not UTF-8 text, so it is not CycloneDX JSON", file.display());
+        anyhow::bail!("{} is not UTF-8 text, so it is not a JSON SBOM", file.display());
     }
     Ok(bytes)
 }

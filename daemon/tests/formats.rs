@@ -27,6 +27,7 @@ const ICS_CSAF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixt
 const VENDOR_CSAF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/csaf-gateway-advisory.json");
 const GO_OSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/osv-golang.json");
 const NPM_SBOM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/cyclonedx-npm-app.json");
+const NPM_SPDX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/spdx-npm-app.json");
 /// A synthetic OSV record for three npm packages of the npm SBOM (ws 6.2.1 and minimist 0.0.8
 /// are affected; debug is exactly at its fix).
 const NPM_OSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures/osv-synthetic-npm.json");
@@ -272,6 +273,13 @@ async fn sbom_components_are_matched_and_vex_suppresses() {
         .await
         .unwrap();
     assert_eq!(standing(&added.matches), expected);
+    // The same application as an SPDX 2.3 SBOM, sent as the upload body: the same matches.
+    let spdx = std::fs::read(NPM_SPDX).unwrap();
+    let added = a.client.sbom_upload("npm-app.spdx.json", false, spdx).await.unwrap();
+    assert_eq!(added.sbom.spec_version, "SPDX-2.3");
+    assert_eq!((added.sbom.components, standing(&added.matches)), (11, expected.clone()));
+    let listed = a.client.sboms().await.unwrap();
+    assert!(listed.iter().any(|s| s.id == added.sbom.id && s.spec_version == "SPDX-2.3"), "{listed:?}");
     a.shutdown().await;
     b.shutdown().await;
 }

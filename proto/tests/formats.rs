@@ -374,3 +374,47 @@ fn exports_pass_the_reference_validators() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "validators rejected exports:\n{report}");
 }
+
+#[test]
+fn an_spdx_sbom_matches_as_the_same_cyclonedx_sbom_does() {
+    use trellis_proto::formats::spdx;
+    // The same application described in both formats: the same components, the same matches.
+    let bytes = fixture("spdx-npm-app.json");
+    let (sbom, warnings) = spdx::parse_any_checked(&bytes, false).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let cdx = cyclonedx::parse(&fixture("cyclonedx-npm-app.json")).unwrap();
+    assert_eq!(sbom.spec_version, "SPDX-2.3");
+    assert_eq!(sbom.subject.as_ref().map(|s| s.name.as_str()), Some("pump-dashboard"), "the package it DESCRIBES");
+    assert_eq!(sbom.components.len(), cdx.components.len());
+    let adv = osv::import(&fixture("osv-synthetic-npm.json")).unwrap().advisory;
+    assert_eq!(purl_hits(&adv, &sbom), purl_hits(&adv, &cdx));
+    assert_eq!(purl_hits(&adv, &sbom).len(), 2);
+    // The dispatcher still reads CycloneDX.
+    assert_eq!(spdx::parse_any_checked(&fixture("cyclonedx-npm-app.json"), false).unwrap().0, cdx);
+
+    // Broken rules are refused with their JSON pointer, or kept as warnings when lenient.
+    let mut doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    doc["dataLicense"] = "MIT".into();
+    doc["packages"][2]["SPDXID"] = doc["packages"][1]["SPDXID"].clone();
+    doc["packages"][3]["externalRefs"][0]["referenceLocator"] = "not a purl".into();
+    doc["relationships"][1]["relatedSpdxElement"] = "SPDXRef-nowhere".into();
+    let bad = serde_json::to_vec(&doc).unwrap();
+    let problems = spdx::parse_any_checked(&bad, false).unwrap_err();
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    for want in [
+        "/dataLicense",
+        "/packages/2/SPDXID",
+        "/packages/3/externalRefs/0/referenceLocator",
+        "/relationships/1/relatedSpdxElement",
+    ] {
+        assert!(paths.contains(&want), "{want} not reported: {problems:?}");
+    }
+    let (lenient, warnings) = spdx::parse_any_checked(&bad, true).unwrap();
+    assert_eq!(warnings.len(), problems.len());
+    assert_eq!(lenient.components.len() + 1, sbom.components.len() + 1);
+
+    // SPDX 3.0 is refused even when lenient, with a message that says what to do.
+    let v3 = br#"{"@context": "https://spdx.org/rdf/3.0.1/spdx-context.jsonld", "@graph": []}"#;
+    let e = spdx::parse_any_checked(v3, true).unwrap_err();
+    assert!(e[0].reason.contains("SPDX 3.0"), "{e:?}");
+}

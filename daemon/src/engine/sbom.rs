@@ -21,6 +21,7 @@ use trellis_proto::envelope::Envelope;
 use trellis_proto::formats::cyclonedx::{self, Sbom, VexState, VexStatement};
 use trellis_proto::formats::ident::{Cpe, Purl};
 use trellis_proto::formats::matching::{ComponentId, Finding, MatchReason, MatchedBy, VersionRule, is_affected};
+use trellis_proto::formats::spdx;
 use trellis_proto::items::{Advisory, Affected};
 use trellis_proto::{Kind, Payload};
 
@@ -221,7 +222,7 @@ fn read_all(home: &Path) -> Vec<StoredSbom> {
         };
         let meta = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<SbomMeta>(&b).ok());
         let doc = std::fs::read(dir(home).join(format!("{stem}.cdx.json"))).ok();
-        match (meta, doc.map(|d| cyclonedx::parse(&d))) {
+        match (meta, doc.map(|d| spdx::parse_any(&d))) {
             (Some(meta), Some(Ok(mut sbom))) => {
                 for s in &mut sbom.vex {
                     s.component_ref = local_ref(&s.component_ref).to_string();
@@ -332,14 +333,16 @@ impl Engine {
     /// `POST /v1/sbom/upload`: the same for a document sent as the request body itself, up to
     /// [`cyclonedx::MAX_SBOM_BYTES`] (real SBOMs run to tens of megabytes).
     pub fn sbom_add_bytes(&self, name: &str, bytes: &[u8], lenient: bool) -> Result<SbomAdded, ActionError> {
-        let (sbom, warnings) = cyclonedx::parse_checked(bytes, lenient).map_err(|problems| {
+        let (sbom, warnings) = spdx::parse_any_checked(bytes, lenient).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-            let hint = if problems.iter().any(|p| p.reason.starts_with("CycloneDX ")) {
-                "\n(--lenient adds it anyway, with these as warnings)"
-            } else {
-                ""
-            };
-            bad(format!("not a valid CycloneDX JSON SBOM; nothing was added:\n{}{hint}", lines.join("\n")))
+            let lenient_helps = problems.iter().any(|p| {
+                p.reason.starts_with("CycloneDX ") || (p.reason.starts_with("SPDX: ") && !p.reason.contains("SPDX 3.0"))
+            });
+            let hint = if lenient_helps { "\n(--lenient adds it anyway, with these as warnings)" } else { "" };
+            bad(format!(
+                "not a valid SBOM (CycloneDX or SPDX 2.3 JSON); nothing was added:\n{}{hint}",
+                lines.join("\n")
+            ))
         })?;
         let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         let id = data_encoding::HEXLOWER.encode(&Sha256::digest(bytes)[..6]);

@@ -25,7 +25,7 @@ pub const MAX_SBOM_BYTES: usize = 128 * 1024 * 1024;
 pub const MAX_SBOM_COMPONENTS: usize = 500_000;
 
 /// Parse an SBOM's JSON, refusing one above [`MAX_SBOM_BYTES`] before parsing.
-fn parse_json(bytes: &[u8]) -> Result<Value, Vec<Problem>> {
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Vec<Problem>> {
     if bytes.len() > MAX_SBOM_BYTES {
         return Err(vec![Problem::new(
             "",
@@ -378,12 +378,16 @@ pub fn validate(doc: &Value) -> Vec<Problem> {
 /// unless `lenient`, in which case it is read as far as it can be and the problems come back as
 /// warnings next to the SBOM.
 pub fn parse_checked(bytes: &[u8], lenient: bool) -> Result<(Sbom, Vec<Problem>), Vec<Problem>> {
-    let doc = parse_json(bytes)?;
-    let problems = validate(&doc);
+    checked(&parse_json(bytes)?, lenient)
+}
+
+/// [`parse_checked`] of a document already parsed.
+pub(crate) fn checked(doc: &Value, lenient: bool) -> Result<(Sbom, Vec<Problem>), Vec<Problem>> {
+    let problems = validate(doc);
     if !problems.is_empty() && (!lenient || doc.get("bomFormat").and_then(Value::as_str) != Some("CycloneDX")) {
         return Err(problems);
     }
-    let sbom = read(&doc)?;
+    let sbom = read(doc)?;
     Ok((sbom, problems))
 }
 
@@ -394,7 +398,7 @@ pub fn parse(bytes: &[u8]) -> Result<Sbom, Vec<Problem>> {
     read(&parse_json(bytes)?)
 }
 
-fn read(doc: &Value) -> Result<Sbom, Vec<Problem>> {
+pub(crate) fn read(doc: &Value) -> Result<Sbom, Vec<Problem>> {
     if doc.get("bomFormat").and_then(Value::as_str) != Some("CycloneDX") {
         return Err(vec![Problem::new("/bomFormat", "not a CycloneDX BOM: bomFormat must be \"CycloneDX\"")]);
     }

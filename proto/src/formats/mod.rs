@@ -23,6 +23,7 @@ pub mod ident;
 pub mod matching;
 pub mod misp;
 pub mod osv;
+pub mod spdx;
 pub mod stix;
 pub mod time;
 pub mod version;
