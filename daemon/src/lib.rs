@@ -11,6 +11,7 @@ pub mod engine;
 pub mod groups;
 pub mod home;
 pub mod http;
+pub mod keyfile;
 pub mod metrics;
 pub mod node;
 pub mod notify;
