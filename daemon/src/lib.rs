@@ -6,6 +6,7 @@
 //! local HTTP+JSON API over a unix socket).
 
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod engine;
 pub mod groups;
@@ -63,7 +64,10 @@ pub async fn run(
     // Held until `run` returns: one daemon per home.
     let _home_lock = home::lock_home(&home)?;
     let identity = if Identity::exists(&home) {
-        Identity::load(&home)?
+        // A protected identity needs its passphrase (README "Protecting and backing up the
+        // organization's key"); without one the node refuses to start, naming where it looked.
+        let sources = keyfile::PassphraseSources::new(config.passphrase_file.clone());
+        Identity::load_with(&home, || sources.get(&home))?
     } else {
         let name = config.name.clone().unwrap_or_else(|| "Unnamed organization".to_string());
         let id = Identity::create(&home, &name, now_ms())?;

@@ -10,7 +10,8 @@
 //!   the per-sender sequence vectors used by catch-up sync.
 //! - `groups`: group id → [`GroupRecord`] (genesis, epoch keys this node holds).
 //! - `peers`: peer id → known addresses, to reconnect after a restart.
-//! - `meta`: schema version.
+//! - `meta`: schema version; per group, the highest sequence number this org had used when a
+//!   backup it was restored from was made (`seq-floor/<group>`): it publishes above it.
 
 use std::path::Path;
 
@@ -178,6 +179,10 @@ fn seq_key(group: &GroupId, sender: &OrgId, seq: u64) -> Vec<u8> {
     k.extend_from_slice(sender.as_bytes());
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+fn seq_floor_key(group: &GroupId) -> String {
+    format!("seq-floor/{}", group.to_text())
 }
 
 fn id_from(bytes: &[u8]) -> Result<ItemId, StoreError> {
@@ -387,6 +392,20 @@ impl Store {
                 None => 1,
             }
         };
+        // A node restored from a backup never reuses a number its org used before the backup
+        // (`put_seq_floor`), even while catch-up has not brought those items back.
+        let seq = {
+            let meta = txn.open_table(META).map_err(dberr)?;
+            let floor = meta
+                .get(seq_floor_key(group).as_str())
+                .map_err(dberr)?
+                .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+                .map(u64::from_be_bytes);
+            match floor {
+                Some(f) => seq.max(f.saturating_add(1)),
+                None => seq,
+            }
+        };
         let (id, kind, item) = match build(seq) {
             Ok(v) => v,
             Err(e) => {
@@ -579,6 +598,17 @@ impl Store {
         }
         batch.next = None;
         Ok(batch)
+    }
+
+    /// Record that this org used sequence numbers up to `seq` in `group` (from a backup): its
+    /// next item there gets a higher one.
+    pub fn put_seq_floor(&self, group: &GroupId, seq: u64) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        {
+            let mut t = txn.open_table(META).map_err(dberr)?;
+            t.insert(seq_floor_key(group).as_str(), seq.to_be_bytes().as_slice()).map_err(dberr)?;
+        }
+        txn.commit().map_err(dberr)
     }
 
     /// Save a group record.

@@ -191,6 +191,10 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             ),
             Err(r) => r,
         },
+        (Method::POST, ["v1", "keys", "export"]) => match body::<crate::backup::ExportKeysRequest>(req).await {
+            Ok(b) => reply(crate::backup::export_route(&engine, &b).await),
+            Err(r) => r,
+        },
         (Method::POST, ["v1", "advisories", id, "reshare"]) => {
             let id = id.to_string();
             match body::<ReshareRequest>(req).await {
