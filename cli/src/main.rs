@@ -10,6 +10,7 @@ mod export;
 mod group;
 mod input;
 mod keys;
+mod keys_care;
 mod node;
 mod output;
 mod posture;

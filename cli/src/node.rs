@@ -14,6 +14,13 @@ pub struct InitArgs {
     /// when not given
     #[arg(long)]
     name: Option<String>,
+    /// Encrypt the identity key with a passphrase, asked twice on the terminal (see `trellis
+    /// keys protect --help`)
+    #[arg(long)]
+    passphrase: bool,
+    /// Encrypt the identity key with the passphrase in this file (one line, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -33,8 +40,12 @@ pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
     };
     let name = trellis_daemon::engine::actions::check_org_name(&typed).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let name = name.as_str();
+    let pass = match (args.passphrase, &args.passphrase_file) {
+        (false, None) => None,
+        (_, file) => Some(crate::keys_care::passphrase(file.as_deref(), true, "the identity key")?),
+    };
     // HomeError's messages already name the home and say what to do.
-    let identity = Identity::create(&ctx.home, name, now_ms())?;
+    let identity = Identity::create_with(&ctx.home, name, now_ms(), pass.as_ref())?;
     let org = identity.keys.org_id();
     let home = shown(&ctx.home);
     if ctx.json {
@@ -42,12 +53,18 @@ pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
             "org": org.to_text(),
             "fingerprint": org.fingerprint(),
             "home": home,
+            "protected": identity.protected(),
         }));
     }
     println!("created organization {} ({})", org.fingerprint(), identity.name);
     println!("  id:   {}", org.to_text());
     println!("  home: {home}");
-    println!("start the node with: trellisd --home {home}");
+    if identity.protected() {
+        println!("  key:  encrypted with the passphrase");
+        println!("start the node with: trellisd --home {home} --passphrase-file FILE (or type it when asked)");
+    } else {
+        println!("start the node with: trellisd --home {home}");
+    }
     Ok(())
 }
 

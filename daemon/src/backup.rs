@@ -115,14 +115,8 @@ impl Engine {
         }
         let mut peers = self.store.peers()?;
         peers.truncate(MAX_PEERS);
-        let backup = Backup {
-            version: 1,
-            made_ms: home::now_ms(),
-            identity: identity.to_vec(),
-            protected,
-            groups,
-            peers,
-        };
+        let backup =
+            Backup { version: 1, made_ms: home::now_ms(), identity: identity.to_vec(), protected, groups, peers };
         let plain = Zeroizing::new(postcard::to_allocvec(&backup).map_err(|e| ActionError::Internal(e.to_string()))?);
         drop(backup);
         if plain.len() + 1024 > MAX_BACKUP_BYTES {
@@ -224,11 +218,7 @@ pub fn restore(home: &Path, file: &Path, passphrase: &Passphrase) -> Result<Rest
     }
     // Derive the identity file's key before writing anything: a restore that cannot protect
     // the identity as it was protected writes nothing.
-    let protection = if backup.protected {
-        Some(Kdf::fresh().derive(passphrase).map_err(seal)?)
-    } else {
-        None
-    };
+    let protection = if backup.protected { Some(Kdf::fresh().derive(passphrase).map_err(seal)?) } else { None };
     for (id, rec, last) in &groups {
         store.put_group(id, rec)?;
         if *last > 0 {

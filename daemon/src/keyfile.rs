@@ -196,6 +196,16 @@ impl Passphrase {
     }
 }
 
+/// The passphrase as base64 (to hand it to the local node over its API socket).
+pub fn encode_base64(p: &Passphrase) -> String {
+    data_encoding::BASE64.encode(p.bytes())
+}
+
+/// Decode base64 text (the CLI has no base64 of its own).
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, data_encoding::DecodeError> {
+    data_encoding::BASE64.decode(text.as_bytes())
+}
+
 fn strip_newline(bytes: &mut Vec<u8>) {
     if bytes.last() == Some(&b'\n') {
         bytes.pop();
@@ -293,9 +303,8 @@ pub fn seal(purpose: Purpose, org: [u8; 32], key: &FileKey, plaintext: &[u8]) ->
     let header = SealedHeader { purpose: purpose.byte(), org, kdf: key.kdf, nonce: crate::home::random_bytes() };
     let aad = aad(&header);
     let cipher = XChaCha20Poly1305::new(&(*key.key).into());
-    let ciphertext = cipher
-        .encrypt(&XNonce::from(header.nonce), AeadPayload { msg: plaintext, aad: &aad })
-        .unwrap_or_default();
+    let ciphertext =
+        cipher.encrypt(&XNonce::from(header.nonce), AeadPayload { msg: plaintext, aad: &aad }).unwrap_or_default();
     let mut out = MAGIC.to_vec();
     out.extend_from_slice(&postcard::to_allocvec(&SealedFile { header, ciphertext }).unwrap_or_default());
     out
@@ -321,7 +330,8 @@ impl Opened {
             return Err(SealError::Damaged(format!("{} bytes, more than the {max} such a file may have", bytes.len())));
         }
         let rest = bytes.strip_prefix(&MAGIC).ok_or_else(|| SealError::Damaged("no TRLSEAL1 header".into()))?;
-        let (file, tail) = postcard::take_from_bytes::<SealedFile>(rest).map_err(|e| SealError::Damaged(e.to_string()))?;
+        let (file, tail) =
+            postcard::take_from_bytes::<SealedFile>(rest).map_err(|e| SealError::Damaged(e.to_string()))?;
         if !tail.is_empty() {
             return Err(SealError::Damaged(format!("{} bytes after the end", tail.len())));
         }
@@ -434,10 +444,7 @@ mod tests {
         let (plain, _) = opened.open(&pass("correct horse")).unwrap();
         assert_eq!(&plain[..], b"secret seeds");
         assert!(matches!(opened.open(&pass("correct horsE")), Err(SealError::WrongPassphrase)));
-        assert!(matches!(
-            Opened::parse(&sealed, Purpose::Backup, 1 << 16),
-            Err(SealError::WrongPurpose { .. })
-        ));
+        assert!(matches!(Opened::parse(&sealed, Purpose::Backup, 1 << 16), Err(SealError::WrongPurpose { .. })));
     }
 
     #[test]
