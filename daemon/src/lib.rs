@@ -16,6 +16,7 @@ pub mod keyfile;
 pub mod metrics;
 pub mod node;
 pub mod notify;
+pub mod resources;
 pub mod securitytxt;
 pub mod store;
 pub mod taxii;
@@ -120,6 +121,7 @@ pub async fn run(
             }
         }
     }
+    let resource_task = tokio::spawn(Arc::clone(&engine).resource_upkeep(stopped(stop_rx.clone())));
     let api_task = tokio::spawn(api::server::serve(listener, Arc::clone(&engine), stopped(stop_rx.clone())));
     let queue = Arc::new(validation::ValidationQueue::new(VALIDATION_QUEUE));
     let dispatch_task =
@@ -180,6 +182,7 @@ pub async fn run(
     info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = api_task.await;
+    let _ = resource_task.await;
     if let Some(t) = taxii_task {
         let _ = t.await;
     }

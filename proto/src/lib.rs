@@ -23,6 +23,7 @@ pub mod items;
 pub mod keys;
 pub mod limits;
 pub mod posture;
+pub mod resource;
 pub mod tlp;
 pub mod trust;
 pub mod wire;

@@ -296,6 +296,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::POST, ["v1", "sbom", id, "remove"]) => reply(engine.sbom_remove(id)),
         (Method::GET, ["v1", "affected"]) => reply(engine.affected()),
         (Method::POST, ["v1", "taxii", "token"]) => reply(crate::taxii::rotate_token(&engine)),
+        (_, ["v1", "resources", ..]) => crate::resources::api::route(Arc::clone(&engine), req, &segs).await,
         (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
         _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),
     }
@@ -341,6 +342,7 @@ fn events(engine: Arc<Engine>, group: Option<String>) -> Response<Body> {
                         super::types::Event::Rejected { group, .. } => group.clone(),
                         super::types::Event::PostureRequested { request } => Some(request.group.clone()),
                         super::types::Event::Affected { affected } => Some(affected.group.clone()),
+                        super::types::Event::Resource { resource } => Some(resource.group.clone()),
                     };
                     if filter.is_some() && group != filter {
                         continue;

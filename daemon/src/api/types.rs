@@ -261,6 +261,8 @@ pub enum Event {
     PostureRequested { request: PostureRequestInfo },
     /// A stored advisory covers a component of one of this org's SBOMs (not suppressed by VEX).
     Affected { affected: Box<AffectedMatch> },
+    /// A resource was stored (received or published here).
+    Resource { resource: Box<crate::resources::ResourceView> },
 }
 
 /// The body of every error reply.

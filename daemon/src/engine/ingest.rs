@@ -361,7 +361,10 @@ impl Engine {
                 }
                 self.match_new_advisory(env, &a);
             }
-            Payload::Resource(r) => self.on_resource(env, &r),
+            Payload::Resource(r) => {
+                self.on_resource(env, &r);
+                self.resource_stored(env, &r);
+            }
             _ => {}
         }
     }
