@@ -14,6 +14,7 @@ mod keys_care;
 mod node;
 mod output;
 mod posture;
+mod resource;
 mod sbom;
 mod supply_chain;
 mod taxii;
@@ -87,7 +88,7 @@ enum Command {
     /// Rotate or revoke this organization's keys
     #[command(
         subcommand,
-        after_help = "Examples:\n  trellis keys rotate\n  trellis keys revoke --reason \"laptop lost\""
+        after_help = "Examples:\n  trellis keys rotate\n  trellis keys revoke --reason \"laptop lost\"\n  trellis keys protect\n  trellis keys export --out org.backup"
     )]
     Keys(keys::KeysCommand),
     /// Describe this organization's security posture once; read suppliers' posture
@@ -119,6 +120,12 @@ enum Command {
     /// Print events (advisories, membership changes, rejects) as they happen
     #[command(after_help = "Examples:\n  trellis watch\n  trellis --json watch --group water")]
     Watch(node::WatchArgs),
+    /// Share and find resources: playbooks, policy templates, guidance, with a topic and a TLP
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  trellis resource list --topic backups\n  trellis resource publish water --tlp green --topic backups --title T --file plan.pdf\n  trellis resource get k3vq2mfa --out plan.pdf"
+    )]
+    Resource(resource::ResourceCommand),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  trellis completions bash > ~/.local/share/bash-completion/completions/trellis")]
     Completions {
@@ -186,6 +193,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Affected(a) => sbom::affected(&ctx, a).await,
         Command::Taxii(c) => taxii::run(&ctx, c).await,
         Command::Watch(a) => node::watch(&ctx, a).await,
+        Command::Resource(c) => resource::run(&ctx, c).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());
             Ok(())

@@ -254,6 +254,7 @@ fn describe(ev: &Event) -> String {
             r.group
         ),
         Event::Affected { affected: m } => format!("{now}  {}", safe(&crate::sbom::describe(m))),
+        Event::Resource { resource: r } => format!("{now}  {}", safe(&crate::resource::describe(r))),
         Event::Rejected { group, reason, peer } => format!(
             "{now}  rejected  {}  group {}  peer {}",
             safe(reason),

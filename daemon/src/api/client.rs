@@ -120,6 +120,16 @@ impl Client {
         read_json(resp).await
     }
 
+    /// GET raw bytes (a resource's file), at most `max` of them.
+    pub async fn get_bytes(&self, path: &str, max: usize) -> Result<Vec<u8>, ClientError> {
+        let resp = self.call(Method::GET, path, None).await?;
+        let body = http_body_util::Limited::new(resp.into_body(), max)
+            .collect()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(body.to_bytes().to_vec())
+    }
+
     /// Open an event stream; each call to the returned closure's stream yields one JSON line.
     pub async fn stream(&self, path: &str) -> Result<EventStream, ClientError> {
         let resp = self.call(Method::GET, path, None).await?;
