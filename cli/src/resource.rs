@@ -36,7 +36,9 @@ pub enum ResourceCommand {
     ))]
     Publish(PublishArgs),
     /// List the resources this node can read, newest first
-    #[command(after_help = "Examples:\n  trellis resource list\n  trellis resource list --topic backups\n  trellis --json resource list --group water")]
+    #[command(
+        after_help = "Examples:\n  trellis resource list\n  trellis resource list --topic backups\n  trellis --json resource list --group water"
+    )]
     List {
         /// Only this topic
         #[arg(long)]
@@ -62,7 +64,9 @@ pub enum ResourceCommand {
         out: PathBuf,
     },
     /// Say a resource helped you ("this playbook helped us"): a confirmation its group sees
-    #[command(after_help = "Example:\n  trellis resource endorse k3vq2mfa --comment \"Used it for our first restore test\"")]
+    #[command(
+        after_help = "Example:\n  trellis resource endorse k3vq2mfa --comment \"Used it for our first restore test\""
+    )]
     Endorse {
         /// Resource id (or its first 8+ characters)
         id: String,
@@ -116,7 +120,8 @@ pub async fn run(ctx: &Ctx, cmd: ResourceCommand) -> anyhow::Result<()> {
             if let Some(g) = &group {
                 q.push(format!("group={}", encode(g)));
             }
-            let path = if q.is_empty() { "/v1/resources".to_string() } else { format!("/v1/resources?{}", q.join("&")) };
+            let path =
+                if q.is_empty() { "/v1/resources".to_string() } else { format!("/v1/resources?{}", q.join("&")) };
             let list: Vec<ResourceView> = ctx.get(&path).await?;
             if ctx.json {
                 return output::print_json(&list);

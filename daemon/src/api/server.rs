@@ -45,7 +45,9 @@ pub async fn serve(listener: UnixListener, engine: Arc<Engine>, shutdown: impl s
     let limits = crate::http::Limits {
         header_timeout: crate::http::HEADER_TIMEOUT,
         max_connections: 64,
-        max_body: MAX_BODY as u64,
+        // The largest body any route takes (an SBOM upload, a resource's file); each route caps
+        // what it reads to its own bound (JSON requests: MAX_BODY) with `Limited`.
+        max_body: (trellis_proto::formats::cyclonedx::MAX_SBOM_BYTES as u64).max(trellis_proto::resource::MAX_FILE),
     };
     crate::http::serve(listener, limits, shutdown, move |req| route(Arc::clone(&engine), req)).await
 }
