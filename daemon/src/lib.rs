@@ -10,6 +10,7 @@ pub mod backup;
 pub mod config;
 pub mod engine;
 pub mod groups;
+pub mod help;
 pub mod home;
 pub mod http;
 pub mod keyfile;

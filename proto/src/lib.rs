@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod error;
 pub mod formats;
 pub mod group;
+pub mod help;
 pub mod ids;
 pub mod invite;
 pub mod items;
