@@ -8,6 +8,7 @@
 mod advisory;
 mod export;
 mod group;
+mod help_request;
 mod input;
 mod keys;
 mod keys_care;
@@ -126,6 +127,19 @@ enum Command {
         after_help = "Examples:\n  trellis resource list --topic backups\n  trellis resource publish water --tlp green --topic backups --title T --file plan.pdf\n  trellis resource get k3vq2mfa --out plan.pdf"
     )]
     Resource(resource::ResourceCommand),
+    /// Ask for help (in a supply-chain channel: its admins; in a sector group: the members who
+    /// offer help on the topic), and follow, answer and resolve requests
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  trellis help-request acme-suppliers --topic identity-and-access --text \"How should we manage your admin accounts?\"\n",
+        "  trellis help-request list\n",
+        "  trellis help-request answer k3vq2mfa --text \"Named accounts, MFA, reviewed monthly\"\n",
+        "  trellis help-request resolve k3vq2mfa"
+    ))]
+    HelpRequest(help_request::HelpRequestArgs),
+    /// Offer help on topics to the members of your sector groups
+    #[command(subcommand, after_help = "Examples:\n  trellis helper on --topic backups\n  trellis helper list")]
+    Helper(help_request::HelperCommand),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  trellis completions bash > ~/.local/share/bash-completion/completions/trellis")]
     Completions {
@@ -194,6 +208,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Taxii(c) => taxii::run(&ctx, c).await,
         Command::Watch(a) => node::watch(&ctx, a).await,
         Command::Resource(c) => resource::run(&ctx, c).await,
+        Command::HelpRequest(a) => help_request::run(&ctx, a).await,
+        Command::Helper(c) => help_request::helper(&ctx, c).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());
             Ok(())
