@@ -114,7 +114,7 @@ impl Engine {
             let Some(Ok(doc)) = HelpDoc::from_item(&r) else { continue };
             out.push(Step { env, doc });
         }
-        out.sort_by(|a, b| (a.env.header.timestamp_ms, a.env.id.0).cmp(&(b.env.header.timestamp_ms, b.env.id.0)));
+        out.sort_by_key(|a| (a.env.header.timestamp_ms, a.env.id.0));
         out
     }
 
