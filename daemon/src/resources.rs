@@ -14,8 +14,8 @@
 //! [`UPKEEP_INTERVAL`] for files still incomplete, the node asks the peers on the group's topic
 //! for each missing chunk in turn (`RequestBody::Chunk`, §9), one request at a time per file.
 //! A peer answers only members of the resource's group, and only with chunks it holds.
-//! A node fetches automatically at most [`AUTO_FETCH_BYTES`] of files in all; beyond, a file
-//! is fetched when someone asks for it with `resource get`.
+//! A node fetches on its own until it holds [`AUTO_FETCH_BYTES`] of chunks in all; beyond, a
+//! file is fetched when someone asks for it with `resource get`.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -37,7 +37,8 @@ use crate::engine::{ActionError, Engine};
 
 /// How often incomplete files are fetched again (and new resource items looked for).
 pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
-/// Files fetched without being asked for, in all, at most: 4 GiB.
+/// Chunks a node fetches without being asked for: once it holds this much (4 GiB) in all, it
+/// fetches a file only for `resource get`.
 pub const AUTO_FETCH_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Longest wait of `resource get` for the chunks it lacks.
 const GET_WAIT: Duration = Duration::from_secs(120);
@@ -145,6 +146,21 @@ fn ensure_dir(dir: &Path) -> std::io::Result<()> {
 /// Indexes of the chunks of `meta` not yet held in `dir`.
 fn missing(dir: &Path, meta: &FileMeta) -> Vec<usize> {
     (0..meta.chunks.len()).filter(|i| !chunk_path(dir, *i).exists()).collect()
+}
+
+/// Bytes of chunks held under `home` (every file, complete or not).
+fn held_bytes(home: &Path) -> u64 {
+    let Ok(dirs) = std::fs::read_dir(home.join(DIR)) else { return 0 };
+    let mut total = 0;
+    for d in dirs.flatten() {
+        let Ok(files) = std::fs::read_dir(d.path()) else { continue };
+        for f in files.flatten() {
+            if f.file_name().to_string_lossy().ends_with(".chunk") {
+                total += f.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    total
 }
 
 /// Process-wide state of the resource machinery, one per engine (by its home).
@@ -400,7 +416,7 @@ impl Engine {
                     if missing(&dir, &meta).is_empty() {
                         break;
                     }
-                    self.fetch_file(fid).await;
+                    self.fetch_file(fid, true).await;
                     if tokio::time::Instant::now() > deadline {
                         let left = missing(&dir, &meta).len();
                         return Err(ActionError::Conflict(format!(
@@ -472,7 +488,9 @@ impl Engine {
                 return;
             }
             if let Some(this) = self.self_arc() {
-                tokio::runtime::Handle::try_current().map(|h| h.spawn(async move { this.fetch_file(fid).await })).ok();
+                tokio::runtime::Handle::try_current()
+                    .map(|h| h.spawn(async move { this.fetch_file(fid, false).await }))
+                    .ok();
             }
         }
     }
@@ -490,14 +508,13 @@ impl Engine {
             let this = Arc::clone(&self);
             let incomplete = tokio::task::spawn_blocking(move || this.scan_files()).await.unwrap_or_default();
             for fid in incomplete {
-                self.fetch_file(fid).await;
+                self.fetch_file(fid, false).await;
             }
         }
     }
 
-    /// Record every readable resource's file; return the incomplete ones to fetch, within the bound.
+    /// Record every readable resource's file; return the incomplete ones.
     fn scan_files(&self) -> Vec<[u8; 32]> {
-        let mut budget = AUTO_FETCH_BYTES;
         let mut out = Vec::new();
         for gid in self.group_ids() {
             let Ok(ids) = self.store.group_item_ids(&gid, Kind::Resource) else { continue };
@@ -509,12 +526,7 @@ impl Engine {
                 if self.register_file(&dir, env.header.group, env.id, &file).is_err() {
                     continue;
                 }
-                let Some(meta) = read_meta(&dir) else { continue };
-                if budget < meta.size {
-                    continue;
-                }
-                budget -= meta.size;
-                if !missing(&dir, &meta).is_empty() {
+                if read_meta(&dir).is_some_and(|meta| !missing(&dir, &meta).is_empty()) {
                     out.push(fid);
                 }
             }
@@ -523,8 +535,16 @@ impl Engine {
     }
 
     /// Fetch the chunks of `fid` this node lacks from the peers on its group's topic, each
-    /// checked against its hash before it is kept. One fetch per file at a time.
-    pub async fn fetch_file(self: &Arc<Self>, fid: [u8; 32]) {
+    /// checked against its hash before it is kept. One fetch per file at a time. Unless `asked`
+    /// (by `resource get`), nothing is fetched once [`AUTO_FETCH_BYTES`] of chunks are held.
+    pub async fn fetch_file(self: &Arc<Self>, fid: [u8; 32], asked: bool) {
+        if !asked {
+            let home = self.home.clone();
+            let held = tokio::task::spawn_blocking(move || held_bytes(&home)).await.unwrap_or(u64::MAX);
+            if held >= AUTO_FETCH_BYTES {
+                return;
+            }
+        }
         let fetching = self.fetching();
         if !fetching.0.lock().map(|mut s| s.insert(fid)).unwrap_or(false) {
             return;

@@ -67,6 +67,20 @@ fn get_same(bins: &Bins, home: &Path, id: &str, want: &[u8], out: &Path) -> anyh
     Ok(())
 }
 
+/// The directory of the file with `chunks` chunks under `home`'s resources.
+fn chunk_dir(home: &Path, chunks: usize) -> anyhow::Result<std::path::PathBuf> {
+    for d in std::fs::read_dir(home.join("resources"))?.flatten() {
+        let n = std::fs::read_dir(d.path())?
+            .flatten()
+            .filter(|f| f.file_name().to_string_lossy().ends_with(".chunk"))
+            .count();
+        if n == chunks {
+            return Ok(d.path());
+        }
+    }
+    anyhow::bail!("no file of {chunks} chunks under {}", home.display())
+}
+
 #[test]
 fn resources_with_large_files_reach_every_member() {
     let bins = Bins::locate().unwrap_or_else(|e| panic!("{e:#}"));
@@ -204,6 +218,28 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
     get_same(bins, &hc, &id5, &five, &out)?;
     get_same(bins, &hc, &id50, &fifty, &out)?;
     get_same(bins, &hc, &id_small, &small, &out)?;
+
+    // Resumable: C loses most of the 50 MiB file's chunks while stopped; after a restart it
+    // fetches only what is missing (from B) and the file is whole again.
+    let dir50 = chunk_dir(&hc, 50)?;
+    nodes[2].stop()?;
+    for i in 10..50 {
+        std::fs::remove_file(dir50.join(format!("{i}.chunk")))?;
+    }
+    nodes[2].restart()?;
+    wait_until("C to fetch the missing chunks again", Duration::from_secs(120), || {
+        complete(bins, &hc, &id50).then_some(())
+    })?;
+    get_same(bins, &hc, &id50, &fifty, &out)?;
+    // A chunk altered on disk is caught by its hash, dropped, fetched again.
+    let dir5 = chunk_dir(&hc, 5)?;
+    let mut chunk = std::fs::read(dir5.join("2.chunk"))?;
+    chunk[100] ^= 0xff;
+    std::fs::write(dir5.join("2.chunk"), &chunk)?;
+    let caught = bins.trellis(&hc, &["resource", "get", &id5, "--out", out.to_str().context("path")?]);
+    ensure!(caught.code == Some(1) && caught.stderr.contains("changed on disk") && !out.exists(), "{caught:?}");
+    wait_until("C to fetch the altered chunk again", NET, || complete(bins, &hc, &id5).then_some(()))?;
+    get_same(bins, &hc, &id5, &five, &out)?;
 
     // "This helped us": C's endorsement reaches B.
     bins.json(&hc, &["resource", "endorse", &id5, "--comment", "we ran it"])?;
