@@ -106,7 +106,13 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trellisd: {e:#}");
-            std::process::ExitCode::FAILURE
+            // A missing or wrong passphrase is, like a configuration error, not fixed by
+            // restarting: exit status 2, which the systemd unit does not restart on.
+            use trellis_daemon::home::HomeError;
+            match e.downcast_ref::<HomeError>() {
+                Some(HomeError::WrongPassphrase(_) | HomeError::Sealed { .. }) => std::process::ExitCode::from(2),
+                _ => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

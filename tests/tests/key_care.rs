@@ -40,8 +40,8 @@ fn dial_addr(bins: &Bins, home: &Path) -> anyhow::Result<String> {
     Ok(if addr.contains("/p2p/") { addr.to_string() } else { format!("{addr}/p2p/{peer}") })
 }
 
-/// Run `trellisd` on `home` with `args` and `env`, stdin closed; it must exit (not start)
-/// within 60 s. Returns its stderr.
+/// Run `trellisd` on `home` with `args` and `env`, stdin closed; it must exit with status 2
+/// (not start) within 60 s. Returns its stderr.
 fn trellisd_refuses(bins: &Bins, home: &Path, args: &[&str], env: &[(&str, &Path)]) -> anyhow::Result<String> {
     let mut cmd = Command::new(&bins.trellisd);
     cmd.arg("--home").arg(home).args(["--listen", "/ip4/127.0.0.1/tcp/0"]).args(args);
@@ -54,7 +54,7 @@ fn trellisd_refuses(bins: &Bins, home: &Path, args: &[&str], env: &[(&str, &Path
     loop {
         if let Some(status) = child.try_wait()? {
             let out = child.wait_with_output()?;
-            ensure!(!status.success(), "trellisd must refuse to start: {status}");
+            ensure!(status.code() == Some(2), "trellisd must refuse to start with status 2 (no restart): {status}");
             ensure!(String::from_utf8_lossy(&out.stdout).is_empty(), "trellisd said it was ready");
             return Ok(String::from_utf8_lossy(&out.stderr).into_owned());
         }
