@@ -255,6 +255,14 @@ fn describe(ev: &Event) -> String {
         ),
         Event::Affected { affected: m } => format!("{now}  {}", safe(&crate::sbom::describe(m))),
         Event::Resource { resource: r } => format!("{now}  {}", safe(&crate::resource::describe(r))),
+        Event::Help { help: h } => format!(
+            "{now}  help {}  from {}  in {}: {}  (see `trellis help-request show {}`)",
+            safe(&h.step),
+            safe(&h.from_name.clone().unwrap_or_else(|| h.from_fingerprint.clone())),
+            safe(&h.group_name),
+            safe(&h.text),
+            output::short(&h.request)
+        ),
         Event::Rejected { group, reason, peer } => format!(
             "{now}  rejected  {}  group {}  peer {}",
             safe(reason),

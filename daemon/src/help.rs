@@ -92,6 +92,21 @@ pub struct HelperView {
     pub topics: Vec<String>,
 }
 
+/// A step of a help thread as `watch` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HelpEvent {
+    pub group: String,
+    pub group_name: String,
+    /// The request's id.
+    pub request: String,
+    /// `request`, `answer` or `resolved`.
+    pub step: String,
+    pub topic: Option<String>,
+    pub from_fingerprint: String,
+    pub from_name: Option<String>,
+    pub text: String,
+}
+
 struct Step {
     env: Envelope,
     doc: HelpDoc,
@@ -160,6 +175,12 @@ impl Engine {
                 .map(|(o, _)| o)
                 .collect()
         };
+        if to.is_empty() && kind == Some(GroupKind::SupplyChain) {
+            return Err(bad(format!(
+                "you are the only admin of {:?}, so there is nobody to ask by default; name members with --to ORG",
+                req.group
+            )));
+        }
         if to.is_empty() {
             return Err(bad(format!(
                 "nobody to ask: no member of {:?} offers help on {} (members offer it with `trellis helper on --topic {}`); \
@@ -350,6 +371,40 @@ impl Engine {
             .into_iter()
             .find(|r| r.id == id)
             .ok_or_else(|| ActionError::NotFound("the request vanished".into()))
+    }
+}
+
+impl Engine {
+    /// Called for every newly stored `Resource` item this node reads: a help step addressed to
+    /// it (or its own) goes to watchers.
+    pub(crate) fn help_stored(&self, env: &Envelope, r: &Resource) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        let Some(Ok(doc)) = HelpDoc::from_item(r) else { return };
+        let (request, step, topic, text) = match doc {
+            HelpDoc::Request { topic, text } => (env.id, "request", Some(topic.as_str().to_string()), text),
+            HelpDoc::Answer { request, text } => (request, "answer", None, text),
+            HelpDoc::Resolve { request } => (request, "resolved", None, String::new()),
+            HelpDoc::Helper { .. } => return,
+        };
+        let group_name = self
+            .groups
+            .read()
+            .ok()
+            .and_then(|g| g.get(&env.header.group).map(|g| g.name().to_string()))
+            .unwrap_or_default();
+        let ev = HelpEvent {
+            group: env.header.group.to_text(),
+            group_name,
+            request: request.to_text(),
+            step: step.into(),
+            topic,
+            from_fingerprint: env.header.sender.fingerprint(),
+            from_name: self.name_of(&env.header.sender),
+            text,
+        };
+        let _ = self.events.send(crate::api::types::Event::Help { help: Box::new(ev) });
     }
 }
 

@@ -1,7 +1,7 @@
 //! Requests for help through the real binaries. In a supply-chain channel of customer A with
 //! suppliers B and C, B asks for help: A (the channel's admin) reads the request, C (another
 //! supplier) does not, though its node stores the item; A answers and the answer reaches B; B
-//! marks it resolved and A sees that. In a sector group of the same three, C offers help on
+//! marks it resolved and A sees that; B's `watch` shows the answer. In a sector group of the same three, C offers help on
 //! backups; B's request about backups reaches C and not A, and one on another topic with no
 //! helper is refused with the way out.
 //!
@@ -96,9 +96,13 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
     let shown = bins.trellis(&hc, &["help-request", "show", &id]);
     ensure!(shown.code == Some(1), "{shown:?}");
 
-    // A answers; the answer reaches B, not C.
+    // A answers; the answer reaches B (its `watch` shows it), not C.
+    let watch_b = bins.watch(&hb, &[])?;
     let answer = "Give each person a named account with MFA; we review them with you every quarter.";
     bins.json(&ha, &["help-request", "answer", &id[..12], "--text", answer])?;
+    let ev =
+        watch_b.wait_for("the answer in B's watch", NET, |v| v["event"] == "help" && v["help"]["step"] == "answer")?;
+    ensure!(ev["help"]["text"] == answer && ev["help"]["request"] == id.as_str(), "{ev}");
     let on_b = wait_until("B to read A's answer", NET, || {
         let r = requests(bins, &hb).into_iter().find(|r| r["id"] == id.as_str())?;
         (r["status"] == "answered").then_some(r)

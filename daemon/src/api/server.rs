@@ -346,6 +346,7 @@ fn events(engine: Arc<Engine>, group: Option<String>) -> Response<Body> {
                         super::types::Event::PostureRequested { request } => Some(request.group.clone()),
                         super::types::Event::Affected { affected } => Some(affected.group.clone()),
                         super::types::Event::Resource { resource } => Some(resource.group.clone()),
+                        super::types::Event::Help { help } => Some(help.group.clone()),
                     };
                     if filter.is_some() && group != filter {
                         continue;

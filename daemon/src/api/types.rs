@@ -263,6 +263,8 @@ pub enum Event {
     Affected { affected: Box<AffectedMatch> },
     /// A resource was stored (received or published here).
     Resource { resource: Box<crate::resources::ResourceView> },
+    /// A request for help, an answer or a resolution this org reads was stored.
+    Help { help: Box<crate::help::HelpEvent> },
 }
 
 /// The body of every error reply.

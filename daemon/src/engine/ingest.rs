@@ -364,6 +364,7 @@ impl Engine {
             Payload::Resource(r) => {
                 self.on_resource(env, &r);
                 self.resource_stored(env, &r);
+                self.help_stored(env, &r);
             }
             _ => {}
         }
