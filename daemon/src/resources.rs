@@ -253,7 +253,17 @@ impl Engine {
             write_atomic(&dir.join("meta"), &trellis_proto::codec::encode(&meta))
                 .map_err(|e| ActionError::Internal(e.to_string()))?;
         }
-        let (id, _) = self.publish_payload(gid, tlp, Payload::Resource(item), audience_of_item).await?;
+        let published = self.publish_payload(gid, tlp, Payload::Resource(item), audience_of_item).await;
+        let (id, _) = match published {
+            Ok(p) => p,
+            Err(e) => {
+                // Nothing announces these chunks: do not keep them.
+                if let Some(fid) = file_id {
+                    let _ = std::fs::remove_dir_all(file_dir(&self.home, &fid));
+                }
+                return Err(e);
+            }
+        };
         if let Some(fid) = file_id {
             let dir = file_dir(&self.home, &fid);
             if let Some(mut meta) = read_meta(&dir) {
