@@ -8,11 +8,14 @@
 mod advisory;
 mod export;
 mod group;
+mod help_request;
 mod input;
 mod keys;
+mod keys_care;
 mod node;
 mod output;
 mod posture;
+mod resource;
 mod sbom;
 mod supply_chain;
 mod taxii;
@@ -84,7 +87,7 @@ enum Command {
     /// Rotate or revoke this organization's keys
     #[command(
         subcommand,
-        after_help = "Examples:\n  trellis keys rotate\n  trellis keys revoke --reason \"laptop lost\""
+        after_help = "Examples:\n  trellis keys rotate\n  trellis keys revoke --reason \"laptop lost\"\n  trellis keys protect\n  trellis keys export --out org.backup"
     )]
     Keys(keys::KeysCommand),
     /// Describe this organization's security posture once; read suppliers' posture
@@ -116,6 +119,25 @@ enum Command {
     /// Print events (advisories, membership changes, rejects) as they happen
     #[command(after_help = "Examples:\n  trellis watch\n  trellis --json watch --group water")]
     Watch(node::WatchArgs),
+    /// Share and find resources: playbooks, policy templates, guidance, with a topic and a TLP
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  trellis resource list --topic backups\n  trellis resource publish water --tlp green --topic backups --title T --file plan.pdf\n  trellis resource get k3vq2mfa --out plan.pdf"
+    )]
+    Resource(resource::ResourceCommand),
+    /// Ask for help (in a supply-chain channel: its admins; in a sector group: the members who
+    /// offer help on the topic), and follow, answer and resolve requests
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  trellis help-request acme-suppliers --topic identity-and-access --text \"How should we manage your admin accounts?\"\n",
+        "  trellis help-request list\n",
+        "  trellis help-request answer k3vq2mfa --text \"Named accounts, MFA, reviewed monthly\"\n",
+        "  trellis help-request resolve k3vq2mfa"
+    ))]
+    HelpRequest(help_request::HelpRequestArgs),
+    /// Offer help on topics to the members of your sector groups
+    #[command(subcommand, after_help = "Examples:\n  trellis helper on --topic backups\n  trellis helper list")]
+    Helper(help_request::HelperCommand),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  trellis completions bash > ~/.local/share/bash-completion/completions/trellis")]
     Completions {
@@ -151,6 +173,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Affected(a) => sbom::affected(&ctx, a).await,
         Command::Taxii(c) => taxii::run(&ctx, c).await,
         Command::Watch(a) => node::watch(&ctx, a).await,
+        Command::Resource(c) => resource::run(&ctx, c).await,
+        Command::HelpRequest(a) => help_request::run(&ctx, a).await,
+        Command::Helper(c) => help_request::helper(&ctx, c).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());
             Ok(())

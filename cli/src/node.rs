@@ -15,6 +15,13 @@ pub struct InitArgs {
     /// when not given
     #[arg(long)]
     name: Option<String>,
+    /// Encrypt the identity key with a passphrase, asked twice on the terminal (see `trellis
+    /// keys protect --help`)
+    #[arg(long)]
+    passphrase: bool,
+    /// Encrypt the identity key with the passphrase in this file (one line, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -34,8 +41,12 @@ pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
     };
     let name = trellis_api::names::check_org_name(&typed).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let name = name.as_str();
+    let pass = match (args.passphrase, &args.passphrase_file) {
+        (false, None) => None,
+        (_, file) => Some(crate::keys_care::passphrase(file.as_deref(), true, "the identity key")?),
+    };
     // HomeError's messages already name the home and say what to do.
-    let identity = Identity::create(&ctx.home, name, now_ms())?;
+    let identity = Identity::create_with(&ctx.home, name, now_ms(), pass.as_ref())?;
     let org = identity.keys.org_id();
     let home = shown(&ctx.home);
     if ctx.json {
@@ -43,12 +54,18 @@ pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
             "org": org.to_text(),
             "fingerprint": org.fingerprint(),
             "home": home,
+            "protected": identity.protected(),
         }));
     }
     println!("created organization {} ({})", org.fingerprint(), identity.name);
     println!("  id:   {}", org.to_text());
     println!("  home: {home}");
-    println!("start the node with: trellisd --home {home}");
+    if identity.protected() {
+        println!("  key:  encrypted with the passphrase");
+        println!("start the node with: trellisd --home {home} --passphrase-file FILE (or type it when asked)");
+    } else {
+        println!("start the node with: trellisd --home {home}");
+    }
     Ok(())
 }
 
@@ -233,6 +250,15 @@ fn describe(ev: &Event) -> String {
             r.group
         ),
         Event::Affected { affected: m } => format!("{now}  {}", safe(&crate::sbom::describe(m))),
+        Event::Resource { resource: r } => format!("{now}  {}", safe(&crate::resource::describe(r))),
+        Event::Help { help: h } => format!(
+            "{now}  help {}  from {}  in {}: {}  (see `trellis help-request show {}`)",
+            safe(&h.step),
+            safe(&h.from_name.clone().unwrap_or_else(|| h.from_fingerprint.clone())),
+            safe(&h.group_name),
+            safe(&h.text),
+            output::short(&h.request)
+        ),
         Event::Rejected { group, reason, peer } => format!(
             "{now}  rejected  {}  group {}  peer {}",
             safe(reason),

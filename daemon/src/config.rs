@@ -28,6 +28,10 @@ pub struct Config {
     pub evidence_allow_private: bool,
     /// CA certificates (PEM) trusted by security.txt evidence checks; None: the system's.
     pub evidence_ca_file: Option<PathBuf>,
+    /// The file holding the passphrase of a protected identity key, with the setting that named
+    /// it (`--passphrase-file`, `TRELLIS_PASSPHRASE_FILE` or `passphrase_file`). The path, not
+    /// the secret: the passphrase itself never sits in the configuration.
+    pub passphrase_file: Option<(PathBuf, &'static str)>,
 }
 
 /// `config.toml` in the home. Every key is optional.
@@ -43,6 +47,8 @@ pub struct FileConfig {
     pub metrics_listen: Option<String>,
     pub evidence_allow_private: Option<bool>,
     pub evidence_ca_file: Option<PathBuf>,
+    /// A relative path is taken from the home.
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// Settings given on the command line (None = not given).
@@ -55,6 +61,7 @@ pub struct Overrides {
     pub name: Option<String>,
     pub taxii_listen: Option<String>,
     pub metrics_listen: Option<String>,
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// Parse a list of multiaddrs, naming the setting in errors.
@@ -157,7 +164,15 @@ impl Config {
                 Some(addr)
             }
         };
+        let mut passphrase_file = file.passphrase_file.map(|p| (home.join(p), "passphrase_file in config.toml"));
+        if let Some(v) = std::env::var_os("TRELLIS_PASSPHRASE_FILE").filter(|v| !v.is_empty()) {
+            passphrase_file = Some((PathBuf::from(v), "TRELLIS_PASSPHRASE_FILE"));
+        }
+        if let Some(p) = flags.passphrase_file {
+            passphrase_file = Some((p, "--passphrase-file"));
+        }
         Ok(Config {
+            passphrase_file,
             home: home.to_path_buf(),
             listen: addrs("listen", &listen)?,
             bootstrap: addrs("bootstrap", &bootstrap)?,

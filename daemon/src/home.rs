@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use trellis_proto::keys::{EncryptionSecret, OrgKeys};
 use zeroize::Zeroize;
 
+use crate::keyfile::{self, FileKey, Kdf, Passphrase, Purpose};
+
 /// File names inside a home.
 pub use trellis_api::paths::{IDENTITY_FILE, SOCKET_FILE};
 pub const NODE_KEY_FILE: &str = "node.key";
@@ -33,6 +35,10 @@ pub enum HomeError {
     Corrupt { path: String, why: String },
     #[error("{path} is readable by other users (mode {mode:o}); run: chmod 600 {path}")]
     Permissions { path: String, mode: u32 },
+    #[error("{0}: wrong passphrase (or the file was altered); nothing was changed")]
+    WrongPassphrase(String),
+    #[error("{path}: {why}")]
+    Sealed { path: String, why: String },
     #[error(
         "another trellisd ({who}) is running on this home, {home}; nothing was changed. Stop it first, \
          or give this one its own home with --home"
@@ -94,9 +100,10 @@ pub fn lock_home(home: &Path) -> Result<HomeLock, HomeError> {
     Ok(HomeLock { _file: file })
 }
 
-/// The org identity as stored in `identity.key` (postcard, mode 0600).
+/// The org identity as stored in `identity.key` (postcard, mode 0600), in clear or, when the
+/// operator protected it, as the plaintext of a sealed file ([`crate::keyfile`]).
 #[derive(Serialize, Deserialize)]
-struct IdentityFile {
+pub(crate) struct IdentityFile {
     version: u8,
     name: String,
     signing_seed: [u8; 32],
@@ -113,11 +120,53 @@ impl Drop for IdentityFile {
     }
 }
 
+impl IdentityFile {
+    fn of(identity: &Identity) -> IdentityFile {
+        IdentityFile {
+            version: 1,
+            name: identity.name.clone(),
+            signing_seed: identity.keys.signing_seed(),
+            encryption_seed: identity.keys.encryption().to_bytes(),
+            previous_encryption: identity.keys.previous_encryption().iter().map(|k| k.to_bytes()).collect(),
+            created_ms: identity.created_ms,
+        }
+    }
+
+    /// The encoding, in a buffer that is zeroized when dropped.
+    pub(crate) fn encode(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(postcard::to_allocvec(self).unwrap_or_default())
+    }
+
+    /// Decode and check; `why` errors say what is wrong.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<IdentityFile, String> {
+        let file = postcard::from_bytes::<IdentityFile>(bytes).map_err(|e| e.to_string())?;
+        if file.version != 1 {
+            return Err(format!("unknown version {}", file.version));
+        }
+        Ok(file)
+    }
+
+    fn into_identity(self, protection: Option<FileKey>) -> Identity {
+        let mut keys = OrgKeys::from_seeds(self.signing_seed, self.encryption_seed);
+        for k in &self.previous_encryption {
+            keys.push_previous(EncryptionSecret::from_bytes(*k));
+        }
+        Identity { name: self.name.clone(), keys, created_ms: self.created_ms, protection }
+    }
+}
+
+/// Largest `identity.key` read (a sealed one is a few hundred bytes; previous encryption keys
+/// add 32 bytes each).
+const MAX_IDENTITY_FILE: usize = 1 << 20;
+
 /// An organization identity loaded from a home.
 pub struct Identity {
     pub name: String,
     pub keys: OrgKeys,
     pub created_ms: u64,
+    /// The key `identity.key` is sealed with, when it is protected by a passphrase: saving (after
+    /// a rename or a rotation) seals it again, so the file is never written in clear.
+    protection: Option<FileKey>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -150,6 +199,12 @@ fn read_secret_file(path: &Path) -> Result<Vec<u8>, HomeError> {
     if mode & 0o077 != 0 {
         return Err(HomeError::Permissions { path: path.display().to_string(), mode });
     }
+    if meta.len() > MAX_IDENTITY_FILE as u64 {
+        return Err(HomeError::Corrupt {
+            path: path.display().to_string(),
+            why: format!("{} bytes, more than a key file has", meta.len()),
+        });
+    }
     fs::read(path).map_err(io(path))
 }
 
@@ -159,16 +214,51 @@ impl Identity {
         home.join(IDENTITY_FILE).exists()
     }
 
+    /// Whether the identity of `home` is protected by a passphrase.
+    pub fn is_protected(home: &Path) -> Result<bool, HomeError> {
+        let path = home.join(IDENTITY_FILE);
+        if !path.exists() {
+            return Err(HomeError::NoIdentity(home.display().to_string()));
+        }
+        Ok(keyfile::is_sealed(&read_secret_file(&path)?))
+    }
+
+    /// The org id of `home`'s identity without opening it (a protected file has it in clear).
+    pub fn org_of(home: &Path) -> Result<trellis_proto::OrgId, HomeError> {
+        let path = home.join(IDENTITY_FILE);
+        let bytes = zeroize::Zeroizing::new(read_secret_file(&path)?);
+        if keyfile::is_sealed(&bytes) {
+            let opened = keyfile::Opened::parse(&bytes, Purpose::Identity, MAX_IDENTITY_FILE)
+                .map_err(|e| HomeError::Corrupt { path: path.display().to_string(), why: e.to_string() })?;
+            return Ok(trellis_proto::OrgId(opened.org()));
+        }
+        Ok(Self::load(home)?.keys.org_id())
+    }
+
     /// Create a new identity in `home`; refuses if one exists.
     pub fn create(home: &Path, name: &str, now_ms: u64) -> Result<Identity, HomeError> {
+        Self::create_with(home, name, now_ms, None)
+    }
+
+    /// Create a new identity in `home`, sealed with `passphrase` when one is given; refuses if
+    /// one exists.
+    pub fn create_with(
+        home: &Path,
+        name: &str,
+        now_ms: u64,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<Identity, HomeError> {
         ensure_home(home)?;
         if Self::exists(home) {
-            let existing = Self::load(home)?;
             return Err(HomeError::IdentityExists {
                 home: home.display().to_string(),
-                fingerprint: existing.keys.org_id().fingerprint(),
+                fingerprint: Self::org_of(home)?.fingerprint(),
             });
         }
+        let protection = match passphrase {
+            Some(p) => Some(Kdf::fresh().derive(p).map_err(seal_error(&home.join(IDENTITY_FILE)))?),
+            None => None,
+        };
         let file = IdentityFile {
             version: 1,
             name: name.trim().to_string(),
@@ -177,42 +267,106 @@ impl Identity {
             previous_encryption: Vec::new(),
             created_ms: now_ms,
         };
-        write_secret_file(&home.join(IDENTITY_FILE), &postcard::to_allocvec(&file).unwrap_or_default())?;
-        Self::load(home)
+        let identity = file.into_identity(protection);
+        identity.save(home)?;
+        Ok(identity)
     }
 
-    /// Load the identity of `home`.
+    /// Load the identity of `home`; a protected one is refused (see [`Identity::load_with`]).
     pub fn load(home: &Path) -> Result<Identity, HomeError> {
+        Self::load_with(home, || {
+            Err(keyfile::SealError::Passphrase(
+                "this identity is protected by a passphrase; this program was given none".into(),
+            ))
+        })
+    }
+
+    /// Load the identity of `home`, calling `passphrase` only if the file is protected. A wrong
+    /// passphrase is an error and changes nothing.
+    pub fn load_with(
+        home: &Path,
+        passphrase: impl FnOnce() -> Result<Passphrase, keyfile::SealError>,
+    ) -> Result<Identity, HomeError> {
         let path = home.join(IDENTITY_FILE);
         if !path.exists() {
             return Err(HomeError::NoIdentity(home.display().to_string()));
         }
-        let mut bytes = read_secret_file(&path)?;
+        let bytes = zeroize::Zeroizing::new(read_secret_file(&path)?);
         let corrupt = |why: String| HomeError::Corrupt { path: path.display().to_string(), why };
-        let parsed = postcard::from_bytes::<IdentityFile>(&bytes).map_err(|e| corrupt(e.to_string()));
-        bytes.zeroize();
-        let file = parsed?;
-        if file.version != 1 {
-            return Err(corrupt(format!("unknown version {}", file.version)));
+        if keyfile::is_sealed(&bytes) {
+            let opened = keyfile::Opened::parse(&bytes, Purpose::Identity, MAX_IDENTITY_FILE)
+                .map_err(|e| corrupt(e.to_string()))?;
+            let pass = passphrase().map_err(seal_error(&path))?;
+            let (plain, key) = opened.open(&pass).map_err(seal_error(&path))?;
+            let file = IdentityFile::decode(&plain).map_err(corrupt)?;
+            let identity = file.into_identity(Some(key));
+            if identity.keys.org_id().0 != opened.org() {
+                return Err(corrupt("the organization id in clear differs from the sealed key".into()));
+            }
+            return Ok(identity);
         }
-        let mut keys = OrgKeys::from_seeds(file.signing_seed, file.encryption_seed);
-        for k in &file.previous_encryption {
-            keys.push_previous(EncryptionSecret::from_bytes(*k));
-        }
-        Ok(Identity { name: file.name.clone(), keys, created_ms: file.created_ms })
+        let file = IdentityFile::decode(&bytes).map_err(corrupt)?;
+        Ok(file.into_identity(None))
     }
 
-    /// Persist this identity (after a key rotation).
+    /// Whether this identity is kept sealed with a passphrase.
+    pub fn protected(&self) -> bool {
+        self.protection.is_some()
+    }
+
+    /// Persist this identity (after a key rotation or a rename), sealed again if it is protected.
     pub fn save(&self, home: &Path) -> Result<(), HomeError> {
-        let file = IdentityFile {
-            version: 1,
-            name: self.name.clone(),
-            signing_seed: self.keys.signing_seed(),
-            encryption_seed: self.keys.encryption().to_bytes(),
-            previous_encryption: self.keys.previous_encryption().iter().map(|k| k.to_bytes()).collect(),
-            created_ms: self.created_ms,
+        let plain = IdentityFile::of(self).encode();
+        let bytes = match &self.protection {
+            Some(key) => keyfile::seal(Purpose::Identity, self.keys.org_id().0, key, &plain),
+            None => plain.to_vec(),
         };
-        write_secret_file(&home.join(IDENTITY_FILE), &postcard::to_allocvec(&file).unwrap_or_default())
+        let bytes = zeroize::Zeroizing::new(bytes);
+        write_secret_file(&home.join(IDENTITY_FILE), &bytes)
+    }
+
+    /// Seal `identity.key` with `passphrase` (fresh salt, argon2id) and save it; the clear file
+    /// is replaced atomically.
+    pub fn protect(&mut self, home: &Path, passphrase: &Passphrase) -> Result<(), HomeError> {
+        let key = Kdf::fresh().derive(passphrase).map_err(seal_error(&home.join(IDENTITY_FILE)))?;
+        let old = self.protection.replace(key);
+        if let Err(e) = self.save(home) {
+            self.protection = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Write `identity.key` in clear again.
+    pub fn unprotect(&mut self, home: &Path) -> Result<(), HomeError> {
+        let old = self.protection.take();
+        if let Err(e) = self.save(home) {
+            self.protection = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The identity's encoding (for a backup), zeroized when dropped.
+    pub(crate) fn encode_secret(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        IdentityFile::of(self).encode()
+    }
+
+    /// An identity from [`Identity::encode_secret`]'s bytes, not yet saved anywhere.
+    pub(crate) fn decode_secret(bytes: &[u8]) -> Result<Identity, String> {
+        Ok(IdentityFile::decode(bytes)?.into_identity(None))
+    }
+
+    /// Use `key` (derived from a passphrase) for this identity's file from now on.
+    pub(crate) fn set_protection(&mut self, key: Option<FileKey>) {
+        self.protection = key;
+    }
+}
+
+fn seal_error(path: &Path) -> impl FnOnce(keyfile::SealError) -> HomeError + '_ {
+    move |e| match e {
+        keyfile::SealError::WrongPassphrase => HomeError::WrongPassphrase(path.display().to_string()),
+        other => HomeError::Sealed { path: path.display().to_string(), why: other.to_string() },
     }
 }
 

@@ -6,14 +6,18 @@
 //! local HTTP+JSON API over a unix socket).
 
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod engine;
 pub mod groups;
+pub mod help;
 pub mod home;
 pub mod http;
+pub mod keyfile;
 pub mod metrics;
 pub mod node;
 pub mod notify;
+pub mod resources;
 pub mod securitytxt;
 pub mod store;
 pub mod taxii;
@@ -62,7 +66,10 @@ pub async fn run(
     // Held until `run` returns: one daemon per home.
     let _home_lock = home::lock_home(&home)?;
     let identity = if Identity::exists(&home) {
-        Identity::load(&home)?
+        // A protected identity needs its passphrase (README "Protecting and backing up the
+        // organization's key"); without one the node refuses to start, naming where it looked.
+        let sources = keyfile::PassphraseSources::new(config.passphrase_file.clone());
+        Identity::load_with(&home, || sources.get(&home))?
     } else {
         let name = config.name.clone().unwrap_or_else(|| "Unnamed organization".to_string());
         let id = Identity::create(&home, &name, now_ms())?;
@@ -120,6 +127,7 @@ pub async fn run(
             }
         }
     }
+    let resource_task = tokio::spawn(Arc::clone(&engine).resource_upkeep(stopped(stop_rx.clone())));
     let api_task = tokio::spawn(api::server::serve(listener, Arc::clone(&engine), stopped(stop_rx.clone())));
     let queue = Arc::new(validation::ValidationQueue::new(VALIDATION_QUEUE));
     let dispatch_task =
@@ -180,6 +188,7 @@ pub async fn run(
     info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = api_task.await;
+    let _ = resource_task.await;
     if let Some(t) = taxii_task {
         let _ = t.await;
     }

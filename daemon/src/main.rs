@@ -19,6 +19,7 @@ use trellis_daemon::config::{Config, DEFAULT_PORT, Overrides};
         "  trellisd                                        # default home, listens on TCP port 7420\n",
         "  trellisd --home /tmp/a --listen /ip4/127.0.0.1/tcp/0   # pick a free port\n",
         "  trellisd --home /tmp/b --bootstrap /ip4/127.0.0.1/tcp/7420/p2p/12D3Koo...\n",
+        "  trellisd --passphrase-file /etc/trellis/passphrase      # identity protected by `trellis keys protect`\n",
         "Logs: RUST_LOG=debug trellisd"
     )
 )]
@@ -49,6 +50,12 @@ struct Args {
     /// token`) on this TCP address, e.g. 127.0.0.1:9443 [env: TRELLIS_TAXII_LISTEN; default: off]
     #[arg(long, value_name = "ADDR:PORT")]
     taxii_listen: Option<String>,
+    /// File holding the passphrase of a protected identity key (`trellis keys protect`), one
+    /// line, mode 0600. Looked for in order: this flag, TRELLIS_PASSPHRASE_FILE,
+    /// `passphrase_file` in config.toml, the systemd credential
+    /// $CREDENTIALS_DIRECTORY/trellis-passphrase, then a prompt when stdin is a terminal
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,6 +77,7 @@ fn main() -> std::process::ExitCode {
         name: args.name,
         taxii_listen: args.taxii_listen,
         metrics_listen: args.metrics_listen,
+        passphrase_file: args.passphrase_file,
     };
     let config = match Config::load(&home, overrides) {
         Ok(c) => c,
@@ -98,7 +106,13 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trellisd: {e:#}");
-            std::process::ExitCode::FAILURE
+            // A missing or wrong passphrase is, like a configuration error, not fixed by
+            // restarting: exit status 2, which the systemd unit does not restart on.
+            use trellis_daemon::home::HomeError;
+            match e.downcast_ref::<HomeError>() {
+                Some(HomeError::WrongPassphrase(_) | HomeError::Sealed { .. }) => std::process::ExitCode::from(2),
+                _ => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

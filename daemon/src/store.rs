@@ -10,7 +10,8 @@
 //!   the per-sender sequence vectors used by catch-up sync.
 //! - `groups`: group id → [`GroupRecord`] (genesis, epoch keys this node holds).
 //! - `peers`: peer id → known addresses, to reconnect after a restart.
-//! - `meta`: schema version.
+//! - `meta`: schema version; per group, the highest sequence number this org had used when a
+//!   backup it was restored from was made (`seq-floor/<group>`): it publishes above it.
 
 use std::path::Path;
 
@@ -178,6 +179,10 @@ fn seq_key(group: &GroupId, sender: &OrgId, seq: u64) -> Vec<u8> {
     k.extend_from_slice(sender.as_bytes());
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+fn seq_floor_key(group: &GroupId) -> String {
+    format!("seq-floor/{}", group.to_text())
 }
 
 fn id_from(bytes: &[u8]) -> Result<ItemId, StoreError> {
@@ -359,6 +364,25 @@ impl Store {
             txn.abort().map_err(dberr)?;
         }
         Ok(out)
+    }
+
+    /// The sequence number this org's next item in `group` takes: one past the highest stored
+    /// and past the floor a restored backup set (`put_seq_floor`), so a node restored from a
+    /// backup never reuses a number its org used before the backup, even while catch-up has not
+    /// brought those items back. Read in a read transaction: it never waits for a writer.
+    pub fn next_own_seq(&self, group: &GroupId, me: &OrgId) -> Result<u64, StoreError> {
+        let last = self.last_seq(group, me)?;
+        let txn = self.begin_read()?;
+        let floor = match txn.open_table(META) {
+            Ok(meta) => meta
+                .get(seq_floor_key(group).as_str())
+                .map_err(dberr)?
+                .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+                .map(u64::from_be_bytes),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(dberr(e)),
+        };
+        Ok(last.max(floor.unwrap_or(0)) + 1)
     }
 
     /// The highest sequence number stored for `org` in `group` (0 when none), read in a read
@@ -551,6 +575,17 @@ impl Store {
         }
         batch.next = None;
         Ok(batch)
+    }
+
+    /// Record that this org used sequence numbers up to `seq` in `group` (from a backup): its
+    /// next item there gets a higher one.
+    pub fn put_seq_floor(&self, group: &GroupId, seq: u64) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        {
+            let mut t = txn.open_table(META).map_err(dberr)?;
+            t.insert(seq_floor_key(group).as_str(), seq.to_be_bytes().as_slice()).map_err(dberr)?;
+        }
+        txn.commit().map_err(dberr)
     }
 
     /// Save a group record.

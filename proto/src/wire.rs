@@ -70,6 +70,10 @@ pub enum RequestBody {
     /// requester lacks and a sequence-range sync cannot bring (the twin of an equivocation,
     /// §6.9). At most [`MAX_OPS_BY_ID`] ids.
     Ops { group: GroupId, ids: Vec<crate::ItemId> },
+    /// "Send me chunk `index` of the file `file`" (a resource's file carried beside its item,
+    /// `crate::resource`): answered with `Response::Chunk` by a node that holds it, to members
+    /// of the group the resource was published in.
+    Chunk { file: [u8; 32], index: u32 },
 }
 
 /// A response.
@@ -84,6 +88,9 @@ pub enum Response {
     Delivered,
     /// The responder will not answer, with the reason.
     Refused(String),
+    /// One encrypted chunk of a file (`RequestBody::Chunk`); the requester checks it against
+    /// the chunk's hash in the item.
+    Chunk(#[serde(with = "crate::codec::bytes")] Vec<u8>),
 }
 
 /// The length announced by a frame header, checked against `max` before anything is read or

@@ -249,6 +249,8 @@ pub struct Daemon {
     pub name: String,
     pub home: PathBuf,
     bootstrap: Vec<String>,
+    /// Further `trellisd` arguments (e.g. `--passphrase-file FILE`), kept across restarts.
+    extra_args: Vec<String>,
     child: Option<Child>,
     log: PathBuf,
     /// Logs of this daemon's earlier runs (before a restart), printed with the current one.
@@ -260,10 +262,22 @@ impl Daemon {
     /// Start `trellisd --home HOME --listen /ip4/127.0.0.1/tcp/0 [--bootstrap ADDR]…` and wait
     /// until `trellis status` answers. Its stderr (the log) goes to a file beside the home.
     pub fn start(bins: &Bins, name: &str, home: &Path, bootstrap: &[String]) -> anyhow::Result<Daemon> {
+        Self::start_with_args(bins, name, home, bootstrap, &[])
+    }
+
+    /// [`Daemon::start`] with further `trellisd` arguments.
+    pub fn start_with_args(
+        bins: &Bins,
+        name: &str,
+        home: &Path,
+        bootstrap: &[String],
+        extra_args: &[&str],
+    ) -> anyhow::Result<Daemon> {
         let mut d = Daemon {
             name: name.to_string(),
             home: home.to_path_buf(),
             bootstrap: bootstrap.to_vec(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             child: None,
             log: PathBuf::new(),
             earlier_logs: Vec::new(),
@@ -287,6 +301,7 @@ impl Daemon {
         for b in &self.bootstrap {
             cmd.args(["--bootstrap", b]);
         }
+        cmd.args(&self.extra_args);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(File::create(&out).with_context(|| format!("create {}", out.display()))?)

@@ -144,6 +144,16 @@ impl Client {
         read_json(resp).await
     }
 
+    /// GET raw bytes (a resource's file), at most `max` of them.
+    pub async fn get_bytes(&self, path: &str, max: usize) -> Result<Vec<u8>, ClientError> {
+        let resp = self.call(Method::GET, path, None).await?;
+        let body = http_body_util::Limited::new(resp.into_body(), max)
+            .collect()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(body.to_bytes().to_vec())
+    }
+
     /// Open an event stream; each call to the returned closure's stream yields one JSON line.
     pub async fn stream(&self, path: &str) -> Result<EventStream, ClientError> {
         let resp = self.call(Method::GET, path, None).await?;
@@ -325,6 +335,79 @@ impl Client {
 
     pub async fn taxii_token(&self) -> Result<TaxiiToken, ClientError> {
         self.post("/v1/taxii/token", &Empty {}).await
+    }
+
+    pub async fn ask_help(&self, req: &AskHelp) -> Result<Created, ClientError> {
+        self.post("/v1/help", req).await
+    }
+
+    pub async fn help_requests(&self) -> Result<Vec<HelpRequestView>, ClientError> {
+        self.get("/v1/help").await
+    }
+
+    pub async fn help_request(&self, id: &str) -> Result<HelpRequestView, ClientError> {
+        self.get(&format!("/v1/help/{}", encode(id))).await
+    }
+
+    pub async fn answer_help(&self, id: &str, text: &str) -> Result<Created, ClientError> {
+        self.post(&format!("/v1/help/{}/answer", encode(id)), &AnswerHelp { text: text.to_string() }).await
+    }
+
+    pub async fn resolve_help(&self, id: &str) -> Result<Created, ClientError> {
+        self.post(&format!("/v1/help/{}/resolve", encode(id)), &Empty {}).await
+    }
+
+    pub async fn helpers(&self) -> Result<Vec<HelperView>, ClientError> {
+        self.get("/v1/helpers").await
+    }
+
+    pub async fn offer_help(&self, offer: &HelperOffer) -> Result<CreatedMany, ClientError> {
+        self.post("/v1/helpers", offer).await
+    }
+
+    /// Resources this node can read, optionally of one topic and one group.
+    pub async fn resources(&self, topic: Option<&str>, group: Option<&str>) -> Result<Vec<ResourceView>, ClientError> {
+        let mut q = Vec::new();
+        if let Some(t) = topic {
+            q.push(format!("topic={}", encode(t)));
+        }
+        if let Some(g) = group {
+            q.push(format!("group={}", encode(g)));
+        }
+        if q.is_empty() {
+            self.get("/v1/resources").await
+        } else {
+            self.get(&format!("/v1/resources?{}", q.join("&"))).await
+        }
+    }
+
+    pub async fn resource(&self, id: &str) -> Result<ResourceView, ClientError> {
+        self.get(&format!("/v1/resources/{}", encode(id))).await
+    }
+
+    /// Publish a resource: its description in the query, its file (possibly empty) as the body.
+    pub async fn publish_resource(&self, meta: &PublishResource, file: Vec<u8>) -> Result<Created, ClientError> {
+        let meta = serde_json::to_string(meta).map_err(|e| ClientError::Transport(e.to_string()))?;
+        self.post_raw(&format!("/v1/resources?meta={}", encode(&meta)), file).await
+    }
+
+    /// A resource's file, whole and checked against its hash by the daemon, at most `max` bytes.
+    pub async fn resource_content(&self, id: &str, max: usize) -> Result<Vec<u8>, ClientError> {
+        self.get_bytes(&format!("/v1/resources/{}/content", encode(id)), max).await
+    }
+
+    pub async fn endorse_resource(&self, id: &str, comment: Option<&str>) -> Result<Created, ClientError> {
+        match comment {
+            Some(c) => {
+                self.post(&format!("/v1/resources/{}/endorse?comment={}", encode(id), encode(c)), &Empty {}).await
+            }
+            None => self.post(&format!("/v1/resources/{}/endorse", encode(id)), &Empty {}).await,
+        }
+    }
+
+    /// The org identity, sealed with a passphrase, for a backup.
+    pub async fn export_keys(&self, req: &ExportKeysRequest) -> Result<ExportKeysReply, ClientError> {
+        self.post("/v1/keys/export", req).await
     }
 
     /// Follow the event stream, of one group or all.

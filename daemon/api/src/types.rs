@@ -342,6 +342,10 @@ pub enum Event {
     PostureRequested { request: PostureRequestInfo },
     /// A stored advisory covers a component of one of this org's SBOMs (not suppressed by VEX).
     Affected { affected: Box<AffectedMatch> },
+    /// A resource was stored (received or published here).
+    Resource { resource: Box<ResourceView> },
+    /// A request for help, an answer or a resolution this org reads was stored.
+    Help { help: Box<HelpEvent> },
 }
 
 /// The body of every error reply.
@@ -750,4 +754,166 @@ pub struct TaxiiToken {
     pub token: String,
     /// Where the TAXII server listens, if it is enabled.
     pub listen: Option<String>,
+}
+
+// Resources (guidance, playbooks, files) and requests for help.
+
+/// A resource as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResourceView {
+    pub id: String,
+    pub group: String,
+    pub group_name: String,
+    pub title: String,
+    pub topic: String,
+    pub audience: String,
+    pub tlp: String,
+    pub publisher: String,
+    pub publisher_fingerprint: String,
+    pub publisher_name: Option<String>,
+    pub published_ms: u64,
+    pub text: String,
+    pub url: Option<String>,
+    pub file: Option<FileView>,
+    /// Organizations that confirmed it ("this helped us").
+    pub endorsements: usize,
+}
+
+/// A resource's file as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileView {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    /// `inline` (inside the item) or `chunked` (beside it).
+    pub carried: String,
+    pub chunks: usize,
+    /// Chunks this node holds (all of them for an inline file).
+    pub chunks_held: usize,
+}
+
+/// `POST /v1/resources?meta=<JSON>`: the resource; the request body is the file (may be empty).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PublishResource {
+    pub group: String,
+    pub title: String,
+    pub topic: String,
+    #[serde(default)]
+    pub audience: Option<String>,
+    pub tlp: String,
+    #[serde(default)]
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The file's name, when the body is a file.
+    #[serde(default)]
+    pub file_name: Option<String>,
+}
+
+/// `POST /v1/help`: ask for help.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AskHelp {
+    pub group: String,
+    pub topic: String,
+    pub text: String,
+    #[serde(default)]
+    pub to: Vec<String>,
+}
+
+/// `POST /v1/help/{id}/answer`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AnswerHelp {
+    pub text: String,
+}
+
+/// `POST /v1/helper`: offer (or stop offering) help on topics.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HelperOffer {
+    pub on: bool,
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// One group; none: every sector group this org is in.
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+/// A request for help and its thread, as this node can read them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HelpRequestView {
+    pub id: String,
+    pub group: String,
+    pub group_name: String,
+    pub topic: String,
+    pub text: String,
+    pub asker: String,
+    pub asker_fingerprint: String,
+    pub asker_name: Option<String>,
+    /// Fingerprints of the orgs the request was addressed to (besides the asker).
+    pub to: Vec<String>,
+    /// `open`, `answered` or `resolved`.
+    pub status: String,
+    pub asked_ms: u64,
+    pub answers: Vec<AnswerView>,
+}
+
+/// One answer in a thread.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AnswerView {
+    pub id: String,
+    pub from: String,
+    pub from_fingerprint: String,
+    pub from_name: Option<String>,
+    pub text: String,
+    pub answered_ms: u64,
+}
+
+/// A helper offer as this node knows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HelperView {
+    pub group: String,
+    pub group_name: String,
+    pub org: String,
+    pub fingerprint: String,
+    pub name: Option<String>,
+    pub topics: Vec<String>,
+}
+
+/// A step of a help thread as `watch` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HelpEvent {
+    pub group: String,
+    pub group_name: String,
+    /// The request's id.
+    pub request: String,
+    /// `request`, `answer` or `resolved`.
+    pub step: String,
+    pub topic: Option<String>,
+    pub from_fingerprint: String,
+    pub from_name: Option<String>,
+    pub text: String,
+}
+
+// Backups of the org identity.
+
+/// `POST /v1/keys/export`: the passphrase to seal the backup with (base64, so any bytes).
+#[derive(Serialize, Deserialize)]
+pub struct ExportKeysRequest {
+    pub passphrase_b64: String,
+}
+
+impl Drop for ExportKeysRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.passphrase_b64);
+    }
+}
+
+/// The reply: the sealed backup file (base64) and what it holds.
+#[derive(Serialize, Deserialize)]
+pub struct ExportKeysReply {
+    pub backup_b64: String,
+    pub org: String,
+    pub fingerprint: String,
+    pub groups: usize,
 }

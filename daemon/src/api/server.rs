@@ -45,7 +45,9 @@ pub async fn serve(listener: UnixListener, engine: Arc<Engine>, shutdown: impl s
     let limits = crate::http::Limits {
         header_timeout: crate::http::HEADER_TIMEOUT,
         max_connections: 64,
-        max_body: MAX_BODY as u64,
+        // The largest body any route takes (an SBOM upload, a resource's file); each route caps
+        // what it reads to its own bound (JSON requests: MAX_BODY) with `Limited`.
+        max_body: (trellis_proto::formats::cyclonedx::MAX_SBOM_BYTES as u64).max(trellis_proto::resource::MAX_FILE),
     };
     crate::http::serve(listener, limits, shutdown, move |req| route(Arc::clone(&engine), req)).await
 }
@@ -162,6 +164,10 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             ),
             Err(r) => r,
         },
+        (Method::POST, ["v1", "keys", "export"]) => match body::<crate::backup::ExportKeysRequest>(req).await {
+            Ok(b) => reply(crate::backup::export_route(&engine, &b).await),
+            Err(r) => r,
+        },
         (Method::POST, ["v1", "advisories", id, "reshare"]) => {
             let id = id.to_string();
             match body::<ReshareRequest>(req).await {
@@ -265,6 +271,8 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::POST, ["v1", "sbom", id, "remove"]) => reply(engine.sbom_remove(id)),
         (Method::GET, ["v1", "affected"]) => reply(engine.affected()),
         (Method::POST, ["v1", "taxii", "token"]) => reply(crate::taxii::rotate_token(&engine)),
+        (_, ["v1", "help", ..] | ["v1", "helpers"]) => crate::help::api::route(Arc::clone(&engine), req, &segs).await,
+        (_, ["v1", "resources", ..]) => crate::resources::api::route(Arc::clone(&engine), req, &segs).await,
         (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
         _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),
     }
@@ -310,6 +318,8 @@ fn events(engine: Arc<Engine>, group: Option<String>) -> Response<Body> {
                         super::types::Event::Rejected { group, .. } => group.clone(),
                         super::types::Event::PostureRequested { request } => Some(request.group.clone()),
                         super::types::Event::Affected { affected } => Some(affected.group.clone()),
+                        super::types::Event::Resource { resource } => Some(resource.group.clone()),
+                        super::types::Event::Help { help } => Some(help.group.clone()),
                     };
                     if filter.is_some() && group != filter {
                         continue;

@@ -321,7 +321,7 @@ impl Engine {
         let result = tokio::task::spawn_blocking(move || {
             let _numbering = this.sequencer.lock().map_err(lock)?;
             for _ in 0..8 {
-                let seq = this.store.last_seq(&gid, &me)? + 1;
+                let seq = this.store.next_own_seq(&gid, &me)?;
                 let recipients = match (&group_key, to.is_empty()) {
                     (Some(k), _) => Recipients::Group { epoch_key: k },
                     (None, false) => Recipients::Sealed { to: &to },

@@ -359,7 +359,11 @@ impl Engine {
                 }
                 self.match_new_advisory(env, &a);
             }
-            Payload::Resource(r) => self.on_resource(env, &r),
+            Payload::Resource(r) => {
+                self.on_resource(env, &r);
+                self.resource_stored(env, &r);
+                self.help_stored(env, &r);
+            }
             _ => {}
         }
     }

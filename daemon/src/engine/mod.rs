@@ -144,6 +144,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// This engine as an `Arc`, for background work started from `&self` methods.
+    pub fn self_arc(&self) -> Option<Arc<Engine>> {
+        self.self_ref.get().and_then(|w| w.upgrade())
+    }
+
     /// This org's id.
     pub fn me(&self) -> OrgId {
         self.identity.read().map(|i| i.keys.org_id()).unwrap_or(OrgId([0; 32]))

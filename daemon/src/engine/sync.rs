@@ -206,6 +206,7 @@ impl Engine {
                     .collect();
                 Response::Items { items, more: false, next: None }
             }
+            RequestBody::Chunk { file, index } => self.answer_chunk(org, file, index),
             RequestBody::Sync { group, have, after } => {
                 let control_only = {
                     let Ok(groups) = self.groups.read() else {
