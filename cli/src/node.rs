@@ -47,12 +47,12 @@ pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
     println!("created organization {} ({})", org.fingerprint(), identity.name);
     println!("  id:   {}", org.to_text());
     println!("  home: {home}");
-    println!("start the node with: trellisd --home {home}");
+    println!("start the node with: trellis --home {home} up");
     Ok(())
 }
 
 /// Ask for the organization's name on a terminal; refuse when there is none to ask on.
-fn ask_name(home: &std::path::Path) -> anyhow::Result<String> {
+pub fn ask_name(home: &std::path::Path) -> anyhow::Result<String> {
     use std::io::{BufRead, IsTerminal, Read, Write};
     if !std::io::stdin().is_terminal() {
         anyhow::bail!(

@@ -242,7 +242,7 @@ impl Store {
         guard.as_ref().ok_or(StoreError::Closed)?.begin_write().map_err(dberr)
     }
 
-    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
         let guard = self.db.read().map_err(|_| StoreError::Db("store lock poisoned".into()))?;
         guard.as_ref().ok_or(StoreError::Closed)?.begin_read().map_err(dberr)
     }
@@ -254,7 +254,7 @@ impl Store {
         }
     }
 
-    fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
+    pub(crate) fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
         let mut txn = self.begin_write()?;
         txn.set_two_phase_commit(true);
         Ok(txn)

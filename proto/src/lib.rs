@@ -19,6 +19,7 @@ pub mod formats;
 pub mod group;
 pub mod ids;
 pub mod invite;
+pub mod invite_link;
 pub mod items;
 pub mod keys;
 pub mod limits;

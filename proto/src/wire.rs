@@ -70,6 +70,10 @@ pub enum RequestBody {
     /// requester lacks and a sequence-range sync cannot bring (the twin of an equivocation,
     /// §6.9). At most [`MAX_OPS_BY_ID`] ids.
     Ops { group: GroupId, ids: Vec<crate::ItemId> },
+    /// "Admit my org with this invite link" (§6.10): the link's id and secret, the group it
+    /// names, and the requester's contact card (its text form, at most `MAX_TOKEN_CHARS`), whose
+    /// org must be the one of the request's node binding.
+    JoinLink { link: crate::invite_link::LinkId, secret: [u8; 32], group: GroupId, card: String },
 }
 
 /// A response.
@@ -84,6 +88,12 @@ pub enum Response {
     Delivered,
     /// The responder will not answer, with the reason.
     Refused(String),
+    /// A join request was granted: an invite token (`trellis-invite1:`, §6.3) holding the
+    /// group's genesis and the `Add` op that admitted the requester; at most `MAX_TOKEN_CHARS`.
+    Joined { token: String },
+    /// A join request was refused, with the reason and a line of detail (at most 1024 bytes).
+    /// Nothing changed on the responder.
+    JoinRefused { reason: crate::invite_link::JoinRefusal, detail: String },
 }
 
 /// The length announced by a frame header, checked against `max` before anything is read or
@@ -131,6 +141,9 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, ProtoError> {
         RequestBody::Ops { ids, .. } if ids.len() > MAX_OPS_BY_ID => {
             return Err(ProtoError::FieldTooLong { field: "op ids", max: MAX_OPS_BY_ID });
         }
+        RequestBody::JoinLink { card, .. } if card.len() > crate::limits::MAX_TOKEN_CHARS => {
+            return Err(ProtoError::FieldTooLong { field: "join card", max: crate::limits::MAX_TOKEN_CHARS });
+        }
         _ => {}
     }
     Ok(r)
@@ -143,6 +156,15 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, ProtoError> {
         && items.len() > SYNC_BATCH_ITEMS
     {
         return Err(ProtoError::FieldTooLong { field: "sync items", max: SYNC_BATCH_ITEMS });
+    }
+    match &r {
+        Response::Joined { token } if token.len() > crate::limits::MAX_TOKEN_CHARS => {
+            return Err(ProtoError::FieldTooLong { field: "joined token", max: crate::limits::MAX_TOKEN_CHARS });
+        }
+        Response::JoinRefused { detail, .. } if detail.len() > crate::limits::MAX_SHORT => {
+            return Err(ProtoError::FieldTooLong { field: "join refusal detail", max: crate::limits::MAX_SHORT });
+        }
+        _ => {}
     }
     Ok(r)
 }

@@ -15,12 +15,12 @@ use super::types::ApiError;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "trellisd is not running for home {home} (no socket at {socket}).\n  start it with: trellisd --home {home}"
+        "trellisd is not running for home {home} (no socket at {socket}).\n  run `trellis --home {home} up` to start it in the background (or run trellisd --home {home})"
     )]
     NotRunning { home: String, socket: String },
     #[error(
         "trellisd is not running for home {home}: the socket {socket} was left by a daemon that stopped \
-         without removing it (crashed or killed).\n  start it with: trellisd --home {home} (it replaces the socket)"
+         without removing it (crashed or killed).\n  run `trellis --home {home} up` to start it again (it replaces the socket)"
     )]
     StaleSocket { home: String, socket: String },
     #[error(
@@ -30,7 +30,8 @@ pub enum ClientError {
     SocketPermission { socket: String },
     #[error(
         "{home} is not a Trellis home (no identity.key there): check --home or TRELLIS_HOME.\n  \
-         to create an organization in it: trellis --home {home} init --name \"Your Organization\""
+         to create an organization in it: trellis --home {home} init --name \"Your Organization\" \
+         (or `trellis --home {home} up --name \"Your Organization\"` to create it and start its node)"
     )]
     NoHome { home: String },
     #[error("{0}")]

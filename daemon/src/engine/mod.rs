@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod formats;
 pub mod ingest;
+pub mod invite_links;
 pub mod membership;
 pub mod posture;
 pub mod reshare;
@@ -91,6 +92,10 @@ pub struct Engine {
     pub publishing_advisory: tokio::sync::Mutex<()>,
     /// A weak reference to this engine, for background work started from `&self` methods.
     self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
+    /// Invite links: redemptions one at a time, join attempts per peer (§6.10).
+    pub invite_links: invite_links::LinkState,
+    /// Notified when a user asks the node to stop (`trellis down`, `POST /v1/shutdown`).
+    pub stop: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Engine {
@@ -133,6 +138,8 @@ impl Engine {
             published: Mutex::new(HashMap::new()),
             publishing_advisory: tokio::sync::Mutex::new(()),
             self_ref: std::sync::OnceLock::new(),
+            invite_links: Default::default(),
+            stop: tokio::sync::Notify::new(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));
         engine.load_groups()?;
