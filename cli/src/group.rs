@@ -98,7 +98,7 @@ pub enum GroupCommand {
         /// How many organizations may join with it (1 to 1000)
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
         uses: u32,
-        /// How long it is valid: minutes, hours, days or weeks (30m, 12h, 7d, 2w; at most 90 days)
+        /// How long it is valid: seconds, minutes, hours, days or weeks (90s, 30m, 12h, 7d, 2w; at most 90 days)
         #[arg(long, default_value = "7d", value_parser = crate::invite_link::parse_validity)]
         expires: u64,
         /// Revoke the link with this id instead (ids are listed by `trellis group invite-links GROUP`)

@@ -7,18 +7,23 @@ use trellis_daemon::api::types::{InviteLinkCreated, InviteLinkInfo, InviteLinkRe
 use crate::output::{self, Table, clip, safe, time};
 use crate::{Ctx, encode};
 
-/// Parse a validity like `30m`, `12h`, `7d` or `2w` into milliseconds.
+/// Parse a validity like `90s`, `30m`, `12h`, `7d` or `2w` into milliseconds.
 pub fn parse_validity(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: u64 =
         digits.parse().map_err(|_| format!("{text:?}: expected a number and a unit, e.g. 30m, 12h, 7d, 2w"))?;
     let unit_ms: u64 = match unit {
+        "s" => 1000,
         "m" | "min" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
         "w" => 7 * 86_400_000,
-        _ => return Err(format!("{text:?}: the unit must be m (minutes), h (hours), d (days) or w (weeks)")),
+        _ => {
+            return Err(format!(
+                "{text:?}: the unit must be s (seconds), m (minutes), h (hours), d (days) or w (weeks)"
+            ));
+        }
     };
     n.checked_mul(unit_ms).filter(|ms| *ms > 0).ok_or_else(|| format!("{text:?} is not a usable duration"))
 }
@@ -114,6 +119,7 @@ mod tests {
     #[test]
     fn validities() {
         assert_eq!(parse_validity("30m"), Ok(30 * 60_000));
+        assert_eq!(parse_validity("90s"), Ok(90_000));
         assert_eq!(parse_validity("12h"), Ok(12 * 3_600_000));
         assert_eq!(parse_validity("7d"), Ok(7 * 86_400_000));
         assert_eq!(parse_validity("2w"), Ok(14 * 86_400_000));

@@ -220,7 +220,8 @@ async fn wait_synced(
     budget: Duration,
     must_join: bool,
 ) -> anyhow::Result<serde_json::Value> {
-    let deadline = Instant::now() + budget;
+    let begun = Instant::now();
+    let deadline = begun + budget;
     let mut said_member = false;
     let mut said_items = u64::MAX;
     loop {
@@ -236,7 +237,10 @@ async fn wait_synced(
             said_items = g.items;
         }
         let synced = g.role.is_some() && g.sync.iter().any(|s| s.last_ok_ms.is_some_and(|t| t >= since_ms));
-        let timed_out = Instant::now() >= deadline;
+        // A group of which no peer is online has nothing to wait for (a founder alone, say):
+        // after a few seconds for peers to connect, stop waiting.
+        let alone = !must_join && g.peers == 0 && begun.elapsed() >= ALONE_WAIT;
+        let timed_out = Instant::now() >= deadline || alone;
         if synced || timed_out {
             if !synced && must_join && g.role.is_none() {
                 anyhow::bail!(
@@ -246,7 +250,12 @@ async fn wait_synced(
                     safe(&g.name)
                 );
             }
-            if !synced {
+            if alone {
+                progress(&format!(
+                    "  {}: no peer of the group is online now; it syncs when one connects",
+                    safe(&g.name)
+                ));
+            } else if !synced {
                 progress(&format!(
                     "  {}: no completed sync with a peer yet; it continues in the background",
                     safe(&g.name)

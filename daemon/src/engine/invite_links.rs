@@ -44,7 +44,7 @@ pub const JOIN_WINDOW: Duration = Duration::from_secs(60);
 /// fresh, new peers are refused until one expires).
 const MAX_LIMITER_ENTRIES: usize = 4096;
 /// Shortest validity of a link.
-pub const MIN_LINK_LIFETIME_MS: u64 = 60 * 1000;
+pub const MIN_LINK_LIFETIME_MS: u64 = 1000;
 /// How long a joining node waits for a connection to the inviter's node.
 const CONNECT_WAIT: Duration = Duration::from_secs(15);
 
@@ -169,6 +169,17 @@ impl LinkState {
     }
 }
 
+/// A duration for a person: seconds, minutes, hours or days.
+fn ago(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..120 => format!("{s} s"),
+        120..7200 => format!("{} min", s / 60),
+        7200..172_800 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
 fn refuse(reason: JoinRefusal, detail: impl Into<String>) -> Response {
     let mut detail: String = detail.into();
     if detail.len() > trellis_proto::limits::MAX_SHORT {
@@ -202,7 +213,7 @@ impl Engine {
             return Err(bad(format!("--uses must be 1 to {MAX_LINK_USES}")));
         }
         if !(MIN_LINK_LIFETIME_MS..=MAX_LINK_LIFETIME_MS).contains(&valid_ms) {
-            return Err(bad("--expires must be between 1 minute and 90 days (e.g. 30m, 12h, 7d)"));
+            return Err(bad("--expires must be between 1 second and 90 days (e.g. 30m, 12h, 7d)"));
         }
         let me = self.me();
         let name = {
@@ -384,7 +395,7 @@ impl Engine {
         };
         if let Some(at) = rec.revoked_ms {
             audit_refusal(JoinRefusal::Revoked);
-            return refuse(JoinRefusal::Revoked, format!("revoked at {at} ms"));
+            return refuse(JoinRefusal::Revoked, format!("revoked {} ago", ago(now.saturating_sub(at))));
         }
         let card = match ContactCard::parse(card_text, now) {
             Ok(c) => c,
@@ -415,7 +426,7 @@ impl Engine {
         }
         if now >= rec.expires_ms {
             audit_refusal(JoinRefusal::Expired);
-            return refuse(JoinRefusal::Expired, format!("expired at {} ms", rec.expires_ms));
+            return refuse(JoinRefusal::Expired, format!("expired {} ago", ago(now.saturating_sub(rec.expires_ms))));
         }
         if rec.uses.len() as u64 >= u64::from(rec.max_uses) {
             audit_refusal(JoinRefusal::UsedUp);
