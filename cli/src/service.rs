@@ -23,6 +23,10 @@ use trellis_daemon::api::types::{AdvisoryView, GroupInfo, JoinRequest, Status, S
 use crate::output::{self, safe};
 use crate::{Ctx, shown};
 
+/// How long `trellis up` without a token waits for a first peer of a group before it stops
+/// waiting for that group.
+const ALONE_WAIT: Duration = Duration::from_secs(4);
+
 /// The log file of a node `trellis up` started as a process.
 pub const LOG_FILE: &str = "trellisd.log";
 
