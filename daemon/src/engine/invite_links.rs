@@ -275,7 +275,7 @@ impl Engine {
         let name = self.groups.read().ok().and_then(|g| g.get(&gid).map(|g| g.name().to_string())).unwrap_or_default();
         let now = now_ms();
         let mut recs: Vec<LinkRecord> = self.store.links()?.into_iter().filter(|r| r.group == gid).collect();
-        recs.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+        recs.sort_by_key(|r| std::cmp::Reverse(r.created_ms));
         Ok(recs.iter().map(|r| self.link_info(r, &name, now)).collect())
     }
 
