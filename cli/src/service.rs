@@ -3,7 +3,8 @@
 //!
 //! The node is started as a systemd user service where `systemctl --user` works (a unit
 //! `trellisd-<hash of the home>.service` in `~/.config/systemd/user`, enabled so it starts again
-//! at login, with the `TRELLIS_*` and `RUST_LOG` variables of the `trellis up` that wrote it), and
+//! at login, with the `TRELLIS_*` and `RUST_LOG` variables of the `trellis up` that wrote it, except
+//! any whose name says it holds a secret: `PASS`, `SECRET`, `TOKEN`, `KEY`), and
 //! otherwise as a detached `trellisd` process in its own process group, logging to
 //! `trellisd.log` in the home and inheriting the environment. Either way it is the same
 //! `trellisd --home HOME`, so it reads the same `config.toml` and `TRELLIS_*` settings a
@@ -76,6 +77,11 @@ pub async fn up(ctx: &Ctx, args: UpArgs) -> anyhow::Result<()> {
     }
     let up_ms = trellis_daemon::home::now_ms();
     let joined = match &args.token {
+        // Running `trellis up LINK` again once joined changes nothing: it only waits for sync.
+        Some(token) if let Some(g) = already_in(&status, token) => {
+            progress(&format!("already in {}: the token is not used again", safe(&g.name)));
+            Some(g.id.clone())
+        }
         Some(token) => {
             progress("joining the group: asking the inviter's node to admit this organization…");
             let g: GroupInfo = ctx.post("/v1/groups/join", &JoinRequest { token: token.trim().to_string() }).await?;
@@ -134,6 +140,17 @@ pub async fn up(ctx: &Ctx, args: UpArgs) -> anyhow::Result<()> {
         println!("list them with: trellis advisory list");
     }
     Ok(())
+}
+
+/// The group a link or invite token is for, if this node is already in it.
+fn already_in<'a>(status: &'a Status, token: &str) -> Option<&'a GroupInfo> {
+    let group = if trellis_proto::invite_link::InviteLink::is_link(token) {
+        trellis_proto::invite_link::InviteLink::parse(token).ok()?.group
+    } else {
+        let me = trellis_proto::OrgId::parse(&status.org).ok()?;
+        trellis_proto::invite::Invite::parse(token, &me).ok()?.group
+    };
+    status.groups.iter().find(|g| g.id == group.to_text())
 }
 
 /// Start the node; returns its status, how it runs and its pid (process mode).
@@ -411,7 +428,9 @@ fn unit_text(home: &Path, trellisd: &Path, name: Option<&str>) -> anyhow::Result
     let home = std::path::absolute(home)?;
     let mut env = Vec::new();
     for (k, v) in std::env::vars() {
-        if (k.starts_with("TRELLIS_") && k != "TRELLIS_HOME") || k == "RUST_LOG" {
+        // A unit file is a plain file: nothing that looks like a secret goes into it.
+        let secret = ["PASS", "SECRET", "TOKEN", "KEY"].iter().any(|s| k.contains(s));
+        if ((k.starts_with("TRELLIS_") && k != "TRELLIS_HOME") || k == "RUST_LOG") && !secret {
             env.push(format!("Environment={}", unit_quote(&format!("{k}={v}"))?));
         }
     }

@@ -143,9 +143,13 @@ fn a_supplier_joins_with_two_commands() {
     let audit = std::fs::read_to_string(alpha.home.join("audit.log")).unwrap_or_default();
     assert!(audit.contains("invite_link_used") && audit.contains(&op), "the use is not in audit.log:\n{audit}");
 
-    // `trellis up` again finds the node running and changes nothing; `trellis down` stops it.
-    let again = trellis_env(&bins, &home, &["up", "--service", "process"], UP_ENV).ok().unwrap();
+    // `trellis up LINK` again finds the node running and in the group, and changes nothing (the
+    // link is not sent again); `trellis down` stops it.
+    let again = trellis_env(&bins, &home, &["up", "--service", "process", &token], UP_ENV).ok().unwrap();
     assert!(again.stderr.contains("already running"), "{again:?}");
+    assert!(again.stderr.contains("already in alpha-suppliers"), "{again:?}");
+    let links = bins.json(&alpha.home, &["group", "invite-links", "alpha-suppliers"]).unwrap();
+    assert_eq!(links[0]["used"], 1, "{links}");
     let down = bins.trellis(&home, &["down"]).ok().unwrap_or_else(|e| panic!("{e:#}"));
     assert!(down.stdout.contains("stopped trellisd"), "{down:?}");
     let status = bins.trellis(&home, &["status"]);
