@@ -283,6 +283,29 @@ mod tests {
     }
 
     #[test]
+    fn join_messages_are_bounded() {
+        let keys = crate::OrgKeys::from_seeds([1; 32], [2; 32]);
+        let binding = crate::keys::NodeBinding::sign(&keys, vec![8; 36], 1, 10);
+        let join = |card: String| {
+            encode_request(&Request {
+                binding: binding.clone(),
+                body: RequestBody::JoinLink { link: [1; 16], secret: [2; 32], group: GroupId([3; 32]), card },
+            })
+        };
+        let max = crate::limits::MAX_TOKEN_CHARS;
+        assert!(decode_request(&join("c".repeat(max))).is_ok());
+        assert!(matches!(decode_request(&join("c".repeat(max + 1))), Err(ProtoError::FieldTooLong { .. })));
+        let joined = |token: String| encode_response(&Response::Joined { token });
+        assert!(decode_response(&joined("t".repeat(max))).is_ok());
+        assert!(decode_response(&joined("t".repeat(max + 1))).is_err());
+        let refused = |detail: String| {
+            encode_response(&Response::JoinRefused { reason: crate::invite_link::JoinRefusal::Expired, detail })
+        };
+        assert!(decode_response(&refused("d".repeat(crate::limits::MAX_SHORT))).is_ok());
+        assert!(decode_response(&refused("d".repeat(crate::limits::MAX_SHORT + 1))).is_err());
+    }
+
+    #[test]
     fn frames_are_checked_before_allocation() {
         assert!(matches!(
             frame_len(100_000_000u32.to_be_bytes(), MAX_RESPONSE_BYTES),
