@@ -304,16 +304,25 @@ async fn wait_synced(
 /// `trellis down`: stop this home's node (its systemd user service, or the process).
 pub async fn down(ctx: &Ctx) -> anyhow::Result<()> {
     let unit = unit_name(&ctx.home);
-    if unit_path(&unit).is_some_and(|p| p.exists()) && systemd_user_available() {
-        // Disabled too: a node that was brought down stays down at the next login.
+    let mut stopped_unit = None;
+    if let Some(path) = unit_path(&unit).filter(|p| p.exists())
+        && systemd_user_available()
+    {
+        // Stopped, disabled and removed: a node brought down stays down at the next login, and
+        // nothing is left behind (`trellis up` writes the unit again).
         run_systemctl(&["disable", "--now", &unit])?;
-        return done(ctx, &format!("stopped the systemd user service {unit}"));
+        std::fs::remove_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        run_systemctl(&["daemon-reload"])?;
+        stopped_unit = Some(format!("stopped and removed the systemd user service {unit}"));
     }
+    // A trellisd started another way (by hand, or before the unit) is stopped through its API.
     let stopping: Stopping = match ctx.client.post("/v1/shutdown", &()).await {
         Ok(s) => s,
         Err(trellis_daemon::api::client::ClientError::NotRunning { .. })
         | Err(trellis_daemon::api::client::ClientError::StaleSocket { .. }) => {
-            return done(ctx, &format!("trellisd is not running for {}; nothing to stop", shown(&ctx.home)));
+            let msg = stopped_unit
+                .unwrap_or_else(|| format!("trellisd is not running for {}; nothing to stop", shown(&ctx.home)));
+            return done(ctx, &msg);
         }
         Err(e) => return Err(crate::api_error(e)),
     };
