@@ -449,7 +449,7 @@ fn unit_text(home: &Path, trellisd: &Path, name: Option<&str>) -> anyhow::Result
     }
     env.sort();
     Ok(format!(
-        "# Written by `trellis up` for the home {home}; `trellis down` stops and disables it.\n\
+        "# Written by `trellis up` for the home {home}; `trellis down` stops, disables and removes it.\n\
          [Unit]\nDescription=Trellis node ({home})\n\n\
          [Service]\nType=notify\nNotifyAccess=main\nExecStart={exe} --home {home_q}\n{env}\
          Restart=on-failure\nRestartSec=5s\nRestartPreventExitStatus=2\nUMask=0077\n\n\
