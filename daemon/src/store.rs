@@ -10,6 +10,8 @@
 //!   the per-sender sequence vectors used by catch-up sync.
 //! - `groups`: group id → [`GroupRecord`] (genesis, epoch keys this node holds).
 //! - `peers`: peer id → known addresses, to reconnect after a restart.
+//! - `invite_links`: link id → the record of an invite link this node issued (only a hash of its
+//!   secret; `engine/invite_links.rs`).
 //! - `meta`: schema version.
 
 use std::path::Path;
