@@ -156,6 +156,8 @@ fn already_in<'a>(status: &'a Status, token: &str) -> Option<&'a GroupInfo> {
 /// Start the node; returns its status, how it runs and its pid (process mode).
 async fn start(ctx: &Ctx, args: &UpArgs, wait: Duration) -> anyhow::Result<(Status, &'static str, Option<u32>)> {
     let home = &ctx.home;
+    // Found before anything is created: without trellisd, nothing changes.
+    let trellisd = find_trellisd()?;
     let mut name = args.name.clone();
     let first = !trellis_daemon::home::Identity::exists(home);
     if first && name.is_none() && std::io::stdin().is_terminal() {
@@ -169,7 +171,6 @@ async fn start(ctx: &Ctx, args: &UpArgs, wait: Duration) -> anyhow::Result<(Stat
         }
     }
     trellis_daemon::home::ensure_home(home)?;
-    let trellisd = find_trellisd()?;
     let use_systemd = match args.service.as_str() {
         "systemd" => true,
         "process" => false,

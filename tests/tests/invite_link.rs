@@ -225,6 +225,44 @@ fn used_up_expired_revoked_and_forged_links_are_refused_and_change_nothing() {
     .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
+#[test]
+fn up_finds_trellisd_next_to_trellis_then_on_path() {
+    let bins = Bins::locate().unwrap_or_else(|e| panic!("{e:#}"));
+    let dir = temp();
+    // A `trellis` alone in a directory: trellisd is not next to it.
+    let alone = dir.path().join("bin");
+    std::fs::create_dir(&alone).unwrap();
+    let trellis = alone.join("trellis");
+    std::fs::copy(&bins.trellis, &trellis).unwrap();
+    let home = dir.path().join("home");
+    let run = |path: &str| {
+        Command::new(&trellis)
+            .arg("--home")
+            .arg(&home)
+            .args(["up", "--service", "process", "--name", "Path Test"])
+            .env("PATH", path)
+            .envs(UP_ENV.iter().copied())
+            .env_remove("TRELLIS_HOME")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // Not on PATH either: refused, and nothing is created.
+    let out = run("/usr/bin:/bin");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot find trellisd next to trellis or on PATH"), "{stderr}");
+    assert!(stderr.contains("cargo install --locked --path daemon"), "{stderr}");
+    assert!(!home.exists(), "a home was created although no node could start");
+    // On PATH: found and started.
+    let _node = UpNode { bins: bins.clone(), home: home.clone() };
+    let bin_dir = bins.trellisd.parent().unwrap().display().to_string();
+    let out = run(&format!("{bin_dir}:/usr/bin:/bin"));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = bins.json(&home, &["status"]).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(status["name"], "Path Test", "{status}");
+}
+
 /// Time from `trellis up LINK` on a fresh home to `trellis advisory list` showing the customer's
 /// advisories, over several rounds (BENCHMARKS.md). Not a test: run with
 /// `cargo test -p trellis-tests --test invite_link -- --ignored --nocapture`.
