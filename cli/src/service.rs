@@ -317,8 +317,10 @@ pub async fn down(ctx: &Ctx) -> anyhow::Result<()> {
         stopped_unit = Some(format!("stopped and removed the systemd user service {unit}"));
     }
     // A trellisd started another way (by hand, or before the unit) is stopped through its API.
-    let stopping: Stopping = match ctx.client.post("/v1/shutdown", &()).await {
-        Ok(s) => s,
+    let who = match ctx.client.post::<_, Stopping>("/v1/shutdown", &()).await {
+        Ok(s) => format!("trellisd (pid {})", s.pid),
+        // The daemon may close the connection while it stops, before its answer is read.
+        Err(trellis_daemon::api::client::ClientError::Transport(_)) => "trellisd".to_string(),
         Err(trellis_daemon::api::client::ClientError::NotRunning { .. })
         | Err(trellis_daemon::api::client::ClientError::StaleSocket { .. }) => {
             let msg = stopped_unit
@@ -331,7 +333,7 @@ pub async fn down(ctx: &Ctx) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while ctx.client.get::<Status>("/v1/status").await.is_ok() {
         if Instant::now() >= deadline {
-            anyhow::bail!("trellisd (pid {}) was asked to stop but still answers after 30 s", stopping.pid);
+            anyhow::bail!("{who} was asked to stop but still answers after 30 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -339,11 +341,11 @@ pub async fn down(ctx: &Ctx) -> anyhow::Result<()> {
     while std::fs::File::open(&lock).and_then(|f| f.try_lock().map_err(std::io::Error::other)).is_err() && lock.exists()
     {
         if Instant::now() >= deadline {
-            anyhow::bail!("trellisd (pid {}) still holds {} after 30 s", stopping.pid, lock.display());
+            anyhow::bail!("{who} still holds {} after 30 s", lock.display());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    done(ctx, &format!("stopped trellisd (pid {}) for {}", stopping.pid, shown(&ctx.home)))
+    done(ctx, &format!("stopped {who} for {}", shown(&ctx.home)))
 }
 
 fn done(ctx: &Ctx, msg: &str) -> anyhow::Result<()> {
