@@ -507,6 +507,13 @@ impl Engine {
                 )));
             }
         }
+        if super::actions::looks_like_group_id(&link.group_name) {
+            return Err(bad(format!(
+                "the invited group's name {:?} reads as a group id and could be taken for another group; the link \
+                 was not used",
+                link.group_name
+            )));
+        }
         let mut addrs = Vec::new();
         let mut peer: Option<PeerId> = None;
         for a in &link.addrs {
