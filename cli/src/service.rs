@@ -416,8 +416,9 @@ fn unit_path(unit: &str) -> Option<PathBuf> {
 }
 
 /// A value quoted for a unit file: inside double quotes, with `\`, `"` escaped and systemd's
-/// specifier `%` and variable `$` doubled. Line breaks cannot be written and are refused.
-fn unit_quote(v: &str) -> anyhow::Result<String> {
+/// specifier `%` doubled; in a command line (`exec`) the variable sign `$` is doubled too (it
+/// means nothing in `Environment=`). Line breaks cannot be written and are refused.
+fn unit_quote(v: &str, exec: bool) -> anyhow::Result<String> {
     if v.chars().any(|c| c == '\n' || c == '\r' || c == '\0') {
         anyhow::bail!("{v:?} contains a line break, which a systemd unit cannot hold; use --service process");
     }
@@ -427,7 +428,7 @@ fn unit_quote(v: &str) -> anyhow::Result<String> {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '%' => out.push_str("%%"),
-            '$' => out.push_str("$$"),
+            '$' if exec => out.push_str("$$"),
             c => out.push(c),
         }
     }
@@ -443,12 +444,12 @@ fn unit_text(home: &Path, trellisd: &Path, name: Option<&str>) -> anyhow::Result
         // A unit file is a plain file: nothing that looks like a secret goes into it.
         let secret = ["PASS", "SECRET", "TOKEN", "KEY"].iter().any(|s| k.contains(s));
         if ((k.starts_with("TRELLIS_") && k != "TRELLIS_HOME") || k == "RUST_LOG") && !secret {
-            env.push(format!("Environment={}", unit_quote(&format!("{k}={v}"))?));
+            env.push(format!("Environment={}", unit_quote(&format!("{k}={v}"), false)?));
         }
     }
     if let Some(n) = name {
         env.retain(|l| !l.starts_with("Environment=\"TRELLIS_NAME="));
-        env.push(format!("Environment={}", unit_quote(&format!("TRELLIS_NAME={n}"))?));
+        env.push(format!("Environment={}", unit_quote(&format!("TRELLIS_NAME={n}"), false)?));
     }
     env.sort();
     Ok(format!(
@@ -458,8 +459,8 @@ fn unit_text(home: &Path, trellisd: &Path, name: Option<&str>) -> anyhow::Result
          Restart=on-failure\nRestartSec=5s\nRestartPreventExitStatus=2\nUMask=0077\n\n\
          [Install]\nWantedBy=default.target\n",
         home = home.display(),
-        exe = unit_quote(&trellisd.display().to_string())?,
-        home_q = unit_quote(&home.display().to_string())?,
+        exe = unit_quote(&trellisd.display().to_string(), true)?,
+        home_q = unit_quote(&home.display().to_string(), true)?,
         env = env.iter().map(|l| format!("{l}\n")).collect::<String>(),
     ))
 }
@@ -485,9 +486,10 @@ mod tests {
 
     #[test]
     fn unit_values_are_quoted() {
-        assert_eq!(unit_quote("a b").unwrap(), "\"a b\"");
-        assert_eq!(unit_quote("x\"y\\z%$").unwrap(), "\"x\\\"y\\\\z%%$$\"");
-        assert!(unit_quote("a\nb").is_err());
+        assert_eq!(unit_quote("a b", false).unwrap(), "\"a b\"");
+        assert_eq!(unit_quote("x\"y\\z%$", true).unwrap(), "\"x\\\"y\\\\z%%$$\"");
+        assert_eq!(unit_quote("x$y", false).unwrap(), "\"x$y\"");
+        assert!(unit_quote("a\nb", false).is_err());
     }
 
     #[test]
@@ -496,6 +498,23 @@ mod tests {
         assert_eq!(a, unit_name(Path::new("/tmp/a")));
         assert_ne!(a, unit_name(Path::new("/tmp/b")));
         assert!(a.starts_with("trellisd-") && a.ends_with(".service"));
+    }
+
+    /// Where systemd's own checker is installed, the unit text passes it (syntax, keys, an
+    /// executable command) with no complaint at all.
+    #[test]
+    fn unit_text_passes_systemd_analyze_verify() {
+        if Command::new("systemd-analyze").arg("--version").output().is_err() {
+            eprintln!("skipped: systemd-analyze is not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trellisd-test.service");
+        let text = unit_text(Path::new("/srv/my home"), Path::new("/bin/true"), Some("Acme \"100%\" $x")).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && said.trim().is_empty(), "systemd-analyze verify: {said}");
     }
 
     #[test]
