@@ -477,7 +477,8 @@ impl Engine {
     async fn invite_token_for(&self, group: &GroupId, op: &ItemId) -> Option<String> {
         let genesis = self.groups.read().ok()?.get(group)?.log.genesis.clone();
         let add_op = self.store.get_item(op).ok()??.bytes;
-        Some(Invite { genesis, add_op, addrs: self.dialable_addrs().await }.to_text())
+        let addrs = self.dialable_addrs().await.into_iter().take(trellis_proto::invite_link::MAX_LINK_ADDRS).collect();
+        Some(Invite { genesis, add_op, addrs }.to_text())
     }
 
     /// Join a group with either kind of token: an invite link (`trellis-link1:`) or an invite
