@@ -34,10 +34,12 @@ pub enum GroupCommand {
         #[arg(long, default_value = "member", value_parser = ["admin", "member", "reader"])]
         role: String,
     },
-    /// Join a group with an invite token an admin sent you
-    #[command(after_help = "Example:\n  trellis group join \"$(cat invite.txt)\"")]
+    /// Join a group with an invite link or an invite token an admin sent you
+    #[command(
+        after_help = "Examples:\n  trellis group join \"$(cat invite-link.txt)\"\n  trellis group join \"$(cat invite.txt)\"\n\nAn invite link (trellis-link1:…, from `trellis group invite-link`) makes this node ask the\ninviter's node to admit this organization: nothing to send back first. An invite token\n(trellis-invite1:…, from `trellis group invite`) was made for this organization's card."
+    )]
     Join {
-        /// The invite token printed by the admin's `trellis group invite`
+        /// The invite link (`trellis group invite-link`) or invite token (`trellis group invite`)
         token: String,
     },
     /// List a group's members and their roles
@@ -68,6 +70,42 @@ pub enum GroupCommand {
     /// Leave a group; an admin then replaces the group key
     #[command(after_help = "Example:\n  trellis group leave water")]
     Leave {
+        /// Group name or id
+        group: String,
+    },
+    /// Issue an invite link (admins): one token that admits whoever redeems it, no card needed;
+    /// or revoke one with --revoke
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  trellis group invite-link acme-suppliers                       # one use, valid 7 days\n",
+        "  trellis group invite-link water --role reader --uses 20 --expires 2w\n",
+        "  trellis group invite-link --revoke 4xq7m2ab3cd5ef6gh7ij2kl3mn\n\n",
+        "The newcomer runs `trellis up LINK` (or `trellis group join LINK`): its node sends the link's\n",
+        "secret and its contact card to this node, which admits it with an ordinary Add op, as\n",
+        "`trellis group invite` does. This node must be running and reachable when the link is used.\n",
+        "The link never carries the group key; only a hash of its secret is kept here. Uses are\n",
+        "listed by `trellis group invite-links GROUP` and written to audit.log in the home."
+    ))]
+    InviteLink {
+        /// Group name or id
+        #[arg(required_unless_present = "revoke")]
+        group: Option<String>,
+        /// Role given to whoever joins with the link
+        #[arg(long, default_value = "member", value_parser = ["member", "reader"])]
+        role: String,
+        /// How many organizations may join with it (1 to 1000)
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        uses: u32,
+        /// How long it is valid: seconds, minutes, hours, days or weeks (90s, 30m, 12h, 7d, 2w; at most 90 days)
+        #[arg(long, default_value = "7d", value_parser = crate::invite_link::parse_validity)]
+        expires: u64,
+        /// Revoke the link with this id instead (ids are listed by `trellis group invite-links GROUP`)
+        #[arg(long, value_name = "ID", conflicts_with = "group")]
+        revoke: Option<String>,
+    },
+    /// List the invite links this node issued for a group, their uses and who joined with them
+    #[command(after_help = "Example:\n  trellis group invite-links acme-suppliers")]
+    InviteLinks {
         /// Group name or id
         group: String,
     },
@@ -149,6 +187,12 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> anyhow::Result<()> {
             println!("left {} (op {})", safe(&group), output::short(&c.id));
             Ok(())
         }
+        GroupCommand::InviteLink { revoke: Some(id), .. } => crate::invite_link::revoke(ctx, &id).await,
+        GroupCommand::InviteLink { group, role, uses, expires, revoke: None } => {
+            let group = group.ok_or_else(|| anyhow::anyhow!("give the group: trellis group invite-link GROUP"))?;
+            crate::invite_link::create(ctx, &group, role, uses, expires).await
+        }
+        GroupCommand::InviteLinks { group } => crate::invite_link::list(ctx, &group).await,
         GroupCommand::Members { group } => {
             let members: Vec<MemberInfo> = ctx.client.members(&group).await?;
             if ctx.json {

@@ -10,6 +10,7 @@ mod export;
 mod group;
 mod help_request;
 mod input;
+mod invite_link;
 mod keys;
 mod keys_care;
 mod node;
@@ -17,6 +18,7 @@ mod output;
 mod posture;
 mod resource;
 mod sbom;
+mod service;
 mod supply_chain;
 mod taxii;
 mod trust;
@@ -35,7 +37,7 @@ use trellis_api::client::Client;
     name = "trellis",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  trellis init --name \"Acme Water\"\n  trellisd &\n  trellis status\n  trellis --home /tmp/a --json advisory list"
+    after_help = "Examples:\n  trellis up --name \"Acme Water\"         # start the node in the background\n  trellis up \"$(cat invite-link.txt)\"     # join a group with an invite link\n  trellis status\n  trellis --home /tmp/a --json advisory list\n  trellis down"
 )]
 struct Cli {
     /// Node home directory [env: TRELLIS_HOME; default: $XDG_DATA_HOME/trellis or ~/.local/share/trellis]
@@ -144,6 +146,23 @@ enum Command {
         /// The shell to generate completions for
         shell: clap_complete::Shell,
     },
+    /// Start this home's node in the background if it is not running (creating the organization
+    /// on first run), join a group with an invite link or token if one is given, and wait until
+    /// the group's advisories have arrived
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  trellis up \"trellis-link1:…\"                    # a supplier joining its customer's channel\n",
+        "  trellis up --name \"Beta Pumps\" \"$(cat link.txt)\"\n",
+        "  trellis --home /srv/trellis up\n\n",
+        "The node runs as a systemd user service where `systemctl --user` works, else as a detached\n",
+        "trellisd logging to trellisd.log in the home; either way it reads config.toml in the home and\n",
+        "the TRELLIS_* variables, like a trellisd started by hand. trellisd is looked for next to\n",
+        "trellis, then on PATH. Stop it with `trellis down`."
+    ))]
+    Up(service::UpArgs),
+    /// Stop this home's node (the one `trellis up` or a hand-started trellisd runs)
+    #[command(after_help = "Example:\n  trellis down")]
+    Down,
 }
 
 /// What every command handler gets: the home, the output mode and an API client.
@@ -176,6 +195,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Resource(c) => resource::run(&ctx, c).await,
         Command::HelpRequest(a) => help_request::run(&ctx, a).await,
         Command::Helper(c) => help_request::helper(&ctx, c).await,
+        Command::Up(a) => service::up(&ctx, a).await,
+        Command::Down => service::down(&ctx).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());
             Ok(())

@@ -62,15 +62,18 @@ pub fn init(ctx: &Ctx, args: InitArgs) -> anyhow::Result<()> {
     println!("  home: {home}");
     if identity.protected() {
         println!("  key:  encrypted with the passphrase");
-        println!("start the node with: trellisd --home {home} --passphrase-file FILE (or type it when asked)");
+        println!(
+            "start the node with: trellisd --home {home} --passphrase-file FILE (or type it when asked), or in \
+             the background: TRELLIS_PASSPHRASE_FILE=FILE trellis --home {home} up"
+        );
     } else {
-        println!("start the node with: trellisd --home {home}");
+        println!("start the node with: trellis --home {home} up");
     }
     Ok(())
 }
 
 /// Ask for the organization's name on a terminal; refuse when there is none to ask on.
-fn ask_name(home: &std::path::Path) -> anyhow::Result<String> {
+pub fn ask_name(home: &std::path::Path) -> anyhow::Result<String> {
     use std::io::{BufRead, IsTerminal, Read, Write};
     if !std::io::stdin().is_terminal() {
         anyhow::bail!(

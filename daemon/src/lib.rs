@@ -183,7 +183,11 @@ pub async fn run(
         info.listen_addrs.len()
     ));
 
-    shutdown.await;
+    // Until a signal, or a user's `trellis down` (`POST /v1/shutdown`).
+    tokio::select! {
+        _ = shutdown => {}
+        _ = engine.stop.notified() => {}
+    }
     notify::stopping();
     info!("shutting down");
     let _ = stop_tx.send(true);

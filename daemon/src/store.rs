@@ -10,6 +10,8 @@
 //!   the per-sender sequence vectors used by catch-up sync.
 //! - `groups`: group id → [`GroupRecord`] (genesis, epoch keys this node holds).
 //! - `peers`: peer id → known addresses, to reconnect after a restart.
+//! - `invite_links`: link id → the record of an invite link this node issued (only a hash of its
+//!   secret; `engine/invite_links.rs`).
 //! - `meta`: schema version; per group, the highest sequence number this org had used when a
 //!   backup it was restored from was made (`seq-floor/<group>`): it publishes above it.
 
@@ -247,7 +249,7 @@ impl Store {
         guard.as_ref().ok_or(StoreError::Closed)?.begin_write().map_err(dberr)
     }
 
-    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
         let guard = self.db.read().map_err(|_| StoreError::Db("store lock poisoned".into()))?;
         guard.as_ref().ok_or(StoreError::Closed)?.begin_read().map_err(dberr)
     }
@@ -259,7 +261,7 @@ impl Store {
         }
     }
 
-    fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
+    pub(crate) fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
         let mut txn = self.begin_write()?;
         txn.set_two_phase_commit(true);
         Ok(txn)

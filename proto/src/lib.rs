@@ -20,6 +20,7 @@ pub mod group;
 pub mod help;
 pub mod ids;
 pub mod invite;
+pub mod invite_link;
 pub mod items;
 pub mod keys;
 pub mod limits;

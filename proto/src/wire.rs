@@ -74,6 +74,10 @@ pub enum RequestBody {
     /// `crate::resource`): answered with `Response::Chunk` by a node that holds it, to members
     /// of the group the resource was published in.
     Chunk { file: [u8; 32], index: u32 },
+    /// "Admit my org with this invite link" (§6.10): the link's id and secret, the group it
+    /// names, and the requester's contact card (its text form, at most `MAX_TOKEN_CHARS`), whose
+    /// org must be the one of the request's node binding.
+    JoinLink { link: crate::invite_link::LinkId, secret: [u8; 32], group: GroupId, card: String },
 }
 
 /// A response.
@@ -91,6 +95,12 @@ pub enum Response {
     /// One encrypted chunk of a file (`RequestBody::Chunk`); the requester checks it against
     /// the chunk's hash in the item.
     Chunk(#[serde(with = "crate::codec::bytes")] Vec<u8>),
+    /// A join request was granted: an invite token (`trellis-invite1:`, §6.3) holding the
+    /// group's genesis and the `Add` op that admitted the requester; at most `MAX_TOKEN_CHARS`.
+    Joined { token: String },
+    /// A join request was refused, with the reason and a line of detail (at most 1024 bytes).
+    /// Nothing changed on the responder.
+    JoinRefused { reason: crate::invite_link::JoinRefusal, detail: String },
 }
 
 /// The length announced by a frame header, checked against `max` before anything is read or
@@ -138,6 +148,9 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, ProtoError> {
         RequestBody::Ops { ids, .. } if ids.len() > MAX_OPS_BY_ID => {
             return Err(ProtoError::FieldTooLong { field: "op ids", max: MAX_OPS_BY_ID });
         }
+        RequestBody::JoinLink { card, .. } if card.len() > crate::limits::MAX_TOKEN_CHARS => {
+            return Err(ProtoError::FieldTooLong { field: "join card", max: crate::limits::MAX_TOKEN_CHARS });
+        }
         _ => {}
     }
     Ok(r)
@@ -150,6 +163,15 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, ProtoError> {
         && items.len() > SYNC_BATCH_ITEMS
     {
         return Err(ProtoError::FieldTooLong { field: "sync items", max: SYNC_BATCH_ITEMS });
+    }
+    match &r {
+        Response::Joined { token } if token.len() > crate::limits::MAX_TOKEN_CHARS => {
+            return Err(ProtoError::FieldTooLong { field: "joined token", max: crate::limits::MAX_TOKEN_CHARS });
+        }
+        Response::JoinRefused { detail, .. } if detail.len() > crate::limits::MAX_SHORT => {
+            return Err(ProtoError::FieldTooLong { field: "join refusal detail", max: crate::limits::MAX_SHORT });
+        }
+        _ => {}
     }
     Ok(r)
 }
@@ -265,6 +287,29 @@ mod tests {
         let bare: Vec<(OrgId, Vec<(u64, u64)>)> =
             (0..=MAX_HAVE_RANGES).map(|i| (OrgId([(i % 251) as u8; 32]), vec![])).collect();
         assert!(HaveIndex::new(&bare).is_err());
+    }
+
+    #[test]
+    fn join_messages_are_bounded() {
+        let keys = crate::OrgKeys::from_seeds([1; 32], [2; 32]);
+        let binding = crate::keys::NodeBinding::sign(&keys, vec![8; 36], 1, 10);
+        let join = |card: String| {
+            encode_request(&Request {
+                binding: binding.clone(),
+                body: RequestBody::JoinLink { link: [1; 16], secret: [2; 32], group: GroupId([3; 32]), card },
+            })
+        };
+        let max = crate::limits::MAX_TOKEN_CHARS;
+        assert!(decode_request(&join("c".repeat(max))).is_ok());
+        assert!(matches!(decode_request(&join("c".repeat(max + 1))), Err(ProtoError::FieldTooLong { .. })));
+        let joined = |token: String| encode_response(&Response::Joined { token });
+        assert!(decode_response(&joined("t".repeat(max))).is_ok());
+        assert!(decode_response(&joined("t".repeat(max + 1))).is_err());
+        let refused = |detail: String| {
+            encode_response(&Response::JoinRefused { reason: crate::invite_link::JoinRefusal::Expired, detail })
+        };
+        assert!(decode_response(&refused("d".repeat(crate::limits::MAX_SHORT))).is_ok());
+        assert!(decode_response(&refused("d".repeat(crate::limits::MAX_SHORT + 1))).is_err());
     }
 
     #[test]

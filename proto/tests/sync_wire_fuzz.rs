@@ -36,6 +36,17 @@ fn seeds() -> Vec<Vec<u8>> {
         wire::encode_response(&Response::Hello { binding: binding.clone(), name: "n".into() }),
         wire::encode_response(&Response::Delivered),
         wire::encode_response(&Response::Refused("busy".into())),
+        req(RequestBody::JoinLink {
+            link: [7; 16],
+            secret: [8; 32],
+            group: GroupId([3; 32]),
+            card: "trellis-card1:AAAA".into(),
+        }),
+        wire::encode_response(&Response::Joined { token: "trellis-invite1:AAAA".into() }),
+        wire::encode_response(&Response::JoinRefused {
+            reason: trellis_proto::invite_link::JoinRefusal::UsedUp,
+            detail: "all 1 uses taken".into(),
+        }),
     ]
 }
 

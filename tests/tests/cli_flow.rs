@@ -252,6 +252,7 @@ fn status_without_a_daemon_says_how_to_start_it() {
     let out = bins.trellis(&home, &["status"]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("trellisd is not running"), "{out:?}");
+    assert!(out.stderr.contains(&format!("trellis --home {} up", home.display())), "{out:?}");
     assert!(out.stderr.contains(&format!("trellisd --home {}", home.display())), "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
 }

@@ -37,12 +37,51 @@ fn readme_walkthrough_runs_as_written() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Whatever happened, no daemon of the walk-through is left running.
-    let _ = Command::new("pkill").args(["-f", "trellisd --home /tmp/trellis-(alpha|beta)"]).status();
+    let _ = Command::new("pkill").args(["-f", "trellisd --home /tmp/trellis-(alpha|beta|gamma)"]).status();
     assert!(out.status.success(), "walk-through failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
     assert!(stdout.contains("Log4Shell in pump controller firmware"), "Beta does not list the advisory:\n{stdout}");
     assert!(stdout.contains("Beta Pumps"), "the members table does not show Beta:\n{stdout}");
     assert!(
         stdout.contains("Credential phishing at our help desk"),
         "the customer does not list the supplier's notice:\n{stdout}"
+    );
+    // The supplier who joined with an invite link lists the customer's advisory, and the
+    // customer sees the link's use.
+    assert!(
+        stdout.contains("Pump controller patch window moves to Sundays"),
+        "the supplier who joined with a link does not list the advisory:\n{stdout}"
+    );
+    assert!(stdout.contains("Gamma Valves"), "the link's use does not show Gamma:\n{stdout}");
+}
+
+/// The README's supplier section is exactly two commands, and the walk-through runs both, as
+/// written, on a fresh home.
+#[test]
+fn readme_supplier_section_is_two_commands_the_walkthrough_runs() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
+    let section = |start: &str, end: &str| -> Vec<String> {
+        let s = readme.find(start).unwrap_or_else(|| panic!("{start} marker"));
+        let e = readme.find(end).unwrap_or_else(|| panic!("{end} marker"));
+        readme[s..e]
+            .lines()
+            .skip_while(|l| !l.starts_with("```sh"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("```"))
+            .map(|l| l.split(" #").next().unwrap_or("").trim().to_string())
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    };
+    let supplier = section("<!-- supplier:start -->", "<!-- supplier:end -->");
+    assert_eq!(supplier, ["trellis up \"$LINK\"", "trellis advisory list"], "the supplier section changed");
+    let walk = section("<!-- walkthrough:start -->", "<!-- walkthrough:end -->");
+    let at = walk.iter().position(|l| *l == supplier[0]).expect("the walk-through runs `trellis up \"$LINK\"`");
+    assert_eq!(walk.get(at + 1), Some(&supplier[1]), "the walk-through runs the two commands in a row");
+    // On a home of its own that nothing set up before.
+    assert!(walk.iter().any(|l| l.starts_with("rm -rf") && l.contains("/tmp/trellis-gamma")));
+    assert!(walk[..at].iter().any(|l| l.contains("TRELLIS_HOME=/tmp/trellis-gamma")));
+    assert!(
+        !walk[..at]
+            .iter()
+            .any(|l| l.contains("trellis-gamma") && !l.contains("TRELLIS_HOME=") && !l.starts_with("rm -rf"))
     );
 }

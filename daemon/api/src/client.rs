@@ -15,12 +15,12 @@ use crate::types::*;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "trellisd is not running for home {home} (no socket at {socket}).\n  start it with: trellisd --home {home}"
+        "trellisd is not running for home {home} (no socket at {socket}).\n  run `trellis --home {home} up` to start it in the background (or run trellisd --home {home})"
     )]
     NotRunning { home: String, socket: String },
     #[error(
         "trellisd is not running for home {home}: the socket {socket} was left by a daemon that stopped \
-         without removing it (crashed or killed).\n  start it with: trellisd --home {home} (it replaces the socket)"
+         without removing it (crashed or killed).\n  run `trellis --home {home} up` to start it again (it replaces the socket)"
     )]
     StaleSocket { home: String, socket: String },
     #[error(
@@ -30,7 +30,8 @@ pub enum ClientError {
     SocketPermission { socket: String },
     #[error(
         "{home} is not a Trellis home (no identity.key there): check --home or TRELLIS_HOME.\n  \
-         to create an organization in it: trellis --home {home} init --name \"Your Organization\""
+         to create an organization in it: trellis --home {home} init --name \"Your Organization\" \
+         (or `trellis --home {home} up --name \"Your Organization\"` to create it and start its node)"
     )]
     NoHome { home: String },
     /// The daemon refused the request: its HTTP status and its message (written for users).
@@ -408,6 +409,29 @@ impl Client {
     /// The org identity, sealed with a passphrase, for a backup.
     pub async fn export_keys(&self, req: &ExportKeysRequest) -> Result<ExportKeysReply, ClientError> {
         self.post("/v1/keys/export", req).await
+    }
+
+    /// Issue an invite link for `group`.
+    pub async fn create_invite_link(
+        &self,
+        group: &str,
+        req: &InviteLinkRequest,
+    ) -> Result<InviteLinkCreated, ClientError> {
+        self.post(&format!("/v1/groups/{}/invite-links", encode(group)), req).await
+    }
+
+    /// The invite links this node issued for `group`, with every admission through them.
+    pub async fn invite_links(&self, group: &str) -> Result<Vec<InviteLinkInfo>, ClientError> {
+        self.get(&format!("/v1/groups/{}/invite-links", encode(group))).await
+    }
+
+    pub async fn revoke_invite_link(&self, id: &str) -> Result<InviteLinkInfo, ClientError> {
+        self.post(&format!("/v1/invite-links/{}/revoke", encode(id)), &Empty {}).await
+    }
+
+    /// Ask the daemon to stop.
+    pub async fn shutdown(&self) -> Result<Stopping, ClientError> {
+        self.post("/v1/shutdown", &Empty {}).await
     }
 
     /// Follow the event stream, of one group or all.

@@ -917,3 +917,59 @@ pub struct ExportKeysReply {
     pub fingerprint: String,
     pub groups: usize,
 }
+
+/// `POST /v1/groups/{group}/invite-links`: issue an invite link.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InviteLinkRequest {
+    /// `member` or `reader`.
+    #[serde(with = "word")]
+    pub role: Role,
+    /// Admissions the link allows (1 to 1000).
+    pub uses: u32,
+    /// How long it is valid, in milliseconds (1 minute to 90 days).
+    pub valid_ms: u64,
+}
+
+/// One admission through an invite link.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InviteLinkUse {
+    pub org: String,
+    pub fingerprint: String,
+    /// The name on the card it joined with.
+    pub name: String,
+    pub at_ms: u64,
+    /// The `Add` op that admitted it.
+    pub op: Option<String>,
+}
+
+/// An invite link this node issued (`GET /v1/groups/{group}/invite-links`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InviteLinkInfo {
+    /// The link's id (26 characters), for `group invite-link --revoke`.
+    pub id: String,
+    pub group: String,
+    pub group_name: String,
+    pub role: String,
+    pub max_uses: u32,
+    pub used: u32,
+    pub created_ms: u64,
+    pub expires_ms: u64,
+    pub revoked_ms: Option<u64>,
+    /// `active`, `used up`, `expired` or `revoked`.
+    pub state: String,
+    pub uses: Vec<InviteLinkUse>,
+}
+
+/// The reply to issuing an invite link: the token (shown once) and the link.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InviteLinkCreated {
+    pub token: String,
+    #[serde(flatten)]
+    pub info: InviteLinkInfo,
+}
+
+/// The reply to `POST /v1/shutdown`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Stopping {
+    pub pid: u32,
+}

@@ -117,7 +117,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             Err(r) => r,
         },
         (Method::POST, ["v1", "groups", "join"]) => match body::<JoinRequest>(req).await {
-            Ok(b) => reply(engine.join(&b.token).await),
+            Ok(b) => reply(engine.join_any(&b.token).await),
             Err(r) => r,
         },
         (Method::POST, ["v1", "groups", g, "invite"]) => {
@@ -273,6 +273,19 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::POST, ["v1", "taxii", "token"]) => reply(crate::taxii::rotate_token(&engine)),
         (_, ["v1", "help", ..] | ["v1", "helpers"]) => crate::help::api::route(Arc::clone(&engine), req, &segs).await,
         (_, ["v1", "resources", ..]) => crate::resources::api::route(Arc::clone(&engine), req, &segs).await,
+        (Method::POST, ["v1", "groups", g, "invite-links"]) => {
+            let g = g.to_string();
+            match body::<super::types::InviteLinkRequest>(req).await {
+                Ok(b) => reply(engine.create_invite_link(&g, b.role, b.uses, b.valid_ms).await),
+                Err(r) => r,
+            }
+        }
+        (Method::GET, ["v1", "groups", g, "invite-links"]) => reply(engine.invite_links(g)),
+        (Method::POST, ["v1", "invite-links", id, "revoke"]) => reply(engine.revoke_invite_link(id).await),
+        (Method::POST, ["v1", "shutdown"]) => {
+            engine.stop.notify_one();
+            json(&super::types::Stopping { pid: std::process::id() })
+        }
         (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
         _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),
     }

@@ -127,7 +127,8 @@ impl Engine {
         self.remember_name(card.org(), &card.name);
         let op = GroupOp { parents, action: OpAction::Add { member: card.bundle.clone(), role, share: Some(share) } };
         let (_, bytes) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
-        let addrs = self.dialable_addrs().await;
+        // An invite lists at most 16 addresses (§6.3): a host with more interfaces gives the first.
+        let addrs = self.dialable_addrs().await.into_iter().take(16).collect();
         Ok(Invite { genesis, add_op: bytes, addrs }.to_text())
     }
 

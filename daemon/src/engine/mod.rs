@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod formats;
 pub mod ingest;
+pub mod invite_links;
 pub mod membership;
 pub mod posture;
 pub mod reshare;
@@ -94,6 +95,10 @@ pub struct Engine {
     sequencer: std::sync::Mutex<()>,
     /// A weak reference to this engine, for background work started from `&self` methods.
     self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
+    /// Invite links: redemptions one at a time, join attempts per peer (§6.10).
+    pub invite_links: invite_links::LinkState,
+    /// Notified when a user asks the node to stop (`trellis down`, `POST /v1/shutdown`).
+    pub stop: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Engine {
@@ -137,6 +142,8 @@ impl Engine {
             publishing_advisory: tokio::sync::Mutex::new(()),
             sequencer: std::sync::Mutex::new(()),
             self_ref: std::sync::OnceLock::new(),
+            invite_links: Default::default(),
+            stop: tokio::sync::Notify::new(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));
         engine.load_groups()?;

@@ -149,6 +149,13 @@ impl Engine {
             self.node.respond(channel, Response::Refused(why)).await;
             return;
         };
+        // A join request with an invite link (§6.10) publishes an op: answered on this task.
+        if let RequestBody::JoinLink { .. } = &request.body {
+            let response = self.answer_join_link(peer, request).await;
+            drop(slot);
+            self.node.respond(channel, response).await;
+            return;
+        }
         let this = Arc::clone(self);
         let response = tokio::task::spawn_blocking(move || this.answer(peer, request))
             .await
@@ -242,6 +249,8 @@ impl Engine {
                     Err(e) => Response::Refused(format!("store error: {e}")),
                 }
             }
+            // Answered by `answer_join_link` before this point.
+            RequestBody::JoinLink { .. } => Response::Refused("join requests are answered elsewhere".into()),
         }
     }
 

@@ -26,6 +26,9 @@ pub fn check(data: &[u8]) {
                 }
             }
         }
+        if let RequestBody::JoinLink { card, .. } = &r.body {
+            assert!(card.len() <= trellis_proto::limits::MAX_TOKEN_CHARS, "a join card over its bound decoded");
+        }
     }
     // Response bodies.
     if let Ok(r) = wire::decode_response(data) {
@@ -34,6 +37,11 @@ pub fn check(data: &[u8]) {
         assert_eq!(wire::encode_response(&again), bytes, "response encoding is stable");
         if let Response::Items { items, .. } = &r {
             assert!(items.len() <= SYNC_BATCH_ITEMS);
+        }
+        match &r {
+            Response::Joined { token } => assert!(token.len() <= trellis_proto::limits::MAX_TOKEN_CHARS),
+            Response::JoinRefused { detail, .. } => assert!(detail.len() <= trellis_proto::limits::MAX_SHORT),
+            _ => {}
         }
     }
     // Frames: the header alone decides, before any allocation.
