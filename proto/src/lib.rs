@@ -21,6 +21,7 @@ pub mod ids;
 pub mod invite;
 pub mod items;
 pub mod keys;
+pub mod lifecycle;
 pub mod limits;
 pub mod posture;
 pub mod tlp;

@@ -210,6 +210,23 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         },
         (Method::GET, ["v1", "advisories"]) => reply(engine.advisories(query_param(&req, "group").as_deref())),
         (Method::GET, ["v1", "advisories", id]) => reply(engine.advisory(id)),
+        (Method::GET, ["v1", "advisories", id, "history"]) => reply(engine.advisory_history(id)),
+        (Method::POST, ["v1", "advisories", id, "revise"]) => {
+            let id = id.to_string();
+            match body::<super::types::ReviseAdvisory>(req).await {
+                Ok(b) => {
+                    let started = crate::home::now_ms();
+                    match engine.revise_advisory(&id, &b).await {
+                        Ok(new) => match engine.advisory(&new.to_text()) {
+                            Ok(v) => published(&engine, &v.group, new, started).await,
+                            Err(e) => action_error(e),
+                        },
+                        Err(e) => action_error(e),
+                    }
+                }
+                Err(r) => r,
+            }
+        }
         (Method::GET, ["v1", "trust"]) => json(&engine.trust_list()),
         (Method::POST, ["v1", "trust"]) => match body::<SetTrust>(req).await {
             Ok(b) => reply(engine.set_trust(&b.org, b.level)),

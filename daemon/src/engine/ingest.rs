@@ -242,6 +242,9 @@ impl Engine {
         if let Some(p) = &payload {
             super::formats::check_received(p)?;
         }
+        if let Some(Payload::Revision(r)) = &payload {
+            self.check_revision(&env, r)?;
+        }
         let item = StoredItem { bytes: bytes.to_vec(), received_ms: now, readable };
         Ok(Prepared { env, item, payload, origin })
     }
@@ -362,6 +365,7 @@ impl Engine {
                 self.match_new_advisory(env, &a);
             }
             Payload::Resource(r) => self.on_resource(env, &r),
+            Payload::Revision(r) => self.on_revision(env, &r),
             _ => {}
         }
     }

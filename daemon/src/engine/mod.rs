@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod formats;
 pub mod ingest;
+pub mod lifecycle;
 pub mod membership;
 pub mod posture;
 pub mod reshare;
