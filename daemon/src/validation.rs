@@ -222,6 +222,7 @@ mod tests {
             ProtoError::BadText { what: "x", why: "y".into() },
             ProtoError::Invalid("x".into()),
             ProtoError::Local("disk full".into()),
+            ProtoError::BadRevision("x".into()),
         ]
     }
 
