@@ -8,6 +8,7 @@
 pub mod api;
 pub mod config;
 pub mod engine;
+pub mod feeds;
 pub mod groups;
 pub mod home;
 pub mod http;
@@ -116,6 +117,7 @@ pub async fn run(
         }
     }
     let api_task = tokio::spawn(api::server::serve(listener, Arc::clone(&engine), stopped(stop_rx.clone())));
+    let feeds_task = tokio::spawn(feeds::schedule(Arc::clone(&engine), stopped(stop_rx.clone())));
     let queue = Arc::new(validation::ValidationQueue::new(VALIDATION_QUEUE));
     let dispatch_task =
         tokio::spawn(dispatch(Arc::clone(&engine), Arc::clone(&queue), events, stopped(stop_rx.clone())));
@@ -175,6 +177,7 @@ pub async fn run(
     info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = api_task.await;
+    let _ = feeds_task.await;
     if let Some(t) = taxii_task {
         let _ = t.await;
     }

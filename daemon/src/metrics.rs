@@ -97,6 +97,9 @@ pub async fn render(engine: &Engine, queue_depth: usize, gossip: &Registry) -> S
         "Size of the store file in bytes.",
         vec![(String::new(), store_bytes as f64)],
     );
+    for (name, kind, help, samples) in crate::feeds::metrics(engine) {
+        family(name, kind, help, samples);
+    }
     // gossipsub's registry is encoded without the OpenMetrics `# EOF` terminator, so the whole
     // page stays one text-format exposition.
     let _ = prometheus_client::encoding::text::encode_registry(&mut out, gossip);

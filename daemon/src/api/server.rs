@@ -309,6 +309,16 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::POST, ["v1", "sbom", id, "remove"]) => reply(engine.sbom_remove(id)),
         (Method::GET, ["v1", "affected"]) => reply(engine.affected()),
         (Method::POST, ["v1", "taxii", "token"]) => reply(crate::taxii::rotate_token(&engine)),
+        (Method::GET, ["v1", "feeds"]) => reply(engine.feed_list()),
+        (Method::POST, ["v1", "feeds"]) => match body::<super::types::FeedAdd>(req).await {
+            Ok(b) => reply(engine.feed_add(&b)),
+            Err(r) => r,
+        },
+        (Method::POST, ["v1", "feeds", id, "remove"]) => reply(engine.feed_remove(id)),
+        (Method::POST, ["v1", "feeds", id, "run"]) => {
+            let id = id.to_string();
+            reply(engine.feed_run(&id).await)
+        }
         (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
         _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),
     }

@@ -773,3 +773,87 @@ pub struct AdvisoryHistoryView {
     pub equivocations: Vec<u32>,
     pub refused: Vec<RefusedRevisionView>,
 }
+
+/// `POST /v1/feeds`: follow a source into a group.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FeedAdd {
+    pub group: String,
+    /// A CSAF provider: the URL of its provider-metadata.json, or its domain.
+    pub source: String,
+    /// `csaf` (the default).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Seconds between runs (default 3600, at least 60).
+    #[serde(default)]
+    pub every_secs: Option<u64>,
+}
+
+/// Documents a feed looked at, by outcome.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedCounts {
+    pub new: u64,
+    pub revised: u64,
+    pub unchanged: u64,
+    pub refused: u64,
+}
+
+/// A document a run published, and the item it is now.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedDocument {
+    pub url: String,
+    pub item: String,
+}
+
+/// A document a run refused, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedRefusal {
+    pub url: String,
+    pub reason: String,
+}
+
+/// What one run of a feed did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedReport {
+    pub feed: String,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    /// First publications.
+    pub new: Vec<FeedDocument>,
+    /// Later versions published as revisions (PROTOCOL.md §4.9).
+    pub revised: Vec<FeedDocument>,
+    /// Documents unchanged since the last run (not fetched, or 304, or the same bytes).
+    pub unchanged: u64,
+    /// Documents refused (bad hash, bad signature, invalid document, ...), at most 200 listed.
+    pub refused: Vec<FeedRefusal>,
+    pub refused_count: u64,
+    /// Listings (ROLIE feeds, changes.csv) the server said had not changed (304).
+    #[serde(default)]
+    pub listings_unchanged: u64,
+    /// Why the run failed as a whole, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A feed as `feed list` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FeedInfo {
+    pub id: String,
+    pub group: String,
+    pub group_name: String,
+    pub source: String,
+    pub kind: String,
+    pub every_secs: u64,
+    pub added_ms: u64,
+    pub last_run_ms: Option<u64>,
+    pub last_success_ms: Option<u64>,
+    pub next_run_ms: u64,
+    /// Consecutive failed runs; retried with backoff.
+    pub failures: u32,
+    pub last_error: Option<String>,
+    /// Fingerprints of the provider keys pinned on the first run.
+    pub keys: Vec<String>,
+    /// Documents taken in so far.
+    pub documents: usize,
+    pub totals: FeedCounts,
+    pub last_report: Option<FeedReport>,
+}
