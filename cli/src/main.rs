@@ -7,6 +7,7 @@
 
 mod advisory;
 mod export;
+mod feed;
 mod group;
 mod input;
 mod keys;
@@ -118,6 +119,12 @@ enum Command {
     /// Print events (advisories, membership changes, rejects) as they happen
     #[command(after_help = "Examples:\n  trellis watch\n  trellis --json watch --group water")]
     Watch(node::WatchArgs),
+    /// Follow public sources (CSAF providers) into a group: add, list, remove, run
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  trellis feed add water psirt.example.com --every 6h\n  trellis feed list\n  trellis feed run q3xk2m7a"
+    )]
+    Feed(feed::FeedCommand),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  trellis completions bash > ~/.local/share/bash-completion/completions/trellis")]
     Completions {
@@ -185,6 +192,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Affected(a) => sbom::affected(&ctx, a).await,
         Command::Taxii(c) => taxii::run(&ctx, c).await,
         Command::Watch(a) => node::watch(&ctx, a).await,
+        Command::Feed(c) => feed::run(&ctx, c).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());
             Ok(())
