@@ -43,7 +43,7 @@ pub enum AdvisoryCommand {
     Publish(Box<PublishArgs>),
     /// List the advisories this node can read, newest first
     #[command(
-        after_help = "Examples:\n  trellis advisory list\n  trellis advisory list --group water --min-confidence 0.5\n  trellis advisory list --limit 20 --offset 20"
+        after_help = "Examples:\n  trellis advisory list\n  trellis advisory list --group water --min-confidence 0.5\n  trellis advisory list --limit 20 --offset 20\n  trellis advisory list --by-vulnerability"
     )]
     List {
         /// Only advisories of this group (name or id)
@@ -65,6 +65,10 @@ pub enum AdvisoryCommand {
         /// id), any alias (CVE-2021-44228, GHSA-…), or a prefix of its item id
         #[arg(long, value_name = "ID")]
         id: Option<String>,
+        /// One entry per vulnerability: advisories from several sources that share an
+        /// identifier (CVE, GHSA, GO, a document's own id) are listed together with their sources
+        #[arg(long)]
+        by_vulnerability: bool,
     },
     /// Endorse an advisory, report a sighting of it, or dispute it; raises or lowers its
     /// confidence for every member, weighted by the trust each has in you
@@ -449,7 +453,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             }
             output::print_line(&c.id)
         }
-        AdvisoryCommand::List { group, sort, min_confidence, limit, offset, id } => {
+        AdvisoryCommand::List { group, sort, min_confidence, limit, offset, id, by_vulnerability } => {
             let path = match &group {
                 Some(g) => format!("/v1/advisories?group={}", encode(g)),
                 None => "/v1/advisories".to_string(),
@@ -466,6 +470,9 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             }
             if sort == "confidence" {
                 list.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+            }
+            if by_vulnerability {
+                return print_by_vulnerability(ctx, &list);
             }
             let total = list.len();
             let limit = match (limit, ctx.json) {
@@ -598,6 +605,45 @@ async fn publish(ctx: &Ctx, mut args: PublishArgs) -> anyhow::Result<()> {
             output::safe(&published.group_name)
         );
     }
+    Ok(())
+}
+
+/// `advisory list --by-vulnerability`: one block per vulnerability, its sources below it.
+fn print_by_vulnerability(ctx: &Ctx, list: &[AdvisoryView]) -> anyhow::Result<()> {
+    let entries = crate::by_vulnerability::correlate(list);
+    if ctx.json {
+        return output::print_json(&entries);
+    }
+    if entries.is_empty() {
+        return output::print_line("no advisories");
+    }
+    let mut out = String::new();
+    for e in &entries {
+        let ids = if e.ids.is_empty() { "(no identifier)".to_string() } else { e.ids.join(", ") };
+        let sev = e.max_score.map_or("-".to_string(), |s| format!("{s:.1}"));
+        let state = if e.all_withdrawn { "  [WITHDRAWN]" } else { "" };
+        out.push_str(&output::safe(&format!(
+            "{}  severity {sev}  {} source{}{state}",
+            clip(&ids, 120),
+            e.sources.len(),
+            if e.sources.len() == 1 { "" } else { "s" }
+        )));
+        out.push('\n');
+        for s in &e.sources {
+            let line = format!(
+                "  {}  {}  {}  {}  {}{}",
+                short(&s.id),
+                or_dash(s.source_id.as_deref()),
+                s.publisher_fingerprint,
+                s.group_name,
+                clip(&s.title, 60),
+                if s.withdrawn { "  (withdrawn)" } else { "" }
+            );
+            out.push_str(&output::safe(&line));
+            out.push('\n');
+        }
+    }
+    print!("{out}");
     Ok(())
 }
 

@@ -9,8 +9,9 @@ use crate::{Ctx, encode};
 
 #[derive(Subcommand, Debug)]
 pub enum FeedCommand {
-    /// Follow a CSAF provider: its advisories are published into GROUP by this node, as this
-    /// organization, at CLEAR or the label the provider gives (never looser)
+    /// Follow a CSAF provider (or a directory of OSV records, --kind osv): its advisories are
+    /// published into GROUP by this node, as this organization, at CLEAR or the label the source
+    /// gives (never looser)
     #[command(after_help = concat!(
         "Examples:\n",
         "  trellis feed add water psirt.example.com\n",
@@ -26,7 +27,12 @@ pub enum FeedCommand {
         "document's URL in its references. AMBER and RED documents are refused: a person chooses\n",
         "who reads those. Runs start at once and then every --every; a failed run is retried after\n",
         "1 minute, then 2, 4, ... up to --every. Addresses and CAs follow the evidence settings\n",
-        "(evidence_allow_private, evidence_ca_file in config.toml)."
+        "(evidence_allow_private, evidence_ca_file in config.toml).\n\n",
+        "--kind osv follows a directory of OSV records instead (the files of an ecosystem's all.zip,\n",
+        "unpacked; one level of subdirectories is read): a record is read again when its\n",
+        "`modified` changes, and published as a revision of the advisory it was before; a record\n",
+        "with `withdrawn` withdraws it.\n",
+        "  trellis feed add water /var/lib/osv/PyPI --kind osv --every 6h"
     ))]
     Add {
         /// Group name or id
@@ -36,6 +42,9 @@ pub enum FeedCommand {
         /// Time between runs: 90s, 30m, 1h, 1d (at least 1 minute)
         #[arg(long, default_value = "1h", value_parser = trellis_daemon::feeds::parse_every)]
         every: u64,
+        /// csaf: SOURCE is a CSAF provider; osv: SOURCE is a directory of OSV records (absolute path)
+        #[arg(long, default_value = "csaf", value_parser = ["csaf", "osv"])]
+        kind: String,
     },
     /// List the feeds with their state: last run, failures, documents, last report
     #[command(after_help = "Examples:\n  trellis feed list\n  trellis --json feed list")]
@@ -56,9 +65,9 @@ pub enum FeedCommand {
 
 pub async fn run(ctx: &Ctx, cmd: FeedCommand) -> anyhow::Result<()> {
     match cmd {
-        FeedCommand::Add { group, source, every } => {
+        FeedCommand::Add { group, source, every, kind } => {
             let f: FeedInfo =
-                ctx.post("/v1/feeds", &FeedAdd { group, source, kind: None, every_secs: Some(every) }).await?;
+                ctx.post("/v1/feeds", &FeedAdd { group, source, kind: Some(kind), every_secs: Some(every) }).await?;
             if ctx.json {
                 return output::print_json(&f);
             }

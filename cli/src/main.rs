@@ -6,6 +6,7 @@
 //! Subcommand groups live in `node.rs`, `group.rs` and `advisory.rs`; formatting in `output.rs`.
 
 mod advisory;
+mod by_vulnerability;
 mod export;
 mod feed;
 mod group;

@@ -342,3 +342,55 @@ async fn a_csaf_provider_is_followed_with_revisions_and_refusals() {
     assert!((50_000..=61_000).contains(&wait), "first retry after a minute, not {wait} ms");
     assert_eq!(reader.advisories(None).unwrap().len(), 4);
 }
+
+/// An OSV directory: records published, unchanged ones not read again, a later `modified` a
+/// revision, a record with `withdrawn` a withdrawal, a broken file refused; the reader sees
+/// each advisory once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_osv_directory_is_followed_by_modified() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/tests/fixtures");
+    let synthetic = std::fs::read_to_string(fixtures.join("osv-synthetic-npm.json")).unwrap();
+    let golang = std::fs::read_to_string(fixtures.join("osv-golang.json")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("osv");
+    std::fs::create_dir_all(records.join("npm")).unwrap();
+    std::fs::write(records.join("npm/TRELLIS-TEST-2024-0001.json"), &synthetic).unwrap();
+    std::fs::write(records.join("go.json"), &golang).unwrap();
+    std::fs::write(records.join("broken.json"), b"{ not json").unwrap();
+
+    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let (reader, reader_keys, _) = common::offline_engine(dir.path(), "reader").await;
+    let gid = publisher.create_group("water", "sector").await.unwrap();
+    let token = publisher.invite("water", &card(&reader_keys, "reader"), "member").await.unwrap();
+    reader.join(&token).await.unwrap();
+    let add = |source: String| FeedAdd { group: "water".into(), source, kind: Some("osv".into()), every_secs: None };
+    assert!(publisher.feed_add(&add("relative/path".into())).is_err(), "a relative path is refused");
+    let feed = publisher.feed_add(&add(records.display().to_string())).unwrap();
+
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.new.len(), r.refused_count), (2, 1), "{r:?}");
+    assert!(r.refused[0].url.ends_with("broken.json") && r.refused[0].reason.contains("not JSON"), "{r:?}");
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.new.len(), r.revised.len(), r.unchanged), (0, 0, 2), "{r:?}");
+
+    // A later `modified` with a corrected summary, then the record withdrawn by its source.
+    let later = synthetic
+        .replace("2024-05-01T12:00:00Z", "2024-06-01T12:00:00Z")
+        .replace("Synthetic record for matching tests", "Synthetic record, corrected");
+    std::fs::write(records.join("npm/TRELLIS-TEST-2024-0001.json"), &later).unwrap();
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.new.len(), r.revised.len()), (0, 1), "{r:?}");
+    let withdrawn = later
+        .replace("2024-06-01T12:00:00Z", "2024-07-01T12:00:00Z")
+        .replace("\"published\"", "\"withdrawn\": \"2024-07-01T12:00:00Z\",\n  \"published\"");
+    std::fs::write(records.join("npm/TRELLIS-TEST-2024-0001.json"), &withdrawn).unwrap();
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!(r.revised.len(), 1, "{r:?}");
+
+    sync_into(&reader, &items_of(&publisher, &gid));
+    let ads = reader.advisories(None).unwrap();
+    assert_eq!(ads.len(), 2, "no duplicates: {ads:?}");
+    let t = ads.iter().find(|a| a.source_id.as_deref() == Some("TRELLIS-TEST-2024-0001")).unwrap();
+    assert_eq!(t.revision, 3);
+    assert!(t.withdrawn.as_deref().is_some_and(|w| w.contains("2024-07-01")), "{:?}", t.withdrawn);
+}

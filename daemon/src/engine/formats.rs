@@ -132,7 +132,9 @@ impl Engine {
             // Each advisory as its latest revision reads (§4.9), if that changed since `since_ms`.
             for held in self.held_advisories(gid)? {
                 let (latest, env, received_ms) = held.latest();
-                if received_ms < since_ms {
+                // A withdrawn advisory is not exported: the formats carry no withdrawal we could
+                // be sure every consumer reads.
+                if received_ms < since_ms || held.withdrawn().is_some() {
                     continue;
                 }
                 let advisory = latest.advisory.clone();

@@ -3,7 +3,8 @@
 //! item (`trellis feed add|list|remove|run`, PROTOCOL.md §4.9 for how a changed document becomes
 //! a revision).
 //!
-//! Today's source kind is a **CSAF provider** ([`csaf`]): `provider-metadata.json`, then its
+//! Two kinds of source. An **OSV directory** ([`osv`]): records followed by `modified`. A
+//! **CSAF provider** ([`csaf`]): `provider-metadata.json`, then its
 //! ROLIE feeds or its directory's `changes.csv`; each document's `.sha512` checked and its
 //! OpenPGP signature verified against the keys the metadata lists (fingerprint checked; the keys
 //! seen on the first run are pinned, and a provider whose keys change is refused until the feed
@@ -18,6 +19,7 @@
 
 pub mod csaf;
 pub mod http;
+pub mod osv;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -193,10 +195,15 @@ impl Engine {
     pub fn feed_add(&self, req: &FeedAdd) -> Result<FeedInfo, ActionError> {
         let gid = self.resolve_group(&req.group)?;
         let kind = req.kind.as_deref().unwrap_or("csaf").trim().to_ascii_lowercase();
-        if kind != "csaf" {
-            return Err(bad(format!("unknown feed kind {kind:?}: this node follows csaf providers")));
-        }
-        let source = csaf::metadata_url(&req.source).map_err(bad)?;
+        let source = match kind.as_str() {
+            "csaf" => csaf::metadata_url(&req.source).map_err(bad)?,
+            "osv" => osv::check_source(&req.source).map_err(bad)?.display().to_string(),
+            _ => {
+                return Err(bad(format!(
+                    "unknown feed kind {kind:?}: csaf (a CSAF provider) or osv (a directory of OSV records)"
+                )));
+            }
+        };
         let every_secs = req.every_secs.unwrap_or(DEFAULT_EVERY_SECS);
         if every_secs < MIN_EVERY_SECS {
             return Err(bad("a feed runs at most once a minute"));
@@ -282,7 +289,10 @@ impl Engine {
         let started = now_ms();
         let mut report = FeedReport { feed: feed.id.clone(), started_ms: started, ..Default::default() };
         let policy = self.evidence_policy.read().map(|p| p.clone()).unwrap_or_default();
-        let outcome = self.run_csaf(&mut feed, &policy, &mut report).await;
+        let outcome = match feed.kind.as_str() {
+            "osv" => self.run_osv(&mut feed, &mut report).await,
+            _ => self.run_csaf(&mut feed, &policy, &mut report).await,
+        };
         let now = now_ms();
         report.finished_ms = now;
         feed.last_run_ms = Some(started);
@@ -408,20 +418,7 @@ impl Engine {
             }
             match self.take_document(gid, &entry, prev.as_ref(), &keys, policy).await {
                 Ok((taken, validators)) => {
-                    let id = match taken {
-                        Taken::New(id) => {
-                            report.new.push(FeedDocument { url: entry.url.clone(), item: id.to_text() });
-                            id
-                        }
-                        Taken::Revised(id) => {
-                            report.revised.push(FeedDocument { url: entry.url.clone(), item: id.to_text() });
-                            id
-                        }
-                        Taken::Unchanged(id) => {
-                            report.unchanged += 1;
-                            id
-                        }
-                    };
+                    let id = self.note_taken(report, &entry.url, taken);
                     feed.documents.insert(
                         entry.url.clone(),
                         DocState { updated: entry.updated.clone(), validators, item: id.to_text() },
@@ -437,6 +434,76 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// One run of an OSV directory. `Err` is a failure of the run as a whole.
+    async fn run_osv(self: &Arc<Self>, feed: &mut Feed, report: &mut FeedReport) -> Result<(), String> {
+        let gid = GroupId::parse(&feed.group).map_err(|e| e.to_string())?;
+        if self.groups.read().map(|g| !g.contains_key(&gid)).unwrap_or(true) {
+            return Err(format!("this node is no longer in group {}", feed.group));
+        }
+        let dir = PathBuf::from(&feed.source);
+        let files = tokio::task::spawn_blocking(move || osv::list(&dir)).await.map_err(|e| e.to_string())??;
+        for path in files {
+            let key = path.display().to_string();
+            let p2 = path.clone();
+            let read = tokio::task::spawn_blocking(move || osv::read(&p2)).await.map_err(|e| e.to_string())?;
+            let result = match read {
+                Err(e) => Err(e),
+                Ok((_, modified)) if feed.documents.get(&key).is_some_and(|d| d.updated == modified) => {
+                    report.unchanged += 1;
+                    continue;
+                }
+                Ok((bytes, modified)) => match crate::engine::formats::import_document(Some("osv"), &bytes) {
+                    Err(e) => Err(e),
+                    Ok(imported) => {
+                        let tlp = imported.tlp.unwrap_or(Tlp::Clear);
+                        if tlp.needs_recipients() {
+                            Err(format!("the record is {}: a feed publishes CLEAR and GREEN only", tlp.label()))
+                        } else {
+                            self.publish_imported(gid, imported, tlp)
+                                .await
+                                .map(|t| (t, modified))
+                                .map_err(|e| e.to_string())
+                        }
+                    }
+                },
+            };
+            match result {
+                Ok((taken, modified)) => {
+                    let id = self.note_taken(report, &key, taken);
+                    feed.documents.insert(
+                        key,
+                        DocState { updated: modified, validators: Validators::default(), item: id.to_text() },
+                    );
+                }
+                Err(reason) => {
+                    report.refused_count += 1;
+                    if report.refused.len() < MAX_REPORTED {
+                        report.refused.push(FeedRefusal { url: key, reason });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Count a document taken in; returns the item it is now.
+    fn note_taken(&self, report: &mut FeedReport, url: &str, taken: Taken) -> ItemId {
+        match taken {
+            Taken::New(id) => {
+                report.new.push(FeedDocument { url: url.to_string(), item: id.to_text() });
+                id
+            }
+            Taken::Revised(id) => {
+                report.revised.push(FeedDocument { url: url.to_string(), item: id.to_text() });
+                id
+            }
+            Taken::Unchanged(id) => {
+                report.unchanged += 1;
+                id
+            }
+        }
     }
 
     /// Fetch, check and publish one document. `Err` is why it was refused.
