@@ -151,3 +151,61 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+/// `feed add --kind osv`, `feed run`, `feed list`, `feed remove` and `advisory list
+/// --by-vulnerability` through the CLI: two records naming one CVE and a member's own advisory
+/// with that CVE as an alias are one vulnerability with three sources.
+#[test]
+fn an_osv_feed_and_one_entry_per_vulnerability() {
+    let bins = Bins::locate().unwrap_or_else(|e| panic!("{e:#}"));
+    let dir = tempfile::Builder::new().prefix("trellis-feed").tempdir_in("/tmp").unwrap();
+    let mut nodes: Vec<Daemon> = Vec::new();
+    if let Err(e) = feed_flow(&bins, dir.path(), &mut nodes) {
+        panic!("{e:#}");
+    }
+}
+
+fn feed_flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> {
+    let a = dir.join("a");
+    bins.json(&a, &["init", "--name", "Alpha Water"])?;
+    nodes.push(Daemon::start(bins, "A", &a, &[])?);
+    bins.json(&a, &["group", "create", "water", "--kind", "sector"])?;
+    let records = dir.join("osv");
+    std::fs::create_dir_all(&records)?;
+    let fixture = std::fs::read_to_string(workspace_root().join("proto/tests/fixtures/osv-synthetic-npm.json"))?;
+    std::fs::write(records.join("one.json"), &fixture)?;
+    // A second source of the same vulnerability, under its own id.
+    std::fs::write(records.join("two.json"), fixture.replace("TRELLIS-TEST-2024-0001", "TRELLIS-TEST-2024-0101"))?;
+    let added = bins.json(&a, &["feed", "add", "water", &records.display().to_string(), "--kind", "osv"])?;
+    let id = s(&added, "id")?.to_string();
+    let report = bins.json(&a, &["feed", "run", &id])?;
+    ensure!(report["new"].as_array().map(Vec::len) == Some(2), "{report}");
+    let text = bins.trellis(&a, &["feed", "run", &id]).ok()?.stdout;
+    ensure!(text.contains("0 new, 0 revised, 2 unchanged, 0 refused"), "{text}");
+    let list = bins.json(&a, &["feed", "list"])?;
+    ensure!(list[0]["documents"] == 2 && list[0]["failures"] == 0, "{list}");
+    bins.json(
+        &a,
+        &[
+            "advisory",
+            "publish",
+            "water",
+            "--tlp",
+            "green",
+            "--title",
+            "ws in our pumps",
+            "--summary",
+            "s",
+            "--alias",
+            "CVE-2021-32640",
+        ],
+    )?;
+    let by = bins.json(&a, &["advisory", "list", "--by-vulnerability"])?;
+    let entries = by.as_array().context("entries")?;
+    ensure!(entries.len() == 1, "{by}");
+    ensure!(entries[0]["sources"].as_array().map(Vec::len) == Some(3), "{by}");
+    ensure!(entries[0]["ids"][0].as_str().is_some_and(|i| i.starts_with("CVE-")), "{by}");
+    bins.json(&a, &["feed", "remove", &id])?;
+    ensure!(bins.json(&a, &["feed", "list"])?.as_array().is_some_and(Vec::is_empty));
+    Ok(())
+}

@@ -612,8 +612,11 @@ pub async fn schedule(engine: Arc<Engine>, shutdown: impl std::future::Future<Ou
     }
 }
 
+/// One metric family: name, type, help, and (labels, value) samples.
+pub type MetricFamily = (&'static str, &'static str, &'static str, Vec<(String, f64)>);
+
 /// Metric families of the feeds: documents by outcome, consecutive failures, last success.
-pub fn metrics(engine: &Engine) -> Vec<(&'static str, &'static str, &'static str, Vec<(String, f64)>)> {
+pub fn metrics(engine: &Engine) -> Vec<MetricFamily> {
     let feeds = read(&engine.home).map(|f| f.feeds).unwrap_or_default();
     let mut docs = Vec::new();
     let mut failures = Vec::new();
