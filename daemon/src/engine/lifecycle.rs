@@ -106,16 +106,73 @@ impl Engine {
         Ok(out)
     }
 
-    /// The advisory `id` (a first publication or any of its revisions) with its history.
+    /// The advisory `id` (a first publication or any of its revisions) with its history. Reads
+    /// only the items of that advisory (through [`Engine::revision_index`]).
     pub fn held_advisory(&self, id: &ItemId) -> Result<Option<Held>, ActionError> {
         let Some(item) = self.store.get_item(id)? else { return Ok(None) };
         let Some((env, payload)) = item.open() else { return Ok(None) };
-        let first = match version_of(&env, payload) {
+        let first_id = match version_of(&env, payload) {
             None => return Ok(None),
             Some((_, None)) => *id,
             Some((_, Some(o))) => o,
         };
-        Ok(self.held_advisories(&env.header.group)?.into_iter().find(|h| h.id() == first))
+        let gid = env.header.group;
+        let Some(first_item) = self.store.get_item(&first_id)? else { return Ok(None) };
+        let Some((first_env, first_payload)) = first_item.open() else { return Ok(None) };
+        let Some((first, None)) = version_of(&first_env, first_payload) else { return Ok(None) };
+        if first_env.header.group != gid {
+            return Ok(None);
+        }
+        let mut envs = HashMap::new();
+        envs.insert(first.id, (first_env, first_item.received_ms));
+        let mut revs = Vec::new();
+        for rid in self.revisions_of(&gid, &first_id)? {
+            let Some(item) = self.store.get_item(&rid)? else { continue };
+            let Some((env, payload)) = item.open() else { continue };
+            if let Some((v, Some(o))) = version_of(&env, payload)
+                && o == first_id
+            {
+                envs.insert(v.id, (env, item.received_ms));
+                revs.push(v);
+            }
+        }
+        let history = lifecycle::history(first, revs);
+        envs.retain(|id, _| history.versions.iter().any(|v| v.id == *id));
+        Ok(Some(Held { history, envs }))
+    }
+
+    /// The ids of the revisions of `first` held in `gid` (loading the group's index once).
+    fn revisions_of(&self, gid: &GroupId, first: &ItemId) -> Result<Vec<ItemId>, ActionError> {
+        let mut index = self.revision_index.lock().map_err(|_| ActionError::Internal("revision index lock".into()))?;
+        if !index.contains_key(gid) {
+            let mut by_first: HashMap<ItemId, Vec<ItemId>> = HashMap::new();
+            for id in self.store.group_item_ids(gid, Kind::Advisory)? {
+                let Some(item) = self.store.get_item(&id)? else { continue };
+                if let Some((_, Payload::Revision(r))) = item.open() {
+                    by_first.entry(r.original).or_default().push(id);
+                }
+            }
+            index.insert(*gid, by_first);
+        }
+        Ok(index.get(gid).and_then(|m| m.get(first)).cloned().unwrap_or_default())
+    }
+
+    /// Record a stored revision in the index (when the group's index is loaded; otherwise the
+    /// first look-up reads it from the store).
+    fn index_revision(&self, gid: &GroupId, first: ItemId, id: ItemId) {
+        if let Ok(mut index) = self.revision_index.lock()
+            && let Some(m) = index.get_mut(gid)
+        {
+            let v = m.entry(first).or_default();
+            if !v.contains(&id) {
+                v.push(id);
+            }
+        }
+    }
+
+    /// Whether `first` has revisions held (then its latest revision, not `first`, is what counts).
+    pub(crate) fn has_revisions(&self, gid: &GroupId, first: &ItemId) -> bool {
+        self.revisions_of(gid, first).is_ok_and(|r| !r.is_empty())
     }
 
     /// §4.9 on receipt: a revision of a first publication this node holds must come from its
@@ -150,6 +207,7 @@ impl Engine {
     /// revision under one number is counted, and new content that is now the latest is matched
     /// against the SBOMs.
     pub(crate) fn on_revision(&self, env: &Envelope, rev: &Revision) {
+        self.index_revision(&env.header.group, rev.original, env.id);
         let Ok(Some(held)) = self.held_advisory(&rev.original) else { return };
         if !held.history.versions.iter().any(|v| v.id == env.id) {
             return;

@@ -90,6 +90,9 @@ pub struct Engine {
     /// Held from the look-up in `published` until a new advisory is stored and remembered
     /// there, so two identical publishes at once make one item, not two.
     pub publishing_advisory: tokio::sync::Mutex<()>,
+    /// Per group, the revisions held of each first publication (PROTOCOL.md §4.9), filled from
+    /// the store the first time a group is asked and kept up to date as revisions are stored.
+    pub revision_index: Mutex<HashMap<GroupId, HashMap<ItemId, Vec<ItemId>>>>,
     /// A weak reference to this engine, for background work started from `&self` methods.
     self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
 }
@@ -133,6 +136,7 @@ impl Engine {
             evidence_policy: RwLock::new(Default::default()),
             published: Mutex::new(HashMap::new()),
             publishing_advisory: tokio::sync::Mutex::new(()),
+            revision_index: Mutex::new(HashMap::new()),
             self_ref: std::sync::OnceLock::new(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));
