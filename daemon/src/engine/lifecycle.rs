@@ -100,7 +100,8 @@ impl Engine {
         for first in firsts {
             let revs = revisions.remove(&first.id).unwrap_or_default();
             let history = lifecycle::history(first, revs);
-            let envs = history.versions.iter().filter_map(|v| envs.get(&v.id).map(|e| (v.id, e.clone()))).collect();
+            // Each envelope belongs to one advisory: moved, not copied.
+            let envs = history.versions.iter().filter_map(|v| envs.remove(&v.id).map(|e| (v.id, e))).collect();
             out.push(Held { history, envs });
         }
         Ok(out)
