@@ -44,7 +44,7 @@ pub enum AdvisoryCommand {
     Publish(Box<PublishArgs>),
     /// List the advisories this node can read, newest first
     #[command(
-        after_help = "Examples:\n  trellis advisory list\n  trellis advisory list --group water --min-confidence 0.5\n  trellis advisory list --limit 20 --offset 20"
+        after_help = "Examples:\n  trellis advisory list\n  trellis advisory list --group water --min-confidence 0.5\n  trellis advisory list --limit 20 --offset 20\n  trellis advisory list --by-vulnerability"
     )]
     List {
         /// Only advisories of this group (name or id)
@@ -66,6 +66,10 @@ pub enum AdvisoryCommand {
         /// id), any alias (CVE-2021-44228, GHSA-…), or a prefix of its item id
         #[arg(long, value_name = "ID")]
         id: Option<String>,
+        /// One entry per vulnerability: advisories from several sources that share an
+        /// identifier (CVE, GHSA, GO, a document's own id) are listed together with their sources
+        #[arg(long)]
+        by_vulnerability: bool,
     },
     /// Endorse an advisory, report a sighting of it, or dispute it; raises or lowers its
     /// confidence for every member, weighted by the trust each has in you
@@ -82,11 +86,51 @@ pub enum AdvisoryCommand {
         #[arg(long)]
         comment: Option<String>,
     },
-    /// Show every field of one advisory
-    #[command(after_help = "Example:\n  trellis advisory show k3v9q2m7xa4d")]
+    /// Show every field of one advisory, as its latest revision reads
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  trellis advisory show k3v9q2m7xa4d\n",
+        "  trellis advisory show k3v9q2m7xa4d --history\n\n",
+        "--history lists every revision its publisher made, oldest first, each with the fields it\n",
+        "changed (before -> after), and any revision this node holds that does not count: one signed\n",
+        "by another organization (refused), or a second revision under a number already taken\n",
+        "(outvoted: the lower item id wins on every node)."
+    ))]
     Show {
         /// Advisory id, or a prefix of at least 8 characters
         id: String,
+        /// Every revision and what each changed
+        #[arg(long)]
+        history: bool,
+    },
+    /// Publish a new revision of one of your advisories: fields given replace the latest
+    /// revision's, the rest stay; receivers keep every revision and show the latest
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  trellis advisory update k3v9q2m7xa4d --affects 'pkg:npm/lodash@<4.17.22'\n",
+        "  trellis advisory update k3v9q2m7xa4d --severity 7.5 --summary \"Only the admin UI is exposed\"\n",
+        "  trellis advisory update k3v9q2m7xa4d --tlp amber --yes\n\n",
+        "Only the organization that published an advisory can revise it; every node refuses a\n",
+        "revision signed by anyone else. A list flag (--affects, --alias, --reference) replaces the\n",
+        "whole list: repeat it for each entry. An empty --severity or --remediation clears it. The\n",
+        "label may stay or get stricter, never looser than the first publication's; AMBER and RED\n",
+        "revisions go to the latest revision's recipients unless --to names others. To publish a\n",
+        "new version of a CSAF document or OSV record, publish the file again\n",
+        "(`advisory publish GROUP --file`): a later version of a document you published becomes a\n",
+        "revision of it."
+    ))]
+    Update(Box<UpdateArgs>),
+    /// Withdraw one of your advisories, saying why: it stays listed, marked withdrawn, and
+    /// stops raising `affected` alerts on every node
+    #[command(
+        after_help = "Example:\n  trellis advisory withdraw k3v9q2m7xa4d --reason \"duplicate of CVE-2024-1234; the product is not affected\""
+    )]
+    Withdraw {
+        /// Advisory id, or a prefix of at least 8 characters
+        id: String,
+        /// Why it is withdrawn (shown to every receiver)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
     },
     /// Re-share an advisory you received, as the TLP label allows: CLEAR anywhere; AMBER only to
     /// named organizations, recorded in the node's audit.log; GREEN, AMBER+STRICT and RED never
@@ -151,6 +195,64 @@ pub struct PublishArgs {
     /// Kind of advisory [default: vulnerability]
     #[arg(long, value_parser = ["vulnerability", "incident", "threat", "guidance"])]
     category: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Advisory id, or a prefix of at least 8 characters
+    id: String,
+    /// New one-line title
+    #[arg(long)]
+    title: Option<String>,
+    /// New summary
+    #[arg(long)]
+    summary: Option<String>,
+    /// New CVSS vector or score ('' clears it)
+    #[arg(long, value_name = "CVSS")]
+    severity: Option<String>,
+    /// Affected package as PURL@RANGE; replaces the whole list (repeat for each package)
+    #[arg(long, value_name = "PURL@RANGE")]
+    affects: Vec<String>,
+    /// Another identifier of the issue; replaces the whole list (repeatable)
+    #[arg(long, value_name = "CVE")]
+    alias: Vec<String>,
+    /// A URL with more information; replaces the whole list (repeatable)
+    #[arg(long, value_name = "URL")]
+    reference: Vec<String>,
+    /// What to do about it ('' clears it)
+    #[arg(long, value_name = "TEXT")]
+    remediation: Option<String>,
+    /// Kind of advisory
+    #[arg(long, value_parser = ["vulnerability", "incident", "threat", "guidance"])]
+    category: Option<String>,
+    /// A stricter label (never looser than the first publication's)
+    #[arg(long, value_parser = parse_tlp)]
+    tlp: Option<String>,
+    /// Recipient organization for AMBER, AMBER+STRICT and RED (repeatable)
+    #[arg(long, value_name = "ORG")]
+    to: Vec<String>,
+    /// Do not ask to confirm the group at AMBER or RED on a terminal
+    #[arg(long, short = 'y')]
+    yes: bool,
+}
+
+impl UpdateArgs {
+    fn request(self) -> trellis_api::types::ReviseAdvisory {
+        let list = |v: Vec<String>| (!v.is_empty()).then_some(v);
+        trellis_api::types::ReviseAdvisory {
+            title: self.title,
+            summary: self.summary,
+            category: self.category,
+            severity: self.severity,
+            aliases: list(self.alias),
+            affects: list(self.affects),
+            references: list(self.reference),
+            remediation: self.remediation,
+            tlp: self.tlp.map(|t| t.parse::<trellis_proto::Tlp>().map(|t| t.as_str().to_string()).unwrap_or(t)),
+            to: self.to,
+            withdraw: None,
+        }
+    }
 }
 
 /// Rows `advisory list` prints in text without --limit.
@@ -351,7 +453,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             }
             output::print_line(&c.id)
         }
-        AdvisoryCommand::List { group, sort, min_confidence, limit, offset, id } => {
+        AdvisoryCommand::List { group, sort, min_confidence, limit, offset, id, by_vulnerability } => {
             let mut list: Vec<AdvisoryView> = ctx.client.advisories(group.as_deref()).await?;
             if let Some(min) = min_confidence {
                 list.retain(|a| a.confidence >= min);
@@ -364,6 +466,9 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             }
             if sort == "confidence" {
                 list.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+            }
+            if by_vulnerability {
+                return print_by_vulnerability(ctx, &list);
             }
             let total = list.len();
             let limit = match (limit, ctx.json) {
@@ -393,7 +498,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                     format!("{:.2}", a.confidence),
                     a.group_name.clone(),
                     a.publisher_fingerprint.clone(),
-                    clip(&crate::output::with_source_id(a.source_id.as_deref(), &a.title), 70),
+                    clip(&list_title(a), 70),
                 ]);
             }
             t.print()?;
@@ -413,7 +518,30 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             }
             output::print_line(&c.id)
         }
-        AdvisoryCommand::Show { id } => {
+        AdvisoryCommand::Update(args) => {
+            if let Some(t) = args.tlp.as_deref().and_then(|t| t.parse::<trellis_proto::Tlp>().ok())
+                && t.needs_recipients()
+            {
+                let a: AdvisoryView = ctx.client.advisory(&args.id).await?;
+                confirm_group(ctx, &a.group, t, args.yes).await?;
+            }
+            let id = args.id.clone();
+            let req = args.request();
+            revise(ctx, &id, &req).await
+        }
+        AdvisoryCommand::Withdraw { id, reason } => {
+            let req = trellis_api::types::ReviseAdvisory { withdraw: Some(reason), ..Default::default() };
+            revise(ctx, &id, &req).await
+        }
+        AdvisoryCommand::Show { id, history: true } => {
+            let h: trellis_api::types::AdvisoryHistoryView = ctx.client.advisory_history(&id).await?;
+            if ctx.json {
+                return output::print_json(&h);
+            }
+            print!("{}", render_history(&h));
+            Ok(())
+        }
+        AdvisoryCommand::Show { id, history: false } => {
             let a: AdvisoryView = ctx.client.advisory(&id).await?;
             if ctx.json {
                 return output::print_json(&a);
@@ -474,6 +602,98 @@ async fn publish(ctx: &Ctx, mut args: PublishArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `advisory list --by-vulnerability`: one block per vulnerability, its sources below it.
+fn print_by_vulnerability(ctx: &Ctx, list: &[AdvisoryView]) -> anyhow::Result<()> {
+    let entries = crate::by_vulnerability::correlate(list);
+    if ctx.json {
+        return output::print_json(&entries);
+    }
+    if entries.is_empty() {
+        return output::print_line("no advisories");
+    }
+    let mut out = String::new();
+    for e in &entries {
+        let ids = if e.ids.is_empty() { "(no identifier)".to_string() } else { e.ids.join(", ") };
+        let sev = e.max_score.map_or("-".to_string(), |s| format!("{s:.1}"));
+        let state = if e.all_withdrawn { "  [WITHDRAWN]" } else { "" };
+        out.push_str(&output::safe(&format!(
+            "{}  severity {sev}  {} source{}{state}",
+            clip(&ids, 120),
+            e.sources.len(),
+            if e.sources.len() == 1 { "" } else { "s" }
+        )));
+        out.push('\n');
+        for s in &e.sources {
+            let line = format!(
+                "  {}  {}  {}  {}  {}{}",
+                short(&s.id),
+                or_dash(s.source_id.as_deref()),
+                s.publisher_fingerprint,
+                s.group_name,
+                clip(&s.title, 60),
+                if s.withdrawn { "  (withdrawn)" } else { "" }
+            );
+            out.push_str(&output::safe(&line));
+            out.push('\n');
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// `advisory update` and `withdraw`: send the revision, print its item id.
+async fn revise(ctx: &Ctx, id: &str, req: &trellis_api::types::ReviseAdvisory) -> anyhow::Result<()> {
+    let published: Published = ctx.client.revise_advisory(id, req).await?;
+    if ctx.json {
+        return output::print_json(&published);
+    }
+    output::print_line(&published.id)?;
+    if published.peers == 0 {
+        eprintln!(
+            "stored, but no member of {} is connected now: it will be delivered when one connects",
+            output::safe(&published.group_name)
+        );
+    }
+    Ok(())
+}
+
+/// `advisory show --history`: the advisory's current state, then each revision with what changed.
+fn render_history(h: &trellis_api::types::AdvisoryHistoryView) -> String {
+    let a = &h.advisory;
+    let mut f = Fields::default();
+    f.kv("advisory", &a.id);
+    f.kv("title", &a.title);
+    f.kv("publisher", format!("{} ({})", or_dash(a.publisher_name.as_deref()), a.publisher_fingerprint));
+    f.kv("revision", format!("{} of {}", a.revision, a.revisions));
+    f.kv("status", a.withdrawn.as_deref().map_or("current".to_string(), |w| format!("withdrawn: {w}")));
+    for v in &h.versions {
+        let mut line = format!("revision {}  {}  {}  {}", v.revision, short(&v.id), time(v.signed_ms), v.tlp);
+        if v.outvoted {
+            line.push_str("  OUTVOTED (a second revision under this number; the lower id counts)");
+        }
+        f.more("");
+        f.more(&line);
+        if v.revision == 1 {
+            f.more(&format!("  first publication: {}", v.title));
+        } else if v.changes.is_empty() {
+            f.more("  no field changed");
+        }
+        for c in &v.changes {
+            f.more(&format!("  {}: {} -> {}", c.field, clip(&c.before, 200), clip(&c.after, 200)));
+        }
+    }
+    if !h.equivocations.is_empty() {
+        f.more("");
+        let nums: Vec<String> = h.equivocations.iter().map(u32::to_string).collect();
+        f.more(&format!("equivocation: the publisher signed two revisions under number {}", nums.join(", ")));
+    }
+    for r in &h.refused {
+        f.more("");
+        f.more(&format!("refused {}: {}", short(&r.id), r.reason));
+    }
+    f.0
+}
+
 /// A publish whose reply was lost may have been stored: say that retrying is safe.
 fn maybe_stored(e: ClientError) -> anyhow::Error {
     if e.is_transport() {
@@ -512,6 +732,18 @@ pub async fn confirm_group(ctx: &Ctx, group: &str, tlp: trellis_proto::Tlp, yes:
     Ok(g.id)
 }
 
+/// The title cell of `advisory list`: the source id, a withdrawn mark and the revision number.
+fn list_title(a: &AdvisoryView) -> String {
+    let mut t = crate::output::with_source_id(a.source_id.as_deref(), &a.title);
+    if a.revision > 1 {
+        t = format!("(rev {}) {t}", a.revision);
+    }
+    if a.withdrawn.is_some() {
+        t = format!("[WITHDRAWN] {t}");
+    }
+    t
+}
+
 /// The severity in a table cell or an event line: the score, else the start of the vector.
 pub fn severity_cell(a: &AdvisoryView) -> String {
     match (a.score, &a.severity) {
@@ -544,6 +776,20 @@ fn render_show(a: &AdvisoryView) -> String {
     let mut f = Fields::default();
     f.kv("id", &a.id);
     f.kv("title", &a.title);
+    if let Some(w) = &a.withdrawn {
+        f.kv("WITHDRAWN", w);
+    }
+    if a.revision > 1 {
+        f.kv(
+            "revision",
+            format!(
+                "{} (item {}, updated {}; see --history)",
+                a.revision,
+                a.revision_id.as_deref().map(short).unwrap_or_default(),
+                time(a.updated_ms)
+            ),
+        );
+    }
     f.kv("tlp", a.tlp.as_str());
     f.kv("category", &a.category);
     f.kv(

@@ -6,7 +6,9 @@
 //! Subcommand groups live in `node.rs`, `group.rs` and `advisory.rs`; formatting in `output.rs`.
 
 mod advisory;
+mod by_vulnerability;
 mod export;
+mod feed;
 mod group;
 mod help_request;
 mod input;
@@ -140,6 +142,12 @@ enum Command {
     /// Offer help on topics to the members of your sector groups
     #[command(subcommand, after_help = "Examples:\n  trellis helper on --topic backups\n  trellis helper list")]
     Helper(help_request::HelperCommand),
+    /// Follow public sources (CSAF providers) into a group: add, list, remove, run
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  trellis feed add water psirt.example.com --every 6h\n  trellis feed list\n  trellis feed run q3xk2m7a"
+    )]
+    Feed(feed::FeedCommand),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  trellis completions bash > ~/.local/share/bash-completion/completions/trellis")]
     Completions {
@@ -197,6 +205,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Helper(c) => help_request::helper(&ctx, c).await,
         Command::Up(a) => service::up(&ctx, a).await,
         Command::Down => service::down(&ctx).await,
+        Command::Feed(c) => feed::run(&ctx, c).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());
             Ok(())

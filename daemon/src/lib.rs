@@ -9,6 +9,7 @@ pub mod api;
 pub mod backup;
 pub mod config;
 pub mod engine;
+pub mod feeds;
 pub mod groups;
 pub mod help;
 pub mod home;
@@ -129,6 +130,7 @@ pub async fn run(
     }
     let resource_task = tokio::spawn(Arc::clone(&engine).resource_upkeep(stopped(stop_rx.clone())));
     let api_task = tokio::spawn(api::server::serve(listener, Arc::clone(&engine), stopped(stop_rx.clone())));
+    let feeds_task = tokio::spawn(feeds::schedule(Arc::clone(&engine), stopped(stop_rx.clone())));
     let queue = Arc::new(validation::ValidationQueue::new(VALIDATION_QUEUE));
     let dispatch_task =
         tokio::spawn(dispatch(Arc::clone(&engine), Arc::clone(&queue), events, stopped(stop_rx.clone())));
@@ -193,6 +195,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = api_task.await;
     let _ = resource_task.await;
+    let _ = feeds_task.await;
     if let Some(t) = taxii_task {
         let _ = t.await;
     }

@@ -42,6 +42,17 @@ pub struct GroupLabel {
     pub group: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeedLabel {
+    pub feed: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeedOutcomeLabel {
+    pub feed: String,
+    pub outcome: String,
+}
+
 /// The node's own metrics. Handles are cheap clones of shared atomics: the engine counts into
 /// them, the registry reads them.
 #[derive(Clone, Debug, Default)]
@@ -58,6 +69,9 @@ pub struct Metrics {
     sync_lag_seconds: Family<GroupLabel, Gauge<f64, AtomicU64>>,
     validation_queue_depth: Gauge,
     store_bytes: Gauge,
+    feed_documents: Family<FeedOutcomeLabel, Counter>,
+    feed_failures: Family<FeedLabel, Gauge>,
+    feed_last_success: Family<FeedLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -99,6 +113,21 @@ impl Metrics {
             self.validation_queue_depth.clone(),
         );
         registry.register("trellis_store_bytes", "Size of the store file in bytes", self.store_bytes.clone());
+        registry.register(
+            "trellis_feed_documents",
+            "Documents a feed looked at, by outcome",
+            self.feed_documents.clone(),
+        );
+        registry.register(
+            "trellis_feed_failures",
+            "Consecutive failed runs of each feed (0: the last run succeeded)",
+            self.feed_failures.clone(),
+        );
+        registry.register(
+            "trellis_feed_last_success_timestamp_seconds",
+            "When each feed last ran successfully",
+            self.feed_last_success.clone(),
+        );
     }
 
     /// Set the gauges that describe the node now, before a scrape encodes them.
@@ -128,6 +157,23 @@ impl Metrics {
         self.validation_queue_depth.set(queue_depth as i64);
         let store = std::fs::metadata(engine.home.join(crate::home::STORE_FILE)).map(|m| m.len()).unwrap_or(0);
         self.store_bytes.set(store as i64);
+        // Feeds: their totals live in the home's feeds.json; counters follow them up.
+        self.feed_failures.clear();
+        self.feed_last_success.clear();
+        for f in crate::feeds::stats(engine) {
+            for (outcome, n) in f.documents {
+                let c = self
+                    .feed_documents
+                    .get_or_create(&FeedOutcomeLabel { feed: f.id.clone(), outcome: outcome.into() });
+                if n > c.get() {
+                    c.inc_by(n - c.get());
+                }
+            }
+            self.feed_failures.get_or_create(&FeedLabel { feed: f.id.clone() }).set(f.failures as i64);
+            if let Some(t) = f.last_success_ms {
+                self.feed_last_success.get_or_create(&FeedLabel { feed: f.id.clone() }).set(t as f64 / 1000.0);
+            }
+        }
     }
 }
 

@@ -82,13 +82,13 @@ pub enum FetchError {
 
 /// Where to connect and what to ask for.
 #[derive(Debug, PartialEq, Eq)]
-struct HttpsUrl {
-    host: String,
-    port: u16,
-    path: String,
+pub(crate) struct HttpsUrl {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
 }
 
-fn parse_url(url: &str) -> Result<HttpsUrl, FetchError> {
+pub(crate) fn parse_url(url: &str) -> Result<HttpsUrl, FetchError> {
     let bad = || FetchError::BadUrl(url.chars().take(200).collect());
     let rest = url.trim().strip_prefix("https://").ok_or_else(bad)?;
     let (authority, path) = match rest.find('/') {
@@ -152,7 +152,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 /// The addresses `host` resolves to, every one of them allowed by `policy`.
-async fn resolve(u: &HttpsUrl, policy: &FetchPolicy) -> Result<Vec<SocketAddr>, FetchError> {
+pub(crate) async fn resolve(u: &HttpsUrl, policy: &FetchPolicy) -> Result<Vec<SocketAddr>, FetchError> {
     let addrs: Vec<SocketAddr> = match u.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, u.port)],
         Err(_) => tokio::net::lookup_host((u.host.as_str(), u.port))
@@ -173,7 +173,7 @@ async fn resolve(u: &HttpsUrl, policy: &FetchPolicy) -> Result<Vec<SocketAddr>, 
 
 /// The TLS client configuration: the ring provider, safe default protocol versions, the CAs of
 /// `policy` (or the system's).
-fn tls_config(policy: &FetchPolicy) -> Result<Arc<rustls::ClientConfig>, FetchError> {
+pub(crate) fn tls_config(policy: &FetchPolicy) -> Result<Arc<rustls::ClientConfig>, FetchError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let file = match &policy.ca_file {

@@ -96,6 +96,9 @@ pub fn verdict(r: &Result<Outcome, ProtoError>, seen: Seen) -> MessageAcceptance
         ProtoError::OverQuota => Ignore,
         // This node's own failure.
         ProtoError::Local(_) => Ignore,
+        // A revision is judged against the first publication this node holds (§4.9), which a
+        // relay may not hold.
+        ProtoError::BadRevision(_) => Ignore,
     }
 }
 
@@ -219,6 +222,7 @@ mod tests {
             ProtoError::BadText { what: "x", why: "y".into() },
             ProtoError::Invalid("x".into()),
             ProtoError::Local("disk full".into()),
+            ProtoError::BadRevision("x".into()),
         ]
     }
 

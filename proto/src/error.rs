@@ -58,6 +58,10 @@ pub enum ProtoError {
     /// with the item, and the peer that sent it is not to blame (§4.7).
     #[error("local failure: {0}")]
     Local(String),
+    /// A revision that breaks the rules of §4.9 (not the publisher, another group, a looser
+    /// label, not a revision of a first publication).
+    #[error("revision refused: {0}")]
+    BadRevision(String),
 }
 
 /// A stable, low-cardinality name for each rejection reason, used as a metric label and in
@@ -93,6 +97,7 @@ impl ProtoError {
             ProtoError::BadText { .. } => "bad_text",
             ProtoError::Invalid(_) => "invalid",
             ProtoError::Local(_) => "local_error",
+            ProtoError::BadRevision(_) => "bad_revision",
         }
     }
 }

@@ -281,6 +281,8 @@ pub enum Payload {
     Trust(TrustStatement),
     KeyBundle(SignedKeyBundle),
     Revocation(Revocation),
+    /// A revision or withdrawal of an advisory (§4.9); travels as kind `Advisory`.
+    Revision(crate::lifecycle::Revision),
 }
 
 fn short(field: &'static str, s: &str) -> Result<(), ProtoError> {
@@ -387,6 +389,7 @@ impl Payload {
             Payload::Trust(_) => Kind::Trust,
             Payload::KeyBundle(_) => Kind::KeyBundle,
             Payload::Revocation(_) => Kind::Revocation,
+            Payload::Revision(_) => Kind::Advisory,
         }
     }
 
@@ -426,6 +429,7 @@ impl Payload {
             }
             Payload::KeyBundle(_) => Ok(()),
             Payload::Revocation(r) => short("reason", &r.reason),
+            Payload::Revision(r) => r.check_limits(),
         }
     }
 }

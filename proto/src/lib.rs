@@ -23,6 +23,7 @@ pub mod invite;
 pub mod invite_link;
 pub mod items;
 pub mod keys;
+pub mod lifecycle;
 pub mod limits;
 pub mod posture;
 pub mod resource;

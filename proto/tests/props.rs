@@ -9,5 +9,6 @@ mod props {
     pub mod envelope;
     pub mod group;
     pub mod hostile;
+    pub mod lifecycle;
     pub mod strategies;
 }

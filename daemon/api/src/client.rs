@@ -434,6 +434,34 @@ impl Client {
         self.post("/v1/shutdown", &Empty {}).await
     }
 
+    /// Publish a revision of one of this org's advisories (or its withdrawal).
+    pub async fn revise_advisory(&self, id: &str, req: &ReviseAdvisory) -> Result<Published, ClientError> {
+        self.post(&format!("/v1/advisories/{}/revise", encode(id)), req).await
+    }
+
+    /// Every revision of an advisory, with what changed.
+    pub async fn advisory_history(&self, id: &str) -> Result<AdvisoryHistoryView, ClientError> {
+        self.get(&format!("/v1/advisories/{}/history", encode(id))).await
+    }
+
+    /// Follow a source (a CSAF provider, an OSV directory) into a group.
+    pub async fn add_feed(&self, req: &FeedAdd) -> Result<FeedInfo, ClientError> {
+        self.post("/v1/feeds", req).await
+    }
+
+    pub async fn feeds(&self) -> Result<Vec<FeedInfo>, ClientError> {
+        self.get("/v1/feeds").await
+    }
+
+    pub async fn remove_feed(&self, id: &str) -> Result<FeedInfo, ClientError> {
+        self.post(&format!("/v1/feeds/{}/remove", encode(id)), &Empty {}).await
+    }
+
+    /// Run a feed now, and report what it found.
+    pub async fn run_feed(&self, id: &str) -> Result<FeedReport, ClientError> {
+        self.post(&format!("/v1/feeds/{}/run", encode(id)), &Empty {}).await
+    }
+
     /// Follow the event stream, of one group or all.
     pub async fn events(&self, group: Option<&str>) -> Result<EventStream, ClientError> {
         match group {

@@ -326,6 +326,29 @@ pub struct AdvisoryView {
     /// advisory names (by provider name or package URL).
     #[serde(default)]
     pub affected_suppliers: Vec<String>,
+    /// The revision shown (the latest; 1 is the first publication, PROTOCOL.md §4.9).
+    #[serde(default = "first_revision")]
+    pub revision: u32,
+    /// The item id of the revision shown, when it is not the first publication (`id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_id: Option<String>,
+    /// How many revisions count (one per number), the first publication included.
+    #[serde(default = "one")]
+    pub revisions: usize,
+    /// When the content was last changed, as its publisher says.
+    #[serde(default)]
+    pub updated_ms: u64,
+    /// Why the advisory is withdrawn, if it is; a withdrawn advisory raises no `affected` alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<String>,
+}
+
+fn first_revision() -> u32 {
+    1
+}
+
+fn one() -> usize {
+    1
 }
 
 /// One event of `GET /v1/events` (newline-delimited JSON).
@@ -972,4 +995,173 @@ pub struct InviteLinkCreated {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Stopping {
     pub pid: u32,
+}
+
+/// `POST /v1/advisories/{id}/revise`: a new revision of one of this org's advisories. Each
+/// field given replaces the latest revision's (lists as a whole; an empty severity or
+/// remediation clears it); `withdraw` withdraws the advisory with that reason.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ReviseAdvisory {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub aliases: Option<Vec<String>>,
+    #[serde(default)]
+    pub affects: Option<Vec<String>>,
+    #[serde(default)]
+    pub references: Option<Vec<String>>,
+    #[serde(default)]
+    pub remediation: Option<String>,
+    /// A label at least as strict as the first publication's; default: the latest revision's.
+    #[serde(default)]
+    pub tlp: Option<String>,
+    /// Recipients when the label names them; default: the latest revision's.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Withdraw the advisory, for this reason.
+    #[serde(default)]
+    pub withdraw: Option<String>,
+}
+
+impl ReviseAdvisory {
+    /// Whether any content field or the label is asked to change.
+    pub fn changes_anything(&self) -> bool {
+        self.title.is_some()
+            || self.summary.is_some()
+            || self.category.is_some()
+            || self.severity.is_some()
+            || self.aliases.is_some()
+            || self.affects.is_some()
+            || self.references.is_some()
+            || self.remediation.is_some()
+            || self.tlp.is_some()
+            || !self.to.is_empty()
+    }
+}
+
+/// One revision in `advisory show --history`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevisionView {
+    pub revision: u32,
+    pub id: String,
+    pub tlp: String,
+    /// When its publisher signed it.
+    pub signed_ms: u64,
+    pub received_ms: u64,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<String>,
+    /// A second revision its publisher signed under the same number, which lost to the lower id.
+    pub outvoted: bool,
+    /// What changed from the revision before it.
+    pub changes: Vec<trellis_proto::lifecycle::FieldChange>,
+}
+
+/// A revision this node holds that does not count, and why.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RefusedRevisionView {
+    pub id: String,
+    pub reason: String,
+}
+
+/// `GET /v1/advisories/{id}/history`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AdvisoryHistoryView {
+    /// The advisory as it now reads.
+    pub advisory: AdvisoryView,
+    /// Every revision, first publication first.
+    pub versions: Vec<RevisionView>,
+    /// Revision numbers its publisher signed twice.
+    pub equivocations: Vec<u32>,
+    pub refused: Vec<RefusedRevisionView>,
+}
+
+/// `POST /v1/feeds`: follow a source into a group.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FeedAdd {
+    pub group: String,
+    /// A CSAF provider: the URL of its provider-metadata.json, or its domain.
+    pub source: String,
+    /// `csaf` (the default).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Seconds between runs (default 3600, at least 60).
+    #[serde(default)]
+    pub every_secs: Option<u64>,
+}
+
+/// Documents a feed looked at, by outcome.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedCounts {
+    pub new: u64,
+    pub revised: u64,
+    pub unchanged: u64,
+    pub refused: u64,
+}
+
+/// A document a run published, and the item it is now.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedDocument {
+    pub url: String,
+    pub item: String,
+}
+
+/// A document a run refused, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedRefusal {
+    pub url: String,
+    pub reason: String,
+}
+
+/// What one run of a feed did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedReport {
+    pub feed: String,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    /// First publications.
+    pub new: Vec<FeedDocument>,
+    /// Later versions published as revisions (PROTOCOL.md §4.9).
+    pub revised: Vec<FeedDocument>,
+    /// Documents unchanged since the last run (not fetched, or 304, or the same bytes).
+    pub unchanged: u64,
+    /// Documents refused (bad hash, bad signature, invalid document, ...), at most 200 listed.
+    pub refused: Vec<FeedRefusal>,
+    pub refused_count: u64,
+    /// Listings (ROLIE feeds, changes.csv) the server said had not changed (304).
+    #[serde(default)]
+    pub listings_unchanged: u64,
+    /// Why the run failed as a whole, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A feed as `feed list` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FeedInfo {
+    pub id: String,
+    pub group: String,
+    pub group_name: String,
+    pub source: String,
+    pub kind: String,
+    pub every_secs: u64,
+    pub added_ms: u64,
+    pub last_run_ms: Option<u64>,
+    pub last_success_ms: Option<u64>,
+    pub next_run_ms: u64,
+    /// Consecutive failed runs; retried with backoff.
+    pub failures: u32,
+    pub last_error: Option<String>,
+    /// Fingerprints of the provider keys pinned on the first run.
+    pub keys: Vec<String>,
+    /// Documents taken in so far.
+    pub documents: usize,
+    pub totals: FeedCounts,
+    pub last_report: Option<FeedReport>,
 }

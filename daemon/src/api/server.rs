@@ -189,6 +189,23 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             reply(engine.advisories(crate::http::query_param(&req, "group").as_deref()))
         }
         (Method::GET, ["v1", "advisories", id]) => reply(engine.advisory(id)),
+        (Method::GET, ["v1", "advisories", id, "history"]) => reply(engine.advisory_history(id)),
+        (Method::POST, ["v1", "advisories", id, "revise"]) => {
+            let id = id.to_string();
+            match body::<super::types::ReviseAdvisory>(req).await {
+                Ok(b) => {
+                    let started = crate::home::now_ms();
+                    match engine.revise_advisory(&id, &b).await {
+                        Ok(new) => match engine.advisory(&new.to_text()) {
+                            Ok(v) => published(&engine, &v.group, new, started).await,
+                            Err(e) => action_error(e),
+                        },
+                        Err(e) => action_error(e),
+                    }
+                }
+                Err(r) => r,
+            }
+        }
         (Method::GET, ["v1", "trust"]) => json(&engine.trust_list()),
         (Method::POST, ["v1", "trust"]) => match body::<SetTrust>(req).await {
             Ok(b) => reply(engine.set_trust(&b.org, b.level)),
@@ -285,6 +302,16 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::POST, ["v1", "shutdown"]) => {
             engine.stop.notify_one();
             json(&super::types::Stopping { pid: std::process::id() })
+        }
+        (Method::GET, ["v1", "feeds"]) => reply(engine.feed_list()),
+        (Method::POST, ["v1", "feeds"]) => match body::<super::types::FeedAdd>(req).await {
+            Ok(b) => reply(engine.feed_add(&b)),
+            Err(r) => r,
+        },
+        (Method::POST, ["v1", "feeds", id, "remove"]) => reply(engine.feed_remove(id)),
+        (Method::POST, ["v1", "feeds", id, "run"]) => {
+            let id = id.to_string();
+            reply(engine.feed_run(&id).await)
         }
         (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
         _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),

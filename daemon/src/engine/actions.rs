@@ -589,7 +589,7 @@ fn fingerprints(orgs: &[OrgId]) -> String {
 /// with it must be the one the vector gives, so a stored severity never contradicts itself.
 ///
 /// [`cvss::score_tenths`]: trellis_proto::formats::cvss::score_tenths
-fn parse_severity(s: &str) -> Result<Severity, ActionError> {
+pub(crate) fn parse_severity(s: &str) -> Result<Severity, ActionError> {
     let s = s.trim();
     let mut score = None;
     let mut vector = None;
@@ -680,7 +680,7 @@ pub fn parse_affects(s: &str) -> Result<Affected, ActionError> {
 /// An alias is an identifier of the same issue elsewhere: CVE-2024-12345, GHSA-xxxx-xxxx-xxxx,
 /// GO-2020-0001, RUSTSEC-2021-0001. Letters first, then `-`-separated parts of letters, digits,
 /// `.`, `_` and `:`; a CVE id must have the CVE form.
-fn check_alias(a: &str) -> Result<(), ActionError> {
+pub(crate) fn check_alias(a: &str) -> Result<(), ActionError> {
     let refuse = |why: &str| {
         Err(bad(format!(
             "--alias {a:?} is not an advisory identifier ({why}); e.g. CVE-2024-12345 or GHSA-jfh8-c2jp-5v3q"
@@ -711,7 +711,7 @@ fn check_alias(a: &str) -> Result<(), ActionError> {
 
 /// A reference is an http or https URL with a host, and nothing a browser or terminal would
 /// run or hide (no `javascript:`, no whitespace or control characters).
-fn check_reference(r: &str) -> Result<(), ActionError> {
+pub(crate) fn check_reference(r: &str) -> Result<(), ActionError> {
     let lower = r.to_ascii_lowercase();
     let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
     let host = rest.map(|x| x.split(['/', '?', '#']).next().unwrap_or(""));

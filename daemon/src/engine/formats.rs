@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use trellis_proto::formats::{self, DetectedFormat, ExportItem, Imported, csaf, misp, osv, stix};
 use trellis_proto::items::SourceFormat;
-use trellis_proto::{GroupId, ItemId, Kind, Payload, Tlp};
+use trellis_proto::{GroupId, ItemId, Payload, Tlp};
 
 use super::actions::Audience;
 use super::{ActionError, Engine};
@@ -105,8 +105,12 @@ impl Engine {
         let asked = req.tlp;
         let imported = import_document(req.format.as_deref(), req.document.as_bytes()).map_err(bad)?;
         let tlp = import_tlp(asked, imported.tlp).map_err(bad)?;
+        imported.advisory.check_limits().map_err(|e| bad(format!("the imported advisory is out of bounds: {e}")))?;
+        // §4.9: a later version of a document this org already published is a revision of it.
+        if let Some((id, _)) = self.import_as_revision(gid, &imported, tlp).await? {
+            return Ok(id);
+        }
         let advisory = imported.advisory;
-        advisory.check_limits().map_err(|e| bad(format!("the imported advisory is out of bounds: {e}")))?;
         let audience = match tlp {
             Tlp::Clear => Audience::Clear,
             Tlp::Green if !req.to.is_empty() => {
@@ -125,12 +129,15 @@ impl Engine {
     pub fn exportable(&self, groups: &[GroupId], since_ms: u64) -> Result<Exportable, ActionError> {
         let mut out = Exportable { items: Vec::new(), withheld: BTreeMap::new() };
         for gid in groups {
-            for id in self.store.group_item_ids(gid, Kind::Advisory)? {
-                let Some(item) = self.store.get_item(&id)? else { continue };
-                if item.received_ms < since_ms {
+            // Each advisory as its latest revision reads (§4.9), if that changed since `since_ms`.
+            for held in self.held_advisories(gid)? {
+                let (latest, env, received_ms) = held.latest();
+                // A withdrawn advisory is not exported: the formats carry no withdrawal we could
+                // be sure every consumer reads.
+                if received_ms < since_ms || held.withdrawn().is_some() {
                     continue;
                 }
-                let Some((env, Payload::Advisory(advisory))) = item.open() else { continue };
+                let advisory = latest.advisory.clone();
                 let tlp = env.header.tlp;
                 if !tlp.exportable() {
                     *out.withheld.entry(tlp).or_default() += 1;
@@ -138,12 +145,12 @@ impl Engine {
                 }
                 let publisher = env.header.sender;
                 out.items.push(ExportItem {
-                    id: env.id.to_text(),
+                    id: held.id().to_text(),
                     advisory,
                     tlp,
                     publisher_name: self.name_of(&publisher).unwrap_or_default(),
                     publisher_id: publisher.to_text(),
-                    received_ms: item.received_ms,
+                    received_ms,
                 });
             }
         }

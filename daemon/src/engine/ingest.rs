@@ -242,6 +242,9 @@ impl Engine {
         if let Some(p) = &payload {
             super::formats::check_received(p)?;
         }
+        if let Some(Payload::Revision(r)) = &payload {
+            self.check_revision(&env, r)?;
+        }
         let item = StoredItem { bytes: bytes.to_vec(), received_ms: now, readable };
         Ok(Prepared { env, item, payload, origin })
     }
@@ -357,13 +360,23 @@ impl Engine {
                 {
                     let _ = self.events.send(Event::Advisory { advisory: Box::new(view) });
                 }
-                self.match_new_advisory(env, &a);
+                // A first publication whose revisions came first (§4.9): its latest revision
+                // counts, and was matched when it was stored.
+                if !self.has_revisions(&group, &env.id) {
+                    self.match_new_advisory(env, &a);
+                } else if let Ok(Some(held)) = self.held_advisory(&env.id)
+                    && held.withdrawn().is_none()
+                {
+                    let (latest, latest_env, _) = held.latest();
+                    self.match_new_advisory(latest_env, &latest.advisory);
+                }
             }
             Payload::Resource(r) => {
                 self.on_resource(env, &r);
                 self.resource_stored(env, &r);
                 self.help_stored(env, &r);
             }
+            Payload::Revision(r) => self.on_revision(env, &r),
             _ => {}
         }
     }

@@ -9,6 +9,7 @@ pub mod actions;
 pub mod formats;
 pub mod ingest;
 pub mod invite_links;
+pub mod lifecycle;
 pub mod membership;
 pub mod posture;
 pub mod reshare;
@@ -93,6 +94,9 @@ pub struct Engine {
     /// Held while one of this org's items is numbered, built and stored, so its sequence
     /// numbers in a group have no gaps (see `publish_payload`).
     sequencer: std::sync::Mutex<()>,
+    /// Per group, the revisions held of each first publication (PROTOCOL.md §4.9), filled from
+    /// the store the first time a group is asked and kept up to date as revisions are stored.
+    pub revision_index: Mutex<HashMap<GroupId, HashMap<ItemId, Vec<ItemId>>>>,
     /// A weak reference to this engine, for background work started from `&self` methods.
     self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
     /// Invite links: redemptions one at a time, join attempts per peer (§6.10).
@@ -141,6 +145,7 @@ impl Engine {
             published: Mutex::new(HashMap::new()),
             publishing_advisory: tokio::sync::Mutex::new(()),
             sequencer: std::sync::Mutex::new(()),
+            revision_index: Mutex::new(HashMap::new()),
             self_ref: std::sync::OnceLock::new(),
             invite_links: Default::default(),
             stop: tokio::sync::Notify::new(),

@@ -23,7 +23,15 @@ impl Engine {
     /// Re-share advisory `id` into `group` (to `to` for AMBER). Refused per label.
     pub async fn reshare(self: &Arc<Self>, id: &str, group: &str, to: &[String]) -> Result<ItemId, ActionError> {
         let view = self.advisory(id)?;
-        let iid = ItemId::parse(&view.id).map_err(|e| ActionError::Internal(e.to_string()))?;
+        if let Some(why) = &view.withdrawn {
+            return Err(ActionError::BadRequest(format!(
+                "advisory {} is withdrawn by its publisher ({why}): not re-shared",
+                view.id
+            )));
+        }
+        // The advisory as it now reads: its latest revision (PROTOCOL.md §4.9).
+        let iid = ItemId::parse(view.revision_id.as_deref().unwrap_or(&view.id))
+            .map_err(|e| ActionError::Internal(e.to_string()))?;
         let item = self.store.get_item(&iid)?.ok_or_else(|| ActionError::NotFound("advisory vanished".into()))?;
         let env = Envelope::decode(&item.bytes).map_err(|e| ActionError::Internal(e.to_string()))?;
         let tlp = env.header.tlp;
@@ -44,7 +52,11 @@ impl Engine {
         };
         let (_, payload) =
             item.open().ok_or_else(|| ActionError::BadRequest("this org cannot read that item".into()))?;
-        let Payload::Advisory(mut adv) = payload else { return Err(ActionError::BadRequest("not an advisory".into())) };
+        let mut adv = match payload {
+            Payload::Advisory(a) => a,
+            Payload::Revision(r) => r.advisory,
+            _ => return Err(ActionError::BadRequest("not an advisory".into())),
+        };
         adv.references.push(format!("trellis:item:{} (re-shared; first published by {})", view.id, view.publisher));
         let audience_text = match &audience {
             Audience::Orgs(o) => o.iter().map(|x| x.to_text()).collect::<Vec<_>>(),

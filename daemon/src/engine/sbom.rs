@@ -23,7 +23,6 @@ use trellis_proto::formats::ident::{Cpe, Purl};
 use trellis_proto::formats::matching::{ComponentId, Finding, MatchReason, MatchedBy, VersionRule, is_affected};
 use trellis_proto::formats::spdx;
 use trellis_proto::items::{Advisory, Affected};
-use trellis_proto::{Kind, Payload};
 
 use super::{ActionError, Engine};
 use crate::api::types::{AffectedMatch, Event, SbomAdd, SbomAdded, SbomInfo};
@@ -404,17 +403,21 @@ impl Engine {
         let mut out = Vec::new();
         for gid in self.group_ids() {
             let group_name = self.groups.read().ok().and_then(|g| g.get(&gid).map(|g| g.name().to_string()));
-            for id in self.store.group_item_ids(&gid, Kind::Advisory)? {
-                let Some(item) = self.store.get_item(&id)? else { continue };
-                let Some((env, Payload::Advisory(adv))) = item.open() else { continue };
+            // Each advisory as its latest revision reads; a withdrawn one raises nothing (§4.9).
+            for held in self.held_advisories(&gid)? {
+                if held.withdrawn().is_some() {
+                    continue;
+                }
+                let (latest, env, _) = held.latest();
+                let adv = &latest.advisory;
                 let r = AdvisoryRef {
-                    id: env.id.to_text(),
+                    id: held.id().to_text(),
                     title: &adv.title,
                     tlp: env.header.tlp,
                     group: gid.to_text(),
                     group_name: group_name.clone().unwrap_or_default(),
                 };
-                out.extend(matches_of(&adv, &r, &sboms, &vex));
+                out.extend(matches_of(adv, &r, &sboms, &vex));
             }
         }
         Ok(out)

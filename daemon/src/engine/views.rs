@@ -4,7 +4,7 @@ use libp2p::gossipsub::IdentTopic;
 use trellis_proto::envelope::Envelope;
 use trellis_proto::items::{RangeKind, VersionEvent};
 use trellis_proto::trust::Stance;
-use trellis_proto::{ContactCard, GroupId, ItemId, Kind, OrgId, Payload};
+use trellis_proto::{ContactCard, GroupId, ItemId, OrgId, Payload};
 
 use super::{ActionError, Engine};
 use crate::api::types::{AdvisoryView, AffectedInput, GroupInfo, IdInfo, MemberInfo, PeerInfo, Status};
@@ -139,13 +139,12 @@ impl Engine {
 
     /// The user-facing view of a stored advisory envelope, if this node can read it.
     pub fn advisory_view_of(&self, env: &Envelope) -> Option<AdvisoryView> {
-        let item = self.store.get_item(&env.id).ok()??;
-        let received_ms = item.received_ms;
-        self.view_from(item.open()?, received_ms, None)
+        let held = self.held_advisory(&env.id).ok()??;
+        self.held_view(&held, None)
     }
 
     /// The view of an opened item, if it is an advisory.
-    fn view_from(
+    pub(crate) fn view_from(
         &self,
         (env, payload): (Envelope, Payload),
         received_ms: u64,
@@ -193,6 +192,11 @@ impl Engine {
             endorsements: ends.iter().filter(|(_, s)| *s == Stance::Supports).count(),
             disputes: ends.iter().filter(|(_, s)| *s == Stance::Disputes).count(),
             affected_suppliers,
+            revision: trellis_proto::lifecycle::FIRST_REVISION,
+            revision_id: None,
+            revisions: 1,
+            updated_ms: a.updated_ms,
+            withdrawn: None,
         })
     }
 
@@ -205,12 +209,10 @@ impl Engine {
         let mut out = Vec::new();
         for gid in groups {
             let ends = self.endorsements(&gid);
-            for id in self.store.group_item_ids(&gid, Kind::Advisory)? {
-                let Some(item) = self.store.get_item(&id)? else {
-                    continue;
-                };
-                let e = ends.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-                if let Some(v) = item.open().and_then(|opened| self.view_from(opened, item.received_ms, Some(e))) {
+            // One entry per advisory, as its latest revision reads (§4.9).
+            for held in self.held_advisories(&gid)? {
+                let e = ends.get(&held.id()).map(Vec::as_slice).unwrap_or(&[]);
+                if let Some(v) = self.held_view(&held, Some(e)) {
                     out.push(v);
                 }
             }
@@ -227,13 +229,19 @@ impl Engine {
                 .store
                 .get_item(&iid)?
                 .ok_or_else(|| ActionError::NotFound(format!("no advisory {id} on this node")))?;
-            let opened = item.open().ok_or_else(|| {
-                ActionError::NotFound(format!(
+            if !item.is_readable() {
+                return Err(ActionError::NotFound(format!(
                     "advisory {id} is stored here but this org cannot read it (not a recipient)"
+                )));
+            }
+            // The first publication or any revision of it: the advisory as it now reads.
+            let held = self.held_advisory(&iid)?.ok_or_else(|| {
+                ActionError::NotFound(format!(
+                    "{id} is not an advisory, or a revision of an advisory this node does not hold (yet)"
                 ))
             })?;
             return self
-                .view_from(opened, item.received_ms, None)
+                .held_view(&held, None)
                 .ok_or_else(|| ActionError::NotFound(format!("{id} is not an advisory")));
         }
         // The document's own id or one of its aliases (GO-2020-0001, CVE-2021-44228): every

@@ -30,6 +30,16 @@ fn valid(mut p: Payload) -> Payload {
             }
         }
         Payload::Trust(t) => t.level_milli %= 1001,
+        Payload::Revision(r) => {
+            r.revision = r.revision.max(2);
+            r.advisory.title.push('t');
+            if let Some(s) = &mut r.advisory.severity {
+                s.score_tenths %= 101;
+            }
+            if let Some(w) = &mut r.withdrawn {
+                w.push('w');
+            }
+        }
         _ => {}
     }
     p

@@ -232,6 +232,9 @@ pub fn payload() -> impl Strategy<Value = Payload> {
         signed_key_bundle().prop_map(Payload::KeyBundle),
         (revoked, any::<u64>(), text())
             .prop_map(|(key, effective_ms, reason)| { Payload::Revocation(Revocation { key, effective_ms, reason }) }),
+        (item_id(), any::<u32>(), advisory(), of(text())).prop_map(|(original, revision, advisory, withdrawn)| {
+            Payload::Revision(trellis_proto::lifecycle::Revision { original, revision, advisory, withdrawn })
+        }),
     ]
 }
 
