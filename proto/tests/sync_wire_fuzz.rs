@@ -11,7 +11,7 @@
 mod sync_wire_check;
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use trellis_proto::OrgKeys;
 use trellis_proto::ids::{GroupId, OrgId};
 use trellis_proto::keys::NodeBinding;
