@@ -367,7 +367,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                 });
             }
             if sort == "confidence" {
-                list.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+                trellis_daemon::engine::views::sort_by_confidence(&mut list);
             }
             let total = list.len();
             let limit = match (limit, ctx.json) {

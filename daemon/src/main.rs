@@ -49,6 +49,11 @@ struct Args {
     /// token`) on this TCP address, e.g. 127.0.0.1:9443 [env: TRELLIS_TAXII_LISTEN; default: off]
     #[arg(long, value_name = "ADDR:PORT")]
     taxii_listen: Option<String>,
+    /// Serve the web console on this TCP address, e.g. 127.0.0.1:7423 (loopback only, unless
+    /// web_tls_cert and web_tls_key are set); open it with `trellis web`
+    /// [env: TRELLIS_WEB_LISTEN; default: off]
+    #[arg(long, value_name = "ADDR:PORT")]
+    web_listen: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,6 +75,7 @@ fn main() -> std::process::ExitCode {
         name: args.name,
         taxii_listen: args.taxii_listen,
         metrics_listen: args.metrics_listen,
+        web_listen: args.web_listen,
     };
     let config = match Config::load(&home, overrides) {
         Ok(c) => c,

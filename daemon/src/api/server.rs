@@ -292,6 +292,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::POST, ["v1", "sbom", id, "remove"]) => reply(engine.sbom_remove(id)),
         (Method::GET, ["v1", "affected"]) => reply(engine.affected()),
         (Method::POST, ["v1", "taxii", "token"]) => reply(crate::taxii::rotate_token(&engine)),
+        (Method::POST, ["v1", "web", "login"]) => reply(crate::web::login_link(&engine)),
         (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
         _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),
     }

@@ -89,6 +89,8 @@ pub struct Engine {
     /// Held from the look-up in `published` until a new advisory is stored and remembered
     /// there, so two identical publishes at once make one item, not two.
     pub publishing_advisory: tokio::sync::Mutex<()>,
+    /// The web console's sign-in state (login tokens, sessions), when it is served.
+    pub console: crate::web::auth::ConsoleAuth,
     /// A weak reference to this engine, for background work started from `&self` methods.
     self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
 }
@@ -132,6 +134,7 @@ impl Engine {
             evidence_policy: RwLock::new(Default::default()),
             published: Mutex::new(HashMap::new()),
             publishing_advisory: tokio::sync::Mutex::new(()),
+            console: Default::default(),
             self_ref: std::sync::OnceLock::new(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));
