@@ -95,7 +95,7 @@ async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     if !h.contains_key("cache-control") {
         h.insert("cache-control", HeaderValue::from_static("no-store"));

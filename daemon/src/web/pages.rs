@@ -404,7 +404,7 @@ async fn advisory(ctx: &Ctx, id: &str, notice: Option<String>, error: Option<Str
     page.title = a.title.clone();
     page.notice = notice.or_else(|| match ctx.query.get("done") {
         "published" => Some(format!(
-            "Published to {}. {} connected member nodes received it now; the others get it when they connect.",
+            "Published to {}. Member nodes connected now, which received it at once: {}. The others get it when they connect.",
             a.group_name,
             ctx.query.get("peers")
         )),
