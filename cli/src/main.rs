@@ -125,6 +125,8 @@ enum Command {
         "Examples:\n",
         "  trellis web                 # prints http://127.0.0.1:7423/login?token=... and opens it\n",
         "  trellis web --no-open       # only prints the link (to open on this machine, or over ssh -L)\n\n",
+        "If trellisd is still starting, it waits for it up to 15 s, so one line starts both:\n",
+        "  nohup trellisd --web-listen 127.0.0.1:7423 > trellisd.log 2>&1 & trellis web\n\n",
         "The link works once, within 5 minutes. It signs in one browser; the session lasts until\n",
         "12 hours without use, Sign out, or a restart of trellisd. The console listens on loopback\n",
         "unless web_tls_cert and web_tls_key are set: from another machine, use ssh -L 7423:127.0.0.1:7423."

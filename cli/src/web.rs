@@ -19,8 +19,35 @@ fn desktop() -> bool {
     ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
+/// How long `trellis web` waits for a daemon that is still starting (the one-line start
+/// `trellisd --web-listen … & trellis web` runs both at once).
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Ask for a sign-in link, waiting up to [`START_WAIT`] for a daemon that has not opened its
+/// socket (or created its identity) yet.
+async fn request_login(ctx: &Ctx) -> anyhow::Result<WebLogin> {
+    use trellis_daemon::api::client::ClientError;
+    let deadline = std::time::Instant::now() + START_WAIT;
+    let mut said = false;
+    loop {
+        match ctx.client.post::<_, WebLogin>("/v1/web/login", &serde_json::json!({})).await {
+            Ok(l) => return Ok(l),
+            Err(ClientError::NotRunning { .. } | ClientError::NoHome { .. } | ClientError::StaleSocket { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                if !said {
+                    eprintln!("waiting for trellisd to start…");
+                    said = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(crate::api_error(e)),
+        }
+    }
+}
+
 pub async fn run(ctx: &Ctx, args: WebArgs) -> anyhow::Result<()> {
-    let login: WebLogin = ctx.post("/v1/web/login", &serde_json::json!({})).await?;
+    let login = request_login(ctx).await?;
     if ctx.json {
         return output::print_json(&login);
     }

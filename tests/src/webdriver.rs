@@ -29,8 +29,11 @@ pub fn missing() -> Option<String> {
     None
 }
 
-/// One HTTP request to `127.0.0.1:port`; returns the status and the body.
-pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> anyhow::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+/// An HTTP reply: status, headers (names in lower case) and body.
+pub type Reply = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// One HTTP request to `127.0.0.1:port`.
+pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> anyhow::Result<Reply> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).with_context(|| format!("connect 127.0.0.1:{port}"))?;
     s.set_read_timeout(Some(Duration::from_secs(120)))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -258,7 +261,11 @@ impl Browser<'_> {
     /// The `value` property of a form control.
     pub fn value(&self, css: &str) -> anyhow::Result<String> {
         let e = self.find(css)?;
-        Ok(self.call("GET", &format!("/element/{}/property/value", e.0), None)?.as_str().unwrap_or_default().to_string())
+        Ok(self
+            .call("GET", &format!("/element/{}/property/value", e.0), None)?
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     pub fn attribute(&self, css: &str, name: &str) -> anyhow::Result<Option<String>> {

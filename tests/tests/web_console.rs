@@ -145,6 +145,49 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
         (n(&home_a) == Some(2) && n(&home_b) == Some(2)).then_some(())
     })?;
 
+    // Two earlier advisories, published with the CLI, so the inbox shows other labels too.
+    let fp_b = bins.json(&home_b, &["id"])?["fingerprint"].as_str().context("fingerprint")?.to_string();
+    bins.trellis(
+        &home_a,
+        &[
+            "advisory",
+            "publish",
+            "water-utilities",
+            "--tlp",
+            "clear",
+            "--title",
+            "Default credentials on ACME HMI web interface",
+            "--summary",
+            "Change the admin password.",
+            "--severity",
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        ],
+    )
+    .ok()?;
+    bins.trellis(
+        &home_a,
+        &[
+            "advisory",
+            "publish",
+            "water-utilities",
+            "--tlp",
+            "amber+strict",
+            "--yes",
+            "--to",
+            &fp_b,
+            "--category",
+            "threat",
+            "--title",
+            "Phishing campaign against treatment plant operators",
+            "--summary",
+            "Lures name our SCADA vendor.",
+        ],
+    )
+    .ok()?;
+    wait_until("Beta to hold the two earlier advisories", NET, || {
+        (bins.json(&home_b, &["advisory", "list"]).ok()?.as_array()?.len() == 2).then_some(())
+    })?;
+
     // Beta opens its inbox and keeps it open: a marker set now must survive (no reload).
     b.goto(&format!("http://127.0.0.1:{port_b}/"))?;
     b.wait_text("h1", "Inbox", NET)?;
@@ -173,6 +216,9 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
 
     // It appears in Beta's open inbox, without a reload.
     let row = b.wait_text("#inbox-rows tr", title, NET)?;
+    ensure!(b.find_all("#inbox-rows tr")?.len() == 3, "Beta's inbox has three advisories");
+    let first = b.text("#inbox-rows tr:first-child")?;
+    ensure!(first.contains(title), "the new advisory is not at the top: {first}");
     ensure!(row.contains("TLP:GREEN") && row.contains("10.0") && row.contains("water-utilities"), "{row}");
     let marker = b.script("return window.__trellisMarker || null;")?;
     ensure!(marker == "still-here", "Beta's inbox was reloaded (marker {marker})");
@@ -181,6 +227,8 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
     let colour = b.script("return getComputedStyle(document.querySelector('#inbox-rows tr .tlp')).color;")?;
     let background =
         b.script("return getComputedStyle(document.querySelector('#inbox-rows tr .tlp')).backgroundColor;")?;
+    let labels = b.text("#inbox-rows")?;
+    ensure!(labels.contains("TLP:AMBER+STRICT") && labels.contains("TLP:CLEAR"), "{labels}");
     ensure!(colour == "rgb(51, 255, 0)" && background == "rgb(0, 0, 0)", "TLP:GREEN is {colour} on {background}");
     shots.take(&b, "inbox")?;
 
@@ -205,7 +253,7 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
 
     // Nothing was published by the refused requests.
     let list = bins.json(&home_a, &["advisory", "list"])?;
-    ensure!(list.as_array().map(Vec::len) == Some(1), "{list}");
+    ensure!(list.as_array().map(Vec::len) == Some(3), "{list}");
 
     println!("screenshots:");
     for p in &shots.1 {
