@@ -193,6 +193,7 @@ pub async fn run(
     shutdown.await;
     notify::stopping();
     info!("shutting down");
+    engine.console.stop();
     let _ = stop_tx.send(true);
     let _ = api_task.await;
     if let Some(t) = taxii_task {

@@ -139,3 +139,152 @@ async fn the_login_link_says_how_to_turn_the_console_on() {
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
 }
+
+/// One plain HTTP request (Connection: close); returns status, head and body.
+async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+/// A multipart/form-data body of text fields and one file.
+fn multipart(fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (k, v) in fields {
+        b.extend_from_slice(format!("--XyZ\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes());
+    }
+    let (name, filename, bytes) = file;
+    b.extend_from_slice(
+        format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/json\r\n\r\n")
+            .as_bytes(),
+    );
+    b.extend_from_slice(bytes);
+    b.extend_from_slice(b"\r\n--XyZ--\r\n");
+    b
+}
+
+/// The forms refuse what the CLI refuses, with the engine's message, and accept a CSAF document
+/// and an SBOM uploaded as files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forms_use_the_engines_rules_and_take_uploads() {
+    let dir = tempfile::Builder::new().prefix("trl-webform").tempdir_in("/tmp").unwrap();
+    let home = dir.path().join("a");
+    let overrides = Overrides {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        web_listen: Some("127.0.0.1:0".into()),
+        name: Some("Alpha".into()),
+        ..Default::default()
+    };
+    let config = Config::load(&home, overrides).unwrap();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(trellis_daemon::run(
+        config,
+        async {
+            let _ = stop_rx.await;
+        },
+        move |r| {
+            let _ = tx.send(r.web);
+        },
+    ));
+    let addr = tokio::time::timeout(Duration::from_secs(20), rx).await.unwrap().unwrap().expect("console address");
+    let client = Client::new(&home);
+    let _: trellis_daemon::api::types::Created = client
+        .post("/v1/groups", &trellis_daemon::api::types::CreateGroup { name: "water".into(), kind: "sector".into() })
+        .await
+        .unwrap();
+
+    // Sign in.
+    let login: WebLogin = client.post("/v1/web/login", &serde_json::json!({})).await.unwrap();
+    let path = &login.url[login.url.find("/login").unwrap()..];
+    let (status, head, _) = request(addr, "GET", path, &[], b"").await;
+    assert_eq!(status, 200, "{head}");
+    let set = head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).unwrap();
+    let cookie = set.split_once(':').unwrap().1.trim().split(';').next().unwrap().to_string();
+    let (_, _, page) = request(addr, "GET", "/publish", &[("Cookie", &cookie)], b"").await;
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let form = "application/x-www-form-urlencoded";
+
+    // A severity that is not one: refused with the engine's words, the form kept.
+    let body = format!("csrf={csrf}&group=water&tlp=green&title=T&summary=S&severity=high");
+    let (status, _, page) =
+        request(addr, "POST", "/publish", &[("Cookie", &cookie), ("Content-Type", form)], body.as_bytes()).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("is neither a CVSS vector"), "{page}");
+    assert!(page.contains("value=\"high\""), "the form keeps what was typed");
+    // No summary: refused, as `advisory publish` refuses it.
+    let body = format!("csrf={csrf}&group=water&tlp=green&title=T&summary=");
+    let (status, _, page) =
+        request(addr, "POST", "/publish", &[("Cookie", &cookie), ("Content-Type", form)], body.as_bytes()).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("needs a summary"), "{page}");
+    // The score the form shows as a vector is typed is the node's.
+    let (status, _, score) = request(
+        addr,
+        "GET",
+        "/cvss?vector=CVSS%3A3.1%2FAV%3AN%2FAC%3AL%2FPR%3AN%2FUI%3AN%2FS%3AU%2FC%3AH%2FI%3AH%2FA%3AH",
+        &[("Cookie", &cookie)],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(score.contains("\"score\":\"9.8\""), "{score}");
+
+    // A CSAF document uploaded whole.
+    let csaf =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/tests/fixtures/csaf-informational.json"))
+            .unwrap();
+    let body = multipart(&[("csrf", &csrf), ("group", "water"), ("tlp", "clear")], ("document", "csaf.json", &csaf));
+    let (status, head, _) = request(
+        addr,
+        "POST",
+        "/publish",
+        &[("Cookie", &cookie), ("Content-Type", "multipart/form-data; boundary=XyZ")],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 303, "{head}");
+    let list: Vec<trellis_daemon::api::types::AdvisoryView> = client.get("/v1/advisories").await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0].source_id.is_some(), "the CSAF document keeps its id");
+
+    // An SBOM uploaded on the Affected page.
+    let sbom =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/tests/fixtures/cyclonedx-npm-app.json"))
+            .unwrap();
+    let body = multipart(&[("csrf", &csrf), ("name", "")], ("sbom", "app.cdx.json", &sbom));
+    let (status, _, page) = request(
+        addr,
+        "POST",
+        "/affected",
+        &[("Cookie", &cookie), ("Content-Type", "multipart/form-data; boundary=XyZ")],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Added app.cdx.json"), "{page}");
+    let sboms: Vec<trellis_daemon::api::types::SbomInfo> = client.get("/v1/sbom").await.unwrap();
+    assert_eq!(sboms.len(), 1);
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
+}

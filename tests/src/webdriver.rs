@@ -243,6 +243,13 @@ impl Browser<'_> {
         self.call("POST", &format!("/element/{}/value", e.0), Some(json!({ "text": text }))).map(|_| ())
     }
 
+    /// Choose a file for an `<input type=file>`.
+    pub fn choose_file(&self, css: &str, path: &Path) -> anyhow::Result<()> {
+        let e = self.find(css)?;
+        let text = path.display().to_string();
+        self.call("POST", &format!("/element/{}/value", e.0), Some(json!({ "text": text }))).map(|_| ())
+    }
+
     pub fn click(&self, css: &str) -> anyhow::Result<()> {
         let e = self.find(css)?;
         self.call("POST", &format!("/element/{}/click", e.0), Some(json!({}))).map(|_| ())

@@ -79,6 +79,29 @@ fn dial_addr(bins: &Bins, home: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("no loopback address in {status}"))
 }
 
+/// A CycloneDX SBOM of a product that embeds log4j-core 2.14.1.
+const SBOM: &str = r#"{
+  "bomFormat": "CycloneDX",
+  "specVersion": "1.4",
+  "serialNumber": "urn:uuid:0b4c3f8e-6a3e-4d5e-9a0c-2f1e0d7c9b11",
+  "version": 1,
+  "metadata": {
+    "component": { "type": "firmware", "bom-ref": "pump-controller", "name": "pump-controller", "version": "3.2.0" }
+  },
+  "components": [
+    { "type": "library", "bom-ref": "log4j-core", "group": "org.apache.logging.log4j", "name": "log4j-core",
+      "version": "2.14.1", "purl": "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1" },
+    { "type": "library", "bom-ref": "commons-text", "group": "org.apache.commons", "name": "commons-text",
+      "version": "1.10.0", "purl": "pkg:maven/org.apache.commons/commons-text@1.10.0" }
+  ]
+}"#;
+
+/// The id of the advisory Alpha's browser shows after publishing (from its page's URL).
+fn published_id(a: &Browser) -> anyhow::Result<String> {
+    let url = a.url()?;
+    url.split("/advisory/").nth(1).and_then(|r| r.split('?').next()).map(String::from).context("no advisory in the URL")
+}
+
 struct Shots(PathBuf, Vec<PathBuf>);
 
 impl Shots {
@@ -144,6 +167,14 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
         let n = |home: &Path| bins.json(home, &["group", "members", "water-utilities"]).ok()?.as_array().map(Vec::len);
         (n(&home_a) == Some(2) && n(&home_b) == Some(2)).then_some(())
     })?;
+
+    // Beta adds an SBOM in its console: its pump controller embeds log4j-core 2.14.1.
+    let sbom = dir.join("pump-controller.cdx.json");
+    std::fs::write(&sbom, SBOM)?;
+    b.goto(&format!("http://127.0.0.1:{port_b}/affected"))?;
+    b.choose_file("#s-file", &sbom)?;
+    b.click("#s-file ~ button[type=submit]")?;
+    b.wait_text(".notice", "Added pump-controller.cdx.json (", NET)?;
 
     // Two earlier advisories, published with the CLI, so the inbox shows other labels too.
     let fp_b = bins.json(&home_b, &["id"])?["fingerprint"].as_str().context("fingerprint")?.to_string();
@@ -220,6 +251,7 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
     let first = b.text("#inbox-rows tr:first-child")?;
     ensure!(first.contains(title), "the new advisory is not at the top: {first}");
     ensure!(row.contains("TLP:GREEN") && row.contains("10.0") && row.contains("water-utilities"), "{row}");
+    b.wait_text(&format!("#adv-{} .badge", published_id(&a)?), "affects me", NET)?;
     let marker = b.script("return window.__trellisMarker || null;")?;
     ensure!(marker == "still-here", "Beta's inbox was reloaded (marker {marker})");
     let class = b.attribute("#inbox-rows tr .tlp", "class")?.unwrap_or_default();
@@ -231,6 +263,11 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
     ensure!(labels.contains("TLP:AMBER+STRICT") && labels.contains("TLP:CLEAR"), "{labels}");
     ensure!(colour == "rgb(51, 255, 0)" && background == "rgb(0, 0, 0)", "TLP:GREEN is {colour} on {background}");
     shots.take(&b, "inbox")?;
+
+    // Beta's Affected page shows the match.
+    b.goto(&format!("http://127.0.0.1:{port_b}/affected"))?;
+    b.wait_text("table", "log4j-core", NET)?;
+    shots.take(&b, "affected-match")?;
 
     // The other pages render for a signed-in user.
     for (page, heading) in

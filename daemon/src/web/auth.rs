@@ -72,16 +72,42 @@ pub struct Session {
 }
 
 /// The console's sign-in state, held by the engine so the local API can issue login tokens.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConsoleAuth {
     listening: RwLock<Option<Listening>>,
     /// (hash of the token, expiry).
     logins: Mutex<Vec<(Hash, u64)>>,
     /// Hash of the session id → session.
     sessions: Mutex<HashMap<Hash, Session>>,
+    /// Set when the node stops: open live streams end, so no connection outlives the node.
+    stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for ConsoleAuth {
+    fn default() -> Self {
+        ConsoleAuth {
+            listening: RwLock::new(None),
+            logins: Mutex::new(Vec::new()),
+            sessions: Mutex::new(HashMap::new()),
+            stopping: tokio::sync::watch::Sender::new(false),
+        }
+    }
 }
 
 impl ConsoleAuth {
+    /// Tell open live streams that the node stops.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves once the node stops.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
     pub fn set_listening(&self, l: Option<Listening>) {
         if let Ok(mut w) = self.listening.write() {
             *w = l;

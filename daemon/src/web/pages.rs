@@ -89,14 +89,14 @@ pub async fn route(ctx: Ctx, method: &Method, path: &str) -> Response<Body> {
         path.trim_matches('/').split('/').map(crate::api::server::percent_decode).filter(|s| !s.is_empty()).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (method, segs.as_slice()) {
-        (&Method::GET, []) => inbox(&ctx),
+        (&Method::GET, []) => inbox(&ctx).await,
         (&Method::GET, ["events"]) => events(&ctx),
         (&Method::GET, ["cvss"]) => cvss(&ctx),
         (&Method::GET, ["advisory", id]) => advisory(&ctx, id, None, None).await,
         (&Method::POST, ["advisory", id, "endorse"]) => endorse(&ctx, id).await,
         (&Method::POST, ["advisory", id, "reshare"]) => reshare(&ctx, id).await,
         (&Method::POST, ["advisory", id, "export"]) => export(&ctx, id).await,
-        (&Method::GET, ["publish"]) => publish_form(&ctx, PublishValues::default(), None, None),
+        (&Method::GET, ["publish"]) => publish_form(&ctx, PublishValues::default(), None, None).await,
         (&Method::POST, ["publish"]) => publish(&ctx).await,
         (&Method::GET, ["affected"]) => affected(&ctx, None, None, vec![]),
         (&Method::POST, ["affected"]) => sbom_upload(&ctx),
@@ -209,7 +209,7 @@ fn affecting(engine: &Engine) -> HashSet<String> {
     engine.affected().unwrap_or_default().into_iter().filter(|m| !m.suppressed).map(|m| m.advisory).collect()
 }
 
-fn inbox(ctx: &Ctx) -> Response<Body> {
+async fn inbox(ctx: &Ctx) -> Response<Body> {
     let mut page = chrome(ctx, "Inbox", "/");
     let filter = match Filter::from(ctx) {
         Ok(f) => f,
@@ -235,7 +235,7 @@ fn inbox(ctx: &Ctx) -> Response<Body> {
         .map(|a| row(a, &affecting))
         .collect();
     let mut groups = vec![Opt::new("", "All groups", filter.group.is_none())];
-    for g in group_infos(&ctx.engine) {
+    for g in group_infos(&ctx.engine).await {
         let selected = filter.group.as_deref() == Some(g.id.as_str());
         groups.push(Opt::new(g.id.clone(), g.name.clone(), selected));
     }
@@ -267,33 +267,9 @@ fn capitalize(s: &str) -> String {
     }
 }
 
-fn group_infos(engine: &Engine) -> Vec<crate::api::types::GroupInfo> {
-    // The names and ids only: no network look-ups, so a page never waits on the Swarm for them.
-    let groups = match engine.groups.read() {
-        Ok(g) => g,
-        Err(_) => return vec![],
-    };
-    let me = engine.me();
-    let mut out: Vec<crate::api::types::GroupInfo> = groups
-        .values()
-        .map(|g| crate::api::types::GroupInfo {
-            id: g.id().to_text(),
-            name: g.name().to_string(),
-            kind: g.log.genesis.genesis.kind.as_str().to_string(),
-            role: g.state.role(&me).map(|r| r.as_str().to_string()),
-            members: g.state.members.len(),
-            epoch: g.state.epoch(),
-            items: 0,
-            peers: 0,
-            joined_ms: g.joined_ms,
-            founder: String::new(),
-            founder_fingerprint: String::new(),
-            founder_name: None,
-            sync: vec![],
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+/// The groups, as `trellis group list` shows them.
+async fn group_infos(engine: &Engine) -> Vec<crate::api::types::GroupInfo> {
+    engine.group_list().await
 }
 
 impl Ctx {
@@ -335,8 +311,14 @@ fn events(ctx: &Ctx) -> Response<Body> {
             let hello = Bytes::from_static(b": live\nretry: 3000\n\n");
             return Some((Ok::<_, Infallible>(Frame::data(hello)), (rx, filter, engine, false)));
         }
+        let stopped = engine.console.stopped();
+        tokio::pin!(stopped);
         loop {
-            let ev = match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+            let next = tokio::select! {
+                _ = &mut stopped => return None,
+                n = tokio::time::timeout(Duration::from_secs(15), rx.recv()) => n,
+            };
+            let ev = match next {
                 Err(_) => {
                     let ping = Bytes::from_static(b": keep-alive\n\n");
                     return Some((Ok(Frame::data(ping)), (rx, filter, engine, false)));
@@ -348,6 +330,12 @@ fn events(ctx: &Ctx) -> Response<Body> {
             let view = match ev {
                 Event::Advisory { advisory } if !filter.affects => Some(*advisory),
                 Event::Affected { affected } if filter.affects => engine.advisory(&affected.advisory).ok(),
+                // A new advisory's SBOM matches come right after it: mark its row.
+                Event::Affected { affected } => {
+                    let data = serde_json::json!({ "id": affected.advisory }).to_string();
+                    let frame = Bytes::from(format!("event: affects\ndata: {data}\n\n"));
+                    return Some((Ok(Frame::data(frame)), (rx, filter, engine, false)));
+                }
                 _ => None,
             };
             let Some(view) = view.filter(|v| filter.keep(v)) else { continue };
@@ -432,7 +420,7 @@ async fn advisory(ctx: &Ctx, id: &str, notice: Option<String>, error: Option<Str
             fixed: p.fixed.clone().unwrap_or_else(|| "-".into()),
         })
         .collect();
-    let groups = group_infos(&ctx.engine).into_iter().map(|g| Opt::new(g.id, g.name, false)).collect();
+    let groups = group_infos(&ctx.engine).await.into_iter().map(|g| Opt::new(g.id, g.name, false)).collect();
     let page = AdvisoryPage {
         page,
         tlp: tlp_badge(&a.tlp),
@@ -515,10 +503,11 @@ fn list_field(s: &str) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // Publish
 
-fn publish_page(ctx: &Ctx, page: Chrome, v: PublishValues) -> PublishPage {
+async fn publish_page(ctx: &Ctx, page: Chrome, v: PublishValues) -> PublishPage {
     let f = &ctx.form;
     let group = f.get("group");
     let groups = group_infos(&ctx.engine)
+        .await
         .into_iter()
         .filter(|g| g.role.as_deref() != Some("reader"))
         .map(|g| {
@@ -541,10 +530,15 @@ fn publish_page(ctx: &Ctx, page: Chrome, v: PublishValues) -> PublishPage {
     PublishPage { page, groups, tlps, categories, v }
 }
 
-fn publish_form(ctx: &Ctx, v: PublishValues, error: Option<String>, status: Option<StatusCode>) -> Response<Body> {
+async fn publish_form(
+    ctx: &Ctx,
+    v: PublishValues,
+    error: Option<String>,
+    status: Option<StatusCode>,
+) -> Response<Body> {
     let mut page = chrome(ctx, "Publish an advisory", "/publish");
     page.error = error;
-    render_status(status.unwrap_or(StatusCode::OK), &publish_page(ctx, page, v))
+    render_status(status.unwrap_or(StatusCode::OK), &publish_page(ctx, page, v).await)
 }
 
 async fn publish(ctx: &Ctx) -> Response<Body> {
@@ -601,7 +595,7 @@ async fn publish(ctx: &Ctx) -> Response<Body> {
                 ActionError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            publish_form(ctx, v, Some(e.to_string()), Some(status))
+            publish_form(ctx, v, Some(e.to_string()), Some(status)).await
         }
     }
 }
@@ -789,7 +783,7 @@ async fn posture(ctx: &Ctx, notice: Option<String>, error: Option<String>) -> Re
         .collect();
     let mut groups = Vec::new();
     let mut suppliers = Vec::new();
-    for g in group_infos(&ctx.engine) {
+    for g in group_infos(&ctx.engine).await {
         if g.kind != "supply-chain" {
             continue;
         }
@@ -882,7 +876,7 @@ async fn posture_publish(ctx: &Ctx) -> Response<Body> {
 async fn concentration(ctx: &Ctx) -> Response<Body> {
     let page = chrome(ctx, "Concentration", "/concentration");
     let mut charts = Vec::new();
-    for g in group_infos(&ctx.engine) {
+    for g in group_infos(&ctx.engine).await {
         if g.kind != "supply-chain" || g.role.as_deref() != Some("admin") {
             continue;
         }

@@ -40,6 +40,16 @@ function liveInbox() {
     if (empty) empty.remove();
     if (status) status.textContent = "New advisory: " + r.tlp.label + " " + r.title;
   });
+  source.addEventListener("affects", (ev) => {
+    let m;
+    try { m = JSON.parse(ev.data); } catch (e) { return; }
+    const tr = m && typeof m.id === "string" ? document.getElementById("adv-" + m.id) : null;
+    if (!tr || tr.querySelector(".badge.affects")) return;
+    const b = document.createElement("span");
+    b.className = "badge affects";
+    b.textContent = "affects me";
+    tr.children[1].append(" ", b);
+  });
   source.addEventListener("error", () => {
     if (status) status.textContent = "Live updates paused; reconnecting…";
   });
