@@ -431,6 +431,16 @@ async fn advisory(ctx: &Ctx, id: &str, notice: Option<String>, error: Option<Str
         publisher: publisher_text(&a),
         recipients: a.recipients.iter().map(|r| fingerprint_of(r)).collect(),
         products,
+        references: a
+            .references
+            .iter()
+            .map(|r| {
+                let lower = r.to_ascii_lowercase();
+                let link = (lower.starts_with("https://") || lower.starts_with("http://"))
+                    && !r.chars().any(|c| c.is_whitespace() || c.is_control());
+                (r.clone(), link)
+            })
+            .collect(),
         matches,
         explain,
         reshare_refused,

@@ -24,7 +24,7 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    pub const NAV: [(&'static str, &'static str); 8] = [
+    pub const NAV: [(&'static str, &'static str); 7] = [
         ("/", "Inbox"),
         ("/publish", "Publish"),
         ("/affected", "Affected"),
@@ -32,11 +32,10 @@ impl Chrome {
         ("/posture", "Posture"),
         ("/concentration", "Concentration"),
         ("/node", "Node"),
-        ("", ""),
     ];
 
     pub fn nav_items(&self) -> Vec<(&'static str, &'static str, bool)> {
-        Self::NAV.iter().filter(|(h, _)| !h.is_empty()).map(|(h, l)| (*h, *l, *h == self.nav)).collect()
+        Self::NAV.iter().map(|(h, l)| (*h, *l, *h == self.nav)).collect()
     }
 }
 
@@ -140,6 +139,9 @@ pub struct AdvisoryPage {
     pub publisher: String,
     pub recipients: Vec<String>,
     pub products: Vec<ProductRow>,
+    /// References, and whether each is an http(s) URL (only those are links: a publisher's
+    /// node may not have checked them).
+    pub references: Vec<(String, bool)>,
     pub matches: Vec<AffectedMatch>,
     pub explain: Vec<String>,
     /// Why the label refuses re-sharing (None: it may be re-shared).
@@ -276,4 +278,73 @@ pub struct NodePage {
     pub peers: Vec<PeerInfo>,
     pub store: String,
     pub console: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chrome() -> Chrome {
+        Chrome {
+            title: "Inbox".into(),
+            org: "Alpha <b>Water</b>".into(),
+            fingerprint: "abcd".into(),
+            csrf: "tok\"en".into(),
+            nav: "/",
+            notice: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn text_other_organizations_wrote_is_escaped() {
+        let row = Row {
+            id: "id1".into(),
+            short: "id1".into(),
+            title: "<script>alert(1)</script>".into(),
+            tlp: tlp_badge("green"),
+            severity: "-".into(),
+            confidence: "0.50".into(),
+            group: "water\" onmouseover=\"x".into(),
+            publisher: "Evil & Co".into(),
+            received: "-".into(),
+            affects_me: false,
+        };
+        let page = InboxPage {
+            page: chrome(),
+            rows: vec![row],
+            groups: vec![],
+            tlps: vec![],
+            severities: vec![],
+            sorts: vec![],
+            affects: false,
+            filtered: false,
+            events_url: "/events?group=a&tlp=b".into(),
+        }
+        .render()
+        .unwrap();
+        assert!(!page.contains("<script>alert"), "{page}");
+        assert!(page.contains("&#60;script&#62;") || page.contains("&lt;script&gt;"), "{page}");
+        assert!(!page.contains("water\" onmouseover"), "{page}");
+        assert!(!page.contains("<b>Water</b>"));
+        assert!(!page.contains("tok\"en"));
+        // No inline script: the page's only script is the console's own file.
+        assert_eq!(page.matches("<script").count(), 1);
+        assert!(page.contains("<script src=\"/static/app.js\" defer></script>"));
+    }
+
+    #[test]
+    fn labels_are_tlp_2_0() {
+        let b = tlp_badge("amber+strict");
+        assert_eq!((b.label, b.class), ("TLP:AMBER+STRICT", "tlp-amber"));
+        assert_eq!(tlp_badge("clear").label, "TLP:CLEAR");
+        assert_eq!(tlp_badge("red").class, "tlp-red");
+        assert_eq!(tlp_badge("purple").label, "TLP:?");
+        // FIRST's colours, on black.
+        for rule in [".tlp-green { color: #33ff00; }", ".tlp-amber { color: #ffc000; }", ".tlp-red { color: #ff2b2b; }"]
+        {
+            assert!(APP_CSS.contains(rule), "{rule}");
+        }
+        assert!(APP_CSS.contains(".tlp { display: inline-block; background: #000;"));
+    }
 }
