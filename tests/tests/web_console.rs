@@ -9,6 +9,8 @@
 //! - Beta keeps its inbox open; Alpha publishes a TLP:GREEN advisory from the Publish form (the
 //!   CVSS vector's score shown as it is typed); the advisory appears in Beta's open inbox, with
 //!   the TLP 2.0 label and colour, without a reload (the page's marker survives);
+//! - in a supply-chain channel, Beta answers the posture questions in its console (an answer
+//!   that does not fit is refused with the reason) and Alpha reads them on its Posture page;
 //! - requests without the session cookie are redirected to the login page (pages) or refused
 //!   401 (forms, the live stream); with the cookie but without the form's CSRF token, or with a
 //!   wrong one, or from another site's Origin, or for another Host, they are refused too; every
@@ -285,6 +287,52 @@ fn flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result<()> 
     shots.take(&a, "inbox-publisher")?;
     b.goto(&format!("http://127.0.0.1:{port_b}/groups"))?;
     shots.take(&b, "groups")?;
+
+    // A supply-chain channel: Alpha (the customer) invites Beta; Beta answers the posture
+    // questions in its console; Alpha reads them on its Posture page.
+    a.goto(&format!("http://127.0.0.1:{port_a}/groups"))?;
+    a.fill("#g-name", "alpha-suppliers")?;
+    a.click("#g-kind option[value=supply-chain]")?;
+    a.click("#create-h ~ form button[type=submit]")?;
+    a.wait_text(".notice", "Created the group", NET)?;
+    a.script(
+        "const s = document.getElementById('inv-group'); \
+         for (const o of s.options) { if (o.text === 'alpha-suppliers') { s.value = o.value; } }",
+    )?;
+    a.fill("#inv-card", card.trim())?;
+    a.click("#invite-h ~ form button[type=submit]")?;
+    a.wait_text(".notice", "Invited", NET)?;
+    let token = a.value("#invite-token")?;
+    b.goto(&format!("http://127.0.0.1:{port_b}/groups"))?;
+    b.fill("#join-token", token.trim())?;
+    b.click("#join-h ~ form button[type=submit]")?;
+    b.wait_text(".notice", "Joined alpha-suppliers", NET)?;
+    wait_until("Beta a member of alpha-suppliers on Alpha's node", NET, || {
+        let m = bins.json(&home_a, &["group", "members", "alpha-suppliers"]).ok()?;
+        (m.as_array()?.len() == 2).then_some(())
+    })?;
+    b.goto(&format!("http://127.0.0.1:{port_b}/posture"))?;
+    b.fill("#q-security-contact", "security@beta-pumps.example")?;
+    b.fill("#q-mfa", "yes")?;
+    b.fill("#q-critical-remediation-days", "fourteen")?;
+    b.click("form.posture button[type=submit]")?;
+    let refused = b.wait_text(".error", "", NET)?;
+    ensure!(refused.contains("a whole number"), "posture: {refused}");
+    b.fill("#q-critical-remediation-days", "14")?;
+    b.fill("#q-deps", "Microsoft 365")?;
+    b.click("form.posture button[type=submit]")?;
+    b.wait_text(".notice", "Published your attestation", NET)?;
+    shots.take(&b, "posture-supplier")?;
+    a.goto(&format!("http://127.0.0.1:{port_a}/posture"))?;
+    wait_until("Beta's attestation on Alpha's Posture page", NET, || {
+        let page = a.source().ok()?;
+        if page.contains("security@beta-pumps.example") {
+            return Some(());
+        }
+        a.goto(&format!("http://127.0.0.1:{port_a}/posture")).ok()?;
+        None
+    })?;
+    shots.take(&a, "posture-customer")?;
 
     refusals(&a, port_a, &link_a)?;
 

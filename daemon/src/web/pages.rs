@@ -813,6 +813,8 @@ async fn posture(ctx: &Ctx, notice: Option<String>, error: Option<String>) -> Re
                 let changes = ctx
                     .engine
                     .posture_diff(&m.org)
+                    .ok()
+                    .filter(|d| d.previous.is_some())
                     .map(|d| {
                         d.changes
                             .iter()
