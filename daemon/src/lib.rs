@@ -61,6 +61,12 @@ pub async fn run(
     on_ready: impl FnOnce(&Ready),
 ) -> anyhow::Result<()> {
     let home = config.home.clone();
+    // The console's certificate and key are read before anything starts: a bad file stops the
+    // node at once with the file named.
+    let web_tls = match (&config.web_listen, &config.web_tls) {
+        (Some(_), Some(t)) => Some(web::tls::server_config(&t.cert, &t.key)?),
+        _ => None,
+    };
     home::ensure_home(&home)?;
     // Held until `run` returns: one daemon per home.
     let _home_lock = home::lock_home(&home)?;
@@ -150,10 +156,7 @@ pub async fn run(
 
     let (web_task, web_addr) = match config.web_listen {
         Some(addr) => {
-            let tls = match &config.web_tls {
-                Some(t) => Some(web::tls::server_config(&t.cert, &t.key)?),
-                None => None,
-            };
+            let tls = web_tls.clone();
             let l = web::bind(addr).await?;
             let bound = l.local_addr().with_context(|| format!("the web console's address {addr}"))?;
             let listening = web::auth::Listening { addr: bound, tls: tls.is_some() };

@@ -288,3 +288,28 @@ async fn the_forms_use_the_engines_rules_and_take_uploads() {
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_bad_certificate_file_stops_the_node_at_start_naming_it() {
+    let dir = tempfile::Builder::new().prefix("trl-webbad").tempdir_in("/tmp").unwrap();
+    let home = dir.path().join("a");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(dir.path().join("c.pem"), "not a certificate\n").unwrap();
+    std::fs::write(dir.path().join("k.pem"), "not a key\n").unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "web_listen = \"127.0.0.1:0\"\nweb_tls_cert = \"{}\"\nweb_tls_key = \"{}\"\n",
+            dir.path().join("c.pem").display(),
+            dir.path().join("k.pem").display()
+        ),
+    )
+    .unwrap();
+    let overrides = Overrides { listen: vec!["/ip4/127.0.0.1/tcp/0".into()], ..Default::default() };
+    let config = Config::load(&home, overrides).unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), trellis_daemon::run(config, std::future::pending(), |_| {}))
+        .await
+        .expect("run returns at once");
+    let e = format!("{:#}", r.unwrap_err());
+    assert!(e.contains("web_tls_cert") && e.contains("c.pem"), "{e}");
+}
