@@ -465,7 +465,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                 });
             }
             if sort == "confidence" {
-                list.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+                trellis_daemon::engine::views::sort_by_confidence(&mut list);
             }
             if by_vulnerability {
                 return print_by_vulnerability(ctx, &list);

@@ -24,6 +24,7 @@ mod service;
 mod supply_chain;
 mod taxii;
 mod trust;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -120,6 +121,22 @@ enum Command {
     /// Manage the node's read-only TAXII 2.1 server
     #[command(subcommand, after_help = "Example:\n  trellis taxii token")]
     Taxii(taxii::TaxiiCommand),
+    /// Open the node's web console: print a one-time sign-in link (and open it on a desktop)
+    #[command(after_help = concat!(
+        "The console shows the inbox (live), advisories, groups (join with a pasted invite token,\n",
+        "invite with a pasted card), a publish form, affected SBOMs, posture and the node's health.\n",
+        "It is served by trellisd only when the daemon has a web address:\n",
+        "  trellisd --web-listen 127.0.0.1:7423      # or web_listen in config.toml, or TRELLIS_WEB_LISTEN\n\n",
+        "Examples:\n",
+        "  trellis web                 # prints http://127.0.0.1:7423/login?token=... and opens it\n",
+        "  trellis web --no-open       # only prints the link (to open on this machine, or over ssh -L)\n\n",
+        "If trellisd is still starting, it waits for it up to 15 s, so one line starts both:\n",
+        "  nohup trellisd --web-listen 127.0.0.1:7423 > trellisd.log 2>&1 & trellis web\n\n",
+        "The link works once, within 5 minutes. It signs in one browser; the session lasts until\n",
+        "12 hours without use, Sign out, or a restart of trellisd. The console listens on loopback\n",
+        "unless web_tls_cert and web_tls_key are set: from another machine, use ssh -L 7423:127.0.0.1:7423."
+    ))]
+    Web(web::WebArgs),
     /// Print events (advisories, membership changes, rejects) as they happen
     #[command(after_help = "Examples:\n  trellis watch\n  trellis --json watch --group water")]
     Watch(node::WatchArgs),
@@ -206,6 +223,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Up(a) => service::up(&ctx, a).await,
         Command::Down => service::down(&ctx).await,
         Command::Feed(c) => feed::run(&ctx, c).await,
+        Command::Web(a) => web::run(&ctx, a).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trellis", &mut std::io::stdout());
             Ok(())

@@ -15,17 +15,13 @@ use clap::Subcommand;
 use trellis_api::types::{
     CosignRequest, Created, PostureDiffView, PostureRequestBody, PostureSummary, PostureView, PublishPosture,
 };
-use trellis_proto::posture::{
-    AnswerKind, ClaimDocument, DEFAULT_VALIDITY_DAYS, GUIDES, PostureDocument, format_value, parse_value,
-};
+use trellis_proto::posture::{AnswerKind, DEFAULT_VALIDITY_DAYS, GUIDES, PostureDocument, parse_value};
 
 use crate::output::{self, Table, or_dash, safe, short, time};
 use crate::{Ctx, shown};
 
 /// The document `init` writes and `publish` reads when no file is named, in the node's home.
 pub const DEFAULT_FILE: &str = "posture.json";
-
-const DAY_MS: u64 = 24 * 3600 * 1000;
 
 /// Answers in a row that do not fit one question before `init` gives up: piped input that
 /// never fits (`yes | trellis posture init`) must end, not ask forever.
@@ -382,20 +378,7 @@ pub fn walk_through(input: &mut impl BufRead, out: &mut impl Write, now_ms: u64)
         }
     }
     writeln!(out)?;
-    let valid_until = now_ms.saturating_add(days.saturating_mul(DAY_MS));
-    let stamp = trellis_proto::formats::time::format_rfc3339_ms;
-    let claims = answered
-        .into_iter()
-        .map(|(indicator, value, evidence)| ClaimDocument {
-            indicator: indicator.as_str().to_string(),
-            value: format_value(&value),
-            method: if evidence.is_some() { "observed" } else { "self-attested" }.to_string(),
-            observed_at: stamp(now_ms),
-            valid_until: stamp(valid_until),
-            evidence,
-        })
-        .collect();
-    Ok(PostureDocument { claims, critical_dependencies: deps })
+    Ok(PostureDocument::from_answers(answered, deps, now_ms, days))
 }
 
 /// The attestation as text. Every field another organization wrote is made safe one by one
@@ -634,7 +617,7 @@ mod tests {
         let att = doc.to_attestation().unwrap();
         assert!(trellis_proto::posture::validate(&att).is_empty());
         let c = &att.claims[0];
-        assert_eq!((c.valid_until_ms - c.observed_ms) / DAY_MS, 180);
+        assert_eq!((c.valid_until_ms - c.observed_ms) / (24 * 3600 * 1000), 180);
         let names: Vec<&str> = doc.critical_dependencies.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["ExampleCloud", "Microsoft 365", "lodash"]);
         assert!(init(&ctx, Some(out.clone()), Some(answers), false).unwrap_err().to_string().contains("--force"));

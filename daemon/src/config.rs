@@ -32,6 +32,18 @@ pub struct Config {
     /// it (`--passphrase-file`, `TRELLIS_PASSPHRASE_FILE` or `passphrase_file`). The path, not
     /// the secret: the passphrase itself never sits in the configuration.
     pub passphrase_file: Option<(PathBuf, &'static str)>,
+    /// Serve the web console on this TCP address (off when None): loopback, or any address
+    /// with `web_tls` set.
+    pub web_listen: Option<std::net::SocketAddr>,
+    /// The console's TLS certificate chain and private key (PEM files), when it serves HTTPS.
+    pub web_tls: Option<WebTls>,
+}
+
+/// The web console's TLS certificate chain and key, both PEM files.
+#[derive(Clone, Debug)]
+pub struct WebTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// `config.toml` in the home. Every key is optional.
@@ -49,6 +61,9 @@ pub struct FileConfig {
     pub evidence_ca_file: Option<PathBuf>,
     /// A relative path is taken from the home.
     pub passphrase_file: Option<PathBuf>,
+    pub web_listen: Option<String>,
+    pub web_tls_cert: Option<PathBuf>,
+    pub web_tls_key: Option<PathBuf>,
 }
 
 /// Settings given on the command line (None = not given).
@@ -62,6 +77,7 @@ pub struct Overrides {
     pub taxii_listen: Option<String>,
     pub metrics_listen: Option<String>,
     pub passphrase_file: Option<PathBuf>,
+    pub web_listen: Option<String>,
 }
 
 /// Parse a list of multiaddrs, naming the setting in errors.
@@ -171,6 +187,29 @@ impl Config {
         if let Some(p) = flags.passphrase_file {
             passphrase_file = Some((p, "--passphrase-file"));
         }
+        let mut web = file.web_listen;
+        if let Ok(v) = std::env::var("TRELLIS_WEB_LISTEN")
+            && !v.trim().is_empty()
+        {
+            web = Some(v);
+        }
+        if flags.web_listen.is_some() {
+            web = flags.web_listen;
+        }
+        let env_path = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let tls_cert = env_path("TRELLIS_WEB_TLS_CERT").or(file.web_tls_cert);
+        let tls_key = env_path("TRELLIS_WEB_TLS_KEY").or(file.web_tls_key);
+        let web_tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(WebTls { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                anyhow::bail!("web_tls_cert is set but web_tls_key is not: the console's TLS needs both")
+            }
+            (None, Some(_)) => {
+                anyhow::bail!("web_tls_key is set but web_tls_cert is not: the console's TLS needs both")
+            }
+        };
+        let web_listen = web.map(|text| check_web_listen(&text, web_tls.is_some())).transpose()?;
         Ok(Config {
             passphrase_file,
             home: home.to_path_buf(),
@@ -183,6 +222,41 @@ impl Config {
             metrics_listen,
             evidence_allow_private: file.evidence_allow_private.unwrap_or(false),
             evidence_ca_file: file.evidence_ca_file,
+            web_listen,
+            web_tls,
         })
+    }
+}
+
+/// The console's address: a TCP address, and a loopback one unless the console serves TLS. The
+/// console holds this organization's keys' powers (publish, invite), so it is never offered in
+/// plain HTTP beyond this machine.
+fn check_web_listen(text: &str, tls: bool) -> anyhow::Result<std::net::SocketAddr> {
+    let addr: std::net::SocketAddr = text
+        .trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("web_listen: {text:?} is not an address like 127.0.0.1:7423 ({e})"))?;
+    if !addr.ip().is_loopback() && !tls {
+        anyhow::bail!(
+            "web_listen: {addr} is not a loopback address, and the web console is served beyond this machine only \
+             over TLS: set web_tls_cert and web_tls_key (PEM files) in config.toml (or TRELLIS_WEB_TLS_CERT and \
+             TRELLIS_WEB_TLS_KEY), or listen on 127.0.0.1 or [::1]"
+        );
+    }
+    Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_web_listen;
+
+    #[test]
+    fn the_console_leaves_loopback_only_with_tls() {
+        assert!(check_web_listen("127.0.0.1:7423", false).is_ok());
+        assert!(check_web_listen("[::1]:0", false).is_ok());
+        let e = check_web_listen("0.0.0.0:7423", false).unwrap_err().to_string();
+        assert!(e.contains("only over TLS"), "{e}");
+        assert!(check_web_listen("192.0.2.1:7423", true).is_ok());
+        assert!(check_web_listen("localhost", false).is_err());
     }
 }

@@ -88,6 +88,28 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    serve_wrapped(listener, limits, shutdown, |s| std::future::ready(Ok(s)), handler).await
+}
+
+/// [`serve`], with each accepted stream first passed through `wrap` (a TLS handshake) in the
+/// connection's own task, so a slow handshake holds up only its connection. `wrap` must finish
+/// within the header timeout or the connection is dropped.
+pub async fn serve_wrapped<L, W, WF, S, H, F, B>(
+    listener: L,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+    wrap: W,
+    handler: H,
+) where
+    L: Listener,
+    W: Fn(L::Stream) -> WF + Clone + Send + Sync + 'static,
+    WF: Future<Output = std::io::Result<S>> + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
@@ -106,8 +128,13 @@ where
             },
         };
         let handler = handler.clone();
+        let wrap = wrap.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let stream = match tokio::time::timeout(limits.header_timeout, wrap(stream)).await {
+                Ok(Ok(s)) => s,
+                _ => return,
+            };
             let svc = service_fn(move |req: Request<Incoming>| {
                 let reply = (!body_too_large(&req, limits.max_body)).then(|| handler(req));
                 async move {

@@ -23,6 +23,7 @@ pub mod securitytxt;
 pub mod store;
 pub mod taxii;
 pub mod validation;
+pub mod web;
 pub mod wire;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct Ready {
     pub socket: std::path::PathBuf,
     /// The TAXII server's address, when `taxii_listen` is configured.
     pub taxii: Option<std::net::SocketAddr>,
+    /// The web console's address, when `web_listen` is configured.
+    pub web: Option<std::net::SocketAddr>,
 }
 
 /// How often each group is reconciled with each connected group peer.
@@ -63,6 +66,12 @@ pub async fn run(
     on_ready: impl FnOnce(&Ready),
 ) -> anyhow::Result<()> {
     let home = config.home.clone();
+    // The console's certificate and key are read before anything starts: a bad file stops the
+    // node at once with the file named.
+    let web_tls = match (&config.web_listen, &config.web_tls) {
+        (Some(_), Some(t)) => Some(web::tls::server_config(&t.cert, &t.key)?),
+        _ => None,
+    };
     home::ensure_home(&home)?;
     // Held until `run` returns: one daemon per home.
     let _home_lock = home::lock_home(&home)?;
@@ -160,6 +169,19 @@ pub async fn run(
         None => (None, None),
     };
 
+    let (web_task, web_addr) = match config.web_listen {
+        Some(addr) => {
+            let tls = web_tls.clone();
+            let l = web::bind(addr).await?;
+            let bound = l.local_addr().with_context(|| format!("the web console's address {addr}"))?;
+            let listening = web::auth::Listening { addr: bound, tls: tls.is_some() };
+            engine.console.set_listening(Some(listening));
+            info!(url = %listening.base_url(), "serving the web console; open it with `trellis web`");
+            (Some(tokio::spawn(web::serve(l, Arc::clone(&engine), tls, stopped(stop_rx.clone())))), Some(bound))
+        }
+        None => (None, None),
+    };
+
     // Ready once at least one listen address is up (or none was asked for).
     let mut info = handle.info().await;
     for _ in 0..250 {
@@ -177,6 +199,7 @@ pub async fn run(
         listen_addrs: info.listen_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect(),
         socket: socket_path.clone(),
         taxii: taxii_addr,
+        web: web_addr,
     });
     notify::ready(&format!(
         "org {} peer {} listening on {} addresses",
@@ -192,11 +215,15 @@ pub async fn run(
     }
     notify::stopping();
     info!("shutting down");
+    engine.console.stop();
     let _ = stop_tx.send(true);
     let _ = api_task.await;
     let _ = resource_task.await;
     let _ = feeds_task.await;
     if let Some(t) = taxii_task {
+        let _ = t.await;
+    }
+    if let Some(t) = web_task {
         let _ = t.await;
     }
     let _ = dispatch_task.await;

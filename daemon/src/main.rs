@@ -56,6 +56,11 @@ struct Args {
     /// $CREDENTIALS_DIRECTORY/trellis-passphrase, then a prompt when stdin is a terminal
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
+    /// Serve the web console on this TCP address, e.g. 127.0.0.1:7423 (loopback only, unless
+    /// web_tls_cert and web_tls_key are set); open it with `trellis web`
+    /// [env: TRELLIS_WEB_LISTEN; default: off]
+    #[arg(long, value_name = "ADDR:PORT")]
+    web_listen: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,6 +83,7 @@ fn main() -> std::process::ExitCode {
         taxii_listen: args.taxii_listen,
         metrics_listen: args.metrics_listen,
         passphrase_file: args.passphrase_file,
+        web_listen: args.web_listen,
     };
     let config = match Config::load(&home, overrides) {
         Ok(c) => c,

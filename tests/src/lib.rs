@@ -11,6 +11,7 @@
 //! tree the sources change under a running test, so staleness is a hint, not a verdict.
 
 pub mod netns;
+pub mod webdriver;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};

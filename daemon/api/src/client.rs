@@ -462,6 +462,11 @@ impl Client {
         self.post(&format!("/v1/feeds/{}/run", encode(id)), &Empty {}).await
     }
 
+    /// A one-time sign-in link for the web console.
+    pub async fn web_login(&self) -> Result<WebLogin, ClientError> {
+        self.post("/v1/web/login", &Empty {}).await
+    }
+
     /// Follow the event stream, of one group or all.
     pub async fn events(&self, group: Option<&str>) -> Result<EventStream, ClientError> {
         match group {

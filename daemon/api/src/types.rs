@@ -1165,3 +1165,13 @@ pub struct FeedInfo {
     pub totals: FeedCounts,
     pub last_report: Option<FeedReport>,
 }
+
+/// The reply to `POST /v1/web/login`: a one-time link that signs a browser in to the web console.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WebLogin {
+    /// `http://127.0.0.1:PORT/login?token=…`: good for one sign-in, until `expires_ms`.
+    pub url: String,
+    /// The console's address, without the token.
+    pub console: String,
+    pub expires_ms: u64,
+}

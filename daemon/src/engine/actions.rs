@@ -589,7 +589,7 @@ fn fingerprints(orgs: &[OrgId]) -> String {
 /// with it must be the one the vector gives, so a stored severity never contradicts itself.
 ///
 /// [`cvss::score_tenths`]: trellis_proto::formats::cvss::score_tenths
-pub(crate) fn parse_severity(s: &str) -> Result<Severity, ActionError> {
+pub fn parse_severity(s: &str) -> Result<Severity, ActionError> {
     let s = s.trim();
     let mut score = None;
     let mut vector = None;
@@ -729,6 +729,9 @@ pub(crate) fn check_reference(r: &str) -> Result<(), ActionError> {
 fn advisory_from_request(req: &PublishAdvisory) -> Result<Advisory, ActionError> {
     if req.title.trim().is_empty() {
         return Err(bad("an advisory needs a title (--title)"));
+    }
+    if req.summary.trim().is_empty() {
+        return Err(bad("an advisory needs a summary (--summary): what is wrong and who is affected"));
     }
     let category = match &req.category {
         Some(c) => c.parse::<Category>().map_err(|e| bad(e.to_string()))?,

@@ -97,6 +97,8 @@ pub struct Engine {
     /// Per group, the revisions held of each first publication (PROTOCOL.md §4.9), filled from
     /// the store the first time a group is asked and kept up to date as revisions are stored.
     pub revision_index: Mutex<HashMap<GroupId, HashMap<ItemId, Vec<ItemId>>>>,
+    /// The web console's sign-in state (login tokens, sessions), when it is served.
+    pub console: crate::web::auth::ConsoleAuth,
     /// A weak reference to this engine, for background work started from `&self` methods.
     self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
     /// Invite links: redemptions one at a time, join attempts per peer (§6.10).
@@ -146,6 +148,7 @@ impl Engine {
             publishing_advisory: tokio::sync::Mutex::new(()),
             sequencer: std::sync::Mutex::new(()),
             revision_index: Mutex::new(HashMap::new()),
+            console: Default::default(),
             self_ref: std::sync::OnceLock::new(),
             invite_links: Default::default(),
             stop: tokio::sync::Notify::new(),

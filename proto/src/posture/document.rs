@@ -136,6 +136,31 @@ impl PostureDocument {
         }
     }
 
+    /// The document of answers given at `now_ms` and valid for `days` days, as `posture init`
+    /// and the web console's posture form make it: an answer with a place a customer can check
+    /// it (`evidence`, a URL) is `observed`, any other `self-attested`.
+    pub fn from_answers(
+        answers: Vec<(crate::items::Indicator, crate::items::IndicatorValue, Option<String>)>,
+        critical_dependencies: Vec<DependencyDocument>,
+        now_ms: u64,
+        days: u64,
+    ) -> PostureDocument {
+        const DAY_MS: u64 = 24 * 3600 * 1000;
+        let valid_until = now_ms.saturating_add(days.saturating_mul(DAY_MS));
+        let claims = answers
+            .into_iter()
+            .map(|(indicator, value, evidence)| ClaimDocument {
+                indicator: indicator.as_str().to_string(),
+                value: format_value(&value),
+                method: if evidence.is_some() { "observed" } else { "self-attested" }.to_string(),
+                observed_at: format_rfc3339_ms(now_ms),
+                valid_until: format_rfc3339_ms(valid_until),
+                evidence,
+            })
+            .collect();
+        PostureDocument { claims, critical_dependencies }
+    }
+
     /// A dependency line as a person types it: a package URL (`pkg:npm/lodash`) or a provider
     /// name (`Microsoft 365`).
     pub fn dependency_from_line(line: &str) -> Option<DependencyDocument> {
