@@ -242,48 +242,71 @@ async fn get(u: &HttpsUrl, policy: &FetchPolicy) -> Result<String, FetchError> {
     parse_response(&buf)
 }
 
-fn parse_response(buf: &[u8]) -> Result<String, FetchError> {
+/// An HTTP/1.x response read whole: its status code and line, headers and body (cut to its
+/// Content-Length). Shared by every HTTPS client of the node (security.txt evidence, feeds).
+pub(crate) struct RawResponse<'a> {
+    pub code: &'a str,
+    pub status_line: &'a str,
+    head: &'a str,
+    pub body: &'a [u8],
+}
+
+impl RawResponse<'_> {
+    /// The value of header `name` (case-insensitive), trimmed.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.split("\r\n").skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Split a response read to its end: headers of at most [`MAX_HEADER_BYTES`], an `HTTP/1.x`
+/// status line, no chunked body (requests are HTTP/1.0), and a body no shorter than its
+/// Content-Length.
+pub(crate) fn split_response(buf: &[u8]) -> Result<RawResponse<'_>, FetchError> {
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or(FetchError::Malformed("no end of headers"))?;
     if end > MAX_HEADER_BYTES {
         return Err(FetchError::TooLarge(MAX_HEADER_BYTES));
     }
     let head = std::str::from_utf8(&buf[..end]).map_err(|_| FetchError::Malformed("headers are not text"))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
+    let status_line = head.split("\r\n").next().unwrap_or_default();
     let mut parts = status_line.splitn(3, ' ');
     let (version, code) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     if !version.starts_with("HTTP/1.") {
         return Err(FetchError::Malformed("no HTTP status line"));
     }
-    let header = |name: &str| {
-        head.split("\r\n").skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    };
-    match code {
+    let mut r = RawResponse { code, status_line, head, body: &buf[end + 4..] };
+    if r.header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked")) {
+        return Err(FetchError::Malformed("chunked body in an answer to HTTP/1.0"));
+    }
+    if let Some(n) = r.header("content-length").and_then(|n| n.parse::<usize>().ok()) {
+        if n > r.body.len() {
+            return Err(FetchError::Malformed("the body is shorter than its Content-Length"));
+        }
+        r.body = &r.body[..n];
+    }
+    Ok(r)
+}
+
+fn parse_response(buf: &[u8]) -> Result<String, FetchError> {
+    let r = split_response(buf)?;
+    match r.code {
         "200" => {}
         "301" | "302" | "303" | "307" | "308" => {
-            return Err(FetchError::Redirect(header("location").unwrap_or_else(|| "?".into())));
+            return Err(FetchError::Redirect(r.header("location").unwrap_or_else(|| "?".into())));
         }
-        _ => return Err(FetchError::Status(status_line.chars().take(80).collect())),
+        _ => return Err(FetchError::Status(r.status_line.chars().take(80).collect())),
     }
-    if let Some(ct) = header("content-type")
+    if let Some(ct) = r.header("content-type")
         && !ct.to_ascii_lowercase().starts_with("text/plain")
     {
         return Err(FetchError::ContentType(ct));
     }
-    if header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked")) {
-        return Err(FetchError::Malformed("chunked body in an answer to HTTP/1.0"));
-    }
-    let mut body = &buf[end + 4..];
-    if let Some(n) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
-        body = &body[..n.min(body.len())];
-    }
-    if body.len() > MAX_SECURITY_TXT_BYTES {
+    if r.body.len() > MAX_SECURITY_TXT_BYTES {
         return Err(FetchError::TooLarge(MAX_SECURITY_TXT_BYTES));
     }
-    String::from_utf8(body.to_vec()).map_err(|_| FetchError::NotText)
+    String::from_utf8(r.body.to_vec()).map_err(|_| FetchError::NotText)
 }
 
 fn unchecked(detail: impl Into<String>) -> EvidenceCheck {

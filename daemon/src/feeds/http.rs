@@ -99,48 +99,22 @@ pub async fn get(url: &str, policy: &FetchPolicy, limit: usize, since: &Validato
 }
 
 fn parse_response(buf: &[u8], limit: usize) -> Result<Got, FetchError> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or(FetchError::Malformed("no end of headers"))?;
-    if end > MAX_HEADER_BYTES {
-        return Err(FetchError::TooLarge(MAX_HEADER_BYTES));
-    }
-    let head = std::str::from_utf8(&buf[..end]).map_err(|_| FetchError::Malformed("headers are not text"))?;
-    let status_line = head.split("\r\n").next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let (version, code) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    if !version.starts_with("HTTP/1.") {
-        return Err(FetchError::Malformed("no HTTP status line"));
-    }
-    let header = |name: &str| {
-        head.split("\r\n").skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    };
-    match code {
+    let r = crate::securitytxt::split_response(buf)?;
+    match r.code {
         "200" => {}
         "304" => return Ok(Got::NotModified),
         "301" | "302" | "303" | "307" | "308" => {
             return Err(FetchError::Redirect(
-                header("location").unwrap_or_else(|| "?".into()).chars().take(200).collect(),
+                r.header("location").unwrap_or_else(|| "?".into()).chars().take(200).collect(),
             ));
         }
-        _ => return Err(FetchError::Status(status_line.chars().take(80).collect())),
+        _ => return Err(FetchError::Status(r.status_line.chars().take(80).collect())),
     }
-    if header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked")) {
-        return Err(FetchError::Malformed("chunked body in an answer to HTTP/1.0"));
-    }
-    let mut body = &buf[end + 4..];
-    if let Some(n) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
-        if n > body.len() {
-            return Err(FetchError::Malformed("the body is shorter than its Content-Length"));
-        }
-        body = &body[..n];
-    }
-    if body.len() > limit {
+    if r.body.len() > limit {
         return Err(FetchError::TooLarge(limit));
     }
-    let validators = Validators { etag: header("etag"), last_modified: header("last-modified") };
-    Ok(Got::Body(body.to_vec(), validators))
+    let validators = Validators { etag: r.header("etag"), last_modified: r.header("last-modified") };
+    Ok(Got::Body(r.body.to_vec(), validators))
 }
 
 #[cfg(test)]
