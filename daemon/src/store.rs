@@ -373,8 +373,8 @@ impl Store {
     /// backup never reuses a number its org used before the backup, even while catch-up has not
     /// brought those items back. Read in a read transaction: it never waits for a writer.
     pub fn next_own_seq(&self, group: &GroupId, me: &OrgId) -> Result<u64, StoreError> {
-        let last = self.last_seq(group, me)?;
         let txn = self.begin_read()?;
+        let last = Self::last_seq_in(&txn, group, me)?;
         let floor = match txn.open_table(META) {
             Ok(meta) => meta
                 .get(seq_floor_key(group).as_str())
@@ -387,10 +387,8 @@ impl Store {
         Ok(last.max(floor.unwrap_or(0)) + 1)
     }
 
-    /// The highest sequence number stored for `org` in `group` (0 when none), read in a read
-    /// transaction: it never waits for a writer.
-    pub fn last_seq(&self, group: &GroupId, org: &OrgId) -> Result<u64, StoreError> {
-        let txn = self.begin_read()?;
+    /// The highest sequence number stored for `org` in `group` in `txn` (0 when none).
+    fn last_seq_in(txn: &redb::ReadTransaction, group: &GroupId, org: &OrgId) -> Result<u64, StoreError> {
         let seqs = txn.open_table(SEQS).map_err(dberr)?;
         let lo = seq_key(group, org, 0);
         let hi = seq_key(group, org, u64::MAX);

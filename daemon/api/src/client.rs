@@ -42,21 +42,6 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// Whether the daemon answered that what was named does not exist (HTTP 404).
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, ClientError::Api { status: 404, .. })
-    }
-
-    /// Whether the request was refused as invalid (HTTP 400): retrying it unchanged fails again.
-    pub fn is_bad_request(&self) -> bool {
-        matches!(self, ClientError::Api { status: 400, .. })
-    }
-
-    /// Whether no daemon answers for the home (not started, crashed, or no home at all).
-    pub fn is_not_running(&self) -> bool {
-        matches!(self, ClientError::NotRunning { .. } | ClientError::StaleSocket { .. } | ClientError::NoHome { .. })
-    }
-
     /// Whether the connection failed mid-request: the request may or may not have been applied.
     pub fn is_transport(&self) -> bool {
         matches!(self, ClientError::Transport(_))

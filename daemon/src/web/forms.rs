@@ -57,7 +57,7 @@ impl Form {
 
 /// Decode a urlencoded value: `+` is a space, `%XX` a byte.
 pub fn decode(s: &str) -> String {
-    form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 /// Parse `a=1&b=2`.
