@@ -374,6 +374,8 @@ pub struct Epoch {
     pub number: u64,
     pub key_id: [u8; 16],
     pub started_by: Option<ItemId>,
+    /// The orgs that hold this epoch's key: filled for the current epoch only (no rule reads an
+    /// older epoch's, and keeping each would cost a set per rotation at every compute).
     pub recipients: BTreeSet<OrgId>,
 }
 
@@ -670,31 +672,27 @@ impl GroupLog {
         for (p, i) in order.iter().enumerate() {
             position[*i] = p;
         }
-        let mut by_author: HashMap<OrgId, Vec<usize>> = HashMap::new();
-        let mut demoters_of: HashMap<OrgId, Vec<usize>> = HashMap::new();
+        // Both by org index (see `Indexed`): the ops each org authored, and the removals and
+        // demotions aimed at each org, in order.
+        let mut by_author: Vec<Vec<usize>> = vec![Vec::new(); ix.orgs.len()];
+        let mut demoters_of: Vec<Vec<usize>> = vec![Vec::new(); ix.orgs.len()];
         for &i in &order {
-            let op = ix.ops[i];
-            by_author.entry(op.author).or_default().push(i);
-            if let Some(t) = demotes(&op.op.action) {
-                demoters_of.entry(t).or_default().push(i);
+            by_author[ix.author[i]].push(i);
+            if demotes(&ix.ops[i].op.action).is_some() {
+                demoters_of[ix.target[i]].push(i);
             }
         }
         let reach = Reach::new(&ix, &order, &by_author, &demoters_of);
-        let ctx = Conflicts {
-            ix: &ix,
-            founder: self.genesis.founder(),
-            position: &position,
-            reach: &reach,
-            by_author: &by_author,
-            demoters_of: &demoters_of,
-        };
+        let ctx =
+            Conflicts { ix: &ix, position: &position, reach: &reach, by_author: &by_author, demoters_of: &demoters_of };
         let mut voided = vec![false; ix.ops.len()];
-        let mut reasons: BTreeMap<ItemId, String> = BTreeMap::new();
+        // Why each op voided by rule 4 is void, by index.
+        let mut reasons: Vec<Option<String>> = vec![None; ix.ops.len()];
         // Ops voided because a removal stood, by that removal: if the removal is voided in turn
         // (a cycle of admins removing each other), they are restored. Restoring stops after a
         // bound on rounds, so the loop always ends.
-        let mut caused: HashMap<usize, Vec<usize>> = HashMap::new();
-        let restore_rounds = 4 * demoters_of.values().map(Vec::len).sum::<usize>() + 16;
+        let mut caused: FastMap<usize, Vec<usize>> = FastMap::default();
+        let restore_rounds = 4 * demoters_of.iter().map(Vec::len).sum::<usize>() + 16;
         let mut round = 0;
         loop {
             round += 1;
@@ -703,7 +701,11 @@ impl GroupLog {
             if victims.is_empty() {
                 let mut state = state;
                 state.pending = pending.iter().map(|i| ix.ops[*i].id).collect();
-                state.void.extend(reasons);
+                // Index order is id order: the reasons come sorted, and the map is built in bulk.
+                let mut void: Vec<(ItemId, String)> = std::mem::take(&mut state.void).into_iter().collect();
+                void.extend(reasons.into_iter().enumerate().filter_map(|(i, r)| Some((ix.ops[i].id, r?))));
+                void.sort_by_key(|v| v.0);
+                state.void = BTreeMap::from_iter(void);
                 let mut named = vec![false; ix.ops.len()];
                 for (i, a) in applied.iter().enumerate() {
                     if *a {
@@ -717,7 +719,7 @@ impl GroupLog {
             }
             for (v, why, by) in victims {
                 voided[v] = true;
-                reasons.insert(ix.ops[v].id, why);
+                reasons[v] = Some(why);
                 if let Some(by) = by {
                     caused.entry(by).or_default().push(v);
                 }
@@ -726,7 +728,7 @@ impl GroupLog {
                 {
                     for u in restored {
                         voided[u] = false;
-                        reasons.remove(&ix.ops[u].id);
+                        reasons[u] = None;
                     }
                 }
             }
@@ -752,16 +754,14 @@ impl GroupLog {
 
     /// Apply the ordered ops, skipping voided ones. Returns the state, which ops applied, and,
     /// per applied op, the org it removed or demoted from admin (for conflict detection).
-    fn apply(
-        &self,
-        ix: &Indexed<'_>,
-        order: &[usize],
-        voided: &[bool],
-    ) -> (GroupState, Vec<bool>, Vec<(usize, OrgId)>) {
+    fn apply(&self, ix: &Indexed<'_>, order: &[usize], voided: &[bool]) -> (GroupState, Vec<bool>, Vec<usize>) {
         let mut state = self.initial_state();
+        state.applied.reserve(order.len());
         let mut applied = vec![false; ix.ops.len()];
-        let mut admins = 1usize;
         let mut demotions = Vec::new();
+        let mut run =
+            Run { admins: 1, roles: vec![None; ix.orgs.len()], epoch_shares: None, recipient_changes: Vec::new() };
+        run.roles[ix.founder] = Some(Role::Admin);
         for (pos, &i) in order.iter().enumerate() {
             if voided[i] {
                 continue;
@@ -770,7 +770,7 @@ impl GroupLog {
             let result = if ix.bad[i] {
                 Err("key bundle does not verify or its encryption key is unusable".to_string())
             } else {
-                apply_one(&mut state, &mut admins, op, pos + 1)
+                apply_one(&mut state, &mut run, ix, i, pos + 1)
             };
             match result {
                 Ok(demoted) => {
@@ -778,7 +778,7 @@ impl GroupLog {
                     applied[i] = true;
                     if let Some(d) = demoted {
                         state.ended_by.insert(d, op.id);
-                        demotions.push((i, d));
+                        demotions.push(i);
                     }
                     if matches!(op.op.action, OpAction::Leave { .. }) {
                         state.ended_by.insert(op.author, op.id);
@@ -786,6 +786,21 @@ impl GroupLog {
                 }
                 Err(why) => {
                     state.void.insert(op.id, why);
+                }
+            }
+        }
+        // Only the current epoch's recipients are kept (the rules and the node read no older
+        // epoch's): its key's addressees, then the members added with a share of it and those
+        // whose key changed since, in order.
+        if let Some(e) = state.epochs.last_mut() {
+            if let Some(key) = run.epoch_shares {
+                e.recipients = key.shares.iter().map(|s| s.to).collect();
+            }
+            for (org, holds) in run.recipient_changes {
+                if holds {
+                    e.recipients.insert(org);
+                } else {
+                    e.recipients.remove(&org);
                 }
             }
         }
@@ -816,13 +831,58 @@ struct Indexed<'a> {
     complete: Vec<bool>,
     /// Whether the op carries a key bundle that does not verify (void when applied).
     bad: Vec<bool>,
+    /// Every org an op names (as author, or as the member it adds, removes or changes), once;
+    /// the rounds use their index in this list, so they look up roles without hashing.
+    orgs: Vec<OrgId>,
+    /// Per op: the index of its author, and of the member its action names (`NO_ORG` if none).
+    author: Vec<usize>,
+    target: Vec<usize>,
+    /// The index of the founder.
+    founder: usize,
+}
+
+const NO_ORG: usize = usize::MAX;
+
+/// A hash map keyed per map by a random seed (foldhash): the keys here are ids and org ids, and
+/// a randomly seeded fast hash keeps a crafted set of them from colliding on purpose while
+/// costing a fraction of SipHash on 32-byte keys.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// What one round of applying carries besides the state: the number of admins, each org's role
+/// by index, and what the current epoch's recipients are made of (built once, at the end).
+struct Run<'a> {
+    admins: usize,
+    roles: Vec<Option<Role>>,
+    /// The key of the op that started the current epoch (`None`: the genesis epoch).
+    epoch_shares: Option<&'a NewEpochKey>,
+    /// Since then: orgs that gained (`true`) or lost (`false`) the current key, in order.
+    recipient_changes: Vec<(OrgId, bool)>,
 }
 
 impl<'a> Indexed<'a> {
     fn new(log: &'a GroupLog) -> Indexed<'a> {
         let ops: Vec<&LogOp> = log.ops.values().collect();
-        let mut index: HashMap<ItemId, usize> = HashMap::with_capacity(ops.len());
+        let mut index: FastMap<ItemId, usize> = FastMap::with_capacity_and_hasher(ops.len(), Default::default());
         index.extend(ops.iter().enumerate().map(|(i, o)| (o.id, i)));
+        let mut org_index: FastMap<OrgId, usize> = FastMap::default();
+        let mut orgs = Vec::new();
+        let mut org_ix = |org: OrgId| {
+            *org_index.entry(org).or_insert_with(|| {
+                orgs.push(org);
+                orgs.len() - 1
+            })
+        };
+        let founder = org_ix(log.genesis.founder());
+        let mut author = Vec::with_capacity(ops.len());
+        let mut target = Vec::with_capacity(ops.len());
+        for o in &ops {
+            author.push(org_ix(o.author));
+            target.push(match &o.op.action {
+                OpAction::Add { member, .. } => org_ix(member.bundle.org),
+                OpAction::Remove { member, .. } | OpAction::SetRole { member, .. } => org_ix(*member),
+                OpAction::Leave { .. } | OpAction::Rotate { .. } | OpAction::UpdateKey { .. } => NO_ORG,
+            });
+        }
         let mut start = Vec::with_capacity(ops.len() + 1);
         let mut flat = Vec::with_capacity(ops.len() * 2);
         let mut complete = Vec::with_capacity(ops.len());
@@ -845,7 +905,7 @@ impl<'a> Indexed<'a> {
         } else {
             ops.iter().map(|o| log.bad_bundle.contains(&o.id)).collect()
         };
-        Indexed { ops, start, flat, complete, bad }
+        Indexed { ops, start, flat, complete, bad, orgs, author, target, founder }
     }
 
     /// The known parents of op `i`.
@@ -862,10 +922,20 @@ impl<'a> Indexed<'a> {
     fn order(&self) -> (Vec<usize>, Vec<usize>) {
         let n = self.ops.len();
         let mut indegree: Vec<usize> = (0..n).map(|i| self.parents(i).len()).collect();
-        let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+        // Children in one list, op `p`'s at `child_start[p]..child_start[p + 1]`.
+        let mut child_start = vec![0usize; n + 1];
+        for &p in &self.flat {
+            child_start[p + 1] += 1;
+        }
+        for p in 0..n {
+            child_start[p + 1] += child_start[p];
+        }
+        let mut fill = child_start.clone();
+        let mut children = vec![0usize; self.flat.len()];
         for i in 0..n {
-            for p in self.parents(i) {
-                children[*p].push(i);
+            for &p in self.parents(i) {
+                children[fill[p]] = i;
+                fill[p] += 1;
             }
         }
         let mut ready: BinaryHeap<Reverse<usize>> =
@@ -873,7 +943,7 @@ impl<'a> Indexed<'a> {
         let mut order = Vec::with_capacity(n);
         while let Some(Reverse(i)) = ready.pop() {
             order.push(i);
-            for &c in &children[i] {
+            for &c in &children[child_start[i]..child_start[i + 1]] {
                 indegree[c] -= 1;
                 if indegree[c] == 0 && self.complete[c] {
                     ready.push(Reverse(c));
@@ -906,17 +976,15 @@ struct Reach {
 impl Reach {
     const NONE: usize = usize::MAX;
 
-    fn new(
-        ix: &Indexed<'_>,
-        order: &[usize],
-        by_author: &HashMap<OrgId, Vec<usize>>,
-        demoters_of: &HashMap<OrgId, Vec<usize>>,
-    ) -> Reach {
+    fn new(ix: &Indexed<'_>, order: &[usize], by_author: &[Vec<usize>], demoters_of: &[Vec<usize>]) -> Reach {
         let n = ix.ops.len();
         let mut slot = vec![Self::NONE; n];
         let mut next = 0;
-        for (target, ops) in demoters_of {
-            for &i in ops.iter().chain(by_author.get(target).into_iter().flatten()) {
+        for (target, ops) in demoters_of.iter().enumerate() {
+            if ops.is_empty() {
+                continue;
+            }
+            for &i in ops.iter().chain(&by_author[target]) {
                 if slot[i] == Self::NONE {
                     slot[i] = next;
                     next += 1;
@@ -972,11 +1040,11 @@ impl Reach {
 /// What rule 4 needs to find the next ops to void.
 struct Conflicts<'a> {
     ix: &'a Indexed<'a>,
-    founder: OrgId,
     position: &'a [usize],
     reach: &'a Reach,
-    by_author: &'a HashMap<OrgId, Vec<usize>>,
-    demoters_of: &'a HashMap<OrgId, Vec<usize>>,
+    /// By org index, as in `GroupLog::compute`.
+    by_author: &'a [Vec<usize>],
+    demoters_of: &'a [Vec<usize>],
 }
 
 impl Conflicts<'_> {
@@ -985,41 +1053,39 @@ impl Conflicts<'_> {
         &self,
         order: &[usize],
         applied: &[bool],
-        demotions: &[(usize, OrgId)],
+        demotions: &[usize],
         voided: &[bool],
     ) -> Vec<(usize, String, Option<usize>)> {
         // Seniority: the position of the first applied op that made an org admin (founder 0).
-        let mut first_admin: HashMap<OrgId, usize> = HashMap::new();
+        let mut first_admin = vec![usize::MAX; self.ix.orgs.len()];
         for (pos, &i) in order.iter().enumerate() {
             if !applied[i] {
                 continue;
             }
-            match &self.ix.ops[i].op.action {
-                OpAction::Add { member, role: Role::Admin, .. } => {
-                    first_admin.entry(member.bundle.org).or_insert(pos + 1);
-                }
-                OpAction::SetRole { member, role: Role::Admin } => {
-                    first_admin.entry(*member).or_insert(pos + 1);
-                }
-                _ => {}
+            if matches!(
+                &self.ix.ops[i].op.action,
+                OpAction::Add { role: Role::Admin, .. } | OpAction::SetRole { role: Role::Admin, .. }
+            ) {
+                let t = self.ix.target[i];
+                first_admin[t] = first_admin[t].min(pos + 1);
             }
         }
         // Only ops before `before` count: an admin role gained later buys no seniority.
-        let rank = |org: &OrgId, before: usize| -> usize {
-            if *org == self.founder {
+        let rank = |org: usize, before: usize| -> usize {
+            if org == self.ix.founder {
                 return 0;
             }
-            match first_admin.get(org) {
-                Some(p) if *p <= before => *p,
+            match first_admin[org] {
+                p if p <= before => p,
                 _ => usize::MAX,
             }
         };
-        let author = |i: usize| self.ix.ops[i].author;
+        let author = |i: usize| self.ix.author[i];
         let short = |i: usize| self.ix.ops[i].id.short();
-        for &(r, target) in demotions {
-            let a = author(r);
+        for &r in demotions {
+            let (a, target) = (author(r), self.ix.target[r]);
             let mut challenged = false;
-            for &c in self.demoters_of.get(&a).into_iter().flatten() {
+            for &c in &self.demoters_of[a] {
                 if c == r || voided[c] || !self.reach.concurrent(c, r) {
                     continue;
                 }
@@ -1031,7 +1097,7 @@ impl Conflicts<'_> {
                 // the order, typically by `r` itself (two admins removing each other). The
                 // more senior admin's op stands.
                 let before = self.position[r].min(self.position[c]);
-                if rank(&author(c), before) < rank(&a, before) {
+                if rank(author(c), before) < rank(a, before) {
                     return vec![(r, format!("concurrent with {}, by a more senior admin", short(c)), None)];
                 }
             }
@@ -1040,13 +1106,11 @@ impl Conflicts<'_> {
             }
             // Every op of the target concurrent with `r` is void, applied or not yet: voiding
             // them together keeps a flood of backdated ops from taking one round each.
-            let victims: Vec<(usize, String, Option<usize>)> = self
-                .by_author
-                .get(&target)
-                .into_iter()
-                .flatten()
+            let why = format!("concurrent with {}, which removed or demoted its author", short(r));
+            let victims: Vec<(usize, String, Option<usize>)> = self.by_author[target]
+                .iter()
                 .filter(|&&o| o != r && !voided[o] && self.reach.concurrent(o, r))
-                .map(|&o| (o, format!("concurrent with {}, which removed or demoted its author", short(r)), Some(r)))
+                .map(|&o| (o, why.clone(), Some(r)))
                 .collect();
             if !victims.is_empty() {
                 return victims;
@@ -1054,14 +1118,14 @@ impl Conflicts<'_> {
         }
         // Every removal with victims is challenged by another applied one: a cycle of admins
         // removing each other. The less senior admin's op is void.
-        for &(r, _) in demotions {
+        for &r in demotions {
             let a = author(r);
-            for &c in self.demoters_of.get(&a).into_iter().flatten() {
+            for &c in &self.demoters_of[a] {
                 if c == r || !applied[c] || !self.reach.concurrent(c, r) {
                     continue;
                 }
                 let before = self.position[r].min(self.position[c]);
-                return if rank(&a, before) <= rank(&author(c), before) {
+                return if rank(a, before) <= rank(author(c), before) {
                     vec![(c, format!("concurrent with {}, by a more senior admin", short(r)), None)]
                 } else {
                     vec![(r, format!("concurrent with {}, by a more senior admin", short(c)), None)]
@@ -1082,10 +1146,18 @@ fn demotes(action: &OpAction) -> Option<OrgId> {
     }
 }
 
-/// Apply one op to the state (rule 3). `admins` is the number of admins in `state`. Returns the
-/// org removed or demoted from admin, if any.
-fn apply_one(state: &mut GroupState, admins: &mut usize, op: &LogOp, pos: usize) -> Result<Option<OrgId>, String> {
-    let author_role = state.role(&op.author);
+/// Apply op `i` to the state (rule 3). `run` carries the number of admins and each org's role by
+/// index (the same as in `state.members`). Returns the org removed or demoted from admin, if any.
+fn apply_one<'a>(
+    state: &mut GroupState,
+    run: &mut Run<'a>,
+    ix: &Indexed<'a>,
+    i: usize,
+    pos: usize,
+) -> Result<Option<OrgId>, String> {
+    let op = ix.ops[i];
+    let (author, target) = (ix.author[i], ix.target[i]);
+    let author_role = run.roles[author];
     let need_admin = || {
         if author_role == Some(Role::Admin) { Ok(()) } else { Err("author is not an admin at this point".to_string()) }
     };
@@ -1093,77 +1165,79 @@ fn apply_one(state: &mut GroupState, admins: &mut usize, op: &LogOp, pos: usize)
         OpAction::Add { member, role, share } => {
             need_admin()?;
             let org = member.bundle.org;
-            if state.members.contains_key(&org) {
+            if run.roles[target].is_some() {
                 return Err("already a member".into());
             }
             state.departed.remove(&org);
             let admin_rank = (*role == Role::Admin).then_some(pos);
             if *role == Role::Admin {
-                *admins += 1;
+                run.admins += 1;
             }
+            run.roles[target] = Some(*role);
             state
                 .members
                 .insert(org, Member { role: *role, since_ms: op.timestamp_ms, bundle: member.clone(), admin_rank });
-            if let (Some(share), Some(e)) = (share, state.epochs.last_mut())
+            if let (Some(share), Some(e)) = (share, state.epochs.last())
                 && share.key_id == e.key_id
                 && share.shares.iter().any(|s| s.to == org)
             {
-                e.recipients.insert(org);
+                run.recipient_changes.push((org, true));
             }
             Ok(None)
         }
         OpAction::Remove { member, cutoff_seq, new_key } => {
             need_admin()?;
-            let Some(removed) = state.members.get(member) else {
+            let Some(role) = run.roles[target] else {
                 return Err("not a member".into());
             };
-            let role = removed.role;
             if role == Role::Admin {
-                if *admins <= 1 {
+                if run.admins <= 1 {
                     return Err("would leave the group without an admin".into());
                 }
-                *admins -= 1;
+                run.admins -= 1;
             }
+            run.roles[target] = None;
             state.members.remove(member);
             let epoch = state.epoch() + 1;
             state.departed.insert(*member, Departed { cutoff_seq: *cutoff_seq, epoch, role });
-            start_epoch(state, op.id, new_key, epoch);
+            start_epoch(state, run, op.id, new_key, epoch);
             Ok(Some(*member))
         }
         OpAction::SetRole { member, role } => {
             need_admin()?;
-            let Some(m) = state.members.get(member) else {
+            let Some(old) = run.roles[target] else {
                 return Err("not a member".into());
             };
-            let was_admin = m.role == Role::Admin;
-            if was_admin && *role != Role::Admin && *admins <= 1 {
+            let was_admin = old == Role::Admin;
+            if was_admin && *role != Role::Admin && run.admins <= 1 {
                 return Err("would leave the group without an admin".into());
             }
-            let m = state.members.get_mut(member).expect("checked above");
+            run.roles[target] = Some(*role);
+            let m = state.members.get_mut(member).expect("a member by its role");
             m.role = *role;
             if *role == Role::Admin && !was_admin {
                 m.admin_rank = Some(pos);
-                *admins += 1;
+                run.admins += 1;
             }
             if *role != Role::Admin {
                 m.admin_rank = None;
                 if was_admin {
-                    *admins -= 1;
+                    run.admins -= 1;
                 }
             }
             Ok((was_admin && *role != Role::Admin).then_some(*member))
         }
         OpAction::Leave { cutoff_seq } => {
-            let Some(m) = state.members.get(&op.author) else {
+            let Some(role) = author_role else {
                 return Err("author is not a member".into());
             };
-            let role = m.role;
             if role == Role::Admin {
-                if *admins <= 1 {
+                if run.admins <= 1 {
                     return Err("the last admin cannot leave; make another member admin first".into());
                 }
-                *admins -= 1;
+                run.admins -= 1;
             }
+            run.roles[author] = None;
             state.members.remove(&op.author);
             // §6.7: a leaver keeps valid at most what it published before the Leave itself.
             let cutoff_seq = (*cutoff_seq).min(op.seq);
@@ -1173,34 +1247,36 @@ fn apply_one(state: &mut GroupState, admins: &mut usize, op: &LogOp, pos: usize)
         OpAction::Rotate { new_key } => {
             need_admin()?;
             let epoch = state.epoch() + 1;
-            start_epoch(state, op.id, new_key, epoch);
+            start_epoch(state, run, op.id, new_key, epoch);
             Ok(None)
         }
         OpAction::UpdateKey { bundle } => {
             if bundle.bundle.org != op.author {
                 return Err("key bundle is not the author's".into());
             }
-            let Some(m) = state.members.get_mut(&op.author) else {
+            if author_role.is_none() {
                 return Err("author is not a member".into());
-            };
+            }
+            let m = state.members.get_mut(&op.author).expect("a member by its role");
             if bundle.bundle.created_ms <= m.bundle.bundle.created_ms {
                 return Err("key bundle is not newer than the current one".into());
             }
             m.bundle = bundle.clone();
             // Its old share was sealed to the old key: it needs a reshare.
-            if let Some(e) = state.epochs.last_mut() {
-                e.recipients.remove(&op.author);
-            }
+            run.recipient_changes.push((op.author, false));
             Ok(None)
         }
     }
 }
 
-fn start_epoch(state: &mut GroupState, op: ItemId, key: &NewEpochKey, number: u64) {
-    // Every addressee counts, members or not: a rekey concurrent with a removal (ordered after
-    // it) seals the key to the removed org, and `needs_rotation` must see that (§6.6).
-    let recipients = key.shares.iter().map(|s| s.to).collect();
-    state.epochs.push(Epoch { number, key_id: key.key_id, started_by: Some(op), recipients });
+/// Start an epoch with the key an op carries. Its recipients are filled in when the round ends
+/// (only the current epoch's are kept): every addressee counts, members or not, since a rekey
+/// concurrent with a removal (ordered after it) seals the key to the removed org, and
+/// `needs_rotation` must see that (§6.6).
+fn start_epoch<'a>(state: &mut GroupState, run: &mut Run<'a>, op: ItemId, key: &'a NewEpochKey, number: u64) {
+    run.epoch_shares = Some(key);
+    run.recipient_changes.clear();
+    state.epochs.push(Epoch { number, key_id: key.key_id, started_by: Some(op), recipients: BTreeSet::new() });
 }
 
 /// Open the founder's epoch-0 key from the genesis (sealed under the all-zero group AAD).
