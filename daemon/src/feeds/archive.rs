@@ -111,7 +111,10 @@ pub fn open<R: Read + Seek>(reader: R, archive_len: u64, limits: &Limits) -> Res
         if size > limits.entry_bytes {
             refused.push((
                 name,
-                format!("it declares {size} bytes; a record may have at most {} (an advisory's bound)", limits.entry_bytes),
+                format!(
+                    "it declares {size} bytes; a record may have at most {} (an advisory's bound)",
+                    limits.entry_bytes
+                ),
             ));
             continue;
         }
@@ -158,7 +161,7 @@ mod tests {
         w.finish().unwrap().into_inner()
     }
 
-    fn open_bytes(b: &[u8], limits: &Limits) -> Result<Archive<Cursor<&[u8]>>, String> {
+    fn open_bytes<'a>(b: &'a [u8], limits: &Limits) -> Result<Archive<Cursor<&'a [u8]>>, String> {
         open(Cursor::new(b), b.len() as u64, limits)
     }
 

@@ -56,7 +56,11 @@ impl Source {
         if !p.is_absolute() {
             return Err(format!("{s:?}: give a MISP feed as an https URL or the absolute path of its directory"));
         }
-        let p = if p.file_name().is_some_and(|n| n == "manifest.json") { p.parent().map(PathBuf::from).unwrap_or(p) } else { p };
+        let p = if p.file_name().is_some_and(|n| n == "manifest.json") {
+            p.parent().map(PathBuf::from).unwrap_or(p)
+        } else {
+            p
+        };
         if check_exists && !p.join("manifest.json").is_file() {
             return Err(format!("{}: no manifest.json there", p.display()));
         }
@@ -83,7 +87,9 @@ impl Source {
 /// Whether `s` is a uuid in its text form (so it is safe as a file name and in a URL).
 pub fn is_uuid(s: &str) -> bool {
     s.len() == 36
-        && s.bytes().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
+        && s.bytes()
+            .enumerate()
+            .all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
 }
 
 /// A MISP timestamp (seconds since the epoch, as a string or a number).
@@ -121,7 +127,9 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<(Vec<Listed>, Vec<(String, String)
             None => refused.push((shown, "the manifest gives the event no timestamp".to_string())),
         }
     }
-    listed.sort_by(|a, b| (a.timestamp.parse::<u64>().unwrap_or(0), &a.uuid).cmp(&(b.timestamp.parse().unwrap_or(0), &b.uuid)));
+    listed.sort_by(|a, b| {
+        (a.timestamp.parse::<u64>().unwrap_or(0), &a.uuid).cmp(&(b.timestamp.parse().unwrap_or(0), &b.uuid))
+    });
     listed.truncate(MAX_EVENTS_PER_RUN);
     Ok((listed, refused))
 }
@@ -136,7 +144,12 @@ fn tag_tlp(name: &str) -> Result<Option<Tlp>, String> {
         "amber" => Tlp::Amber,
         "amber+strict" => Tlp::AmberStrict,
         "red" => Tlp::Red,
-        other => return Err(format!("the event's tag tlp:{} is not a TLP label Trellis knows", other.chars().take(32).collect::<String>())),
+        other => {
+            return Err(format!(
+                "the event's tag tlp:{} is not a TLP label Trellis knows",
+                other.chars().take(32).collect::<String>()
+            ));
+        }
     }))
 }
 
@@ -161,7 +174,12 @@ pub fn parse_event(bytes: &[u8], uuid: &str, url: Option<&str>) -> Result<Native
         ));
     }
     let updated_s = seconds(ev.get("timestamp")).ok_or("the event has no timestamp")?;
-    let title = ev.get("info").and_then(Value::as_str).map(str::trim).filter(|t| !t.is_empty()).ok_or("the event has no info (its title)")?;
+    let title = ev
+        .get("info")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or("the event has no info (its title)")?;
     let published_ms = ev
         .get("date")
         .and_then(Value::as_str)
@@ -209,7 +227,10 @@ pub fn parse_event(bytes: &[u8], uuid: &str, url: Option<&str>) -> Result<Native
                 }
             }
             ("link", _) if value.starts_with("https://") || value.starts_with("http://") => {
-                if value.len() <= MAX_SHORT && !a.references.iter().any(|r| r == value) && a.references.len() < MAX_LIST - 1 {
+                if value.len() <= MAX_SHORT
+                    && !a.references.iter().any(|r| r == value)
+                    && a.references.len() < MAX_LIST - 1
+                {
                     a.references.push(value.to_string());
                 }
             }
@@ -248,8 +269,14 @@ mod tests {
 
     #[test]
     fn sources() {
-        assert_eq!(Source::parse("https://x.org/feed/manifest.json", false).unwrap(), Source::Url("https://x.org/feed".into()));
-        assert_eq!(Source::parse("https://x.org/feed/", false).unwrap().event_location(U), format!("https://x.org/feed/{U}.json"));
+        assert_eq!(
+            Source::parse("https://x.org/feed/manifest.json", false).unwrap(),
+            Source::Url("https://x.org/feed".into())
+        );
+        assert_eq!(
+            Source::parse("https://x.org/feed/", false).unwrap().event_location(U),
+            format!("https://x.org/feed/{U}.json")
+        );
         assert!(Source::parse("http://x.org/feed", false).is_err());
         assert!(Source::parse("relative/dir", false).is_err());
         assert_eq!(Source::parse("/srv/misp/manifest.json", false).unwrap(), Source::Dir("/srv/misp".into()));
@@ -257,7 +284,9 @@ mod tests {
 
     #[test]
     fn manifests_list_only_uuids_with_timestamps() {
-        let m = format!(r#"{{"{U}": {{"timestamp": "1700000000"}}, "../../etc/passwd": {{"timestamp": "1"}}, "5f1c3e4a-9b2d-4c8e-a1f0-123456789abd": {{}}}}"#);
+        let m = format!(
+            r#"{{"{U}": {{"timestamp": "1700000000"}}, "../../etc/passwd": {{"timestamp": "1"}}, "5f1c3e4a-9b2d-4c8e-a1f0-123456789abd": {{}}}}"#
+        );
         let (listed, refused) = parse_manifest(m.as_bytes()).unwrap();
         assert_eq!(listed, vec![Listed { uuid: U.into(), timestamp: "1700000000".into() }]);
         assert_eq!(refused.len(), 2);

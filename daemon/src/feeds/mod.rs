@@ -627,7 +627,12 @@ impl Engine {
                 let id = self.note_taken(report, key, taken);
                 feed.documents.insert(
                     key.to_string(),
-                    DocState { updated: marker.to_string(), validators: Validators::default(), item: id.to_text(), digest: None },
+                    DocState {
+                        updated: marker.to_string(),
+                        validators: Validators::default(),
+                        item: id.to_text(),
+                        digest: None,
+                    },
                 );
             }
             Err(reason) => refuse(feed, report, key, reason),
@@ -709,14 +714,17 @@ impl Engine {
             headers: &[taxii::ADDED_LAST],
             ..Default::default()
         };
+        // Every page of this run is asked with the same added_after; `next` walks them.
+        let after = feed.cursor.clone();
         let mut next: Option<String> = None;
         for page_no in 0..taxii::MAX_PAGES {
-            let url = taxii::objects_url(&collection, feed.cursor.as_deref(), next.as_deref());
-            let (body, headers) = match http::get_with(&url, policy, taxii::MAX_PAGE_BYTES, &Validators::default(), &opts).await {
-                Ok((Got::Body(b, _), h)) => (b, h),
-                Ok((Got::NotModified, _)) => return Err(format!("{url}: 304 to an unconditional request")),
-                Err(e) => return Err(format!("{url}: {}", http::describe(&e))),
-            };
+            let url = taxii::objects_url(&collection, after.as_deref(), next.as_deref());
+            let (body, headers) =
+                match http::get_with(&url, policy, taxii::MAX_PAGE_BYTES, &Validators::default(), &opts).await {
+                    Ok((Got::Body(b, _), h)) => (b, h),
+                    Ok((Got::NotModified, _)) => return Err(format!("{url}: 304 to an unconditional request")),
+                    Err(e) => return Err(format!("{url}: {}", http::describe(&e))),
+                };
             let page = taxii::parse_envelope(&body)?;
             let mapped: Vec<_> = page.objects.iter().filter_map(|o| taxii::mapped(o).map(|m| (m, o))).collect();
             tracker.add_total(mapped.len() as u64);
@@ -729,7 +737,8 @@ impl Engine {
                 }
                 self.take_native(gid, feed, report, &mut own, &key, &modified, taxii::to_native(obj), "object").await;
             }
-            // Past this page: the next run asks only for what was added after it.
+            // Past this page: the next run asks only for what was added after it (the pages of a
+            // run come in the order the objects were added).
             if let Some((_, last)) = headers.iter().find(|(h, _)| h == taxii::ADDED_LAST)
                 && trellis_proto::formats::time::parse_rfc3339_ms(last).is_some()
             {

@@ -64,7 +64,9 @@ impl Engine {
         tlp: Tlp,
     ) -> Result<Taken, ActionError> {
         let reference = doc.advisory.reference_id.clone();
-        doc.advisory.check_limits().map_err(|e| ActionError::BadRequest(format!("the advisory is out of bounds: {e}")))?;
+        doc.advisory
+            .check_limits()
+            .map_err(|e| ActionError::BadRequest(format!("the advisory is out of bounds: {e}")))?;
         let _one = crate::engine::lifecycle::REVISING.lock().await;
         let held = match own.by_reference.get(&reference) {
             Some(first) => self.held_advisory(first)?,

@@ -88,11 +88,7 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Page, String> {
         Some(_) => return Err("the TAXII envelope's objects is not a list".into()),
     };
     let more = v.get("more").and_then(Value::as_bool).unwrap_or(false);
-    let next = v
-        .get("next")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty() && n.len() <= 512)
-        .map(String::from);
+    let next = v.get("next").and_then(Value::as_str).filter(|n| !n.is_empty() && n.len() <= 512).map(String::from);
     if more && next.is_none() {
         return Err("the server says there are more objects but gives no next".into());
     }
@@ -154,7 +150,8 @@ pub fn to_native(obj: &Value) -> Result<Native, String> {
     let mut a = Advisory::text("", "", created);
     a.updated_ms = modified;
     a.reference_id = id.to_string();
-    for r in obj.get("external_references").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]).iter().take(MAX_LIST)
+    for r in
+        obj.get("external_references").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]).iter().take(MAX_LIST)
     {
         let ext = text(r, "external_id").map(str::to_ascii_uppercase);
         if text(r, "source_name").is_some_and(|s| s.eq_ignore_ascii_case("cve"))
@@ -203,7 +200,8 @@ pub fn to_native(obj: &Value) -> Result<Native, String> {
         }
         other => return Err(format!("a {other} object is not mapped to an advisory")),
     }
-    let withdrawn = (obj.get("revoked").and_then(Value::as_bool) == Some(true)).then(|| "revoked by its source".to_string());
+    let withdrawn =
+        (obj.get("revoked").and_then(Value::as_bool) == Some(true)).then(|| "revoked by its source".to_string());
     a.check_limits().map_err(|e| format!("the object maps to an advisory out of bounds: {e}"))?;
     Ok(Native { advisory: a, tlp: marking_tlp(obj), withdrawn })
 }
