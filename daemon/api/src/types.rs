@@ -1098,7 +1098,7 @@ pub struct FeedAdd {
     pub every_secs: Option<u64>,
     /// The label the feed's items carry at least (CLEAR or GREEN; default CLEAR): a document's
     /// own label is used when stricter, never a looser one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "word::option", skip_serializing_if = "Option::is_none")]
     pub tlp: Option<Tlp>,
     /// A bearer token the source asks for (TAXII servers); kept in the node's home, never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1174,7 +1174,7 @@ pub struct FeedInfo {
     pub totals: FeedCounts,
     pub last_report: Option<FeedReport>,
     /// The label the feed's items carry at least.
-    #[serde(default)]
+    #[serde(default, with = "word::option")]
     pub tlp: Option<Tlp>,
     /// A TAXII feed: the `added_after` of its next run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
