@@ -716,6 +716,10 @@ async fn a_taxii_collection_is_polled_with_added_after() {
     let r = publisher.feed_run(&wrong.id).await.unwrap();
     assert!(r.error.as_deref().is_some_and(|e| e.contains("401")), "{r:?}");
     assert_eq!(publisher.feed_list().unwrap()[0].failures, 1);
+    let mut registry = prometheus_client::registry::Registry::default();
+    publisher.metrics.register(&mut registry);
+    let text = trellis_daemon::metrics::render(&publisher, 0, &registry).await;
+    assert!(text.contains(&format!("trellis_feed_failures{{feed=\"{}\"}} 1", wrong.id)), "{text}");
     publisher.feed_remove(&wrong.id).unwrap();
 
     let feed = publisher.feed_add(&add("secret-token")).unwrap();
