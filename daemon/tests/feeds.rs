@@ -668,8 +668,7 @@ async fn a_taxii_collection_is_polled_with_added_after() {
             let Some(query) = path.strip_prefix("/api1/collections/c1/objects/?") else {
                 return ("404 Not Found", vec![], vec![]);
             };
-            let param =
-                |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).map(|v| percent_decode(v));
+            let param = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).map(percent_decode);
             let after = param("added_after").map(|a| trellis_proto::formats::time::parse_unix_ms(&a).unwrap());
             let start: usize = param("next").map(|n| n.parse().unwrap()).unwrap_or(0);
             let objects: Vec<_> =

@@ -101,6 +101,9 @@ fn seconds(v: Option<&Value>) -> Option<u64> {
     }
 }
 
+/// Entries refused from a listing: (what, why).
+pub type Refusals = Vec<(String, String)>;
+
 /// One event the manifest lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {
@@ -111,7 +114,7 @@ pub struct Listed {
 
 /// Read `manifest.json`: the events it lists (at most [`MAX_EVENTS_PER_RUN`], oldest change
 /// first), and the keys refused with why.
-pub fn parse_manifest(bytes: &[u8]) -> Result<(Vec<Listed>, Vec<(String, String)>), String> {
+pub fn parse_manifest(bytes: &[u8]) -> Result<(Vec<Listed>, Refusals), String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("manifest.json is not JSON: {e}"))?;
     let obj = v.as_object().ok_or("manifest.json is not an object keyed by event uuid")?;
     let mut listed = Vec::new();
@@ -226,13 +229,13 @@ pub fn parse_event(bytes: &[u8], uuid: &str, url: Option<&str>) -> Result<Native
                     a.aliases.push(id);
                 }
             }
-            ("link", _) if value.starts_with("https://") || value.starts_with("http://") => {
-                if value.len() <= MAX_SHORT
+            ("link", _)
+                if (value.starts_with("https://") || value.starts_with("http://"))
+                    && value.len() <= MAX_SHORT
                     && !a.references.iter().any(|r| r == value)
-                    && a.references.len() < MAX_LIST - 1
-                {
-                    a.references.push(value.to_string());
-                }
+                    && a.references.len() < MAX_LIST - 1 =>
+            {
+                a.references.push(value.to_string());
             }
             ("text", "summary") if summary.is_none() => summary = Some(clip(value, MAX_TEXT)),
             ("text", "remediation") if a.remediation.is_none() => a.remediation = Some(clip(value, MAX_TEXT)),

@@ -603,15 +603,13 @@ impl Engine {
         Ok(tlp)
     }
 
-    /// Publish one MISP event or STIX object whose change marker is `marker`.
+    /// Publish one MISP event or STIX object (`key`, its change marker) into `own`'s group.
     async fn take_native(
         self: &Arc<Self>,
-        gid: GroupId,
         feed: &mut Feed,
         report: &mut FeedReport,
         own: &mut publish::OwnIndex,
-        key: &str,
-        marker: &str,
+        (key, marker): (&str, &str),
         doc: Result<publish::Native, String>,
         what: &str,
     ) {
@@ -619,21 +617,19 @@ impl Engine {
             Err(e) => Err(e),
             Ok(doc) => match self.feed_label(feed, doc.tlp, what) {
                 Err(e) => Err(e),
-                Ok(tlp) => self.publish_native(gid, own, doc, tlp).await.map_err(|e| e.to_string()),
+                Ok(tlp) => self.publish_native(own, doc, tlp).await.map_err(|e| e.to_string()),
             },
         };
         match result {
             Ok(taken) => {
                 let id = self.note_taken(report, key, taken);
-                feed.documents.insert(
-                    key.to_string(),
-                    DocState {
-                        updated: marker.to_string(),
-                        validators: Validators::default(),
-                        item: id.to_text(),
-                        digest: None,
-                    },
-                );
+                let state = DocState {
+                    updated: marker.to_string(),
+                    validators: Validators::default(),
+                    item: id.to_text(),
+                    digest: None,
+                };
+                feed.documents.insert(key.to_string(), state);
             }
             Err(reason) => refuse(feed, report, key, reason),
         }
@@ -690,7 +686,7 @@ impl Engine {
             // The event's own timestamp is its marker; the manifest's may lag behind it.
             let marker = doc.as_ref().map(|d| (d.advisory.updated_ms / 1000).to_string()).unwrap_or_default();
             let marker = if marker.is_empty() { ev.timestamp.clone() } else { marker };
-            self.take_native(gid, feed, report, &mut own, &key, &marker, doc, "event").await;
+            self.take_native(feed, report, &mut own, (&key, &marker), doc, "event").await;
         }
         Ok(())
     }
@@ -735,7 +731,7 @@ impl Engine {
                     report.unchanged += 1;
                     continue;
                 }
-                self.take_native(gid, feed, report, &mut own, &key, &modified, taxii::to_native(obj), "object").await;
+                self.take_native(feed, report, &mut own, (&key, &modified), taxii::to_native(obj), "object").await;
             }
             // Past this page: the next run asks only for what was added after it (the pages of a
             // run come in the order the objects were added).

@@ -32,6 +32,7 @@ pub struct Native {
 /// This org's advisories of one group without a kept source, by `reference_id`: the id of each
 /// one's first publication. Built once per run, kept up to date as the run publishes.
 pub struct OwnIndex {
+    gid: GroupId,
     by_reference: HashMap<String, ItemId>,
 }
 
@@ -51,18 +52,18 @@ impl Engine {
                 by_reference.entry(latest.advisory.reference_id.clone()).or_insert(first.id);
             }
         }
-        Ok(OwnIndex { by_reference })
+        Ok(OwnIndex { gid: *gid, by_reference })
     }
 
     /// Publish `doc` under `tlp` (already the stricter of the feed's and the document's label,
     /// and CLEAR or GREEN): a first publication, a revision, or nothing.
     pub(super) async fn publish_native(
         self: &Arc<Self>,
-        gid: GroupId,
         own: &mut OwnIndex,
         doc: Native,
         tlp: Tlp,
     ) -> Result<Taken, ActionError> {
+        let gid = own.gid;
         let reference = doc.advisory.reference_id.clone();
         doc.advisory
             .check_limits()
