@@ -137,7 +137,7 @@ pub async fn run(ctx: &Ctx, cmd: FeedCommand) -> anyhow::Result<()> {
                 return output::print_line("no feeds; add one with `trellis feed add GROUP SOURCE`");
             }
             let mut t = Table::new(&[
-                "ID", "GROUP", "EVERY", "LAST RUN", "DOCS", "NEW", "REVISED", "REFUSED", "STATE", "SOURCE",
+                "ID", "GROUP", "KIND", "EVERY", "LAST RUN", "DOCS", "NEW", "REVISED", "REFUSED", "STATE", "SOURCE",
             ]);
             for f in &list {
                 let state = match (&f.last_error, f.last_run_ms) {
@@ -148,6 +148,7 @@ pub async fn run(ctx: &Ctx, cmd: FeedCommand) -> anyhow::Result<()> {
                 t.row(vec![
                     f.id.clone(),
                     f.group_name.clone(),
+                    f.kind.clone(),
                     period(f.every_secs),
                     f.last_run_ms.map(time).unwrap_or_else(|| "-".into()),
                     f.documents.to_string(),

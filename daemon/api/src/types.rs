@@ -1143,7 +1143,7 @@ pub struct FeedReport {
     /// Documents refused (bad hash, bad signature, invalid document, ...), at most 200 listed.
     pub refused: Vec<FeedRefusal>,
     pub refused_count: u64,
-    /// Listings (ROLIE feeds, changes.csv) the server said had not changed (304).
+    /// Listings (ROLIE feeds, changes.csv, a MISP manifest, an OSV zip) that had not changed (304).
     #[serde(default)]
     pub listings_unchanged: u64,
     /// Why the run failed as a whole, if it did.

@@ -23,7 +23,8 @@ use super::publish::Native;
 /// Bounds on what a MISP feed can make the node read.
 pub const MAX_MANIFEST_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
-/// At most this many events are looked at per run; the rest wait for the next run.
+/// At most this many events are read per run (unchanged ones cost nothing and do not count);
+/// the rest wait for the next run.
 pub const MAX_EVENTS_PER_RUN: usize = 5_000;
 /// Attributes looked at per event (a large event's IOCs are not an advisory's business).
 const MAX_ATTRIBUTES: usize = 20_000;
@@ -112,8 +113,8 @@ pub struct Listed {
     pub timestamp: String,
 }
 
-/// Read `manifest.json`: the events it lists (at most [`MAX_EVENTS_PER_RUN`], oldest change
-/// first), and the keys refused with why.
+/// Read `manifest.json`: the events it lists, oldest change first (so a feed larger than one
+/// run's bound is taken in over several runs), and the keys refused with why.
 pub fn parse_manifest(bytes: &[u8]) -> Result<(Vec<Listed>, Refusals), String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("manifest.json is not JSON: {e}"))?;
     let obj = v.as_object().ok_or("manifest.json is not an object keyed by event uuid")?;
@@ -133,7 +134,6 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<(Vec<Listed>, Refusals), String> {
     listed.sort_by(|a, b| {
         (a.timestamp.parse::<u64>().unwrap_or(0), &a.uuid).cmp(&(b.timestamp.parse().unwrap_or(0), &b.uuid))
     });
-    listed.truncate(MAX_EVENTS_PER_RUN);
     Ok((listed, refused))
 }
 

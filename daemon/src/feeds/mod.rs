@@ -144,10 +144,19 @@ fn load(home: &Path) -> Result<FeedsFile, ActionError> {
     }
 }
 
+/// Written 0600: it may hold a source's bearer token.
 fn save(home: &Path, f: &FeedsFile) -> Result<(), ActionError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = home.join(format!("{FEEDS_FILE}.tmp"));
     let bytes = serde_json::to_vec_pretty(f).map_err(|e| ActionError::Internal(e.to_string()))?;
-    std::fs::write(&tmp, bytes)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(&bytes))
         .and_then(|_| std::fs::rename(&tmp, home.join(FEEDS_FILE)))
         .map_err(|e| ActionError::Internal(format!("writing {FEEDS_FILE}: {e}")))
 }
@@ -670,6 +679,7 @@ impl Engine {
             refuse(feed, report, &format!("manifest.json {key}"), reason);
         }
         let mut own = self.own_index(&gid).map_err(|e| e.to_string())?;
+        let mut read = 0;
         for ev in listed {
             tracker.step();
             let key = source.event_location(&ev.uuid);
@@ -677,6 +687,11 @@ impl Engine {
                 report.unchanged += 1;
                 continue;
             }
+            if read == misp::MAX_EVENTS_PER_RUN {
+                tracing::info!(feed = %feed.id, events = read, "MISP event bound reached; the rest waits for the next run");
+                break;
+            }
+            read += 1;
             let bytes = match &source {
                 misp::Source::Dir(_) => read_file(Path::new(&key), misp::MAX_EVENT_BYTES).await,
                 misp::Source::Url(_) => fetch(&key, policy, misp::MAX_EVENT_BYTES).await,
