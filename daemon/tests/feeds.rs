@@ -623,6 +623,12 @@ async fn a_misp_feed_written_by_export_is_followed() {
     let g = ads.iter().find(|a| a.source_id.as_deref() == Some(green)).expect("the MISP-layout event");
     assert_eq!((g.tlp, g.revision), (trellis_proto::Tlp::Green, 2));
     assert_eq!(g.aliases, ["CVE-2024-3400"]);
+
+    // The feed removed and added again: its state is gone, yet nothing is published twice.
+    publisher.feed_remove(&feed.id).unwrap();
+    let again = publisher.feed_add(&add).unwrap();
+    let r = publisher.feed_run(&again.id).await.unwrap();
+    assert_eq!((r.new.len(), r.revised.len(), r.unchanged, r.refused_count), (0, 0, 3, 1), "{r:?}");
 }
 
 /// A TAXII 2.1 collection (issue 20), served over HTTPS by the test with a bearer token, pages
