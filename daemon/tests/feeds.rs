@@ -793,3 +793,87 @@ async fn a_taxii_collection_is_polled_with_added_after() {
 fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
+
+/// Our own TAXII 2.1 server (another node's, `trellis_daemon::taxii`) followed by a TAXII feed,
+/// through a TLS front the test puts before it: the real server's paging, `added_after`,
+/// headers and bearer token. Its CLEAR advisories arrive as STIX vulnerabilities; a revision at
+/// the source arrives as a revision, once; the identity, marking and course-of-action objects
+/// are skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_nodes_taxii_server_is_followed() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let (source, _, _) = common::offline_engine(dir.path(), "source").await;
+    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let upstream = source.create_group("up-stream", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let mut ids = Vec::new();
+    for f in ["osv-golang.json", "osv-synthetic-npm.json"] {
+        let req = trellis_api::types::ImportAdvisory {
+            group: "up-stream".into(),
+            tlp: trellis_proto::Tlp::Clear,
+            to: vec![],
+            format: None,
+            document: std::fs::read_to_string(fixtures.join(f)).unwrap(),
+        };
+        ids.push(source.import_advisory(&req).await.unwrap());
+    }
+    let token = trellis_daemon::taxii::rotate_token(&source).unwrap().token;
+    let listener = trellis_daemon::taxii::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    tokio::spawn(trellis_daemon::taxii::serve(listener, Arc::clone(&source), std::future::pending()));
+
+    // The TLS front: each request passed to the node's TAXII server, its answer passed back.
+    let front: Handler = Arc::new(move |_path: &str, head: &str| {
+        use std::io::{Read, Write};
+        let raw = tokio::task::block_in_place(|| {
+            let mut tcp = std::net::TcpStream::connect(backend).unwrap();
+            tcp.write_all(head.as_bytes()).unwrap();
+            let mut raw = Vec::new();
+            tcp.read_to_end(&mut raw).unwrap();
+            raw
+        });
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let text = String::from_utf8_lossy(&raw[..end]).to_string();
+        let mut lines = text.split("\r\n");
+        let status = lines.next().unwrap().splitn(2, ' ').nth(1).unwrap().to_string();
+        let headers = lines
+            .filter_map(|l| l.split_once(": "))
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        (Box::leak(status.into_boxed_str()), headers, raw[end + 4..].to_vec())
+    });
+    let (ca_pem, chain, tls_key) = pki();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let port = serve_with(front, chain, tls_key).await;
+    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file) };
+    publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let cid = trellis_proto::formats::name_uuid("trellis/taxii/collection", &upstream.to_text());
+    let feed = publisher
+        .feed_add(&FeedAdd {
+            group: "water".into(),
+            source: format!("https://localhost:{port}/trellis/collections/{cid}/"),
+            kind: Some("taxii".into()),
+            token: Some(token),
+            ..Default::default()
+        })
+        .unwrap();
+
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!(r.error, None, "{r:?}");
+    assert_eq!((r.new.len(), r.refused_count), (2, 0), "{r:?}");
+    assert!(r.new.iter().all(|d| d.url.starts_with("vulnerability--")), "{r:?}");
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.error.as_deref(), r.new.len(), r.revised.len()), (None, 0, 0), "{r:?}");
+
+    // A revision at the source: the server adds it later, the feed takes it as a revision.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let req = trellis_api::types::ReviseAdvisory { summary: Some("Corrected upstream".into()), ..Default::default() };
+    source.revise_advisory(&ids[0].to_text(), &req).await.unwrap();
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.error.as_deref(), r.new.len(), r.revised.len()), (None, 0, 1), "{r:?}");
+    let ads = publisher.advisories(None).unwrap();
+    assert_eq!(ads.len(), 2, "{ads:?}");
+    assert!(ads.iter().any(|a| a.revision == 2 && a.summary == "Corrected upstream"), "{ads:?}");
+}
