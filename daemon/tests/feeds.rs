@@ -61,7 +61,7 @@ fn etag(body: &[u8]) -> String {
 }
 
 /// What a test server answers: status line, extra headers, body.
-type Answer = (&'static str, Vec<(String, String)>, Vec<u8>);
+type Answer = (String, Vec<(String, String)>, Vec<u8>);
 /// A test server's answer to a request (its path with the query, and its header block).
 type Handler = Arc<dyn Fn(&str, &str) -> Answer + Send + Sync>;
 
@@ -74,9 +74,9 @@ async fn server(
     let handler: Handler = Arc::new(move |path: &str, head: &str| {
         let inm = head.lines().find_map(|l| l.strip_prefix("If-None-Match: ").map(str::trim).map(String::from));
         match files.lock().unwrap().get(path).cloned() {
-            None => ("404 Not Found", vec![], vec![]),
-            Some(b) if inm.as_deref() == Some(etag(&b).as_str()) => ("304 Not Modified", vec![], vec![]),
-            Some(b) => ("200 OK", vec![("ETag".into(), etag(&b))], b),
+            None => ("404 Not Found".into(), vec![], vec![]),
+            Some(b) if inm.as_deref() == Some(etag(&b).as_str()) => ("304 Not Modified".into(), vec![], vec![]),
+            Some(b) => ("200 OK".into(), vec![("ETag".into(), etag(&b))], b),
         }
     });
     serve_with(handler, chain, key).await
@@ -668,11 +668,11 @@ async fn a_taxii_collection_is_polled_with_added_after() {
         Arc::new(move |path: &str, head: &str| {
             requests.lock().unwrap().push(path.to_string());
             if !head.contains("Authorization: Bearer secret-token\r\n") {
-                return ("401 Unauthorized", vec![], br#"{"title":"unauthorized"}"#.to_vec());
+                return ("401 Unauthorized".into(), vec![], br#"{"title":"unauthorized"}"#.to_vec());
             }
             assert!(head.contains("Accept: application/taxii+json;version=2.1\r\n"), "{head}");
             let Some(query) = path.strip_prefix("/api1/collections/c1/objects/?") else {
-                return ("404 Not Found", vec![], vec![]);
+                return ("404 Not Found".into(), vec![], vec![]);
             };
             let param = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).map(percent_decode);
             let after = param("added_after").map(|a| trellis_proto::formats::time::parse_unix_ms(&a).unwrap());
@@ -691,7 +691,7 @@ async fn a_taxii_collection_is_polled_with_added_after() {
                 headers.push(("X-TAXII-Date-Added-Last".into(), trellis_proto::formats::time::format_rfc3339_ms(*t)));
             }
             std::thread::sleep(std::time::Duration::from_millis(300));
-            ("200 OK", headers, serde_json::to_vec(&body).unwrap())
+            ("200 OK".into(), headers, serde_json::to_vec(&body).unwrap())
         })
     };
     let dir = tempfile::tempdir().unwrap();
@@ -835,13 +835,13 @@ async fn another_nodes_taxii_server_is_followed() {
         let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         let text = String::from_utf8_lossy(&raw[..end]).to_string();
         let mut lines = text.split("\r\n");
-        let status = lines.next().unwrap().splitn(2, ' ').nth(1).unwrap().to_string();
+        let status = lines.next().unwrap().split_once(' ').unwrap().1.to_string();
         let headers = lines
             .filter_map(|l| l.split_once(": "))
             .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        (Box::leak(status.into_boxed_str()), headers, raw[end + 4..].to_vec())
+        (status, headers, raw[end + 4..].to_vec())
     });
     let (ca_pem, chain, tls_key) = pki();
     let ca_file = dir.path().join("ca.pem");
