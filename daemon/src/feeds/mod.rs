@@ -704,10 +704,9 @@ impl Engine {
             };
             let url = matches!(source, misp::Source::Url(_)).then_some(key.as_str());
             let doc = bytes.and_then(|b| misp::parse_event(&b, &ev.uuid, url));
-            // The event's own timestamp is its marker; the manifest's may lag behind it.
-            let marker = doc.as_ref().map(|d| (d.advisory.updated_ms / 1000).to_string()).unwrap_or_default();
-            let marker = if marker.is_empty() { ev.timestamp.clone() } else { marker };
-            self.take_native(feed, report, &mut own, (&key, &marker), doc, "event").await;
+            // The manifest's timestamp is the marker the next run compares; whether the event
+            // is a revision is decided by the event's own timestamp.
+            self.take_native(feed, report, &mut own, (&key, &ev.timestamp), doc, "event").await;
         }
         Ok(())
     }
