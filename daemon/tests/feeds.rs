@@ -629,6 +629,46 @@ async fn a_misp_feed_written_by_export_is_followed() {
     let again = publisher.feed_add(&add).unwrap();
     let r = publisher.feed_run(&again.id).await.unwrap();
     assert_eq!((r.new.len(), r.revised.len(), r.unchanged, r.refused_count), (0, 0, 3, 1), "{r:?}");
+
+    // The same feed served over https: read the same way, named by its URL; the AMBER event
+    // keeps the manifest from being cached, so it is looked at again next run.
+    let (ca_pem, chain, tls_key) = pki();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file) };
+    let files: Files = Arc::default();
+    for e in std::fs::read_dir(&feed_dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        files.lock().unwrap().insert(format!("/feeds/osint/{name}"), std::fs::read(e.path()).unwrap());
+    }
+    files.lock().unwrap().remove(&format!("/feeds/osint/{amber}.json"));
+    let port = server(Arc::clone(&files), chain, tls_key).await;
+    publisher.create_group("river-basin", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let url = FeedAdd {
+        group: "river-basin".into(),
+        source: format!("https://localhost:{port}/feeds/osint/"),
+        kind: Some("misp".into()),
+        ..Default::default()
+    };
+    let over_https = publisher.feed_add(&url).unwrap();
+    let r = publisher.feed_run(&over_https.id).await.unwrap();
+    assert_eq!((r.error.as_deref(), r.new.len(), r.refused_count), (None, 3, 1), "{r:?}");
+    assert!(r.refused[0].reason.contains("404"), "the missing event: {r:?}");
+    assert!(r.new.iter().all(|d| d.url.starts_with(&format!("https://localhost:{port}/feeds/osint/"))));
+    let r = publisher.feed_run(&over_https.id).await.unwrap();
+    assert_eq!((r.listings_unchanged, r.unchanged, r.refused_count), (0, 3, 1), "{r:?}");
+    // The AMBER event dropped from the manifest: a clean run, then the manifest answers 304.
+    {
+        let mut f = files.lock().unwrap();
+        let m = f.get_mut("/feeds/osint/manifest.json").unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(m).unwrap();
+        v.as_object_mut().unwrap().remove(amber);
+        *m = serde_json::to_vec(&v).unwrap();
+    }
+    let r = publisher.feed_run(&over_https.id).await.unwrap();
+    assert_eq!((r.listings_unchanged, r.unchanged, r.refused_count), (0, 3, 0), "{r:?}");
+    let r = publisher.feed_run(&over_https.id).await.unwrap();
+    assert_eq!((r.listings_unchanged, r.unchanged), (1, 0), "{r:?}");
 }
 
 /// A TAXII 2.1 collection (issue 20), served over HTTPS by the test with a bearer token, pages

@@ -497,7 +497,7 @@ impl Engine {
                 report.unchanged += 1;
                 continue;
             }
-            match self.take_document(gid, &entry, prev.as_ref(), &keys, policy).await {
+            match self.take_document(gid, &entry, prev.as_ref(), &keys, (policy, feed.tlp)).await {
                 Ok((taken, validators)) => {
                     let id = self.note_taken(report, &entry.url, taken);
                     feed.documents.insert(
@@ -660,6 +660,7 @@ impl Engine {
     ) -> Result<(), String> {
         let gid = self.feed_group(feed)?;
         let source = misp::Source::parse(&feed.source, false)?;
+        let mut manifest_validators = None;
         let manifest = match &source {
             misp::Source::Dir(dir) => read_file(&dir.join("manifest.json"), misp::MAX_MANIFEST_BYTES).await?,
             misp::Source::Url(base) => {
@@ -671,7 +672,7 @@ impl Engine {
                         return Ok(());
                     }
                     Ok(Got::Body(b, v)) => {
-                        feed.listings.insert(url, v);
+                        manifest_validators = Some((url, v));
                         b
                     }
                     Err(e) => return Err(format!("{url}: {}", http::describe(&e))),
@@ -707,6 +708,14 @@ impl Engine {
             // The manifest's timestamp is the marker the next run compares; whether the event
             // is a revision is decided by the event's own timestamp.
             self.take_native(feed, report, &mut own, (&key, &ev.timestamp), doc, "event").await;
+        }
+        // The manifest is asked "only if changed" next time only when every event it lists was
+        // taken in: a refused event is tried again.
+        if report.refused_count == 0
+            && read < misp::MAX_EVENTS_PER_RUN
+            && let Some((url, v)) = manifest_validators
+        {
+            feed.listings.insert(url, v);
         }
         Ok(())
     }
@@ -796,7 +805,7 @@ impl Engine {
         entry: &csaf::Entry,
         prev: Option<&DocState>,
         keys: &[csaf::ProviderKey],
-        policy: &FetchPolicy,
+        (policy, floor): (&FetchPolicy, Option<Tlp>),
     ) -> Result<(Taken, Validators), String> {
         let since = prev.map(|p| p.validators.clone()).unwrap_or_default();
         let (doc, validators) = match http::get(&entry.url, policy, MAX_SOURCE_DOC_BYTES, &since).await {
@@ -812,7 +821,7 @@ impl Engine {
         let asc = fetch(&entry.signature_url, policy, csaf::MAX_SIGNATURE_BYTES).await?;
         csaf::verify_signature(&doc, &asc, keys)?;
         let mut imported = crate::engine::formats::import_document(Some("csaf"), &doc)?;
-        let tlp = csaf::label(entry.tlp.as_deref(), imported.tlp)?;
+        let tlp = csaf::label(entry.tlp.as_deref(), imported.tlp)?.max(floor.unwrap_or(Tlp::Clear));
         if tlp.needs_recipients() {
             return Err(format!(
                 "the document is {}: a feed publishes CLEAR and GREEN only (named recipients are chosen by a person)",
