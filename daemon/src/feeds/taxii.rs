@@ -26,7 +26,7 @@ pub const MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
 /// The response header that says up to when a page's objects were added.
 pub const ADDED_LAST: &str = "x-taxii-date-added-last";
 /// Bounds on one run.
-pub const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_PAGES: usize = 100;
 /// Objects asked for per page.
 pub const PAGE_LIMIT: usize = 500;
