@@ -765,6 +765,7 @@ async fn a_taxii_collection_is_polled_with_added_after() {
     publisher.metrics.register(&mut registry);
     let text = trellis_daemon::metrics::render(&publisher, 0, &registry).await;
     assert!(text.contains(&format!("trellis_feed_failures{{feed=\"{}\"}} 1", wrong.id)), "{text}");
+    assert!(text.contains(&format!("trellis_feed_runs_total{{feed=\"{}\",outcome=\"failed\"}} 1", wrong.id)), "{text}");
     publisher.feed_remove(&wrong.id).unwrap();
 
     let feed = publisher.feed_add(&add("secret-token")).unwrap();

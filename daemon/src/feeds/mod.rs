@@ -123,6 +123,9 @@ struct Feed {
     /// TAXII: the `added_after` of the next run (the last `X-TAXII-Date-Added-Last` seen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cursor: Option<String>,
+    /// Runs since the feed was added: succeeded, failed.
+    #[serde(default)]
+    runs: (u64, u64),
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -289,6 +292,7 @@ impl Engine {
             tlp: req.tlp.filter(|t| *t != Tlp::Clear),
             token,
             cursor: None,
+            runs: (0, 0),
         };
         let added = update(&self.home, |file| {
             if file.feeds.iter().any(|f| f.id == id) {
@@ -379,12 +383,14 @@ impl Engine {
         feed.last_run_ms = Some(started);
         match &outcome {
             Ok(()) => {
+                feed.runs.0 += 1;
                 feed.failures = 0;
                 feed.last_error = None;
                 feed.last_success_ms = Some(now);
                 feed.next_run_ms = now + feed.every_secs * 1000;
             }
             Err(e) => {
+                feed.runs.1 += 1;
                 feed.failures = feed.failures.saturating_add(1);
                 feed.last_error = Some(e.clone());
                 report.error = Some(e.clone());
@@ -937,6 +943,8 @@ pub struct FeedStat {
     pub documents: [(&'static str, u64); 4],
     /// Consecutive failed runs (0: the last run succeeded).
     pub failures: u64,
+    /// Runs since the feed was added, by outcome.
+    pub runs: [(&'static str, u64); 2],
     pub last_success_ms: Option<u64>,
 }
 
@@ -954,6 +962,7 @@ pub fn stats(engine: &Engine) -> Vec<FeedStat> {
                 ("refused", f.totals.refused),
             ],
             failures: f.failures as u64,
+            runs: [("ok", f.runs.0), ("failed", f.runs.1)],
             last_success_ms: f.last_success_ms,
         })
         .collect()
