@@ -829,6 +829,28 @@ async fn a_taxii_collection_is_polled_with_added_after() {
     assert!(v.summary.contains("11.1.2-h3"));
     let i = ads.iter().find(|a| a.source_id.as_deref() == indicators[0]["id"].as_str()).unwrap();
     assert!(i.withdrawn.is_some(), "revoked: withdrawn");
+
+    // A caller that stops waiting does not cut the run short, nor leave the feed marked running.
+    let mut extra = vuln.clone();
+    extra["id"] = "vulnerability--7c1f7b5f-8a4d-4a5f-8e1b-2d3c4e5f6a7b".into();
+    extra["name"] = "CVE-2024-21762".into();
+    collection.lock().unwrap().push((base_ms + 200_000, extra));
+    let run = tokio::spawn({
+        let p = Arc::clone(&publisher);
+        let id = feed.id.clone();
+        async move { p.feed_run(&id).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    run.abort();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while publisher.feed_progress(&feed.id).unwrap().running {
+        assert!(std::time::Instant::now() < deadline, "the run never ended");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let info = publisher.feed_list().unwrap().into_iter().find(|f| f.id == feed.id).unwrap();
+    assert_eq!(info.last_report.map(|r| r.new.len()), Some(1), "the run went on to its end");
+    let r = publisher.feed_run(&feed.id).await.expect("not marked running any more");
+    assert_eq!(r.new.len(), 0, "{r:?}");
 }
 
 fn percent_decode(s: &str) -> String {

@@ -357,27 +357,43 @@ impl Engine {
                 return Err(ActionError::Conflict(format!("feed {} is running now; wait for it to finish", feed.id)));
             }
         }
-        let report = self.run_feed(feed).await;
-        if let Ok(mut running) = RUNNING.lock()
-            && let Some(r) = running.as_mut()
-        {
-            r.remove(&key);
+        // The run goes on by itself: a client that stops waiting (Ctrl-C on `feed run`) neither
+        // cuts it short nor leaves the feed marked as running.
+        struct Done((PathBuf, String));
+        impl Drop for Done {
+            fn drop(&mut self) {
+                if let Ok(mut running) = RUNNING.lock()
+                    && let Some(r) = running.as_mut()
+                {
+                    r.remove(&self.0);
+                }
+            }
         }
-        report
+        let engine = Arc::clone(self);
+        let run = tokio::spawn(async move {
+            // Dropped in reverse: the feed is free to run again before its progress says the
+            // run is over, and both only after its state is saved.
+            let tracker = progress::Tracker::start(&engine.home, &feed.id);
+            let _done = Done(key);
+            engine.run_feed(feed, &tracker).await
+        });
+        run.await.map_err(|e| ActionError::Internal(format!("the feed run stopped: {e}")))?
     }
 
-    async fn run_feed(self: &Arc<Self>, mut feed: Feed) -> Result<FeedReport, ActionError> {
+    async fn run_feed(
+        self: &Arc<Self>,
+        mut feed: Feed,
+        tracker: &progress::Tracker,
+    ) -> Result<FeedReport, ActionError> {
         let started = now_ms();
         let mut report = FeedReport { feed: feed.id.clone(), started_ms: started, ..Default::default() };
         let policy = self.evidence_policy.read().map(|p| p.clone()).unwrap_or_default();
-        let tracker = progress::Tracker::start(&self.home, &feed.id);
         let outcome = match feed.kind.as_str() {
-            "osv" => self.run_osv(&mut feed, &policy, &mut report, &tracker).await,
-            "misp" => self.run_misp(&mut feed, &policy, &mut report, &tracker).await,
-            "taxii" => self.run_taxii(&mut feed, &policy, &mut report, &tracker).await,
-            _ => self.run_csaf(&mut feed, &policy, &mut report, &tracker).await,
+            "osv" => self.run_osv(&mut feed, &policy, &mut report, tracker).await,
+            "misp" => self.run_misp(&mut feed, &policy, &mut report, tracker).await,
+            "taxii" => self.run_taxii(&mut feed, &policy, &mut report, tracker).await,
+            _ => self.run_csaf(&mut feed, &policy, &mut report, tracker).await,
         };
-        drop(tracker);
         let now = now_ms();
         report.finished_ms = now;
         feed.last_run_ms = Some(started);
