@@ -72,6 +72,7 @@ pub struct Metrics {
     feed_documents: Family<FeedOutcomeLabel, Counter>,
     feed_failures: Family<FeedLabel, Gauge>,
     feed_last_success: Family<FeedLabel, Gauge<f64, AtomicU64>>,
+    feed_runs: Family<FeedOutcomeLabel, Counter>,
 }
 
 impl Metrics {
@@ -128,6 +129,7 @@ impl Metrics {
             "When each feed last ran successfully",
             self.feed_last_success.clone(),
         );
+        registry.register("trellis_feed_runs", "Runs of each feed, by outcome (ok, failed)", self.feed_runs.clone());
     }
 
     /// Set the gauges that describe the node now, before a scrape encodes them.
@@ -165,6 +167,12 @@ impl Metrics {
                 let c = self
                     .feed_documents
                     .get_or_create(&FeedOutcomeLabel { feed: f.id.clone(), outcome: outcome.into() });
+                if n > c.get() {
+                    c.inc_by(n - c.get());
+                }
+            }
+            for (outcome, n) in f.runs {
+                let c = self.feed_runs.get_or_create(&FeedOutcomeLabel { feed: f.id.clone(), outcome: outcome.into() });
                 if n > c.get() {
                     c.inc_by(n - c.get());
                 }

@@ -60,9 +60,31 @@ fn etag(body: &[u8]) -> String {
     format!("\"{}\"", data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(body)[..8]))
 }
 
+/// What a test server answers: status line, extra headers, body.
+type Answer = (String, Vec<(String, String)>, Vec<u8>);
+/// A test server's answer to a request (its path with the query, and its header block).
+type Handler = Arc<dyn Fn(&str, &str) -> Answer + Send + Sync>;
+
 /// An HTTPS server answering GET PATH from `files` (404 otherwise), with ETags and 304s.
 async fn server(
     files: Files,
+    chain: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> u16 {
+    let handler: Handler = Arc::new(move |path: &str, head: &str| {
+        let inm = head.lines().find_map(|l| l.strip_prefix("If-None-Match: ").map(str::trim).map(String::from));
+        match files.lock().unwrap().get(path).cloned() {
+            None => ("404 Not Found".into(), vec![], vec![]),
+            Some(b) if inm.as_deref() == Some(etag(&b).as_str()) => ("304 Not Modified".into(), vec![], vec![]),
+            Some(b) => ("200 OK".into(), vec![("ETag".into(), etag(&b))], b),
+        }
+    });
+    serve_with(handler, chain, key).await
+}
+
+/// An HTTPS server whose answers come from `handler`.
+async fn serve_with(
+    handler: Handler,
     chain: rustls::pki_types::CertificateDer<'static>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
 ) -> u16 {
@@ -79,7 +101,7 @@ async fn server(
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
-            let files = Arc::clone(&files);
+            let handler = Arc::clone(&handler);
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(tcp.compat()).await else { return };
                 let mut req = Vec::new();
@@ -92,21 +114,14 @@ async fn server(
                 }
                 let head = String::from_utf8_lossy(&req).to_string();
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let inm = head.lines().find_map(|l| l.strip_prefix("If-None-Match: ").map(str::trim).map(String::from));
-                let body = files.lock().unwrap().get(&path).cloned();
-                let reply: Vec<u8> = match body {
-                    None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
-                    Some(b) if inm.as_deref() == Some(etag(&b).as_str()) => {
-                        b"HTTP/1.0 304 Not Modified\r\n\r\n".to_vec()
-                    }
-                    Some(b) => {
-                        let mut r =
-                            format!("HTTP/1.0 200 OK\r\nETag: {}\r\nContent-Length: {}\r\n\r\n", etag(&b), b.len())
-                                .into_bytes();
-                        r.extend_from_slice(&b);
-                        r
-                    }
-                };
+                let (status, headers, body) = handler(&path, &head);
+                let mut reply = format!("HTTP/1.0 {status}\r\nContent-Length: {}\r\n", body.len());
+                for (k, v) in headers {
+                    reply.push_str(&format!("{k}: {v}\r\n"));
+                }
+                reply.push_str("\r\n");
+                let mut reply = reply.into_bytes();
+                reply.extend_from_slice(&body);
                 let _ = tls.write_all(&reply).await;
                 let _ = tls.close().await;
             });
@@ -286,7 +301,7 @@ async fn a_csaf_provider_is_followed_with_revisions_and_refusals() {
     reader.join(&token).await.unwrap();
 
     let feed = publisher
-        .feed_add(&FeedAdd { group: "water".into(), source: format!("localhost:{port}"), kind: None, every_secs: None })
+        .feed_add(&FeedAdd { group: "water".into(), source: format!("localhost:{port}"), ..Default::default() })
         .unwrap();
     assert_eq!(feed.source, format!("{base}/.well-known/csaf/provider-metadata.json"));
 
@@ -365,7 +380,8 @@ async fn an_osv_directory_is_followed_by_modified() {
     let token =
         publisher.invite("water", &card(&reader_keys, "reader"), trellis_proto::group::Role::Member).await.unwrap();
     reader.join(&token).await.unwrap();
-    let add = |source: String| FeedAdd { group: "water".into(), source, kind: Some("osv".into()), every_secs: None };
+    let add =
+        |source: String| FeedAdd { group: "water".into(), source, kind: Some("osv".into()), ..Default::default() };
     assert!(publisher.feed_add(&add("relative/path".into())).is_err(), "a relative path is refused");
     let feed = publisher.feed_add(&add(records.display().to_string())).unwrap();
 
@@ -395,4 +411,532 @@ async fn an_osv_directory_is_followed_by_modified() {
     let t = ads.iter().find(|a| a.source_id.as_deref() == Some("TRELLIS-TEST-2024-0001")).unwrap();
     assert_eq!(t.revision, 3);
     assert!(t.withdrawn.as_deref().is_some_and(|w| w.contains("2024-07-01")), "{:?}", t.withdrawn);
+}
+
+/// Records from `../shared/conformance/osv/` in a zip, with two hostile entries: a path that
+/// leaves the archive and an entry larger than a record may be.
+fn osv_zip(records: &[(String, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in records {
+        w.start_file(name.as_str(), opts).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.start_file("../escape.json", opts).unwrap();
+    w.write_all(b"{}").unwrap();
+    w.start_file("huge.json", opts).unwrap();
+    w.write_all(&vec![b' '; 300 * 1024]).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// The record with its `modified` moved to `modified`, and its summary or `withdrawn` set.
+fn osv_changed(bytes: &[u8], modified: &str, summary: Option<&str>, withdrawn: bool) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    v["modified"] = modified.into();
+    if let Some(s) = summary {
+        v["summary"] = s.into();
+        v["details"] = s.into();
+    }
+    if withdrawn {
+        v["withdrawn"] = modified.into();
+    }
+    serde_json::to_vec_pretty(&v).unwrap()
+}
+
+/// An OSV `all.zip` (issue 20): real records from `../shared/`, zipped by the test, followed
+/// from a file and then from an https URL. Hostile entries are refused and reported; unchanged
+/// entries are not decompressed again; a later `modified` is a revision, `withdrawn` a
+/// withdrawal; the second node sees each advisory once at its latest revision; the same records
+/// from a second source are not published twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_osv_zip_is_followed_and_hostile_entries_are_refused() {
+    let Some(osv_dir) = shared("conformance/osv") else { return };
+    let names = [
+        "GHSA-35c4-f3rq-f9g3",
+        "GHSA-76mp-659p-rw65",
+        "PYSEC-2021-63",
+        "RUSTSEC-2020-0071",
+        "GO-2024-2963",
+        "DSA-3029-1",
+    ];
+    let mut records: Vec<(String, Vec<u8>)> = names
+        .iter()
+        .map(|n| (format!("{n}.json"), std::fs::read(osv_dir.join(format!("{n}.json"))).unwrap()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("all.zip");
+    std::fs::write(&zip_path, osv_zip(&records)).unwrap();
+
+    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let (reader, reader_keys, _) = common::offline_engine(dir.path(), "reader").await;
+    let gid = publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let token =
+        publisher.invite("water", &card(&reader_keys, "reader"), trellis_proto::group::Role::Member).await.unwrap();
+    reader.join(&token).await.unwrap();
+    let add =
+        |source: String| FeedAdd { group: "water".into(), source, kind: Some("osv".into()), ..Default::default() };
+    assert!(publisher.feed_add(&add(dir.path().join("none.zip").display().to_string())).is_err());
+    let feed = publisher.feed_add(&add(zip_path.display().to_string())).unwrap();
+
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!(r.error, None, "{r:?}");
+    assert_eq!((r.new.len(), r.refused_count), (6, 2), "{r:?}");
+    let reason = |r: &trellis_api::types::FeedReport, name: &str| {
+        r.refused.iter().find(|x| x.url.ends_with(name)).map(|x| x.reason.clone()).unwrap_or_default()
+    };
+    assert!(reason(&r, "#../escape.json").contains("leaves the archive"), "{r:?}");
+    assert!(reason(&r, "#huge.json").contains("declares 307200 bytes"), "{r:?}");
+    // Unchanged entries: not decompressed, not published.
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.new.len(), r.revised.len(), r.unchanged), (0, 0, 6), "{r:?}");
+
+    // A later `modified` of one record, another withdrawn by its source.
+    records[1].1 = osv_changed(&records[1].1, "2021-09-01T00:00:00Z", Some("Corrected summary"), false);
+    records[2].1 = osv_changed(&records[2].1, "2021-09-02T00:00:00Z", None, true);
+    let zip2 = osv_zip(&records);
+    std::fs::write(&zip_path, &zip2).unwrap();
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.new.len(), r.revised.len(), r.unchanged), (0, 2, 4), "{r:?}");
+
+    sync_into(&reader, &items_of(&publisher, &gid));
+    let ads = reader.advisories(None).unwrap();
+    assert_eq!(ads.len(), 6, "each record once: {ads:?}");
+    let by = |id: &str| ads.iter().find(|a| a.source_id.as_deref() == Some(id)).unwrap().clone();
+    let revised = by("GHSA-76mp-659p-rw65");
+    assert_eq!((revised.revision, revised.summary.as_str()), (2, "Corrected summary"));
+    assert!(by("PYSEC-2021-63").withdrawn.is_some(), "withdrawn by its source");
+    assert!(by("GHSA-35c4-f3rq-f9g3").withdrawn.is_some(), "a record withdrawn from the start");
+    assert!(by("DSA-3029-1").withdrawn.is_none());
+
+    // The same archive at an https URL, as a second feed: nothing published twice; then 304.
+    let (ca_pem, chain, tls_key) = pki();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file) };
+    let files: Files = Arc::default();
+    files.lock().unwrap().insert("/PyPI/all.zip".into(), zip2);
+    let port = server(files, chain, tls_key).await;
+    assert!(publisher.feed_add(&add(format!("https://localhost:{port}/PyPI/"))).is_err(), "a URL names a zip");
+    let url_feed = publisher.feed_add(&add(format!("https://localhost:{port}/PyPI/all.zip"))).unwrap();
+    let r = publisher.feed_run(&url_feed.id).await.unwrap();
+    assert_eq!((r.error.as_deref(), r.new.len(), r.revised.len(), r.unchanged), (None, 0, 0, 6), "{r:?}");
+    let r = publisher.feed_run(&url_feed.id).await.unwrap();
+    assert_eq!((r.listings_unchanged, r.unchanged), (1, 0), "{r:?}");
+    sync_into(&reader, &items_of(&publisher, &gid));
+    assert_eq!(reader.advisories(None).unwrap().len(), 6);
+}
+
+/// A MISP feed (issue 20): the directory `export --format misp` writes is followed by another
+/// group's feed, beside an event in MISP's own layout (numeric timestamp, `tlp:green`) and an
+/// AMBER one, which is refused. A revised advisory, exported again, reaches the feed's group
+/// as a revision of what it published; the second node sees each event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misp_feed_written_by_export_is_followed() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let (reader, reader_keys, _) = common::offline_engine(dir.path(), "reader").await;
+    publisher.create_group("source", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let gid = publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let token =
+        publisher.invite("water", &card(&reader_keys, "reader"), trellis_proto::group::Role::Member).await.unwrap();
+    reader.join(&token).await.unwrap();
+    let mut ids = Vec::new();
+    for f in ["osv-golang.json", "osv-synthetic-npm.json"] {
+        let document = std::fs::read_to_string(fixtures.join(f)).unwrap();
+        let req = trellis_api::types::ImportAdvisory {
+            group: "source".into(),
+            tlp: trellis_proto::Tlp::Clear,
+            to: vec![],
+            format: None,
+            document,
+        };
+        ids.push(publisher.import_advisory(&req).await.unwrap());
+    }
+    let feed_dir = dir.path().join("misp");
+    let export = |dir: &std::path::Path| {
+        let out = publisher
+            .export(&trellis_api::types::ExportRequest {
+                format: "misp".into(),
+                group: Some("source".into()),
+                since_ms: None,
+            })
+            .unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        for f in out.files {
+            std::fs::write(dir.join(&f.name), f.content).unwrap();
+        }
+    };
+    export(&feed_dir);
+    // Two events in MISP's own layout added to the manifest: GREEN, and AMBER (refused).
+    let green = "9a3f1c2e-5b7d-4e8f-a0b1-c2d3e4f5a6b7";
+    let amber = "1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d";
+    let event = |uuid: &str, tlp: &str, ts: u64| {
+        serde_json::json!({"Event": {"uuid": uuid, "info": format!("Phishing wave {tlp}"), "date": "2024-05-01",
+            "timestamp": ts, "published": true, "Orgc": {"name": "CERT-Test"}, "Tag": [{"name": format!("tlp:{tlp}")}],
+            "Attribute": [{"type": "domain", "value": "login-water.example", "category": "Network activity"},
+                          {"type": "vulnerability", "value": "CVE-2024-3400"}]}})
+    };
+    let add_events = |ts: u64| {
+        let mpath = feed_dir.join("manifest.json");
+        let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+        for (uuid, tlp) in [(green, "green"), (amber, "amber")] {
+            m[uuid] =
+                serde_json::json!({"info": "x", "timestamp": ts.to_string(), "Tag": [{"name": format!("tlp:{tlp}")}]});
+            std::fs::write(feed_dir.join(format!("{uuid}.json")), serde_json::to_vec(&event(uuid, tlp, ts)).unwrap())
+                .unwrap();
+        }
+        std::fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    };
+    add_events(1_714_600_000);
+
+    let add = FeedAdd {
+        group: "water".into(),
+        source: feed_dir.join("manifest.json").display().to_string(),
+        kind: Some("misp".into()),
+        ..Default::default()
+    };
+    let feed = publisher.feed_add(&add).unwrap();
+    assert_eq!(feed.source, feed_dir.display().to_string());
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!(r.error, None, "{r:?}");
+    assert_eq!((r.new.len(), r.refused_count), (3, 1), "{r:?}");
+    assert!(r.refused[0].url.contains(amber) && r.refused[0].reason.contains("TLP:AMBER"), "{r:?}");
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.new.len(), r.revised.len(), r.unchanged), (0, 0, 3), "{r:?}");
+
+    // One advisory revised at the source and exported again; the GREEN event edited later.
+    let req =
+        trellis_api::types::ReviseAdvisory { summary: Some("Corrected at the source".into()), ..Default::default() };
+    publisher.revise_advisory(&ids[0].to_text(), &req).await.unwrap();
+    export(&feed_dir);
+    add_events(1_714_700_000);
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.new.len(), r.revised.len(), r.unchanged), (0, 2, 1), "{r:?}");
+
+    sync_into(&reader, &items_of(&publisher, &gid));
+    let ads = reader.advisories(None).unwrap();
+    assert_eq!(ads.len(), 3, "each event once: {ads:?}");
+    let fixed = ads.iter().find(|a| a.summary == "Corrected at the source").expect("the revision");
+    assert_eq!(fixed.revision, 2);
+    let g = ads.iter().find(|a| a.source_id.as_deref() == Some(green)).expect("the MISP-layout event");
+    assert_eq!((g.tlp, g.revision), (trellis_proto::Tlp::Green, 2));
+    assert_eq!(g.aliases, ["CVE-2024-3400"]);
+
+    // The feed removed and added again: its state is gone, yet nothing is published twice.
+    publisher.feed_remove(&feed.id).unwrap();
+    let again = publisher.feed_add(&add).unwrap();
+    let r = publisher.feed_run(&again.id).await.unwrap();
+    assert_eq!((r.new.len(), r.revised.len(), r.unchanged, r.refused_count), (0, 0, 3, 1), "{r:?}");
+
+    // The same feed served over https: read the same way, named by its URL; the AMBER event
+    // keeps the manifest from being cached, so it is looked at again next run.
+    let (ca_pem, chain, tls_key) = pki();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file) };
+    let files: Files = Arc::default();
+    for e in std::fs::read_dir(&feed_dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        files.lock().unwrap().insert(format!("/feeds/osint/{name}"), std::fs::read(e.path()).unwrap());
+    }
+    files.lock().unwrap().remove(&format!("/feeds/osint/{amber}.json"));
+    let port = server(Arc::clone(&files), chain, tls_key).await;
+    publisher.create_group("river-basin", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let url = FeedAdd {
+        group: "river-basin".into(),
+        source: format!("https://localhost:{port}/feeds/osint/"),
+        kind: Some("misp".into()),
+        ..Default::default()
+    };
+    let over_https = publisher.feed_add(&url).unwrap();
+    let r = publisher.feed_run(&over_https.id).await.unwrap();
+    assert_eq!((r.error.as_deref(), r.new.len(), r.refused_count), (None, 3, 1), "{r:?}");
+    assert!(r.refused[0].reason.contains("404"), "the missing event: {r:?}");
+    assert!(r.new.iter().all(|d| d.url.starts_with(&format!("https://localhost:{port}/feeds/osint/"))));
+    let r = publisher.feed_run(&over_https.id).await.unwrap();
+    assert_eq!((r.listings_unchanged, r.unchanged, r.refused_count), (0, 3, 1), "{r:?}");
+    // The AMBER event dropped from the manifest: a clean run, then the manifest answers 304.
+    {
+        let mut f = files.lock().unwrap();
+        let m = f.get_mut("/feeds/osint/manifest.json").unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(m).unwrap();
+        v.as_object_mut().unwrap().remove(amber);
+        *m = serde_json::to_vec(&v).unwrap();
+    }
+    let r = publisher.feed_run(&over_https.id).await.unwrap();
+    assert_eq!((r.listings_unchanged, r.unchanged, r.refused_count), (0, 3, 0), "{r:?}");
+    let r = publisher.feed_run(&over_https.id).await.unwrap();
+    assert_eq!((r.listings_unchanged, r.unchanged), (1, 0), "{r:?}");
+}
+
+/// A TAXII 2.1 collection (issue 20), served over HTTPS by the test with a bearer token, pages
+/// of five objects and `X-TAXII-Date-Added-Last`: the APT1 report's indicators from
+/// `../shared/` and a vulnerability are published; the next run asks only for what was added
+/// after; a later version is a revision and a revoked one a withdrawal; progress is visible
+/// while a run goes on; a wrong token fails the run, which is counted and retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taxii_collection_is_polled_with_added_after() {
+    let Some(stix_dir) = shared("conformance/stix-apt1") else { return };
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stix_dir.join("apt1.json")).unwrap()).unwrap();
+    let indicators: Vec<serde_json::Value> =
+        bundle["objects"].as_array().unwrap().iter().filter(|o| o["type"] == "indicator").cloned().collect();
+    assert_eq!(indicators.len(), 12);
+    let malware = bundle["objects"].as_array().unwrap().iter().find(|o| o["type"] == "malware").unwrap().clone();
+    let green = trellis_proto::formats::stix::tlp_marking_id(trellis_proto::Tlp::Green);
+    let vuln = serde_json::json!({"type": "vulnerability", "spec_version": "2.1",
+        "id": "vulnerability--6b0e6a4e-7f3c-4f3e-9d0a-1c2b3d4e5f60", "created": "2024-04-12T00:00:00.000Z",
+        "modified": "2024-04-12T00:00:00.000Z", "name": "CVE-2024-3400", "description": "Command injection in GlobalProtect.",
+        "object_marking_refs": [green],
+        "external_references": [{"source_name": "cve", "external_id": "CVE-2024-3400"}]});
+    // (added ms, object): the collection as the server holds it.
+    let base_ms = 1_714_000_000_000u64;
+    let mut all: Vec<(u64, serde_json::Value)> = indicators
+        .iter()
+        .cloned()
+        .chain([malware, vuln.clone()])
+        .enumerate()
+        .map(|(i, o)| (base_ms + i as u64 * 1000, o))
+        .collect();
+    let collection: Arc<Mutex<Vec<(u64, serde_json::Value)>>> = Arc::new(Mutex::new(all.clone()));
+    let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+    let handler: Handler = {
+        let collection = Arc::clone(&collection);
+        let requests = Arc::clone(&requests);
+        Arc::new(move |path: &str, head: &str| {
+            requests.lock().unwrap().push(path.to_string());
+            if !head.contains("Authorization: Bearer secret-token\r\n") {
+                return ("401 Unauthorized".into(), vec![], br#"{"title":"unauthorized"}"#.to_vec());
+            }
+            assert!(head.contains("Accept: application/taxii+json;version=2.1\r\n"), "{head}");
+            let Some(query) = path.strip_prefix("/api1/collections/c1/objects/?") else {
+                return ("404 Not Found".into(), vec![], vec![]);
+            };
+            let param = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).map(percent_decode);
+            let after = param("added_after").map(|a| trellis_proto::formats::time::parse_unix_ms(&a).unwrap());
+            let start: usize = param("next").map(|n| n.parse().unwrap()).unwrap_or(0);
+            let objects: Vec<_> =
+                collection.lock().unwrap().iter().filter(|(t, _)| after.is_none_or(|a| *t > a)).cloned().collect();
+            let page: Vec<_> = objects.iter().skip(start).take(5).cloned().collect();
+            let more = start + page.len() < objects.len();
+            let mut body =
+                serde_json::json!({"more": more, "objects": page.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>()});
+            if more {
+                body["next"] = (start + page.len()).to_string().into();
+            }
+            let mut headers = vec![("Content-Type".to_string(), "application/taxii+json;version=2.1".to_string())];
+            if let Some((t, _)) = page.last() {
+                headers.push(("X-TAXII-Date-Added-Last".into(), trellis_proto::formats::time::format_rfc3339_ms(*t)));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            ("200 OK".into(), headers, serde_json::to_vec(&body).unwrap())
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, chain, tls_key) = pki();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let port = serve_with(handler, chain, tls_key).await;
+    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let (reader, reader_keys, _) = common::offline_engine(dir.path(), "reader").await;
+    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file) };
+    let gid = publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let token =
+        publisher.invite("water", &card(&reader_keys, "reader"), trellis_proto::group::Role::Member).await.unwrap();
+    reader.join(&token).await.unwrap();
+    let source = format!("https://localhost:{port}/api1/collections/c1/");
+    let add = |token: &str| FeedAdd {
+        group: "water".into(),
+        source: source.clone(),
+        kind: Some("taxii".into()),
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    assert!(publisher.feed_add(&FeedAdd { source: format!("https://localhost:{port}/api1/"), ..add("x") }).is_err());
+
+    // A wrong token: the run fails as a whole, is counted, and is retried with backoff.
+    let wrong = publisher.feed_add(&add("wrong")).unwrap();
+    let r = publisher.feed_run(&wrong.id).await.unwrap();
+    assert!(r.error.as_deref().is_some_and(|e| e.contains("401")), "{r:?}");
+    assert_eq!(publisher.feed_list().unwrap()[0].failures, 1);
+    let mut registry = prometheus_client::registry::Registry::default();
+    publisher.metrics.register(&mut registry);
+    let text = trellis_daemon::metrics::render(&publisher, 0, &registry).await;
+    assert!(text.contains(&format!("trellis_feed_failures{{feed=\"{}\"}} 1", wrong.id)), "{text}");
+    assert!(text.contains(&format!("trellis_feed_runs_total{{feed=\"{}\",outcome=\"failed\"}} 1", wrong.id)), "{text}");
+    publisher.feed_remove(&wrong.id).unwrap();
+
+    let feed = publisher.feed_add(&add("secret-token")).unwrap();
+    // First run, watched: progress shows while it goes on (three pages, 300 ms each).
+    let run = tokio::spawn({
+        let p = Arc::clone(&publisher);
+        let id = feed.id.clone();
+        async move { p.feed_run(&id).await }
+    });
+    let mut seen = None;
+    while !run.is_finished() {
+        let p = publisher.feed_progress(&feed.id).unwrap();
+        if p.running && p.done > 0 {
+            seen = Some(p);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = run.await.unwrap().unwrap();
+    assert_eq!(r.error, None, "{r:?}");
+    assert_eq!((r.new.len(), r.refused_count), (13, 0), "{r:?}");
+    let seen = seen.expect("progress seen while the run went on");
+    assert!(seen.total.is_some_and(|t| t >= seen.done), "{seen:?}");
+    assert!(!publisher.feed_progress(&feed.id).unwrap().running);
+    let info = publisher.feed_list().unwrap().into_iter().find(|f| f.id == feed.id).unwrap();
+    assert_eq!(
+        info.cursor.as_deref(),
+        Some(trellis_proto::formats::time::format_rfc3339_ms(base_ms + 13_000).as_str())
+    );
+
+    // Nothing added since: the run asks with added_after and finds nothing.
+    requests.lock().unwrap().clear();
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.new.len(), r.revised.len(), r.unchanged), (0, 0, 0), "{r:?}");
+    assert!(
+        requests.lock().unwrap()[0].contains("added_after=2024-04-24T23%3A06%3A53.000Z"),
+        "{:?}",
+        requests.lock().unwrap()
+    );
+
+    // A later version of the vulnerability and a revoked indicator are added.
+    let mut v2 = vuln.clone();
+    v2["modified"] = "2024-04-20T00:00:00.000Z".into();
+    v2["description"] = "Command injection in GlobalProtect; fixed in PAN-OS 11.1.2-h3.".into();
+    let mut revoked = indicators[0].clone();
+    revoked["modified"] = "2024-04-21T00:00:00.000Z".into();
+    revoked["revoked"] = true.into();
+    all.push((base_ms + 100_000, v2));
+    all.push((base_ms + 101_000, revoked));
+    *collection.lock().unwrap() = all;
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.new.len(), r.revised.len()), (0, 2), "{r:?}");
+
+    sync_into(&reader, &items_of(&publisher, &gid));
+    let ads = reader.advisories(None).unwrap();
+    assert_eq!(ads.len(), 13, "each object once: {ads:?}");
+    let v = ads
+        .iter()
+        .find(|a| a.source_id.as_deref() == Some("vulnerability--6b0e6a4e-7f3c-4f3e-9d0a-1c2b3d4e5f60"))
+        .unwrap();
+    assert_eq!((v.revision, v.tlp), (2, trellis_proto::Tlp::Green));
+    assert!(v.summary.contains("11.1.2-h3"));
+    let i = ads.iter().find(|a| a.source_id.as_deref() == indicators[0]["id"].as_str()).unwrap();
+    assert!(i.withdrawn.is_some(), "revoked: withdrawn");
+
+    // A caller that stops waiting does not cut the run short, nor leave the feed marked running.
+    let mut extra = vuln.clone();
+    extra["id"] = "vulnerability--7c1f7b5f-8a4d-4a5f-8e1b-2d3c4e5f6a7b".into();
+    extra["name"] = "CVE-2024-21762".into();
+    collection.lock().unwrap().push((base_ms + 200_000, extra));
+    let run = tokio::spawn({
+        let p = Arc::clone(&publisher);
+        let id = feed.id.clone();
+        async move { p.feed_run(&id).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    run.abort();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while publisher.feed_progress(&feed.id).unwrap().running {
+        assert!(std::time::Instant::now() < deadline, "the run never ended");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let info = publisher.feed_list().unwrap().into_iter().find(|f| f.id == feed.id).unwrap();
+    assert_eq!(info.last_report.map(|r| r.new.len()), Some(1), "the run went on to its end");
+    let r = publisher.feed_run(&feed.id).await.expect("not marked running any more");
+    assert_eq!(r.new.len(), 0, "{r:?}");
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
+}
+
+/// Our own TAXII 2.1 server (another node's, `trellis_daemon::taxii`) followed by a TAXII feed,
+/// through a TLS front the test puts before it: the real server's paging, `added_after`,
+/// headers and bearer token. Its CLEAR advisories arrive as STIX vulnerabilities; a revision at
+/// the source arrives as a revision, once; the identity, marking and course-of-action objects
+/// are skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_nodes_taxii_server_is_followed() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let (source, _, _) = common::offline_engine(dir.path(), "source").await;
+    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let upstream = source.create_group("up-stream", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let mut ids = Vec::new();
+    for f in ["osv-golang.json", "osv-synthetic-npm.json"] {
+        let req = trellis_api::types::ImportAdvisory {
+            group: "up-stream".into(),
+            tlp: trellis_proto::Tlp::Clear,
+            to: vec![],
+            format: None,
+            document: std::fs::read_to_string(fixtures.join(f)).unwrap(),
+        };
+        ids.push(source.import_advisory(&req).await.unwrap());
+    }
+    let token = trellis_daemon::taxii::rotate_token(&source).unwrap().token;
+    let listener = trellis_daemon::taxii::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    tokio::spawn(trellis_daemon::taxii::serve(listener, Arc::clone(&source), std::future::pending()));
+
+    // The TLS front: each request passed to the node's TAXII server, its answer passed back.
+    let front: Handler = Arc::new(move |_path: &str, head: &str| {
+        use std::io::{Read, Write};
+        let raw = tokio::task::block_in_place(|| {
+            let mut tcp = std::net::TcpStream::connect(backend).unwrap();
+            tcp.write_all(head.as_bytes()).unwrap();
+            let mut raw = Vec::new();
+            tcp.read_to_end(&mut raw).unwrap();
+            raw
+        });
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let text = String::from_utf8_lossy(&raw[..end]).to_string();
+        let mut lines = text.split("\r\n");
+        let status = lines.next().unwrap().split_once(' ').unwrap().1.to_string();
+        let headers = lines
+            .filter_map(|l| l.split_once(": "))
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        (status, headers, raw[end + 4..].to_vec())
+    });
+    let (ca_pem, chain, tls_key) = pki();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let port = serve_with(front, chain, tls_key).await;
+    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file) };
+    publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let cid = trellis_proto::formats::name_uuid("trellis/taxii/collection", &upstream.to_text());
+    let feed = publisher
+        .feed_add(&FeedAdd {
+            group: "water".into(),
+            source: format!("https://localhost:{port}/trellis/collections/{cid}/"),
+            kind: Some("taxii".into()),
+            token: Some(token),
+            ..Default::default()
+        })
+        .unwrap();
+
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!(r.error, None, "{r:?}");
+    assert_eq!((r.new.len(), r.refused_count), (2, 0), "{r:?}");
+    assert!(r.new.iter().all(|d| d.url.starts_with("vulnerability--")), "{r:?}");
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.error.as_deref(), r.new.len(), r.revised.len()), (None, 0, 0), "{r:?}");
+
+    // A revision at the source: the server adds it later, the feed takes it as a revision.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let req = trellis_api::types::ReviseAdvisory { summary: Some("Corrected upstream".into()), ..Default::default() };
+    source.revise_advisory(&ids[0].to_text(), &req).await.unwrap();
+    let r = publisher.feed_run(&feed.id).await.unwrap();
+    assert_eq!((r.error.as_deref(), r.new.len(), r.revised.len()), (None, 0, 1), "{r:?}");
+    let ads = publisher.advisories(None).unwrap();
+    assert_eq!(ads.len(), 2, "{ads:?}");
+    assert!(ads.iter().any(|a| a.revision == 2 && a.summary == "Corrected upstream"), "{ads:?}");
 }

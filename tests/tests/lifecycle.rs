@@ -182,6 +182,13 @@ fn feed_flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result
     ensure!(report["new"].as_array().map(Vec::len) == Some(2), "{report}");
     let text = bins.trellis(&a, &["feed", "run", &id]).ok()?.stdout;
     ensure!(text.contains("0 new, 0 revised, 2 unchanged, 0 refused"), "{text}");
+    // --progress: the figure on stderr; with --json, stdout is the report alone.
+    let out = bins.trellis(&a, &["--json", "feed", "run", &id, "--progress"]).ok()?;
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).context("stdout is one JSON report")?;
+    ensure!(report["unchanged"] == 2, "{report}");
+    ensure!(out.stderr.contains(&format!("feed {id}: 2/2 documents (100%)")), "{}", out.stderr);
+    let quiet = bins.trellis(&a, &["--json", "feed", "run", &id]).ok()?;
+    ensure!(!quiet.stderr.contains("documents"), "no progress without --progress off a terminal: {}", quiet.stderr);
     let list = bins.json(&a, &["feed", "list"])?;
     ensure!(list[0]["documents"] == 2 && list[0]["failures"] == 0, "{list}");
     bins.json(
@@ -205,6 +212,18 @@ fn feed_flow(bins: &Bins, dir: &Path, nodes: &mut Vec<Daemon>) -> anyhow::Result
     ensure!(entries.len() == 1, "{by}");
     ensure!(entries[0]["sources"].as_array().map(Vec::len) == Some(3), "{by}");
     ensure!(entries[0]["ids"][0].as_str().is_some_and(|i| i.starts_with("CVE-")), "{by}");
+    // The MISP feed this node exports is read by a MISP feed of another group, at GREEN.
+    let misp = dir.join("misp");
+    bins.trellis(&a, &["export", "--format", "misp", "--group", "water", "--out", &misp.display().to_string()]).ok()?;
+    bins.json(&a, &["group", "create", "river", "--kind", "sector"])?;
+    let added =
+        bins.json(&a, &["feed", "add", "river", &misp.display().to_string(), "--kind", "misp", "--tlp", "green"])?;
+    let misp_id = s(&added, "id")?.to_string();
+    let report = bins.json(&a, &["feed", "run", &misp_id])?;
+    ensure!(report["new"].as_array().map(Vec::len) == Some(2) && report["refused_count"] == 0, "{report}");
+    let river = bins.json(&a, &["advisory", "list", "--group", "river"])?;
+    ensure!(river.as_array().is_some_and(|l| l.len() == 2 && l.iter().all(|x| x["tlp"] == "green")), "{river}");
+    bins.json(&a, &["feed", "remove", &misp_id])?;
     bins.json(&a, &["feed", "remove", &id])?;
     ensure!(bins.json(&a, &["feed", "list"])?.as_array().is_some_and(Vec::is_empty));
     Ok(())

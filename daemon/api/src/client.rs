@@ -447,6 +447,11 @@ impl Client {
         self.post(&format!("/v1/feeds/{}/run", encode(id)), &Empty {}).await
     }
 
+    /// How far a feed's current run is (documents done and, once known, the total).
+    pub async fn feed_progress(&self, id: &str) -> Result<FeedProgress, ClientError> {
+        self.get(&format!("/v1/feeds/{}/progress", encode(id))).await
+    }
+
     /// A one-time sign-in link for the web console.
     pub async fn web_login(&self) -> Result<WebLogin, ClientError> {
         self.post("/v1/web/login", &Empty {}).await

@@ -1083,17 +1083,26 @@ pub struct AdvisoryHistoryView {
 }
 
 /// `POST /v1/feeds`: follow a source into a group.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FeedAdd {
     pub group: String,
-    /// A CSAF provider: the URL of its provider-metadata.json, or its domain.
+    /// A CSAF provider: the URL of its provider-metadata.json, or its domain. For `osv`: a
+    /// directory, a zip file (absolute paths) or a zip's https URL; `misp`: a feed's directory
+    /// or https URL; `taxii`: a collection's https URL.
     pub source: String,
-    /// `csaf` (the default).
+    /// `csaf` (the default), `osv`, `misp` or `taxii`.
     #[serde(default)]
     pub kind: Option<String>,
     /// Seconds between runs (default 3600, at least 60).
     #[serde(default)]
     pub every_secs: Option<u64>,
+    /// The label the feed's items carry at least (CLEAR or GREEN; default CLEAR): a document's
+    /// own label is used when stricter, never a looser one.
+    #[serde(default, with = "word::option", skip_serializing_if = "Option::is_none")]
+    pub tlp: Option<Tlp>,
+    /// A bearer token the source asks for (TAXII servers); kept in the node's home, never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Documents a feed looked at, by outcome.
@@ -1134,7 +1143,7 @@ pub struct FeedReport {
     /// Documents refused (bad hash, bad signature, invalid document, ...), at most 200 listed.
     pub refused: Vec<FeedRefusal>,
     pub refused_count: u64,
-    /// Listings (ROLIE feeds, changes.csv) the server said had not changed (304).
+    /// Listings (ROLIE feeds, changes.csv, a MISP manifest, an OSV zip) that had not changed (304).
     #[serde(default)]
     pub listings_unchanged: u64,
     /// Why the run failed as a whole, if it did.
@@ -1164,6 +1173,12 @@ pub struct FeedInfo {
     pub documents: usize,
     pub totals: FeedCounts,
     pub last_report: Option<FeedReport>,
+    /// The label the feed's items carry at least.
+    #[serde(default, with = "word::option")]
+    pub tlp: Option<Tlp>,
+    /// A TAXII feed: the `added_after` of its next run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// The reply to `POST /v1/web/login`: a one-time link that signs a browser in to the web console.
@@ -1174,4 +1189,19 @@ pub struct WebLogin {
     /// The console's address, without the token.
     pub console: String,
     pub expires_ms: u64,
+}
+
+/// `GET /v1/feeds/{id}/progress`: how far the feed's current run is.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedProgress {
+    pub feed: String,
+    /// Whether a run is going on now; the figures below are its.
+    pub running: bool,
+    /// Documents looked at so far.
+    pub done: u64,
+    /// Documents the run will look at, once its listing is read (a TAXII run does not know).
+    #[serde(default)]
+    pub total: Option<u64>,
+    #[serde(default)]
+    pub started_ms: Option<u64>,
 }

@@ -313,6 +313,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             let id = id.to_string();
             reply(engine.feed_run(&id).await)
         }
+        (Method::GET, ["v1", "feeds", id, "progress"]) => reply(engine.feed_progress(id)),
         (Method::POST, ["v1", "web", "login"]) => reply(crate::web::login_link(&engine)),
         (_, ["v1", ..]) => error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method())),
         _ => error(StatusCode::NOT_FOUND, format!("unknown API version in {path}; this daemon serves /v1")),

@@ -22,7 +22,7 @@ use crate::api::types::{AdvisoryHistoryView, AdvisoryView, RefusedRevisionView, 
 use crate::home::now_ms;
 
 /// Serializes the revisions this node publishes, so two at once never take one number.
-static REVISING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static REVISING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn bad(msg: impl Into<String>) -> ActionError {
     ActionError::BadRequest(msg.into())

@@ -42,17 +42,53 @@ pub fn describe(e: &FetchError) -> String {
                 "{ip} is not a public address; the node fetches feeds only from public addresses unless evidence_allow_private is set"
             )
         }
-        FetchError::Timeout => format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()),
+        FetchError::Timeout => "no complete answer within the time allowed".to_string(),
         FetchError::TooLarge(n) => format!("larger than the limit of {n} bytes"),
         FetchError::Redirect(to) => format!("redirected to {to}; feeds are not followed across redirects"),
         other => other.to_string(),
     }
 }
 
+/// How a GET is made beyond the defaults: the media type asked for, a bearer token, the time
+/// bound, and which response headers the caller wants back.
+#[derive(Clone, Copy, Debug)]
+pub struct Options<'a> {
+    /// `Accept` (default `*/*`).
+    pub accept: &'a str,
+    /// `Authorization: Bearer …`, when the source needs one.
+    pub bearer: Option<&'a str>,
+    /// The whole request must finish within this.
+    pub timeout: Duration,
+    /// Response headers (lower case) returned with the body.
+    pub headers: &'a [&'a str],
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options { accept: "*/*", bearer: None, timeout: REQUEST_TIMEOUT, headers: &[] }
+    }
+}
+
 /// GET `url` (https only) under `policy`, refusing a body over `limit` bytes.
 pub async fn get(url: &str, policy: &FetchPolicy, limit: usize, since: &Validators) -> Result<Got, FetchError> {
+    get_with(url, policy, limit, since, &Options::default()).await.map(|(g, _)| g)
+}
+
+/// [`get`] with [`Options`]; also returns the response headers `opts.headers` names, as found.
+pub async fn get_with(
+    url: &str,
+    policy: &FetchPolicy,
+    limit: usize,
+    since: &Validators,
+    opts: &Options<'_>,
+) -> Result<(Got, Vec<(String, String)>), FetchError> {
     let u = parse_url(url)?;
-    tokio::time::timeout(REQUEST_TIMEOUT, async {
+    // Header values sent come from the user or a server: only printable ASCII is sent.
+    let clean = |v: &str| v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.len() <= 256;
+    if !clean(opts.accept) || opts.bearer.is_some_and(|b| !clean(b)) {
+        return Err(FetchError::BadUrl("a request header holds characters HTTP cannot carry".into()));
+    }
+    tokio::time::timeout(opts.timeout, async {
         let addrs = resolve(&u, policy).await?;
         let config = tls_config(policy)?;
         let tcp =
@@ -65,13 +101,15 @@ pub async fn get(url: &str, policy: &FetchPolicy, limit: usize, since: &Validato
             .map_err(|e| FetchError::Tls(e.to_string()))?;
         let host = if u.host.contains(':') { format!("[{}]", u.host) } else { u.host.clone() };
         let mut req = format!(
-            "GET {} HTTP/1.0\r\nHost: {host}:{}\r\nUser-Agent: trellisd/{}\r\nAccept: */*\r\nConnection: close\r\n",
+            "GET {} HTTP/1.0\r\nHost: {host}:{}\r\nUser-Agent: trellisd/{}\r\nAccept: {}\r\nConnection: close\r\n",
             u.path,
             u.port,
-            env!("CARGO_PKG_VERSION")
+            env!("CARGO_PKG_VERSION"),
+            opts.accept
         );
-        // Validators come from a server's earlier answer: only printable ASCII is sent back.
-        let clean = |v: &str| v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.len() <= 256;
+        if let Some(token) = opts.bearer {
+            req.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
         if let Some(e) = since.etag.as_deref().filter(|v| clean(v)) {
             req.push_str(&format!("If-None-Match: {e}\r\n"));
         }
@@ -92,7 +130,10 @@ pub async fn get(url: &str, policy: &FetchPolicy, limit: usize, since: &Validato
         if buf.len() > max {
             return Err(FetchError::TooLarge(limit));
         }
-        parse_response(&buf, limit)
+        let got = parse_response(&buf, limit)?;
+        let r = crate::securitytxt::split_response(&buf)?;
+        let headers = opts.headers.iter().filter_map(|h| r.header(h).map(|v| (h.to_string(), v))).collect();
+        Ok((got, headers))
     })
     .await
     .map_err(|_| FetchError::Timeout)?
