@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod backup;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod feeds;
