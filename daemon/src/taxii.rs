@@ -55,13 +55,13 @@ fn listening() -> &'static Mutex<HashMap<PathBuf, SocketAddr>> {
 
 /// Create or replace the bearer token; the reply holds it, the home only its hash.
 pub fn rotate_token(engine: &Engine) -> Result<TaxiiToken, ActionError> {
-    let raw: [u8; 32] = crate::home::random_bytes();
+    let raw: [u8; 32] = engine.rng().bytes();
     let token = format!("trellis-taxii-{}", data_encoding::BASE32_NOPAD.encode(&raw).to_ascii_lowercase());
     let hash = data_encoding::HEXLOWER.encode(&Sha256::digest(token.as_bytes()));
-    crate::home::write_secret_file(&engine.home.join(TOKEN_FILE), hash.as_bytes())
+    crate::home::write_secret_file(&engine.home().join(TOKEN_FILE), hash.as_bytes())
         .map_err(|e| ActionError::Internal(e.to_string()))?;
     tracing::info!("TAXII token rotated");
-    let listen = listening().lock().ok().and_then(|m| m.get(&engine.home).copied()).map(|a| a.to_string());
+    let listen = listening().lock().ok().and_then(|m| m.get(engine.home()).copied()).map(|a| a.to_string());
     Ok(TaxiiToken { token, listen })
 }
 
@@ -83,7 +83,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: impl std::future::Future<Output = ()>) {
     if let Ok(a) = listener.local_addr() {
         if let Ok(mut m) = listening().lock() {
-            m.insert(engine.home.clone(), a);
+            m.insert(engine.home().to_path_buf(), a);
         }
         tracing::info!(listen = %a, "TAXII 2.1 server listening");
     }
@@ -93,7 +93,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: impl st
     })
     .await;
     if let Ok(mut m) = listening().lock() {
-        m.remove(&engine.home);
+        m.remove(engine.home());
     }
 }
 
@@ -132,7 +132,7 @@ fn handle(engine: &Engine, req: &Request<Incoming>) -> Reply {
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim);
     match bearer {
-        Some(t) if token_ok(&engine.home, t) => {}
+        Some(t) if token_ok(engine.home(), t) => {}
         _ => {
             return error(
                 StatusCode::UNAUTHORIZED,
@@ -204,7 +204,7 @@ fn collection_id(g: &GroupId) -> String {
 }
 
 fn collection(engine: &Engine, g: &GroupId) -> Option<Value> {
-    let name = engine.groups.read().ok()?.get(g)?.name().to_string();
+    let name = engine.groups().name(g)?;
     Some(json!({
         "id": collection_id(g),
         "title": name,

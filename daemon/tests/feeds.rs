@@ -212,14 +212,14 @@ fn card(keys: &OrgKeys, name: &str) -> String {
 fn items_of(from: &Engine, gid: &GroupId) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for kind in [Kind::GroupOp, Kind::EpochKey, Kind::Advisory] {
-        for id in from.store.group_item_ids(gid, kind).unwrap() {
-            out.push(from.store.get_item(&id).unwrap().unwrap().bytes);
+        for id in from.store().group_item_ids(gid, kind).unwrap() {
+            out.push(from.store().get_item(&id).unwrap().unwrap().bytes);
         }
     }
     out
 }
 
-fn sync_into(to: &Engine, items: &[Vec<u8>]) {
+fn sync_into(to: &Arc<Engine>, items: &[Vec<u8>]) {
     let p = libp2p::identity::Keypair::generate_ed25519().public().to_peer_id();
     for _ in 0..items.len() + 1 {
         let stored =
@@ -277,9 +277,12 @@ async fn a_csaf_provider_is_followed_with_revisions_and_refusals() {
     provider.set("evd-uc-01-a-001.json.sha512", sha512_file(b"something else", "evd-uc-01-a-001.json"));
     provider.set("rhsa-2019_1862.json.asc", sign(&gen_key(2), &rhsa));
 
-    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let setup = trellis_daemon::engine::Setup {
+        evidence_policy: FetchPolicy { allow_private: true, ca_file: Some(ca_file.clone()) },
+        ..Default::default()
+    };
+    let (publisher, _, _) = common::offline_engine_with(dir.path(), "publisher", setup).await;
     let (reader, reader_keys, _) = common::offline_engine(dir.path(), "reader").await;
-    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file.clone()) };
     let gid = publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
     let token =
         publisher.invite("water", &card(&reader_keys, "reader"), trellis_proto::group::Role::Member).await.unwrap();

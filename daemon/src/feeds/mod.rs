@@ -160,9 +160,7 @@ pub fn parse_every(s: &str) -> Result<u64, String> {
 }
 
 fn info(engine: &Engine, f: &Feed) -> FeedInfo {
-    let group_name = GroupId::parse(&f.group)
-        .ok()
-        .and_then(|g| engine.groups.read().ok().and_then(|gs| gs.get(&g).map(|g| g.name().to_string())));
+    let group_name = GroupId::parse(&f.group).ok().and_then(|g| engine.groups().name(&g));
     FeedInfo {
         id: f.id.clone(),
         group: f.group.clone(),
@@ -231,7 +229,7 @@ impl Engine {
             documents: BTreeMap::new(),
             listings: BTreeMap::new(),
         };
-        let added = update(&self.home, |file| {
+        let added = update(self.home(), |file| {
             if file.feeds.iter().any(|f| f.id == id) {
                 return Err(ActionError::Conflict(format!(
                     "this node already follows {} into this group (feed {id})",
@@ -250,12 +248,12 @@ impl Engine {
 
     /// `GET /v1/feeds`.
     pub fn feed_list(&self) -> Result<Vec<FeedInfo>, ActionError> {
-        Ok(read(&self.home)?.feeds.iter().map(|f| info(self, f)).collect())
+        Ok(read(self.home())?.feeds.iter().map(|f| info(self, f)).collect())
     }
 
     /// `POST /v1/feeds/{id}/remove`: stop following; what it published stays.
     pub fn feed_remove(&self, id: &str) -> Result<FeedInfo, ActionError> {
-        let removed = update(&self.home, |file| {
+        let removed = update(self.home(), |file| {
             let i = find(&file.feeds, id)?;
             Ok(file.feeds.remove(i))
         })?;
@@ -266,10 +264,10 @@ impl Engine {
     /// `POST /v1/feeds/{id}/run`: run a feed now and report.
     pub async fn feed_run(self: &Arc<Self>, id: &str) -> Result<FeedReport, ActionError> {
         let feed = {
-            let file = read(&self.home)?;
+            let file = read(self.home())?;
             file.feeds[find(&file.feeds, id)?].clone()
         };
-        let key = (self.home.clone(), feed.id.clone());
+        let key = (self.home().to_path_buf(), feed.id.clone());
         {
             let mut running = RUNNING.lock().map_err(|_| ActionError::Internal("feeds lock".into()))?;
             if !running.get_or_insert_with(HashSet::new).insert(key.clone()) {
@@ -288,7 +286,7 @@ impl Engine {
     async fn run_feed(self: &Arc<Self>, mut feed: Feed) -> Result<FeedReport, ActionError> {
         let started = now_ms();
         let mut report = FeedReport { feed: feed.id.clone(), started_ms: started, ..Default::default() };
-        let policy = self.evidence_policy.read().map(|p| p.clone()).unwrap_or_default();
+        let policy = self.evidence_policy().clone();
         let outcome = match feed.kind.as_str() {
             "osv" => self.run_osv(&mut feed, &mut report).await,
             _ => self.run_csaf(&mut feed, &policy, &mut report).await,
@@ -326,7 +324,7 @@ impl Engine {
             "feed run"
         );
         // The feed may have been removed while it ran: then its state is dropped.
-        update(&self.home, |file| {
+        update(self.home(), |file| {
             if let Some(f) = file.feeds.iter_mut().find(|f| f.id == feed.id) {
                 *f = feed;
             }
@@ -343,7 +341,7 @@ impl Engine {
         report: &mut FeedReport,
     ) -> Result<(), String> {
         let gid = GroupId::parse(&feed.group).map_err(|e| e.to_string())?;
-        if self.groups.read().map(|g| !g.contains_key(&gid)).unwrap_or(true) {
+        if !self.groups().contains(&gid) {
             return Err(format!("this node is no longer in group {}", feed.group));
         }
         let meta = fetch(&feed.source, policy, csaf::MAX_METADATA_BYTES).await?;
@@ -439,7 +437,7 @@ impl Engine {
     /// One run of an OSV directory. `Err` is a failure of the run as a whole.
     async fn run_osv(self: &Arc<Self>, feed: &mut Feed, report: &mut FeedReport) -> Result<(), String> {
         let gid = GroupId::parse(&feed.group).map_err(|e| e.to_string())?;
-        if self.groups.read().map(|g| !g.contains_key(&gid)).unwrap_or(true) {
+        if !self.groups().contains(&gid) {
             return Err(format!("this node is no longer in group {}", feed.group));
         }
         let dir = PathBuf::from(&feed.source);
@@ -596,7 +594,7 @@ pub async fn schedule(engine: Arc<Engine>, shutdown: impl std::future::Future<Ou
             _ = tokio::time::sleep(TICK) => {}
         }
         let now = now_ms();
-        let due: Vec<String> = match read(&engine.home) {
+        let due: Vec<String> = match read(engine.home()) {
             Ok(f) => f.feeds.iter().filter(|f| f.next_run_ms <= now).map(|f| f.id.clone()).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "feeds not read");
@@ -624,7 +622,7 @@ pub struct FeedStat {
 
 /// The feeds' figures for `/metrics`.
 pub fn stats(engine: &Engine) -> Vec<FeedStat> {
-    let feeds = read(&engine.home).map(|f| f.feeds).unwrap_or_default();
+    let feeds = read(engine.home()).map(|f| f.feeds).unwrap_or_default();
     feeds
         .iter()
         .map(|f| FeedStat {
