@@ -17,10 +17,10 @@
 //! A node fetches on its own until it holds [`AUTO_FETCH_BYTES`] of chunks in all; beyond, a
 //! file is fetched when someone asks for it with `resource get`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -58,9 +58,22 @@ struct FileMeta {
     chunks: Vec<[u8; 32]>,
 }
 
-/// Files being fetched (one fetch per file at a time).
-#[derive(Default)]
+/// Files being fetched (one fetch per file at a time), one set per engine. A private lock:
+/// every change is one insert or remove, so a poisoned lock is recovered.
+#[derive(Debug, Default)]
 pub struct Fetching(Mutex<HashSet<[u8; 32]>>);
+
+impl Fetching {
+    /// Mark `fid` as being fetched; false when a fetch of it is already running.
+    fn start(&self, fid: [u8; 32]) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(fid)
+    }
+
+    /// A fetch of `fid` ended.
+    fn done(&self, fid: &[u8; 32]) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(fid);
+    }
+}
 
 fn file_dir(home: &Path, file: &[u8; 32]) -> PathBuf {
     home.join(DIR).join(trellis_proto::codec::base32(file))
@@ -110,18 +123,7 @@ fn held_bytes(home: &Path) -> u64 {
     total
 }
 
-/// Process-wide state of the resource machinery, one per engine (by its home).
-fn fetching() -> &'static Mutex<HashMap<PathBuf, Arc<Fetching>>> {
-    static F: std::sync::OnceLock<Mutex<HashMap<PathBuf, Arc<Fetching>>>> = std::sync::OnceLock::new();
-    F.get_or_init(Default::default)
-}
-
 impl Engine {
-    fn fetching(&self) -> Arc<Fetching> {
-        let mut m = fetching().lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(m.entry(self.home().to_path_buf()).or_default())
-    }
-
     /// Publish a resource; `file` is the file's bytes when one is given.
     pub async fn publish_resource(
         self: &Arc<Self>,
@@ -496,19 +498,17 @@ impl Engine {
                 return;
             }
         }
-        let fetching = self.fetching();
-        if !fetching.0.lock().map(|mut s| s.insert(fid)).unwrap_or(false) {
+        let fetching = Arc::clone(self.fetching_files());
+        if !fetching.start(fid) {
             return;
         }
         struct Done(Arc<Fetching>, [u8; 32]);
         impl Drop for Done {
             fn drop(&mut self) {
-                if let Ok(mut s) = self.0.0.lock() {
-                    s.remove(&self.1);
-                }
+                self.0.done(&self.1);
             }
         }
-        let _done = Done(Arc::clone(&fetching), fid);
+        let _done = Done(fetching, fid);
         let dir = file_dir(self.home(), &fid);
         let Some(meta) = read_meta(&dir) else { return };
         let topic = libp2p::gossipsub::IdentTopic::new(meta.group.topic()).hash();

@@ -109,6 +109,10 @@ pub struct Engine {
     invite_links: invite_links::LinkState,
     /// Notified when a user asks the node to stop (`trellis down`, `POST /v1/shutdown`).
     stop: tokio::sync::Notify,
+    /// Files of resources being fetched.
+    fetching: Arc<crate::resources::Fetching>,
+    /// Where the TAXII server listens, while it does.
+    taxii_addr: crate::taxii::ListenAddr,
     clock: Clock,
     rng: Rng,
 }
@@ -167,6 +171,8 @@ impl Engine {
             console: crate::web::auth::ConsoleAuth::new(clock.clone(), rng.clone()),
             invite_links: invite_links::LinkState::new(clock.clone()),
             stop: tokio::sync::Notify::new(),
+            fetching: Default::default(),
+            taxii_addr: Default::default(),
             clock,
             rng,
         };
@@ -248,6 +254,16 @@ impl Engine {
     /// Notified when a user asks the node to stop.
     pub fn stop(&self) -> &tokio::sync::Notify {
         &self.stop
+    }
+
+    /// Files of resources being fetched.
+    pub fn fetching_files(&self) -> &Arc<crate::resources::Fetching> {
+        &self.fetching
+    }
+
+    /// Where the TAXII server listens.
+    pub fn taxii_addr(&self) -> &crate::taxii::ListenAddr {
+        &self.taxii_addr
     }
 
     /// The clock the engine reads.
