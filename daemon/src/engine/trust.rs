@@ -256,7 +256,7 @@ impl Engine {
     pub fn sample_for_penalty(&self) -> bool {
         let mut t = self.trust.state();
         t.sample = t.sample.wrapping_add(1);
-        t.sample % PENALTY_SAMPLE == 0
+        t.sample.is_multiple_of(PENALTY_SAMPLE)
     }
 
     /// Record `n` quota violations of `org` (verified).

@@ -179,7 +179,7 @@ impl Engine {
     }
 
     pub(crate) fn group_name(&self, g: &GroupId) -> String {
-        self.groups.name(&g).unwrap_or_default()
+        self.groups.name(g).unwrap_or_default()
     }
 
     /// `trellis posture show ORG`: the latest valid attestation, answers checked here.
