@@ -5,6 +5,8 @@
 //! signature, sender membership at this point of the log, then replay (persistent), then
 //! decryption. How each outcome maps to a gossipsub verdict is `crate::validation::verdict`.
 
+use std::sync::Arc;
+
 use libp2p::PeerId;
 use trellis_proto::envelope::Envelope;
 use trellis_proto::group::{LogOp, NewEpochKey};
@@ -14,7 +16,6 @@ use trellis_proto::{Kind, Payload, ProtoError, Tlp, codec};
 use super::Engine;
 use crate::api::types::Event;
 use crate::store::{Inserted, Readable, StoredItem};
-use std::sync::Arc;
 
 /// How an item reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
