@@ -477,3 +477,36 @@ fn record_statement(t: &mut TrustState, issuer: OrgId, at_ms: u64, ts: &TrustSta
     t.inputs.statements.insert(key, ts.level_milli as f64 / 1000.0);
     t.dirty = true;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_trust_state_is_recovered_and_recomputed() {
+        let keeper = Arc::new(TrustKeeper::default());
+        {
+            let mut t = keeper.state();
+            t.dirty = false;
+            t.inputs.local.insert(OrgId([1; 32]), 0.9);
+        }
+        let k2 = Arc::clone(&keeper);
+        let panicked = std::thread::spawn(move || {
+            let mut t = k2.state();
+            t.inputs.local.insert(OrgId([2; 32]), 0.1);
+            panic!("half-way through a change");
+        })
+        .join();
+        assert!(panicked.is_err());
+        let t = keeper.state();
+        assert!(t.dirty, "a recovered state is recomputed before its levels are used again");
+        assert_eq!(t.inputs.local.get(&OrgId([1; 32])), Some(&0.9), "the inputs are kept");
+        drop(t);
+        assert!(!keeper.state.is_poisoned(), "recovered once, not on every use");
+        keeper.record_revocation(OrgId([3; 32]), 50);
+        keeper.record_revocation(OrgId([3; 32]), 90);
+        assert_eq!(keeper.revoked_from(&OrgId([3; 32])), Some(50), "the earliest revocation wins");
+        keeper.count_relayed(OrgId([3; 32]));
+        assert_eq!(keeper.relayed_items(&OrgId([3; 32])), 1);
+    }
+}
