@@ -86,22 +86,13 @@ impl Engine {
     /// Make a backup of this org's identity and groups, sealed with `passphrase`.
     pub async fn export_backup(self: &Arc<Self>, passphrase: Passphrase) -> Result<Vec<u8>, ActionError> {
         let me = self.me();
-        let (identity, protected) = {
-            let ident = self.identity.read().map_err(|_| ActionError::Internal("lock".into()))?;
-            (ident.encode_secret(), ident.protected())
-        };
-        let records: Vec<GroupRecord> = self
-            .groups
-            .read()
-            .map_err(|_| ActionError::Internal("lock".into()))?
-            .values()
-            .map(|g| g.record())
-            .collect();
+        let (identity, protected) = self.identity().with_identity(|ident| (ident.encode_secret(), ident.protected()));
+        let records: Vec<GroupRecord> = self.groups().read(|g| g.values().map(|g| g.record()).collect());
         let mut groups = Vec::with_capacity(records.len());
         for rec in records {
             let gid = rec.genesis.group_id();
             let my_last_seq = self
-                .store
+                .store()
                 .seq_ranges(&gid)?
                 .into_iter()
                 .find(|(o, _)| *o == me)
@@ -114,7 +105,7 @@ impl Engine {
                 my_last_seq,
             });
         }
-        let mut peers = self.store.peers()?;
+        let mut peers = self.store().peers()?;
         peers.truncate(MAX_PEERS);
         let backup =
             Backup { version: 1, made_ms: home::now_ms(), identity: identity.to_vec(), protected, groups, peers };

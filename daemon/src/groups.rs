@@ -11,8 +11,9 @@ use trellis_proto::{GroupId, OrgKeys};
 
 use crate::store::GroupRecord;
 
-/// One group.
-#[derive(Debug)]
+/// One group. Cloned by the group book for a change ([`crate::engine::group_book::GroupBook`]),
+/// so a change that fails half-way never leaves a half-changed group behind.
+#[derive(Clone, Debug)]
 pub struct GroupRuntime {
     pub log: GroupLog,
     pub state: GroupState,

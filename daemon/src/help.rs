@@ -40,8 +40,8 @@ impl Engine {
     /// The help steps of `gid` this node reads, in (time, id) order.
     fn help_steps(&self, gid: &GroupId) -> Vec<Step> {
         let mut out = Vec::new();
-        for id in self.store.group_item_ids(gid, Kind::Resource).unwrap_or_default() {
-            let Some(item) = self.store.get_item(&id).ok().flatten() else { continue };
+        for id in self.store().group_item_ids(gid, Kind::Resource).unwrap_or_default() {
+            let Some(item) = self.store().get_item(&id).ok().flatten() else { continue };
             let Some((env, Payload::Resource(r))) = item.open() else { continue };
             let Some(Ok(doc)) = HelpDoc::from_item(&r) else { continue };
             out.push(Step { env, doc });
@@ -62,12 +62,8 @@ impl Engine {
                 }
             }
         }
-        let members: BTreeSet<OrgId> = self
-            .groups
-            .read()
-            .ok()
-            .and_then(|g| g.get(gid).map(|g| g.state.members.keys().copied().collect()))
-            .unwrap_or_default();
+        let members: BTreeSet<OrgId> =
+            self.groups().with(gid, |g| g.state.members.keys().copied().collect()).unwrap_or_default();
         latest
             .into_iter()
             .filter(|(o, (_, _, on))| *on && members.contains(o))
@@ -80,7 +76,7 @@ impl Engine {
         let gid = self.resolve_group(&req.group)?;
         let topic: Topic = req.topic.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
         let me = self.me();
-        let kind = self.groups.read().ok().and_then(|g| g.get(&gid).map(|g| g.log.genesis.genesis.kind));
+        let kind = self.groups().with(&gid, |g| g.log.genesis.genesis.kind);
         let to: Vec<OrgId> = if !req.to.is_empty() {
             self.named_recipients(&gid, Tlp::Amber, &req.to)?
         } else if kind == Some(GroupKind::SupplyChain) {
@@ -188,10 +184,9 @@ impl Engine {
         }
         let groups: Vec<GroupId> = match &req.group {
             Some(g) => vec![self.resolve_group(g)?],
-            None => {
-                let g = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+            None => self.groups().read(|g| {
                 g.values().filter(|g| g.log.genesis.genesis.kind == GroupKind::Sector).map(|g| g.id()).collect()
-            }
+            }),
         };
         if groups.is_empty() {
             return Err(bad("this node is in no sector group; name a group with --group"));
@@ -209,8 +204,7 @@ impl Engine {
     pub fn helpers(&self) -> Vec<HelperView> {
         let mut out = Vec::new();
         for gid in self.group_ids() {
-            let name =
-                self.groups.read().ok().and_then(|g| g.get(&gid).map(|g| g.name().to_string())).unwrap_or_default();
+            let name = self.groups().name(&gid).unwrap_or_default();
             for (org, topics) in self.helpers_of(&gid) {
                 out.push(HelperView {
                     group: gid.to_text(),
@@ -229,8 +223,7 @@ impl Engine {
     pub fn help_requests(&self) -> Vec<HelpRequestView> {
         let mut out = Vec::new();
         for gid in self.group_ids() {
-            let name =
-                self.groups.read().ok().and_then(|g| g.get(&gid).map(|g| g.name().to_string())).unwrap_or_default();
+            let name = self.groups().name(&gid).unwrap_or_default();
             let steps = self.help_steps(&gid);
             for s in &steps {
                 let HelpDoc::Request { topic, text } = &s.doc else { continue };
@@ -295,7 +288,7 @@ impl Engine {
     /// Called for every newly stored `Resource` item this node reads: a help step addressed to
     /// it (or its own) goes to watchers.
     pub(crate) fn help_stored(&self, env: &Envelope, r: &Resource) {
-        if self.events.receiver_count() == 0 {
+        if self.events().receiver_count() == 0 {
             return;
         }
         let Some(Ok(doc)) = HelpDoc::from_item(r) else { return };
@@ -305,12 +298,7 @@ impl Engine {
             HelpDoc::Resolve { request } => (request, "resolved", None, String::new()),
             HelpDoc::Helper { .. } => return,
         };
-        let group_name = self
-            .groups
-            .read()
-            .ok()
-            .and_then(|g| g.get(&env.header.group).map(|g| g.name().to_string()))
-            .unwrap_or_default();
+        let group_name = self.groups().name(&env.header.group).unwrap_or_default();
         let ev = HelpEvent {
             group: env.header.group.to_text(),
             group_name,
@@ -321,7 +309,7 @@ impl Engine {
             from_name: self.name_of(&env.header.sender),
             text,
         };
-        let _ = self.events.send(crate::api::types::Event::Help { help: Box::new(ev) });
+        let _ = self.events().send(crate::api::types::Event::Help { help: Box::new(ev) });
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod backup;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod feeds;
@@ -118,19 +119,20 @@ pub async fn run(
     for addr in &config.listen {
         handle.listen(addr.clone()).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     }
-    let engine = Engine::new(home.clone(), identity, binding, store, handle.clone(), peer_id)?;
-    engine.metrics.register(&mut registry);
-    let registry = Arc::new(registry);
-    if let Ok(mut p) = engine.evidence_policy.write() {
-        *p = securitytxt::FetchPolicy {
+    let setup = engine::Setup {
+        evidence_policy: securitytxt::FetchPolicy {
             allow_private: config.evidence_allow_private,
             ca_file: config.evidence_ca_file.clone(),
-        };
-    }
+        },
+        ..Default::default()
+    };
+    let engine = Engine::with_setup(home.clone(), identity, binding, store, handle.clone(), peer_id, setup)?;
+    engine.metrics().register(&mut registry);
+    let registry = Arc::new(registry);
     for g in engine.group_ids() {
         handle.subscribe(g).await;
     }
-    for (_, addrs) in engine.store.peers().unwrap_or_default() {
+    for (_, addrs) in engine.store().peers().unwrap_or_default() {
         for a in addrs {
             if let Ok(addr) = a.parse() {
                 handle.dial(addr).await;
@@ -175,7 +177,7 @@ pub async fn run(
             let l = web::bind(addr).await?;
             let bound = l.local_addr().with_context(|| format!("the web console's address {addr}"))?;
             let listening = web::auth::Listening { addr: bound, tls: tls.is_some() };
-            engine.console.set_listening(Some(listening));
+            engine.console().set_listening(Some(listening));
             info!(url = %listening.base_url(), "serving the web console; open it with `trellis web`");
             (Some(tokio::spawn(web::serve(l, Arc::clone(&engine), tls, stopped(stop_rx.clone())))), Some(bound))
         }
@@ -211,11 +213,11 @@ pub async fn run(
     // Until a signal, or a user's `trellis down` (`POST /v1/shutdown`).
     tokio::select! {
         _ = shutdown => {}
-        _ = engine.stop.notified() => {}
+        _ = engine.stop().notified() => {}
     }
     notify::stopping();
     info!("shutting down");
-    engine.console.stop();
+    engine.console().stop();
     let _ = stop_tx.send(true);
     let _ = api_task.await;
     let _ = resource_task.await;
@@ -244,7 +246,7 @@ pub async fn run(
     if Arc::strong_count(&engine) > 1 {
         warn!("background tasks still hold the engine at shutdown; closing the store under them");
     }
-    engine.store.close();
+    engine.store().close();
     drop(engine);
     Ok(())
 }
@@ -294,13 +296,13 @@ async fn dispatch(
             _ = periodic.tick() => {
                 // A few random peers per group each round, not all of them: anti-entropy
                 // converges the same way, and the cost stays flat as the group grows.
-                let info = engine.node.info().await;
+                let info = engine.node().info().await;
                 for g in engine.group_ids() {
                     let topic = libp2p::gossipsub::IdentTopic::new(g.topic()).hash();
                     let mut peers = info.topic_peers.get(&topic).cloned().unwrap_or_default();
                     peers.sort();
                     let n = peers.len();
-                    let offset = if n == 0 { 0 } else { (rand::random::<u64>() as usize) % n };
+                    let offset = engine.rng().below(n);
                     for p in peers.into_iter().cycle().skip(offset).take(n.min(PERIODIC_SYNC_PEERS)) {
                         let e = Arc::clone(&engine);
                         tokio::spawn(async move { let _ = e.sync_with(p, g).await; });
@@ -403,7 +405,7 @@ async fn report_verdict(
         },
     };
     let acceptance = validation::verdict(&result, seen);
-    engine.node.validated(msg_id, source, acceptance).await;
+    engine.node().validated(msg_id, source, acceptance).await;
     if let Err(e) = &result {
         tracing::debug!(peer = %source, reason = e.reason(), "gossip item not accepted");
         if !matches!(e, trellis_proto::ProtoError::Duplicate) {
@@ -415,7 +417,7 @@ async fn report_verdict(
         if let trellis_proto::ProtoError::NotAMember(_) = e
             && let Some(g) = group
             && engine.group_ids().contains(&g)
-            && engine.peer_limits.may_trigger_sync(source)
+            && engine.peer_limits().may_trigger_sync(source)
         {
             let e = Arc::clone(engine);
             tokio::spawn(async move {
@@ -434,7 +436,7 @@ async fn handle_net_event(engine: &Arc<Engine>, queue: &Arc<validation::Validati
             if let Some(dropped) = queue.push(trust, validation::Job { source, msg_id, data }) {
                 engine.count_reject("queue_full", None, Some(dropped.source));
                 engine
-                    .node
+                    .node()
                     .validated(dropped.msg_id, dropped.source, libp2p::gossipsub::MessageAcceptance::Ignore)
                     .await;
             }
@@ -456,9 +458,7 @@ async fn handle_net_event(engine: &Arc<Engine>, queue: &Arc<validation::Validati
             }
         }
         NetEvent::Identified { peer, listen_addrs } => {
-            if let Ok(mut m) = engine.peer_addrs.lock() {
-                m.insert(peer, listen_addrs);
-            }
+            engine.peer_book().set_addrs(peer, listen_addrs);
             let engine = Arc::clone(engine);
             tokio::spawn(async move { engine.remember_peer(peer).await });
         }

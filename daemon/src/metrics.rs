@@ -9,8 +9,9 @@
 //! served as `application/openmetrics-text; version=1.0.0`, every family typed, ending in
 //! `# EOF`.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -51,6 +52,25 @@ pub struct FeedLabel {
 pub struct FeedOutcomeLabel {
     pub feed: String,
     pub outcome: String,
+}
+
+/// Rejected items by reason since start, as `status` shows them (an owner: a private lock, one
+/// counter increment at a time, so a poisoned lock is recovered — no count can be half-made).
+#[derive(Debug, Default)]
+pub struct RejectCounts {
+    counts: Mutex<BTreeMap<String, u64>>,
+}
+
+impl RejectCounts {
+    /// Count one reject for `reason`.
+    pub fn count(&self, reason: &str) {
+        *self.counts.lock().unwrap_or_else(PoisonError::into_inner).entry(reason.to_string()).or_default() += 1;
+    }
+
+    /// The counts by reason.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 /// The node's own metrics. Handles are cheap clones of shared atomics: the engine counts into
@@ -134,7 +154,7 @@ impl Metrics {
 
     /// Set the gauges that describe the node now, before a scrape encodes them.
     async fn refresh(&self, engine: &Engine, queue_depth: usize) {
-        let info = engine.node.info().await;
+        let info = engine.node().info().await;
         self.peers.set(info.peers.len() as i64);
         // The Swarm task counts connections itself; the counter follows its total.
         let opened = info.connections_opened;
@@ -144,20 +164,17 @@ impl Metrics {
         }
         let groups = engine.group_ids();
         self.groups.set(groups.len() as i64);
-        let now = crate::home::now_ms();
+        let now = engine.clock().now_ms();
         self.sync_lag_seconds.clear();
-        if let Ok(st) = engine.sync_state.lock() {
-            for g in &groups {
-                let last = st.iter().filter(|((gid, _), _)| gid == g).filter_map(|(_, s)| s.last_ok_ms).max();
-                if let Some(last) = last {
-                    self.sync_lag_seconds
-                        .get_or_create(&GroupLabel { group: g.short() })
-                        .set(now.saturating_sub(last) as f64 / 1000.0);
-                }
+        for g in &groups {
+            if let Some(last) = engine.syncs().last_ok_ms(g) {
+                self.sync_lag_seconds
+                    .get_or_create(&GroupLabel { group: g.short() })
+                    .set(now.saturating_sub(last) as f64 / 1000.0);
             }
         }
         self.validation_queue_depth.set(queue_depth as i64);
-        let store = std::fs::metadata(engine.home.join(crate::home::STORE_FILE)).map(|m| m.len()).unwrap_or(0);
+        let store = std::fs::metadata(engine.home().join(crate::home::STORE_FILE)).map(|m| m.len()).unwrap_or(0);
         self.store_bytes.set(store as i64);
         // Feeds: their totals live in the home's feeds.json; counters follow them up.
         self.feed_failures.clear();
@@ -187,7 +204,7 @@ impl Metrics {
 
 /// Render the whole registry as one OpenMetrics exposition.
 pub async fn render(engine: &Engine, queue_depth: usize, registry: &Registry) -> String {
-    engine.metrics.refresh(engine, queue_depth).await;
+    engine.metrics().refresh(engine, queue_depth).await;
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, registry).is_err() {
         out.clear();

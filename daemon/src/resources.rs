@@ -17,10 +17,10 @@
 //! A node fetches on its own until it holds [`AUTO_FETCH_BYTES`] of chunks in all; beyond, a
 //! file is fetched when someone asks for it with `resource get`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -58,9 +58,22 @@ struct FileMeta {
     chunks: Vec<[u8; 32]>,
 }
 
-/// Files being fetched (one fetch per file at a time).
-#[derive(Default)]
+/// Files being fetched (one fetch per file at a time), one set per engine. A private lock:
+/// every change is one insert or remove, so a poisoned lock is recovered.
+#[derive(Debug, Default)]
 pub struct Fetching(Mutex<HashSet<[u8; 32]>>);
+
+impl Fetching {
+    /// Mark `fid` as being fetched; false when a fetch of it is already running.
+    fn start(&self, fid: [u8; 32]) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(fid)
+    }
+
+    /// A fetch of `fid` ended.
+    fn done(&self, fid: &[u8; 32]) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(fid);
+    }
+}
 
 fn file_dir(home: &Path, file: &[u8; 32]) -> PathBuf {
     home.join(DIR).join(trellis_proto::codec::base32(file))
@@ -110,18 +123,7 @@ fn held_bytes(home: &Path) -> u64 {
     total
 }
 
-/// Process-wide state of the resource machinery, one per engine (by its home).
-fn fetching() -> &'static Mutex<HashMap<PathBuf, Arc<Fetching>>> {
-    static F: std::sync::OnceLock<Mutex<HashMap<PathBuf, Arc<Fetching>>>> = std::sync::OnceLock::new();
-    F.get_or_init(Default::default)
-}
-
 impl Engine {
-    fn fetching(&self) -> Arc<Fetching> {
-        let mut m = fetching().lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(m.entry(self.home.clone()).or_default())
-    }
-
     /// Publish a resource; `file` is the file's bytes when one is given.
     pub async fn publish_resource(
         self: &Arc<Self>,
@@ -167,7 +169,7 @@ impl Engine {
                 let data = if bytes.len() <= MAX_INLINE_FILE {
                     FileData::Inline(bytes)
                 } else {
-                    let (sealed, data) = chunk_file(crate::home::random_bytes(), &bytes);
+                    let (sealed, data) = chunk_file(self.rng().bytes(), &bytes);
                     chunks = Some(sealed);
                     data
                 };
@@ -189,7 +191,7 @@ impl Engine {
         if let (Some(fid), Some(sealed), Some(FileData::Chunked { chunks: hashes, .. })) =
             (file_id, &chunks, doc.file.as_ref().map(|f| &f.data))
         {
-            let dir = file_dir(&self.home, &fid);
+            let dir = file_dir(self.home(), &fid);
             ensure_dir(&dir).map_err(|e| ActionError::Internal(format!("{}: {e}", dir.display())))?;
             for (i, c) in sealed.iter().enumerate() {
                 write_atomic(&chunk_path(&dir, i), c).map_err(|e| ActionError::Internal(e.to_string()))?;
@@ -206,13 +208,13 @@ impl Engine {
             Err(e) => {
                 // Nothing announces these chunks: do not keep them.
                 if let Some(fid) = file_id {
-                    let _ = std::fs::remove_dir_all(file_dir(&self.home, &fid));
+                    let _ = std::fs::remove_dir_all(file_dir(self.home(), &fid));
                 }
                 return Err(e);
             }
         };
         if let Some(fid) = file_id {
-            let dir = file_dir(&self.home, &fid);
+            let dir = file_dir(self.home(), &fid);
             if let Some(mut meta) = read_meta(&dir) {
                 meta.item = id;
                 let _ = write_atomic(&dir.join("meta"), &trellis_proto::codec::encode(&meta));
@@ -223,7 +225,7 @@ impl Engine {
 
     /// A resource item as stored here: its envelope, item and document, if this node reads it.
     fn resource_of(&self, id: &ItemId) -> Option<(Envelope, Resource, ResourceDoc)> {
-        let item = self.store.get_item(id).ok()??;
+        let item = self.store().get_item(id).ok()??;
         let (env, payload) = item.open()?;
         let Payload::Resource(r) = payload else { return None };
         let doc = ResourceDoc::from_item(&r)?.ok()?;
@@ -231,17 +233,12 @@ impl Engine {
     }
 
     fn resource_view(&self, env: &Envelope, r: &Resource, doc: &ResourceDoc, endorsements: usize) -> ResourceView {
-        let group_name = self
-            .groups
-            .read()
-            .ok()
-            .and_then(|g| g.get(&env.header.group).map(|g| g.name().to_string()))
-            .unwrap_or_default();
+        let group_name = self.groups().name(&env.header.group).unwrap_or_default();
         let publisher = env.header.sender;
         let file = doc.file.as_ref().map(|f| {
             let (carried, chunks, held) = match (&f.data, f.file_id()) {
                 (FileData::Chunked { chunks, .. }, Some(fid)) => {
-                    let dir = file_dir(&self.home, &fid);
+                    let dir = file_dir(self.home(), &fid);
                     let held = (0..chunks.len()).filter(|i| chunk_path(&dir, *i).exists()).count();
                     ("chunked", chunks.len(), held)
                 }
@@ -286,7 +283,7 @@ impl Engine {
         let mut out = Vec::new();
         for gid in groups {
             let ends = self.endorsements(&gid);
-            for id in self.store.group_item_ids(&gid, Kind::Resource)? {
+            for id in self.store().group_item_ids(&gid, Kind::Resource)? {
                 let Some((env, r, doc)) = self.resource_of(&id) else { continue };
                 if topic.is_some_and(|t| t != doc.topic) {
                     continue;
@@ -365,7 +362,7 @@ impl Engine {
             FileData::Inline(b) => b.clone(),
             FileData::Chunked { key, chunks } => {
                 let fid = file.file_id().unwrap_or_default();
-                let dir = file_dir(&self.home, &fid);
+                let dir = file_dir(self.home(), &fid);
                 self.register_file(&dir, env.header.group, env.id, &file)?;
                 let deadline = tokio::time::Instant::now() + GET_WAIT;
                 loop {
@@ -430,24 +427,23 @@ impl Engine {
     }
 
     /// Called for every newly stored `Resource` item: tell watchers, and start fetching its file.
-    pub(crate) fn resource_stored(&self, env: &Envelope, r: &Resource) {
+    pub(crate) fn resource_stored(self: &Arc<Self>, env: &Envelope, r: &Resource) {
         let Some(Ok(doc)) = ResourceDoc::from_item(r) else { return };
-        if self.events.receiver_count() > 0 {
+        if self.events().receiver_count() > 0 {
             let view = self.resource_view(env, r, &doc, 0);
-            let _ = self.events.send(crate::api::types::Event::Resource { resource: Box::new(view) });
+            let _ = self.events().send(crate::api::types::Event::Resource { resource: Box::new(view) });
         }
         if let Some(file) = &doc.file
             && let Some(fid) = file.file_id()
         {
-            let dir = file_dir(&self.home, &fid);
+            let dir = file_dir(self.home(), &fid);
             if let Err(e) = self.register_file(&dir, env.header.group, env.id, file) {
                 tracing::warn!(error = %e, "cannot record a resource's file");
                 return;
             }
-            if let Some(this) = self.self_arc() {
-                tokio::runtime::Handle::try_current()
-                    .map(|h| h.spawn(async move { this.fetch_file(fid, false).await }))
-                    .ok();
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                let this = Arc::clone(self);
+                h.spawn(async move { this.fetch_file(fid, false).await });
             }
         }
     }
@@ -474,12 +470,12 @@ impl Engine {
     fn scan_files(&self) -> Vec<[u8; 32]> {
         let mut out = Vec::new();
         for gid in self.group_ids() {
-            let Ok(ids) = self.store.group_item_ids(&gid, Kind::Resource) else { continue };
+            let Ok(ids) = self.store().group_item_ids(&gid, Kind::Resource) else { continue };
             for id in ids {
                 let Some((env, _, doc)) = self.resource_of(&id) else { continue };
                 let Some(file) = doc.file else { continue };
                 let Some(fid) = file.file_id() else { continue };
-                let dir = file_dir(&self.home, &fid);
+                let dir = file_dir(self.home(), &fid);
                 if self.register_file(&dir, env.header.group, env.id, &file).is_err() {
                     continue;
                 }
@@ -496,43 +492,41 @@ impl Engine {
     /// (by `resource get`), nothing is fetched once [`AUTO_FETCH_BYTES`] of chunks are held.
     pub async fn fetch_file(self: &Arc<Self>, fid: [u8; 32], asked: bool) {
         if !asked {
-            let home = self.home.clone();
+            let home = self.home().to_path_buf();
             let held = tokio::task::spawn_blocking(move || held_bytes(&home)).await.unwrap_or(u64::MAX);
             if held >= AUTO_FETCH_BYTES {
                 return;
             }
         }
-        let fetching = self.fetching();
-        if !fetching.0.lock().map(|mut s| s.insert(fid)).unwrap_or(false) {
+        let fetching = Arc::clone(self.fetching_files());
+        if !fetching.start(fid) {
             return;
         }
         struct Done(Arc<Fetching>, [u8; 32]);
         impl Drop for Done {
             fn drop(&mut self) {
-                if let Ok(mut s) = self.0.0.lock() {
-                    s.remove(&self.1);
-                }
+                self.0.done(&self.1);
             }
         }
-        let _done = Done(Arc::clone(&fetching), fid);
-        let dir = file_dir(&self.home, &fid);
+        let _done = Done(fetching, fid);
+        let dir = file_dir(self.home(), &fid);
         let Some(meta) = read_meta(&dir) else { return };
         let topic = libp2p::gossipsub::IdentTopic::new(meta.group.topic()).hash();
-        let mut peers = self.node.info().await.topic_peers.get(&topic).cloned().unwrap_or_default();
+        let mut peers = self.node().info().await.topic_peers.get(&topic).cloned().unwrap_or_default();
         if peers.is_empty() {
             return;
         }
         peers.sort();
-        let mut next = rand::random::<u64>() as usize % peers.len();
+        let mut next = self.rng().below(peers.len());
         for index in missing(&dir, &meta) {
             let mut got = false;
             for k in 0..peers.len() {
                 let peer = peers[(next + k) % peers.len()];
                 let request = Request {
-                    binding: self.binding.clone(),
+                    binding: self.binding().clone(),
                     body: RequestBody::Chunk { file: fid, index: index as u32 },
                 };
-                match self.node.request(peer, request).await {
+                match self.node().request(peer, request).await {
                     Ok(Response::Chunk(bytes))
                         if bytes.len() <= CHUNK_SIZE + CHUNK_OVERHEAD && sha256(&bytes) == meta.chunks[index] =>
                     {
@@ -562,12 +556,11 @@ impl Engine {
     /// Answer `RequestBody::Chunk` from `org`: the chunk, if this node holds it and `org` is a
     /// member of the resource's group.
     pub(crate) fn answer_chunk(&self, org: OrgId, file: [u8; 32], index: u32) -> Response {
-        let dir = file_dir(&self.home, &file);
+        let dir = file_dir(self.home(), &file);
         let Some(meta) = read_meta(&dir) else {
             return Response::Refused("no such file here".into());
         };
-        let member =
-            self.groups.read().is_ok_and(|g| g.get(&meta.group).is_some_and(|g| g.state.members.contains_key(&org)));
+        let member = self.groups().is_member(&meta.group, &org);
         if !member {
             return Response::Refused("not a member of the resource's group".into());
         }

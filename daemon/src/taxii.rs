@@ -15,8 +15,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -46,22 +46,31 @@ const MAX_LIMIT: usize = 1000;
 /// `http::HEADER_TIMEOUT`).
 pub const MAX_CONNECTIONS: usize = 64;
 
-/// Where each running node's TAXII server listens, by home (several nodes may run in one
-/// process in tests), for `trellis taxii token` to say where to point a client.
-fn listening() -> &'static Mutex<HashMap<PathBuf, SocketAddr>> {
-    static L: OnceLock<Mutex<HashMap<PathBuf, SocketAddr>>> = OnceLock::new();
-    L.get_or_init(Default::default)
+/// Where this node's TAXII server listens, while it does, for `trellis taxii token` to say where
+/// to point a client. Held by the engine; a private lock whose one value is replaced whole, so a
+/// poisoned lock is recovered.
+#[derive(Debug, Default)]
+pub struct ListenAddr(Mutex<Option<SocketAddr>>);
+
+impl ListenAddr {
+    fn set(&self, addr: Option<SocketAddr>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = addr;
+    }
+
+    fn get(&self) -> Option<SocketAddr> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Create or replace the bearer token; the reply holds it, the home only its hash.
 pub fn rotate_token(engine: &Engine) -> Result<TaxiiToken, ActionError> {
-    let raw: [u8; 32] = crate::home::random_bytes();
+    let raw: [u8; 32] = engine.rng().bytes();
     let token = format!("trellis-taxii-{}", data_encoding::BASE32_NOPAD.encode(&raw).to_ascii_lowercase());
     let hash = data_encoding::HEXLOWER.encode(&Sha256::digest(token.as_bytes()));
-    crate::home::write_secret_file(&engine.home.join(TOKEN_FILE), hash.as_bytes())
+    crate::home::write_secret_file(&engine.home().join(TOKEN_FILE), hash.as_bytes())
         .map_err(|e| ActionError::Internal(e.to_string()))?;
     tracing::info!("TAXII token rotated");
-    let listen = listening().lock().ok().and_then(|m| m.get(&engine.home).copied()).map(|a| a.to_string());
+    let listen = engine.taxii_addr().get().map(|a| a.to_string());
     Ok(TaxiiToken { token, listen })
 }
 
@@ -82,9 +91,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// Serve TAXII until `shutdown` resolves.
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: impl std::future::Future<Output = ()>) {
     if let Ok(a) = listener.local_addr() {
-        if let Ok(mut m) = listening().lock() {
-            m.insert(engine.home.clone(), a);
-        }
+        engine.taxii_addr().set(Some(a));
         tracing::info!(listen = %a, "TAXII 2.1 server listening");
     }
     let e = Arc::clone(&engine);
@@ -92,9 +99,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: impl st
         std::future::ready(handle(&e, &req))
     })
     .await;
-    if let Ok(mut m) = listening().lock() {
-        m.remove(&engine.home);
-    }
+    engine.taxii_addr().set(None);
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -132,7 +137,7 @@ fn handle(engine: &Engine, req: &Request<Incoming>) -> Reply {
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim);
     match bearer {
-        Some(t) if token_ok(&engine.home, t) => {}
+        Some(t) if token_ok(engine.home(), t) => {}
         _ => {
             return error(
                 StatusCode::UNAUTHORIZED,
@@ -204,7 +209,7 @@ fn collection_id(g: &GroupId) -> String {
 }
 
 fn collection(engine: &Engine, g: &GroupId) -> Option<Value> {
-    let name = engine.groups.read().ok()?.get(g)?.name().to_string();
+    let name = engine.groups().name(g)?;
     Some(json!({
         "id": collection_id(g),
         "title": name,

@@ -106,7 +106,7 @@ impl Engine {
     /// Queue priority of a message forwarded by `peer`: the trust of the org whose verified node
     /// binding that peer presented (0 for a peer that presented none).
     pub fn forwarder_trust(&self, peer: &PeerId) -> f64 {
-        let org = self.peer_orgs.lock().ok().and_then(|m| m.get(peer).copied());
+        let org = self.peer_book().org_of(peer);
         org.map(|o| self.trust_of(&o)).unwrap_or(0.0)
     }
 }

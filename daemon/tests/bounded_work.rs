@@ -126,7 +126,7 @@ async fn have_list_work_is_bounded() {
         .collect();
     let refs: Vec<_> =
         rows.iter().map(|(e, it)| (e.header.group, Kind::Advisory, e.header.sender, e.header.seq, e.id, it)).collect();
-    s.engine.store.insert_items(&refs).unwrap();
+    s.engine.store().insert_items(&refs).unwrap();
 
     // Over the bound: a 1 MiB request's worth of ranges is refused by the decoder.
     let attacker = OrgKeys::from_seeds([31; 32], [32; 32]);
@@ -152,7 +152,7 @@ async fn have_list_work_is_bounded() {
     let t = Instant::now();
     let index = HaveIndex::new(&have).unwrap();
     let limits = BatchLimits { max_items: SYNC_BATCH_ITEMS, max_bytes: 4 << 20, max_skipped: 10_000 };
-    let batch = s.engine.store.items_missing_from(&s.gid, &index, None, limits, |_| true).unwrap();
+    let batch = s.engine.store().items_missing_from(&s.gid, &index, None, limits, |_| true).unwrap();
     let first_ms = t.elapsed().as_secs_f64() * 1000.0;
     assert_eq!(batch.items.len(), SYNC_BATCH_ITEMS);
     assert!(batch.more);
@@ -161,7 +161,7 @@ async fn have_list_work_is_bounded() {
     // have-list, come too).
     let (mut total, mut next) = (batch.items.len(), batch.next);
     loop {
-        let b = s.engine.store.items_missing_from(&s.gid, &index, next, limits, |_| true).unwrap();
+        let b = s.engine.store().items_missing_from(&s.gid, &index, next, limits, |_| true).unwrap();
         total += b.items.len();
         if !b.more {
             break;
@@ -173,7 +173,7 @@ async fn have_list_work_is_bounded() {
     let all = vec![(s.member.org_id(), (0..4000u64).map(|i| (1 + 2 * i, 1 + 2 * i)).collect::<Vec<_>>())];
     let index = HaveIndex::new(&all).unwrap();
     let t = Instant::now();
-    let held = s.engine.store.items_missing_from(&s.gid, &index, None, limits, |_| true).unwrap();
+    let held = s.engine.store().items_missing_from(&s.gid, &index, None, limits, |_| true).unwrap();
     let held_ms = t.elapsed().as_secs_f64() * 1000.0;
     assert!(held.items.len() <= 10 && !held.more);
     assert!(held.examined <= 4000 + 10 + 1, "looked at {} entries", held.examined);
@@ -189,12 +189,12 @@ async fn concurrent_requests_per_peer_are_bounded() {
     let s = setup().await;
     let (p, q) = (PeerId::random(), PeerId::random());
     let mut slots: Vec<_> = (0..trellis_daemon::engine::sync::MAX_REQUESTS_PER_PEER)
-        .map(|_| s.engine.peer_limits.enter(p).expect("within the bound"))
+        .map(|_| s.engine.peer_limits().enter(p).expect("within the bound"))
         .collect();
-    assert!(s.engine.peer_limits.enter(p).is_none(), "one more concurrent request of one peer is refused");
-    let c = s.engine.peer_limits.enter(q).expect("another peer is served");
+    assert!(s.engine.peer_limits().enter(p).is_none(), "one more concurrent request of one peer is refused");
+    let c = s.engine.peer_limits().enter(q).expect("another peer is served");
     slots.pop();
-    assert!(s.engine.peer_limits.enter(p).is_some(), "a finished request frees its slot");
+    assert!(s.engine.peer_limits().enter(p).is_some(), "a finished request frees its slot");
     drop((slots, c));
 }
 
@@ -239,7 +239,7 @@ async fn forged_high_trust_flood_does_not_delay_an_honest_item() {
     let s = setup().await;
     let forger = PeerId::random();
     let honest_peer = PeerId::random();
-    s.engine.peer_orgs.lock().unwrap().insert(honest_peer, s.member.org_id());
+    s.engine.peer_book().bind(honest_peer, s.member.org_id());
     let queue = ValidationQueue::new(4096);
     let mut forged = envelope(&s.me, s.gid, 9_000, Tlp::Clear, &[], "forged").bytes;
     let last = forged.len() - 1;
@@ -286,7 +286,7 @@ async fn red_items_do_not_fill_a_sync_batch() {
         .zip(&items)
         .map(|(e, it)| (e.header.group, Kind::Advisory, e.header.sender, e.header.seq, e.id, it))
         .collect();
-    s.engine.store.insert_items(&refs).unwrap();
+    s.engine.store().insert_items(&refs).unwrap();
     // A requester of the member's org (through its node binding) that holds the founder's ops.
     let kp = libp2p::identity::Keypair::generate_ed25519();
     let peer = kp.public().to_peer_id();
@@ -335,7 +335,7 @@ async fn have_list_cpu() {
             .iter()
             .map(|(e, it)| (e.header.group, Kind::Advisory, e.header.sender, e.header.seq, e.id, it))
             .collect();
-        s.engine.store.insert_items(&refs).unwrap();
+        s.engine.store().insert_items(&refs).unwrap();
     }
     let limits = BatchLimits { max_items: SYNC_BATCH_ITEMS, max_bytes: 4 << 20, max_skipped: 10_000 };
     // Ranges that hold none of the stored items (even numbers), in reverse order.
@@ -347,19 +347,19 @@ async fn have_list_cpu() {
     held.extend((0..MAX_HAVE_RANGES as u64 - STORED).map(|i| (1_000_000 + 2 * i, 1_000_000 + 2 * i)));
     let all = vec![(s.member.org_id(), held)];
     let encoded = trellis_proto::wire::encode_request(&Request {
-        binding: s.engine.binding.clone(),
+        binding: s.engine.binding().clone(),
         body: RequestBody::Sync { group: s.gid, have: missing.clone(), after: None },
     });
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         let t = Instant::now();
         let index = trellis_proto::wire::decode_request(&encoded).map(|_| HaveIndex::new(&missing).unwrap()).unwrap();
-        let batch = s.engine.store.items_missing_from(&s.gid, &index, None, limits, |_| true).unwrap();
+        let batch = s.engine.store().items_missing_from(&s.gid, &index, None, limits, |_| true).unwrap();
         a.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(batch.items.len(), SYNC_BATCH_ITEMS);
         let t = Instant::now();
         let index = HaveIndex::new(&all).unwrap();
-        let batch = s.engine.store.items_missing_from(&s.gid, &index, None, limits, |_| true).unwrap();
+        let batch = s.engine.store().items_missing_from(&s.gid, &index, None, limits, |_| true).unwrap();
         b.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(batch.items.len() < 10);
     }
@@ -383,7 +383,7 @@ async fn a_local_store_failure_does_not_penalise_the_relay() {
     let env = envelope(&s.member, s.gid, 7, Tlp::Clear, &[], "a good item");
     let peer = PeerId::random();
     assert!(s.engine.prepare(&env.bytes, Origin::Gossip(peer)).is_ok(), "the item itself is fine");
-    s.engine.store.close();
+    s.engine.store().close();
     let r = s.engine.prepare(&env.bytes, Origin::Gossip(peer)).map(|_| trellis_daemon::engine::ingest::Outcome::Stored);
     assert!(matches!(r, Err(ProtoError::Local(_))), "{r:?}");
     assert_eq!(verdict(&r, Seen::of(&env.bytes)), MessageAcceptance::Ignore);
@@ -391,7 +391,7 @@ async fn a_local_store_failure_does_not_penalise_the_relay() {
     let s2 = setup().await;
     let env = envelope(&s2.member, s2.gid, 8, Tlp::Clear, &[], "another good item");
     let prepared = s2.engine.prepare(&env.bytes, Origin::Gossip(peer)).unwrap();
-    s2.engine.store.close();
+    s2.engine.store().close();
     let r = s2.engine.commit(vec![prepared]).pop().unwrap();
     assert!(matches!(r, Err(ProtoError::Local(_))), "{r:?}");
     assert_eq!(verdict(&r, Seen::Clear), MessageAcceptance::Ignore);

@@ -227,14 +227,14 @@ fn card(keys: &OrgKeys, name: &str) -> String {
 fn items_of(from: &Engine, gid: &GroupId) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for kind in [Kind::GroupOp, Kind::EpochKey, Kind::Advisory] {
-        for id in from.store.group_item_ids(gid, kind).unwrap() {
-            out.push(from.store.get_item(&id).unwrap().unwrap().bytes);
+        for id in from.store().group_item_ids(gid, kind).unwrap() {
+            out.push(from.store().get_item(&id).unwrap().unwrap().bytes);
         }
     }
     out
 }
 
-fn sync_into(to: &Engine, items: &[Vec<u8>]) {
+fn sync_into(to: &Arc<Engine>, items: &[Vec<u8>]) {
     let p = libp2p::identity::Keypair::generate_ed25519().public().to_peer_id();
     for _ in 0..items.len() + 1 {
         let stored =
@@ -292,9 +292,12 @@ async fn a_csaf_provider_is_followed_with_revisions_and_refusals() {
     provider.set("evd-uc-01-a-001.json.sha512", sha512_file(b"something else", "evd-uc-01-a-001.json"));
     provider.set("rhsa-2019_1862.json.asc", sign(&gen_key(2), &rhsa));
 
-    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let setup = trellis_daemon::engine::Setup {
+        evidence_policy: FetchPolicy { allow_private: true, ca_file: Some(ca_file.clone()) },
+        ..Default::default()
+    };
+    let (publisher, _, _) = common::offline_engine_with(dir.path(), "publisher", setup).await;
     let (reader, reader_keys, _) = common::offline_engine(dir.path(), "reader").await;
-    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file.clone()) };
     let gid = publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
     let token =
         publisher.invite("water", &card(&reader_keys, "reader"), trellis_proto::group::Role::Member).await.unwrap();
@@ -468,7 +471,14 @@ async fn an_osv_zip_is_followed_and_hostile_entries_are_refused() {
     let zip_path = dir.path().join("all.zip");
     std::fs::write(&zip_path, osv_zip(&records)).unwrap();
 
-    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let (ca_pem, chain, tls_key) = pki();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let setup = trellis_daemon::engine::Setup {
+        evidence_policy: FetchPolicy { allow_private: true, ca_file: Some(ca_file.clone()) },
+        ..Default::default()
+    };
+    let (publisher, _, _) = common::offline_engine_with(dir.path(), "publisher", setup).await;
     let (reader, reader_keys, _) = common::offline_engine(dir.path(), "reader").await;
     let gid = publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
     let token =
@@ -510,10 +520,6 @@ async fn an_osv_zip_is_followed_and_hostile_entries_are_refused() {
     assert!(by("DSA-3029-1").withdrawn.is_none());
 
     // The same archive at an https URL, as a second feed: nothing published twice; then 304.
-    let (ca_pem, chain, tls_key) = pki();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
-    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file) };
     let files: Files = Arc::default();
     files.lock().unwrap().insert("/PyPI/all.zip".into(), zip2);
     let port = server(files, chain, tls_key).await;
@@ -535,7 +541,14 @@ async fn an_osv_zip_is_followed_and_hostile_entries_are_refused() {
 async fn a_misp_feed_written_by_export_is_followed() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
-    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let (ca_pem, chain, tls_key) = pki();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let setup = trellis_daemon::engine::Setup {
+        evidence_policy: FetchPolicy { allow_private: true, ca_file: Some(ca_file.clone()) },
+        ..Default::default()
+    };
+    let (publisher, _, _) = common::offline_engine_with(dir.path(), "publisher", setup).await;
     let (reader, reader_keys, _) = common::offline_engine(dir.path(), "reader").await;
     publisher.create_group("source", trellis_proto::group::GroupKind::Sector).await.unwrap();
     let gid = publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
@@ -632,10 +645,6 @@ async fn a_misp_feed_written_by_export_is_followed() {
 
     // The same feed served over https: read the same way, named by its URL; the AMBER event
     // keeps the manifest from being cached, so it is looked at again next run.
-    let (ca_pem, chain, tls_key) = pki();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
-    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file) };
     let files: Files = Arc::default();
     for e in std::fs::read_dir(&feed_dir).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().to_string();
@@ -739,9 +748,12 @@ async fn a_taxii_collection_is_polled_with_added_after() {
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_pem).unwrap();
     let port = serve_with(handler, chain, tls_key).await;
-    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let setup = trellis_daemon::engine::Setup {
+        evidence_policy: FetchPolicy { allow_private: true, ca_file: Some(ca_file.clone()) },
+        ..Default::default()
+    };
+    let (publisher, _, _) = common::offline_engine_with(dir.path(), "publisher", setup).await;
     let (reader, reader_keys, _) = common::offline_engine(dir.path(), "reader").await;
-    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file) };
     let gid = publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
     let token =
         publisher.invite("water", &card(&reader_keys, "reader"), trellis_proto::group::Role::Member).await.unwrap();
@@ -762,7 +774,7 @@ async fn a_taxii_collection_is_polled_with_added_after() {
     assert!(r.error.as_deref().is_some_and(|e| e.contains("401")), "{r:?}");
     assert_eq!(publisher.feed_list().unwrap()[0].failures, 1);
     let mut registry = prometheus_client::registry::Registry::default();
-    publisher.metrics.register(&mut registry);
+    publisher.metrics().register(&mut registry);
     let text = trellis_daemon::metrics::render(&publisher, 0, &registry).await;
     assert!(text.contains(&format!("trellis_feed_failures{{feed=\"{}\"}} 1", wrong.id)), "{text}");
     assert!(text.contains(&format!("trellis_feed_runs_total{{feed=\"{}\",outcome=\"failed\"}} 1", wrong.id)), "{text}");
@@ -867,7 +879,14 @@ async fn another_nodes_taxii_server_is_followed() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
     let (source, _, _) = common::offline_engine(dir.path(), "source").await;
-    let (publisher, _, _) = common::offline_engine(dir.path(), "publisher").await;
+    let (ca_pem, chain, tls_key) = pki();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let setup = trellis_daemon::engine::Setup {
+        evidence_policy: FetchPolicy { allow_private: true, ca_file: Some(ca_file.clone()) },
+        ..Default::default()
+    };
+    let (publisher, _, _) = common::offline_engine_with(dir.path(), "publisher", setup).await;
     let upstream = source.create_group("up-stream", trellis_proto::group::GroupKind::Sector).await.unwrap();
     let mut ids = Vec::new();
     for f in ["osv-golang.json", "osv-synthetic-npm.json"] {
@@ -906,11 +925,7 @@ async fn another_nodes_taxii_server_is_followed() {
             .collect();
         (status, headers, raw[end + 4..].to_vec())
     });
-    let (ca_pem, chain, tls_key) = pki();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
     let port = serve_with(front, chain, tls_key).await;
-    *publisher.evidence_policy.write().unwrap() = FetchPolicy { allow_private: true, ca_file: Some(ca_file) };
     publisher.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
     let cid = trellis_proto::formats::name_uuid("trellis/taxii/collection", &upstream.to_text());
     let feed = publisher

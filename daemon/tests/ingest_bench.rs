@@ -43,11 +43,7 @@ const GROUP_COMMIT: usize = 64;
 /// A fresh engine and a pre-generated stream of GREEN 4 KiB advisories from its group's founder.
 async fn engine_and_stream(dir: &std::path::Path, n: usize) -> (Arc<Engine>, Vec<Vec<u8>>) {
     let (engine, keys, _binding, gid) = offline_engine(dir).await;
-    let key = {
-        let groups = engine.groups.read().unwrap();
-        let g = groups.get(&gid).unwrap();
-        open_genesis_key(&g.log.genesis, &keys).unwrap()
-    };
+    let key = engine.groups().with(&gid, |g| open_genesis_key(&g.log.genesis, &keys).unwrap()).unwrap();
     let summary = "x".repeat(3900);
     let stream = (0..n)
         .map(|i| {
@@ -235,7 +231,7 @@ async fn agree_on_100k_items_sync_bytes() {
     .unwrap();
     eprintln!("stored {ITEMS} items in {:.1} s", t.elapsed().as_secs_f64());
     // The peer holds exactly the same items: its request carries our own range vector.
-    let have = engine.store.seq_ranges(&gid).unwrap();
+    let have = engine.store().seq_ranges(&gid).unwrap();
     let request = Request { binding, body: RequestBody::Sync { group: gid, have: have.clone(), after: None } };
     let t = Instant::now();
     let index = trellis_proto::wire::HaveIndex::new(&have).unwrap();
@@ -244,7 +240,7 @@ async fn agree_on_100k_items_sync_bytes() {
         max_bytes: SYNC_BATCH_BYTES,
         max_skipped: SYNC_SCAN_ITEMS,
     };
-    let batch = engine.store.items_missing_from(&gid, &index, None, limits, |_| true).unwrap();
+    let batch = engine.store().items_missing_from(&gid, &index, None, limits, |_| true).unwrap();
     let (items, more, next) = (batch.items, batch.more, batch.next);
     let answer_ms = t.elapsed().as_secs_f64() * 1000.0;
     assert!(items.is_empty() && !more, "nodes that agree exchange no items");

@@ -42,12 +42,12 @@ fn card(keys: &OrgKeys, name: &str) -> String {
 
 /// Every group op `from` holds, as wire bytes, oldest first.
 fn ops_of(from: &Engine, gid: &GroupId) -> Vec<Vec<u8>> {
-    let ids = from.store.group_item_ids(gid, Kind::GroupOp).unwrap();
-    ids.iter().map(|id| from.store.get_item(id).unwrap().unwrap().bytes).collect()
+    let ids = from.store().group_item_ids(gid, Kind::GroupOp).unwrap();
+    ids.iter().map(|id| from.store().get_item(id).unwrap().unwrap().bytes).collect()
 }
 
 /// Hand `items` to `to` as a catch-up sync from one peer would, until nothing more goes in.
-fn sync_into(to: &Engine, items: &[Vec<u8>]) {
+fn sync_into(to: &Arc<Engine>, items: &[Vec<u8>]) {
     let p = peer();
     for _ in 0..items.len() + 1 {
         let stored = items
@@ -63,11 +63,11 @@ fn sync_into(to: &Engine, items: &[Vec<u8>]) {
 }
 
 fn heads(e: &Engine, gid: &GroupId) -> Vec<ItemId> {
-    e.groups.read().unwrap()[gid].state.heads.clone()
+    e.groups().with(gid, |g| g.state.heads.clone()).unwrap()
 }
 
 fn role_of(e: &Engine, gid: &GroupId, keys: &OrgKeys) -> Option<Role> {
-    e.groups.read().unwrap()[gid].state.role(&keys.org_id())
+    e.groups().with(gid, |g| g.state.role(&keys.org_id())).unwrap()
 }
 
 /// Issue 7: an invite made by an admin other than the founder. The newcomer's node cannot know
@@ -93,8 +93,8 @@ async fn an_invite_from_any_admin_works() {
     log.extend(ops_of(&a, &gid));
     sync_into(&c, &log);
     assert_eq!(role_of(&c, &gid, &c_keys), Some(Role::Member));
-    let (_, key) = c.groups.read().unwrap()[&gid].current_key().expect("the newcomer holds the current key");
-    assert_eq!(Some(key), f.groups.read().unwrap()[&gid].current_key().map(|k| k.1));
+    let (_, key) = c.groups().with(&gid, |g| g.current_key()).unwrap().expect("the newcomer holds the current key");
+    assert_eq!(Some(key), f.groups().with(&gid, |g| g.current_key()).unwrap().map(|k| k.1));
 }
 
 /// Issue 2: a reader floods membership ops it can never make. None is stored or relayed, the
@@ -107,7 +107,7 @@ async fn a_readers_flood_of_void_ops_is_refused() {
     let gid = f.create_group("water", trellis_proto::group::GroupKind::Sector).await.unwrap();
     let token = f.invite("water", &card(&r_keys, "reader"), trellis_proto::group::Role::Reader).await.unwrap();
     r.join(&token).await.unwrap();
-    let before = f.groups.read().unwrap()[&gid].log.len();
+    let before = f.groups().with(&gid, |g| g.log.len()).unwrap();
     let parents = heads(&f, &gid);
     let p = peer();
     for seq in 1..=2_000u64 {
@@ -119,7 +119,7 @@ async fn a_readers_flood_of_void_ops_is_refused() {
         let got = f.ingest(&env.bytes, Origin::Gossip(p));
         assert_eq!(got, Err(ProtoError::NotAnAdmin(r_keys.org_id())), "op {seq}");
     }
-    assert_eq!(f.groups.read().unwrap()[&gid].log.len(), before, "void ops were stored");
+    assert_eq!(f.groups().with(&gid, |g| g.log.len()).unwrap(), before, "void ops were stored");
     f.remove_member("water", &r_keys.org_id().to_text()).await.expect("the admin removes the flooding reader");
     assert_eq!(role_of(&f, &gid, &r_keys), None);
 }
@@ -134,10 +134,10 @@ async fn a_group_that_cannot_load_does_not_stop_a_start() {
         let (e, _, _) = common::offline_engine(dir.path(), "n").await;
         let good = e.create_group("good", trellis_proto::group::GroupKind::Sector).await.unwrap();
         let bad = e.create_group("bad", trellis_proto::group::GroupKind::Sector).await.unwrap();
-        let mut rec = e.store.groups().unwrap().into_iter().find(|(id, _)| *id == bad).unwrap().1;
+        let mut rec = e.store().groups().unwrap().into_iter().find(|(id, _)| *id == bad).unwrap().1;
         rec.genesis.sig.0[0] ^= 1;
-        e.store.put_group(&bad, &rec).unwrap();
-        e.store.close();
+        e.store().put_group(&bad, &rec).unwrap();
+        e.store().close();
         good
     };
     let identity = trellis_daemon::home::Identity::load(&home).unwrap();
@@ -180,11 +180,10 @@ async fn equivocating_twins_do_not_split_the_group() {
     // The twin is not a replay to be refused: it is kept.
     f.ingest(&t2.bytes, Origin::Gossip(p)).expect("the second twin is kept as evidence");
     assert_eq!(f.ingest(&t2.bytes, Origin::Gossip(p)), Ok(trellis_daemon::engine::ingest::Outcome::Duplicate));
-    {
-        let g = f.groups.read().unwrap();
+    f.groups().read(|g| {
         assert!(g[&gid].log.contains(&t1.id) && g[&gid].log.contains(&t2.id));
         assert!(g[&gid].state.pending.is_empty());
-    }
+    });
     // An op of another admin that follows the second twin is ordered, not pending.
     let (a, a_keys, _) = common::offline_engine(dir.path(), "other-admin").await;
     let _ = a;
@@ -194,11 +193,10 @@ async fn equivocating_twins_do_not_split_the_group() {
     };
     let env = clear(&f_keys, gid, 50, now_ms(), Payload::GroupOp(follows));
     f.ingest(&env.bytes, Origin::Sync(p)).unwrap();
-    {
-        let g = f.groups.read().unwrap();
+    f.groups().read(|g| {
         assert!(g[&gid].state.applied.contains(&env.id), "pending: {:?}", g[&gid].state.pending);
-    }
-    assert!(f.rejects.lock().unwrap().get("equivocation").copied().unwrap_or(0) >= 1);
+    });
+    assert!(f.reject_counts().get("equivocation").copied().unwrap_or(0) >= 1);
 
     // A node that got only the first twin (by sequence-range sync, which never carries the
     // second) learns it lacks a parent, and a peer answers for it by id: group ops of that
@@ -208,7 +206,7 @@ async fn equivocating_twins_do_not_split_the_group() {
     b.join(&token).await.unwrap();
     let held: Vec<Vec<u8>> = ops_of(&f, &gid).into_iter().filter(|bytes| bytes != &t2.bytes).collect();
     sync_into(&b, &held);
-    let missing = b.groups.read().unwrap()[&gid].log.missing_parents(64);
+    let missing = b.groups().with(&gid, |g| g.log.missing_parents(64)).unwrap();
     assert_eq!(missing, vec![t2.id], "the op following the second twin waits for it");
     let b_peer =
         libp2p::identity::PublicKey::try_decode_protobuf(&b_binding.binding.transport_key).unwrap().to_peer_id();
@@ -229,9 +227,10 @@ async fn equivocating_twins_do_not_split_the_group() {
     let trellis_daemon::wire::Response::Items { items, .. } = f.answer(b_peer, request) else { panic!("refused") };
     assert_eq!(items, vec![t2.bytes.clone()], "only the asked group op comes back");
     sync_into(&b, &items);
-    let g = b.groups.read().unwrap();
-    assert!(g[&gid].log.missing_parents(64).is_empty());
-    assert!(g[&gid].state.pending.is_empty());
+    b.groups().read(|g| {
+        assert!(g[&gid].log.missing_parents(64).is_empty());
+        assert!(g[&gid].state.pending.is_empty());
+    });
 }
 
 /// Issue 10: a holder of a stolen signing key publishes a second revocation that moves the
@@ -254,5 +253,5 @@ async fn the_earliest_revocation_wins() {
     f.ingest(&clear(&m_keys, gid, 2, now - 500, rev(now + 365 * 86_400_000)).bytes, Origin::Gossip(p)).unwrap();
     let forged = clear(&m_keys, gid, 3, now - 30_000, common::advisory_payload("forged", "after the revocation"));
     assert_eq!(f.ingest(&forged.bytes, Origin::Gossip(p)), Err(ProtoError::ExpiredKey));
-    assert_eq!(f.revoked.lock().unwrap()[&m_keys.org_id()], now - 60_000);
+    assert_eq!(f.revoked_from(&m_keys.org_id()), Some(now - 60_000));
 }

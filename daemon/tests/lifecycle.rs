@@ -30,15 +30,15 @@ fn card(keys: &OrgKeys, name: &str) -> String {
 fn items_of(from: &Engine, gid: &GroupId) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for kind in [Kind::GroupOp, Kind::EpochKey, Kind::Advisory] {
-        for id in from.store.group_item_ids(gid, kind).unwrap() {
-            out.push(from.store.get_item(&id).unwrap().unwrap().bytes);
+        for id in from.store().group_item_ids(gid, kind).unwrap() {
+            out.push(from.store().get_item(&id).unwrap().unwrap().bytes);
         }
     }
     out
 }
 
 /// Hand `items` to `to` as a catch-up sync would, until nothing more goes in.
-fn sync_into(to: &Engine, items: &[Vec<u8>]) {
+fn sync_into(to: &Arc<Engine>, items: &[Vec<u8>]) {
     let p = peer();
     for _ in 0..items.len() + 1 {
         let stored =
@@ -60,7 +60,7 @@ fn signed_revision(
     rev: Revision,
 ) -> Envelope {
     let payload = Payload::Revision(rev);
-    let epoch = e.groups.read().unwrap()[&gid].state.epoch();
+    let epoch = e.groups().with(&gid, |g| g.state.epoch()).unwrap();
     Envelope::build(
         keys,
         &PublishRequest {
@@ -194,7 +194,7 @@ async fn only_the_publisher_may_revise_on_every_node() {
         Err(ProtoError::BadRevision(why)) => assert!(why.contains("only the publisher"), "{why}"),
         other => panic!("a non-publisher's revision must be refused, got {other:?}"),
     }
-    assert!(n.observer.store.get_item(&env.id).unwrap().is_none(), "nothing stored");
+    assert!(n.observer.store().get_item(&env.id).unwrap().is_none(), "nothing stored");
     let v = n.observer.advisory(&id.to_text()).unwrap();
     assert_eq!((v.revision, v.withdrawn.clone(), v.title.as_str()), (1, None, "ws DoS"));
 
@@ -221,7 +221,7 @@ async fn only_the_publisher_may_revise_on_every_node() {
 async fn equivocation_and_a_looser_label_are_resolved_the_same_everywhere() {
     let n = net().await;
     let id = n.publisher.publish_advisory(&ws_advisory("green")).await.unwrap();
-    let key = n.publisher.groups.read().unwrap()[&n.gid].current_key().unwrap().1;
+    let key = n.publisher.groups().with(&n.gid, |g| g.current_key()).unwrap().unwrap().1;
     let rev = |title: &str| Revision {
         original: id,
         revision: 2,
@@ -236,7 +236,7 @@ async fn equivocation_and_a_looser_label_are_resolved_the_same_everywhere() {
     let loose = signed_revision(&n.publisher, &n.publisher_keys, n.gid, 52, Tlp::Clear, None, rev("loose"));
     let mut all = items_of(&n.publisher, &n.gid);
     all.retain(|x| Envelope::decode(x).unwrap().header.kind != Kind::Advisory);
-    let original = n.publisher.store.get_item(&id).unwrap().unwrap().bytes;
+    let original = n.publisher.store().get_item(&id).unwrap().unwrap().bytes;
 
     // The member gets them in one order, the observer in the other.
     sync_into(&n.member, &all);
@@ -258,7 +258,7 @@ async fn equivocation_and_a_looser_label_are_resolved_the_same_everywhere() {
         assert_eq!(h.versions.iter().filter(|v| v.outvoted).count(), 1);
     }
     // Counted where the second twin arrived after the first was stored with its original.
-    assert_eq!(n.member.rejects.lock().unwrap().get("revision_equivocation"), Some(&1));
+    assert_eq!(n.member.reject_counts().get("revision_equivocation"), Some(&1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

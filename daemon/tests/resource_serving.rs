@@ -24,11 +24,11 @@ fn peer_of(binding: &trellis_proto::keys::SignedNodeBinding) -> libp2p::PeerId {
 }
 
 fn items_of(from: &Engine, gid: &GroupId, kind: Kind) -> Vec<Vec<u8>> {
-    from.store
+    from.store()
         .group_item_ids(gid, kind)
         .unwrap()
         .iter()
-        .map(|id| from.store.get_item(id).unwrap().unwrap().bytes)
+        .map(|id| from.store().get_item(id).unwrap().unwrap().bytes)
         .collect()
 }
 
@@ -59,7 +59,7 @@ async fn chunks_go_to_members_only_and_only_as_published() {
         file_name: Some("pack.bin".into()),
     };
     let id: ItemId = f.publish_resource(&req, Some(file.clone())).await.unwrap();
-    let (_, payload) = f.store.get_item(&id).unwrap().unwrap().open().unwrap();
+    let (_, payload) = f.store().get_item(&id).unwrap().unwrap().open().unwrap();
     let Payload::Resource(r) = payload else { panic!("not a resource") };
     let doc = ResourceDoc::from_item(&r).unwrap().unwrap();
     let f_ref = doc.file.unwrap();

@@ -177,7 +177,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         }
         (Method::POST, ["v1", "advisories"]) => match body::<PublishAdvisory>(req).await {
             Ok(b) => {
-                let started = crate::home::now_ms();
+                let started = engine.clock().now_ms();
                 match engine.publish_advisory(&b).await {
                     Ok(id) => published(&engine, &b.group, id, started).await,
                     Err(e) => action_error(e),
@@ -194,7 +194,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
             let id = id.to_string();
             match body::<super::types::ReviseAdvisory>(req).await {
                 Ok(b) => {
-                    let started = crate::home::now_ms();
+                    let started = engine.clock().now_ms();
                     match engine.revise_advisory(&id, &b).await {
                         Ok(new) => match engine.advisory(&new.to_text()) {
                             Ok(v) => published(&engine, &v.group, new, started).await,
@@ -254,7 +254,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::GET, ["v1", "groups", g, "concentration"]) => reply(engine.concentration(g)),
         (Method::POST, ["v1", "advisories", "import"]) => match body::<super::types::ImportAdvisory>(req).await {
             Ok(b) => {
-                let started = crate::home::now_ms();
+                let started = engine.clock().now_ms();
                 match engine.import_advisory(&b).await {
                     Ok(id) => published(&engine, &b.group, id, started).await,
                     Err(e) => action_error(e),
@@ -300,7 +300,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::GET, ["v1", "groups", g, "invite-links"]) => reply(engine.invite_links(g)),
         (Method::POST, ["v1", "invite-links", id, "revoke"]) => reply(engine.revoke_invite_link(id).await),
         (Method::POST, ["v1", "shutdown"]) => {
-            engine.stop.notify_one();
+            engine.stop().notify_one();
             json(&super::types::Stopping { pid: std::process::id() })
         }
         (Method::GET, ["v1", "feeds"]) => reply(engine.feed_list()),
@@ -323,7 +323,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
 /// The reply to a publish: the item, its group as resolved, the peers it went to, and whether
 /// it was already stored before this request (an idempotent retry).
 async fn published(engine: &Engine, group: &str, id: trellis_proto::ItemId, started_ms: u64) -> Response<Body> {
-    let existing = matches!(engine.store.get_item(&id), Ok(Some(item)) if item.received_ms < started_ms);
+    let existing = matches!(engine.store().get_item(&id), Ok(Some(item)) if item.received_ms < started_ms);
     let info = match engine.resolve_group(group) {
         Ok(gid) => engine.group_info(&gid).await,
         Err(_) => None,
@@ -349,7 +349,7 @@ fn events(engine: Arc<Engine>, group: Option<String>) -> Response<Body> {
         Ok(f) => f.map(|g| g.to_text()),
         Err(e) => return action_error(e),
     };
-    let rx = engine.events.subscribe();
+    let rx = engine.events().subscribe();
     let stream = futures::stream::unfold((rx, filter), |(mut rx, filter)| async move {
         loop {
             match rx.recv().await {

@@ -2,7 +2,8 @@
 //! creates goes the same way (docs/ARCHITECTURE.md, "Publish"): build, sign and encrypt → commit to the
 //! store (only then is it acknowledged) → apply locally → gossip.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use libp2p::Multiaddr;
 use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
@@ -15,15 +16,48 @@ use super::ingest::Origin;
 use super::{ActionError, Engine};
 use crate::api::types::{GroupInfo, PublishAdvisory};
 use crate::groups::GroupRuntime;
-use crate::home::{now_ms, random_bytes};
 use crate::store::{GroupRecord, Inserted, Readable, StoredItem};
 
 fn bad(msg: impl Into<String>) -> ActionError {
     ActionError::BadRequest(msg.into())
 }
 
-fn lock<T>(_: T) -> ActionError {
-    ActionError::Internal("lock poisoned".into())
+/// This org's published advisories and the turns of publishing (an owner: private locks; see
+/// `publish_payload`).
+///
+/// Poisoning: the digest index is a cache of what the store holds; a poisoned lock is recovered
+/// by emptying it, and the next look-up in a group reads it again from the store. The numbering
+/// lock guards no data (it orders the numbering, building and storing of this org's items), so
+/// it is recovered as it is.
+#[derive(Debug, Default)]
+pub struct Publications {
+    /// Digests of the advisories this org published, per group (filled from the store the first
+    /// time a group is published to), so publishing the same advisory again finds the stored item.
+    published: Mutex<HashMap<GroupId, HashMap<[u8; 32], ItemId>>>,
+    /// Held from the look-up in `published` until a new advisory is stored and remembered
+    /// there, so two identical publishes at once make one item, not two.
+    advisory_turn: tokio::sync::Mutex<()>,
+    /// Held while one of this org's items is numbered, built and stored, so its sequence
+    /// numbers in a group have no gaps (see `publish_payload`).
+    sequencer: Mutex<()>,
+}
+
+impl Publications {
+    fn published(&self) -> MutexGuard<'_, HashMap<GroupId, HashMap<[u8; 32], ItemId>>> {
+        match self.published.lock() {
+            Ok(p) => p,
+            Err(poisoned) => {
+                let mut p = poisoned.into_inner();
+                p.clear();
+                self.published.clear_poison();
+                p
+            }
+        }
+    }
+
+    fn numbering(&self) -> MutexGuard<'_, ()> {
+        self.sequencer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Who may read an item being published.
@@ -48,29 +82,28 @@ impl Engine {
                  (e.g. \"water-utilities\")"
             )));
         }
-        {
-            let groups = self.groups.read().map_err(lock)?;
-            if let Some(g) = groups.values().find(|g| same_name(g.name(), name)) {
-                return Err(ActionError::Conflict(format!(
-                    "this node is already in a group named {name:?} ({}); names are unique on a node: pick another name",
-                    self.describe_group(g)
-                )));
-            }
-        }
-        let key: [u8; 32] = random_bytes();
-        let genesis = {
-            let ident = self.identity.read().map_err(lock)?;
-            SignedGenesis::create(&ident.keys, name, kind, now_ms(), random_bytes(), &key, random_bytes())
-                .map_err(|e| bad(e.to_string()))?
-        };
+        self.groups.read(|groups| match groups.values().find(|g| same_name(g.name(), name)) {
+            Some(g) => Err(ActionError::Conflict(format!(
+                "this node is already in a group named {name:?} ({}); names are unique on a node: pick another name",
+                self.describe_group(g)
+            ))),
+            None => Ok(()),
+        })?;
+        let key: [u8; 32] = self.rng.bytes();
+        let now = self.clock.now_ms();
+        let (nonce, seed) = (self.rng.bytes(), self.rng.bytes());
+        let genesis = self
+            .identity
+            .with_keys(|keys| SignedGenesis::create(keys, name, kind, now, nonce, &key, seed))
+            .map_err(|e| bad(e.to_string()))?;
         let id = genesis.group_id();
-        let rec = GroupRecord { genesis, joined_ms: now_ms(), epoch_keys: vec![] };
-        let rt = {
-            let ident = self.identity.read().map_err(lock)?;
-            GroupRuntime::from_record(&rec, &ident.keys).map_err(|e| ActionError::Internal(e.to_string()))?
-        };
+        let rec = GroupRecord { genesis, joined_ms: now, epoch_keys: vec![] };
+        let rt = self
+            .identity
+            .with_keys(|keys| GroupRuntime::from_record(&rec, keys))
+            .map_err(|e| ActionError::Internal(e.to_string()))?;
         self.store.put_group(&id, &rt.record())?;
-        self.groups.write().map_err(lock)?.insert(id, rt);
+        self.groups.insert(rt);
         self.node.subscribe(id).await;
         tracing::info!(group = %id.short(), "group created");
         Ok(id)
@@ -80,10 +113,7 @@ impl Engine {
     /// connects, and in contact cards from now on. Returns the new name.
     pub fn rename(&self, name: &str) -> Result<String, ActionError> {
         let name = trellis_api::names::check_org_name(name).map_err(bad)?;
-        let mut ident = self.identity.write().map_err(lock)?;
-        let old = std::mem::replace(&mut ident.name, name.clone());
-        if let Err(e) = ident.save(&self.home) {
-            ident.name = old;
+        if let Err(e) = self.identity.rename(name.clone(), &self.home) {
             return Err(ActionError::Internal(format!("the new name could not be saved: {e}")));
         }
         tracing::info!(%name, "organization renamed");
@@ -93,11 +123,10 @@ impl Engine {
     /// Admit the org of `card` with `role`; returns the invite token for it.
     pub async fn invite(self: &Arc<Self>, group: &str, card: &str, role: Role) -> Result<String, ActionError> {
         let gid = self.resolve_group(group)?;
-        let card = ContactCard::parse(card, now_ms()).map_err(|e| bad(e.to_string()))?;
+        let card = ContactCard::parse(card, self.clock.now_ms()).map_err(|e| bad(e.to_string()))?;
         let me = self.me();
-        let (parents, share, genesis) = {
-            let groups = self.groups.read().map_err(lock)?;
-            let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        let share_seed = self.rng.bytes();
+        let (parents, share, genesis) = self.with_group(&gid, |g| {
             if !g.state.is_admin(&me) {
                 return Err(bad(format!(
                     "only an admin of {} can invite; ask one of: {}",
@@ -117,13 +146,12 @@ impl Engine {
                 .keys
                 .get(&epoch.key_id)
                 .ok_or_else(|| bad("this node does not hold the group's current key yet; wait for sync and retry"))?;
-            let (share, unusable) =
-                seal_epoch_key(&gid, key, &[(card.org(), card.bundle.bundle.x25519)], random_bytes());
+            let (share, unusable) = seal_epoch_key(&gid, key, &[(card.org(), card.bundle.bundle.x25519)], share_seed);
             if !unusable.is_empty() {
                 return Err(bad("cannot seal the group key to this card's encryption key"));
             }
-            (g.state.heads.clone(), share, g.log.genesis.clone())
-        };
+            Ok((g.state.heads.clone(), share, g.log.genesis.clone()))
+        })?;
         self.remember_name(card.org(), &card.name);
         let op = GroupOp { parents, action: OpAction::Add { member: card.bundle.clone(), role, share: Some(share) } };
         let (_, bytes) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
@@ -142,8 +170,7 @@ impl Engine {
     pub async fn join(self: &Arc<Self>, token: &str) -> Result<GroupInfo, ActionError> {
         let me = self.me();
         let inv = Invite::parse(token, &me).map_err(|e| bad(e.to_string()))?;
-        {
-            let groups = self.groups.read().map_err(lock)?;
+        self.groups.read(|groups| {
             let name = inv.invite.genesis.genesis.name.as_str();
             if let Some(g) = groups.get(&inv.group) {
                 return Err(ActionError::Conflict(format!("this node is already in group {}", self.describe_group(g))));
@@ -165,13 +192,13 @@ impl Engine {
                     inv.invite.genesis.founder().fingerprint()
                 )));
             }
-        }
-        let rec = GroupRecord { genesis: inv.invite.genesis.clone(), joined_ms: now_ms(), epoch_keys: vec![] };
-        let rt = {
-            let ident = self.identity.read().map_err(lock)?;
-            GroupRuntime::from_record(&rec, &ident.keys).map_err(|e| bad(e.to_string()))?
-        };
-        self.groups.write().map_err(lock)?.insert(inv.group, rt);
+            Ok(())
+        })?;
+        let rec =
+            GroupRecord { genesis: inv.invite.genesis.clone(), joined_ms: self.clock.now_ms(), epoch_keys: vec![] };
+        let rt =
+            self.identity.with_keys(|keys| GroupRuntime::from_record(&rec, keys)).map_err(|e| bad(e.to_string()))?;
+        self.groups.insert(rt);
         // The Add op admits us (once its ancestors arrive by sync) and carries our key share. Any
         // admin may have made it. If it is refused, the group is forgotten again, so the same
         // token or another one can be used later.
@@ -182,14 +209,14 @@ impl Engine {
             .map_err(|e| ActionError::Internal(e.to_string()))
             .and_then(|r| r.map_err(|e| bad(format!("the invite's membership op was refused: {e}"))))
             .and_then(|_| {
-                let record = self.groups.read().map_err(lock)?.get(&inv.group).map(|g| g.record());
+                let record = self.groups.with(&inv.group, |g| g.record());
                 match record {
                     Some(rec) => self.store.put_group(&inv.group, &rec).map_err(ActionError::from),
                     None => Err(ActionError::Internal("group vanished while joining".into())),
                 }
             });
         if let Err(e) = ingested {
-            self.groups.write().map_err(lock)?.remove(&inv.group);
+            self.groups.remove(&inv.group);
             return Err(e);
         }
         self.node.subscribe(inv.group).await;
@@ -223,7 +250,7 @@ impl Engine {
     pub async fn publish_advisory(self: &Arc<Self>, req: &PublishAdvisory) -> Result<ItemId, ActionError> {
         let gid = self.resolve_group(&req.group)?;
         let tlp = req.tlp;
-        let advisory = advisory_from_request(req)?;
+        let advisory = advisory_from_request(req, self.clock.now_ms())?;
         let audience = match tlp {
             Tlp::Clear => Audience::Clear,
             Tlp::Green => {
@@ -254,7 +281,7 @@ impl Engine {
             self.refuse_void_op(&gid, op)?;
         }
         let one_at_a_time = match &payload {
-            Payload::Advisory(_) => Some(self.publishing_advisory.lock().await),
+            Payload::Advisory(_) => Some(self.publications.advisory_turn.lock().await),
             _ => None,
         };
         if let Payload::Advisory(adv) = &payload
@@ -267,9 +294,7 @@ impl Engine {
             self.send_stored(gid, tlp, kind, id, &bytes).await?;
             return Ok((id, bytes));
         }
-        let (epoch, group_key, to) = {
-            let groups = self.groups.read().map_err(lock)?;
-            let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        let (epoch, group_key, to) = self.with_group(&gid, |g| {
             match g.state.role(&me) {
                 None => {
                     return Err(bad(format!(
@@ -309,8 +334,8 @@ impl Engine {
                 }
                 _ => Vec::new(),
             };
-            (g.state.epoch(), group_key, to)
-        };
+            Ok((g.state.epoch(), group_key, to))
+        })?;
         let this = Arc::clone(self);
         let payload2 = payload.clone();
         // Signing and sealing (one HPKE seal per AMBER recipient) happen before the write
@@ -320,7 +345,7 @@ impl Engine {
         // ours that came back by sync (a restored home) is a conflict, and the next number is
         // tried.
         let result = tokio::task::spawn_blocking(move || {
-            let _numbering = this.sequencer.lock().map_err(lock)?;
+            let _numbering = this.publications.numbering();
             for _ in 0..8 {
                 let seq = this.store.next_own_seq(&gid, &me)?;
                 let recipients = match (&group_key, to.is_empty()) {
@@ -328,26 +353,30 @@ impl Engine {
                     (None, false) => Recipients::Sealed { to: &to },
                     (None, true) => Recipients::Clear,
                 };
-                let ident = this.identity.read().map_err(|_| bad("lock"))?;
                 let rand = EnvelopeRandomness {
-                    nonce: random_bytes(),
-                    content_key: random_bytes(),
-                    hpke_seed: random_bytes(),
+                    nonce: this.rng.bytes(),
+                    content_key: this.rng.bytes(),
+                    hpke_seed: this.rng.bytes(),
                 };
-                let env = Envelope::build(
-                    &ident.keys,
-                    &PublishRequest {
-                        group: gid,
-                        epoch,
-                        seq,
-                        timestamp_ms: now_ms(),
-                        tlp,
-                        payload: &payload2,
-                        recipients,
-                    },
-                    &rand,
-                )
-                .map_err(|e| bad(e.to_string()))?;
+                let timestamp_ms = this.clock.now_ms();
+                let env = this
+                    .identity
+                    .with_keys(|keys| {
+                        Envelope::build(
+                            keys,
+                            &PublishRequest {
+                                group: gid,
+                                epoch,
+                                seq,
+                                timestamp_ms,
+                                tlp,
+                                payload: &payload2,
+                                recipients,
+                            },
+                            &rand,
+                        )
+                    })
+                    .map_err(|e| bad(e.to_string()))?;
                 let readable = match &env.body {
                     trellis_proto::Body::Clear(_) => Readable::Clear,
                     trellis_proto::Body::Group { .. } => {
@@ -355,7 +384,7 @@ impl Engine {
                     }
                     trellis_proto::Body::Sealed { .. } => Readable::Key(BodyKey::Content(rand.content_key)),
                 };
-                let item = StoredItem { bytes: env.bytes.clone(), received_ms: now_ms(), readable };
+                let item = StoredItem { bytes: env.bytes.clone(), received_ms: timestamp_ms, readable };
                 match this.store.insert_item(&gid, env.header.kind, &me, seq, &env.id, &item)? {
                     Inserted::New | Inserted::Duplicate => return Ok::<_, ActionError>(env.id),
                     Inserted::SeqConflict => continue,
@@ -424,13 +453,13 @@ impl Engine {
         audience: &Audience,
     ) -> Result<Option<(ItemId, Vec<u8>)>, ActionError> {
         let me = self.me();
-        let epoch = self.groups.read().map_err(lock)?.get(gid).map(|g| g.state.epoch()).unwrap_or(0);
+        let epoch = self.groups.with(gid, |g| g.state.epoch()).unwrap_or(0);
         let readers = match audience {
             Audience::Orgs(o) => o.iter().copied().chain(std::iter::once(me)).collect(),
             _ => Vec::new(),
         };
         let wanted = advisory_digest(tlp, epoch, readers, adv);
-        let known = self.published.lock().map_err(lock)?.get(gid).map(|m| m.get(&wanted).copied());
+        let known = self.publications.published().get(gid).map(|m| m.get(&wanted).copied());
         let found = match known {
             Some(found) => found,
             None => {
@@ -447,7 +476,7 @@ impl Engine {
                     }
                 }
                 let found = index.get(&wanted).copied();
-                self.published.lock().map_err(lock)?.insert(*gid, index);
+                self.publications.published().insert(*gid, index);
                 found
             }
         };
@@ -457,9 +486,7 @@ impl Engine {
 
     /// Remember an advisory this org just published, for [`Engine::same_advisory`].
     fn remember_published(&self, gid: &GroupId, env: &Envelope, adv: &Advisory) {
-        if let Ok(mut p) = self.published.lock()
-            && let Some(index) = p.get_mut(gid)
-        {
+        if let Some(index) = self.publications.published().get_mut(gid) {
             index.insert(advisory_digest(env.header.tlp, env.header.epoch, env.recipients(), adv), env.id);
         }
     }
@@ -469,17 +496,16 @@ impl Engine {
     /// error. An op published anyway would be stored and gossiped, and then change nothing.
     fn refuse_void_op(&self, gid: &GroupId, op: &GroupOp) -> Result<(), ActionError> {
         let me = self.me();
-        let groups = self.groups.read().map_err(lock)?;
-        let g = groups.get(gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
-        let mut log = g.log.clone();
+        let now = self.clock.now_ms();
+        let (mut log, name) = self.with_group(gid, |g| Ok((g.log.clone(), g.name().to_string())))?;
         // The op's real id is the hash of its envelope, which does not exist yet; any id not in
         // the log stands for it. Its parents are the current heads, so it comes last in the
         // order whatever its id.
-        let probe = ItemId(trellis_proto::ids::tagged_hash("trellis/probe-op", &[&now_ms().to_be_bytes()]));
+        let probe = ItemId(trellis_proto::ids::tagged_hash("trellis/probe-op", &[&now.to_be_bytes()]));
         log.insert(trellis_proto::group::LogOp {
             id: probe,
             author: me,
-            timestamp_ms: now_ms(),
+            timestamp_ms: now,
             seq: u64::MAX,
             op: op.clone(),
         })
@@ -487,8 +513,7 @@ impl Engine {
         let state = log.compute();
         if let Some(why) = state.void.get(&probe) {
             return Err(ActionError::Conflict(format!(
-                "refused, nothing was published: the group rules would void this change in {} ({why})",
-                g.name()
+                "refused, nothing was published: the group rules would void this change in {name} ({why})"
             )));
         }
         Ok(())
@@ -502,15 +527,15 @@ impl Engine {
         if !to.is_empty() {
             return to.iter().map(|t| self.resolve_member(gid, t)).collect();
         }
-        let groups = self.groups.read().map_err(lock)?;
-        let g = groups.get(gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
-        if g.log.genesis.genesis.kind == GroupKind::SupplyChain {
-            return Ok(g.state.admins());
-        }
-        Err(bad(format!(
-            "{} needs recipients: add --to ORG (a member's fingerprint or id); only supply-chain channels default to their admins",
-            tlp.label()
-        )))
+        self.with_group(gid, |g| {
+            if g.log.genesis.genesis.kind == GroupKind::SupplyChain {
+                return Ok(g.state.admins());
+            }
+            Err(bad(format!(
+                "{} needs recipients: add --to ORG (a member's fingerprint or id); only supply-chain channels default to their admins",
+                tlp.label()
+            )))
+        })
     }
 
     /// Send an envelope to every connected node of each recipient; returns the orgs reached.
@@ -726,7 +751,7 @@ pub(crate) fn check_reference(r: &str) -> Result<(), ActionError> {
     Ok(())
 }
 
-fn advisory_from_request(req: &PublishAdvisory) -> Result<Advisory, ActionError> {
+fn advisory_from_request(req: &PublishAdvisory, now: u64) -> Result<Advisory, ActionError> {
     if req.title.trim().is_empty() {
         return Err(bad("an advisory needs a title (--title)"));
     }
@@ -745,7 +770,6 @@ fn advisory_from_request(req: &PublishAdvisory) -> Result<Advisory, ActionError>
         check_reference(r)?;
     }
     let affected = req.affects.iter().map(|a| parse_affects(a)).collect::<Result<Vec<_>, _>>()?;
-    let now = now_ms();
     let adv = Advisory {
         reference_id: String::new(),
         title: req.title.trim().to_string(),

@@ -5,6 +5,8 @@
 //! signature, sender membership at this point of the log, then replay (persistent), then
 //! decryption. How each outcome maps to a gossipsub verdict is `crate::validation::verdict`.
 
+use std::sync::Arc;
+
 use libp2p::PeerId;
 use trellis_proto::envelope::Envelope;
 use trellis_proto::group::{LogOp, NewEpochKey};
@@ -13,7 +15,6 @@ use trellis_proto::{Kind, Payload, ProtoError, Tlp, codec};
 
 use super::Engine;
 use crate::api::types::Event;
-use crate::home::now_ms;
 use crate::store::{Inserted, Readable, StoredItem};
 
 /// How an item reached us.
@@ -90,7 +91,7 @@ fn decode_clear(env: &Envelope) -> Option<Payload> {
 
 impl Engine {
     /// Validate, store and act on one envelope.
-    pub fn ingest(&self, bytes: &[u8], origin: Origin) -> Result<Outcome, ProtoError> {
+    pub fn ingest(self: &Arc<Self>, bytes: &[u8], origin: Origin) -> Result<Outcome, ProtoError> {
         let prepared = match self.prepare(bytes, origin) {
             Err(ProtoError::Duplicate) => return Ok(Outcome::Duplicate),
             other => other?,
@@ -129,7 +130,7 @@ impl Engine {
     pub fn prepare(&self, bytes: &[u8], origin: Origin) -> Result<Prepared, ProtoError> {
         let env = Envelope::decode(bytes)?;
         let group = env.header.group;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if env.header.timestamp_ms > now + MAX_CLOCK_SKEW_MS {
             return Err(ProtoError::FromTheFuture);
         }
@@ -152,30 +153,27 @@ impl Engine {
                 }
                 return Err(ProtoError::OverQuota);
             }
-            let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
-            let g = groups.get(&group).ok_or(ProtoError::UnknownGroup(group))?;
-            env.verify_signature()?;
-            // §2.6: a revoked signing key signs nothing from its revocation time on (the
-            // revocation itself, signed by that key, is of course accepted).
-            if env.header.kind != Kind::Revocation
-                && self
-                    .revoked
-                    .lock()
-                    .ok()
-                    .and_then(|r| r.get(&env.header.sender).copied())
-                    .is_some_and(|t| env.header.timestamp_ms >= t)
-            {
-                return Err(ProtoError::ExpiredKey);
-            }
-            // Ops of a departed member still go to the log rules (§6.5), which void them unless
-            // they were concurrent with its removal: two admins who removed each other while
-            // partitioned must each accept the other's op to converge.
-            // The Add op of the invite we joined with is checked when its ancestors arrive: the
-            // inviter may be any admin, which a genesis-only view cannot know yet (§6.3).
-            let departed_op = env.header.kind == Kind::GroupOp && g.state.departed.contains_key(&env.header.sender);
-            if !departed_op && origin != Origin::Invite {
-                g.state.check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
-            }
+            let checked = self.groups.with(&group, |g| {
+                env.verify_signature()?;
+                // §2.6: a revoked signing key signs nothing from its revocation time on (the
+                // revocation itself, signed by that key, is of course accepted).
+                if env.header.kind != Kind::Revocation
+                    && self.trust.revoked_from(&env.header.sender).is_some_and(|t| env.header.timestamp_ms >= t)
+                {
+                    return Err(ProtoError::ExpiredKey);
+                }
+                // Ops of a departed member still go to the log rules (§6.5), which void them unless
+                // they were concurrent with its removal: two admins who removed each other while
+                // partitioned must each accept the other's op to converge.
+                // The Add op of the invite we joined with is checked when its ancestors arrive: the
+                // inviter may be any admin, which a genesis-only view cannot know yet (§6.3).
+                let departed_op = env.header.kind == Kind::GroupOp && g.state.departed.contains_key(&env.header.sender);
+                if !departed_op && origin != Origin::Invite {
+                    g.state.check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
+                }
+                Ok(())
+            });
+            checked.unwrap_or(Err(ProtoError::UnknownGroup(group)))?;
         }
         // Replays and duplicates are known from a read of the replay index, before any decryption
         // and without the write lock (the storing transaction checks again, atomically).
@@ -185,8 +183,7 @@ impl Engine {
             // that an op naming either one as parent is not pending for ever on the nodes that
             // saw the other first; the author is charged for it when it is stored.
             Ok(Some(_)) if env.header.kind == Kind::GroupOp => {
-                let held = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
-                if held.get(&group).is_some_and(|g| g.log.contains(&env.id)) {
+                if self.groups.with(&group, |g| g.log.contains(&env.id)).unwrap_or(false) {
                     return Err(ProtoError::Duplicate);
                 }
             }
@@ -206,18 +203,14 @@ impl Engine {
         {
             return Err(ProtoError::OverQuota);
         }
-        let ident = self.identity.read().map_err(|_| ProtoError::Local("identity lock poisoned".into()))?;
-        let keys = {
-            let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
-            groups.get(&group).map(|g| g.all_keys()).unwrap_or_default()
-        };
+        let keys = self.groups.keys_of(&group);
         // Decrypt what we can. Not holding the key (a relay of AMBER, or an epoch key still on
         // its way) is not an error: the item is stored and relayed; anything else is.
         // §5.2: RED is stored only by its recipients (display only); nobody relays it.
-        if env.header.tlp == Tlp::Red && !env.is_recipient(&ident.keys.org_id()) {
+        if env.header.tlp == Tlp::Red && !env.is_recipient(&self.me()) {
             return Err(ProtoError::NoKey);
         }
-        let (payload, readable) = match env.open(Some(&ident.keys), &keys) {
+        let (payload, readable) = match self.identity.with_keys(|ident| env.open(Some(ident), &keys)) {
             Ok(o) => (Some(o.payload), Readable::opened(o.key)),
             Err(ProtoError::NoKey) => (None, Readable::No),
             Err(e) => return Err(e),
@@ -234,10 +227,7 @@ impl Engine {
                 seq: env.header.seq,
                 op: op.clone(),
             };
-            let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
-            if let Some(g) = groups.get(&group) {
-                g.log.admit(&g.state, &log_op)?;
-            }
+            self.groups.with(&group, |g| g.log.admit(&g.state, &log_op)).unwrap_or(Ok(()))?;
         }
         if let Some(p) = &payload {
             super::formats::check_received(p)?;
@@ -277,8 +267,8 @@ impl Engine {
 
     /// Store prepared items in one durable transaction, then act on the new ones. An item's
     /// receive time is the start of this transaction.
-    pub fn commit(&self, mut prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
-        let now = now_ms();
+    pub fn commit(self: &Arc<Self>, mut prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
+        let now = self.clock.now_ms();
         for p in &mut prepared {
             p.item.received_ms = now;
         }
@@ -318,10 +308,8 @@ impl Engine {
                 if self.relay_outcome(&env) == Outcome::StoredNoRelay {
                     return Ok(Outcome::StoredNoRelay);
                 }
-                if matches!(origin, Origin::Gossip(_))
-                    && let Ok(mut r) = self.relayed.lock()
-                {
-                    *r.entry(sender).or_default() += 1;
+                if matches!(origin, Origin::Gossip(_)) {
+                    self.trust.count_relayed(sender);
                 }
                 Ok(Outcome::Stored)
             })
@@ -330,7 +318,7 @@ impl Engine {
 
     /// Effects of a newly stored item: group ops and keys update the group; advisories go to
     /// watchers.
-    pub(crate) fn after_store(&self, env: &Envelope, payload: Payload) {
+    pub(crate) fn after_store(self: &Arc<Self>, env: &Envelope, payload: Payload) {
         let group = env.header.group;
         match payload {
             Payload::GroupOp(op) => {
@@ -351,7 +339,7 @@ impl Engine {
                 self.record_trust_statement(env.header.sender, env.header.timestamp_ms, &ts);
             }
             Payload::Revocation(r) if r.key == trellis_proto::items::RevokedKey::Signing => {
-                self.record_revocation(env.header.sender, r.effective_ms);
+                self.trust.record_revocation(env.header.sender, r.effective_ms);
             }
             Payload::Advisory(a) => {
                 // Rendering the view reads the store: only when someone is watching.
@@ -384,27 +372,22 @@ impl Engine {
     /// Run `change` on a group; if it taught us a key, persist the record and open the items
     /// stored while the key was missing.
     fn apply_group_change(
-        &self,
+        self: &Arc<Self>,
         group: &trellis_proto::GroupId,
         change: impl FnOnce(&mut crate::groups::GroupRuntime, &trellis_proto::OrgKeys) -> bool,
     ) {
-        let Ok(ident) = self.identity.read() else {
+        let changed = self.identity.with_keys(|keys| {
+            self.groups.update(group, |rt| {
+                let before = (rt.state.members.len(), rt.state.epoch());
+                let learned = change(rt, keys);
+                let after = (rt.state.members.len(), rt.state.epoch());
+                let changed = before != after;
+                (learned, learned.then(|| rt.record()), changed.then_some(after.0), after.1, rt.name().to_string())
+            })
+        });
+        let Some((learned, record, members, epoch, name)) = changed else {
             return;
         };
-        let (learned, record, members, epoch, name) = {
-            let Ok(mut groups) = self.groups.write() else {
-                return;
-            };
-            let Some(rt) = groups.get_mut(group) else {
-                return;
-            };
-            let before = (rt.state.members.len(), rt.state.epoch());
-            let learned = change(rt, &ident.keys);
-            let after = (rt.state.members.len(), rt.state.epoch());
-            let changed = before != after;
-            (learned, learned.then(|| rt.record()), changed.then_some(after.0), after.1, rt.name().to_string())
-        };
-        drop(ident);
         if let Some(rec) = record
             && let Err(e) = self.store.put_group(group, &rec)
         {
@@ -421,19 +404,16 @@ impl Engine {
     }
 
     /// Run admin upkeep for `group` in the background (needs the runtime; a no-op outside one).
-    pub(crate) fn schedule_maintenance(&self, group: trellis_proto::GroupId) {
-        let Some(this) = self.self_ref.get().and_then(|w| w.upgrade()) else { return };
+    pub(crate) fn schedule_maintenance(self: &Arc<Self>, group: trellis_proto::GroupId) {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let this = Arc::clone(self);
             rt.spawn(async move { this.maintain_group(group).await });
         }
     }
 
     /// Decrypt stored items of `group` this node could not read yet (their key arrived later).
-    fn open_waiting_items(&self, group: &trellis_proto::GroupId) {
-        let keys = match self.groups.read() {
-            Ok(g) => g.get(group).map(|g| g.all_keys()).unwrap_or_default(),
-            Err(_) => return,
-        };
+    fn open_waiting_items(self: &Arc<Self>, group: &trellis_proto::GroupId) {
+        let keys = self.groups.keys_of(group);
         for kind in [Kind::Advisory, Kind::Posture, Kind::Endorsement, Kind::Resource, Kind::Trust] {
             let Ok(ids) = self.store.group_item_ids(group, kind) else {
                 continue;
@@ -448,10 +428,7 @@ impl Engine {
                 let Ok(env) = Envelope::decode(&item.bytes) else {
                     continue;
                 };
-                let opened = match self.identity.read() {
-                    Ok(ident) => env.open(Some(&ident.keys), &keys),
-                    Err(_) => return,
-                };
+                let opened = self.identity.with_keys(|ident| env.open(Some(ident), &keys));
                 if let Ok(o) = opened
                     && self.store.set_readable(&id, Readable::opened(o.key)).is_ok()
                 {

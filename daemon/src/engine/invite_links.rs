@@ -29,7 +29,7 @@ use trellis_proto::{ContactCard, GroupId, ItemId, OrgId};
 
 use super::{ActionError, Engine};
 use crate::api::types::{GroupInfo, InviteLinkCreated, InviteLinkInfo, InviteLinkUse};
-use crate::home::{now_ms, random_bytes};
+use crate::clock::Clock;
 use crate::store::{Store, StoreError};
 use crate::wire::{Request, RequestBody, Response};
 
@@ -138,19 +138,26 @@ impl Store {
 }
 
 /// Per-node state of invite links: redemptions one at a time (so two requests can never both
-/// take a link's last use), and the per-peer attempt counter.
-#[derive(Debug, Default)]
+/// take a link's last use), and the per-peer attempt counter. A private lock: a poisoned one is
+/// recovered, since each change replaces or increments one peer's entry.
+#[derive(Debug)]
 pub struct LinkState {
+    clock: Clock,
     redeem: tokio::sync::Mutex<()>,
     attempts: std::sync::Mutex<HashMap<PeerId, (Instant, u32)>>,
 }
 
 impl LinkState {
+    /// Link state that reads time from `clock`.
+    pub fn new(clock: Clock) -> LinkState {
+        LinkState { clock, redeem: Default::default(), attempts: Default::default() }
+    }
+
     /// Count one join attempt of `peer`; false when it is over [`JOIN_ATTEMPTS_PER_PEER`] in
     /// the current window (or the table of peers is full of fresh entries).
     pub fn allow(&self, peer: PeerId) -> bool {
-        let Ok(mut m) = self.attempts.lock() else { return false };
-        let now = Instant::now();
+        let now = self.clock.now();
+        let mut m = self.attempts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !m.contains_key(&peer) && m.len() >= MAX_LIMITER_ENTRIES {
             m.retain(|_, (start, _)| now.duration_since(*start) < JOIN_WINDOW);
             if m.len() >= MAX_LIMITER_ENTRIES {
@@ -215,9 +222,7 @@ impl Engine {
             return Err(bad("--expires must be between 1 second and 90 days (e.g. 30m, 12h, 7d)"));
         }
         let me = self.me();
-        let name = {
-            let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
-            let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        let name = self.with_group(&gid, |g| {
             if !g.state.is_admin(&me) {
                 let admins: Vec<String> = g.state.admins().iter().map(|o| o.fingerprint()).collect();
                 return Err(bad(format!(
@@ -226,8 +231,8 @@ impl Engine {
                     admins.join(", ")
                 )));
             }
-            g.name().to_string()
-        };
+            Ok(g.name().to_string())
+        })?;
         let addrs = self.dialable_addrs().await;
         if addrs.is_empty() {
             return Err(bad(
@@ -235,9 +240,9 @@ impl Engine {
             ));
         }
         let addrs: Vec<String> = addrs.into_iter().take(trellis_proto::invite_link::MAX_LINK_ADDRS).collect();
-        let now = now_ms();
-        let id: LinkId = random_bytes();
-        let secret: [u8; 32] = random_bytes();
+        let now = self.clock.now_ms();
+        let id: LinkId = self.rng.bytes();
+        let secret: [u8; 32] = self.rng.bytes();
         let rec = LinkRecord {
             id,
             group: gid,
@@ -271,8 +276,8 @@ impl Engine {
     /// The links this node issued for `group`, newest first.
     pub fn invite_links(&self, group: &str) -> Result<Vec<InviteLinkInfo>, ActionError> {
         let gid = self.resolve_group(group)?;
-        let name = self.groups.read().ok().and_then(|g| g.get(&gid).map(|g| g.name().to_string())).unwrap_or_default();
-        let now = now_ms();
+        let name = self.groups.name(&gid).unwrap_or_default();
+        let now = self.clock.now_ms();
         let mut recs: Vec<LinkRecord> = self.store.links()?.into_iter().filter(|r| r.group == gid).collect();
         recs.sort_by_key(|r| std::cmp::Reverse(r.created_ms));
         Ok(recs.iter().map(|r| self.link_info(r, &name, now)).collect())
@@ -288,7 +293,7 @@ impl Engine {
                 link_id_text(&id)
             ))
         })?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if rec.revoked_ms.is_none() {
             rec.revoked_ms = Some(now);
             self.store.put_link(&rec)?;
@@ -296,8 +301,7 @@ impl Engine {
                 "at_ms": now, "action": "invite_link_revoked", "link": link_id_text(&id), "group": rec.group.to_text(),
             }));
         }
-        let name =
-            self.groups.read().ok().and_then(|g| g.get(&rec.group).map(|g| g.name().to_string())).unwrap_or_default();
+        let name = self.groups.name(&rec.group).unwrap_or_default();
         Ok(self.link_info(&rec, &name, now))
     }
 
@@ -347,7 +351,7 @@ impl Engine {
         let RequestBody::JoinLink { link, secret, group, card } = request.body else {
             return Response::Refused("not a join request".into());
         };
-        let Some(org) = super::sync::verify_binding(&request.binding, peer) else {
+        let Some(org) = super::sync::verify_binding(&request.binding, peer, self.clock.now_ms()) else {
             self.count_reject("join_malformed", None, Some(peer));
             return refuse(JoinRefusal::Malformed, "the node binding does not match this connection or is invalid");
         };
@@ -376,7 +380,7 @@ impl Engine {
         card_text: &str,
     ) -> Response {
         let _one = self.invite_links.redeem.lock().await;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let rec = match self.store.get_link(&link) {
             Ok(Some(r)) => r,
             Ok(None) => return refuse(JoinRefusal::Unknown, "no such link"),
@@ -414,8 +418,7 @@ impl Engine {
                 ),
             );
         }
-        let is_member =
-            self.groups.read().is_ok_and(|g| g.get(&group).is_some_and(|g| g.state.members.contains_key(&org)));
+        let is_member = self.groups.is_member(&group, &org);
         // The same org asking again (its first answer was lost): the same Add op again, no use.
         if is_member && let Some(op) = rec.uses.iter().find(|u| u.org == org).and_then(|u| u.op) {
             return match self.invite_token_for(&group, &op).await {
@@ -474,7 +477,7 @@ impl Engine {
 
     /// An invite token carrying an `Add` op this node holds.
     async fn invite_token_for(&self, group: &GroupId, op: &ItemId) -> Option<String> {
-        let genesis = self.groups.read().ok()?.get(group)?.log.genesis.clone();
+        let genesis = self.groups.with(group, |g| g.log.genesis.clone())?;
         let add_op = self.store.get_item(op).ok()??.bytes;
         let addrs = self.dialable_addrs().await.into_iter().take(trellis_proto::invite_link::MAX_LINK_ADDRS).collect();
         Some(Invite { genesis, add_op, addrs }.to_text())
@@ -490,8 +493,7 @@ impl Engine {
     /// card, and join with the invite token it answers with.
     pub async fn join_with_link(self: &Arc<Self>, token: &str) -> Result<GroupInfo, ActionError> {
         let link = InviteLink::parse(token).map_err(|e| bad(e.to_string()))?;
-        {
-            let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+        self.groups.read(|groups| {
             if let Some(g) = groups.get(&link.group) {
                 return Err(ActionError::Conflict(format!(
                     "this node is already in group {}; nothing was sent",
@@ -506,7 +508,8 @@ impl Engine {
                     self.describe_group(g)
                 )));
             }
-        }
+            Ok(())
+        })?;
         if super::actions::looks_like_group_id(&link.group_name) {
             return Err(bad(format!(
                 "the invited group's name {:?} reads as a group id and could be taken for another group; the link \
@@ -582,7 +585,8 @@ mod tests {
 
     #[test]
     fn attempts_are_limited_per_peer_and_window() {
-        let s = LinkState::default();
+        let clock = crate::clock::TestClock::new(1_000);
+        let s = LinkState::new(clock.clock());
         let a = PeerId::random();
         let b = PeerId::random();
         for _ in 0..JOIN_ATTEMPTS_PER_PEER {
@@ -590,6 +594,10 @@ mod tests {
         }
         assert!(!s.allow(a), "one attempt over the limit is refused");
         assert!(s.allow(b), "another peer has its own count");
+        clock.advance(JOIN_WINDOW - std::time::Duration::from_millis(1));
+        assert!(!s.allow(a), "still refused just before the window ends");
+        clock.advance(std::time::Duration::from_millis(1));
+        assert!(s.allow(a), "a new window gives new attempts");
     }
 
     #[test]

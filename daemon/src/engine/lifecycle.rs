@@ -19,10 +19,42 @@ use trellis_proto::{GroupId, ItemId, Kind, OrgId, Payload, ProtoError, Tlp};
 use super::actions::Audience;
 use super::{ActionError, Engine};
 use crate::api::types::{AdvisoryHistoryView, AdvisoryView, RefusedRevisionView, ReviseAdvisory, RevisionView};
-use crate::home::now_ms;
 
-/// Serializes the revisions this node publishes, so two at once never take one number.
-pub(crate) static REVISING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The revisions held of each first publication, per group, and the turn of this node's own
+/// revisions (an owner: private locks, reached from this module only).
+///
+/// Poisoning: the index is a cache of what the store holds; a poisoned lock is recovered by
+/// emptying it, and the next look-up in a group reads that group's index again from the store.
+#[derive(Debug, Default)]
+pub struct RevisionIndex {
+    /// Per group, first publication → its revisions (filled from the store the first time a
+    /// group is asked, kept up to date as revisions are stored).
+    index: std::sync::Mutex<HashMap<GroupId, HashMap<ItemId, Vec<ItemId>>>>,
+    /// Serializes the revisions this node publishes, so two at once never take one number.
+    revising: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    /// This node's turn to publish a revision (held while the revision is numbered and stored),
+    /// shared by `advisory update|withdraw` and by feeds.
+    pub(crate) async fn revision_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.revision_index.revising.lock().await
+    }
+}
+
+impl RevisionIndex {
+    fn index(&self) -> std::sync::MutexGuard<'_, HashMap<GroupId, HashMap<ItemId, Vec<ItemId>>>> {
+        match self.index.lock() {
+            Ok(i) => i,
+            Err(poisoned) => {
+                let mut i = poisoned.into_inner();
+                i.clear();
+                self.index.clear_poison();
+                i
+            }
+        }
+    }
+}
 
 fn bad(msg: impl Into<String>) -> ActionError {
     ActionError::BadRequest(msg.into())
@@ -108,7 +140,7 @@ impl Engine {
     }
 
     /// The advisory `id` (a first publication or any of its revisions) with its history. Reads
-    /// only the items of that advisory (through [`Engine::revision_index`]).
+    /// only the items of that advisory (through the revision index).
     pub fn held_advisory(&self, id: &ItemId) -> Result<Option<Held>, ActionError> {
         let Some(item) = self.store.get_item(id)? else { return Ok(None) };
         let Some((env, payload)) = item.open() else { return Ok(None) };
@@ -144,7 +176,7 @@ impl Engine {
 
     /// The ids of the revisions of `first` held in `gid` (loading the group's index once).
     fn revisions_of(&self, gid: &GroupId, first: &ItemId) -> Result<Vec<ItemId>, ActionError> {
-        let mut index = self.revision_index.lock().map_err(|_| ActionError::Internal("revision index lock".into()))?;
+        let mut index = self.revision_index.index();
         if !index.contains_key(gid) {
             let mut by_first: HashMap<ItemId, Vec<ItemId>> = HashMap::new();
             for id in self.store.group_item_ids(gid, Kind::Advisory)? {
@@ -161,9 +193,7 @@ impl Engine {
     /// Record a stored revision in the index (when the group's index is loaded; otherwise the
     /// first look-up reads it from the store).
     fn index_revision(&self, gid: &GroupId, first: ItemId, id: ItemId) {
-        if let Ok(mut index) = self.revision_index.lock()
-            && let Some(m) = index.get_mut(gid)
-        {
+        if let Some(m) = self.revision_index.index().get_mut(gid) {
             let v = m.entry(first).or_default();
             if !v.contains(&id) {
                 v.push(id);
@@ -296,7 +326,7 @@ impl Engine {
     /// advisories (fields changed as asked, the rest as the latest revision has them), or its
     /// withdrawal.
     pub async fn revise_advisory(self: &Arc<Self>, id: &str, req: &ReviseAdvisory) -> Result<ItemId, ActionError> {
-        let _one = REVISING.lock().await;
+        let _one = self.revision_turn().await;
         let view = self.advisory(id)?;
         let iid = ItemId::parse(&view.id).map_err(|e| ActionError::Internal(e.to_string()))?;
         let held = self.held_advisory(&iid)?.ok_or_else(|| ActionError::NotFound(format!("no advisory {id}")))?;
@@ -329,7 +359,7 @@ impl Engine {
             ));
         }
         apply_changes(&mut adv, req)?;
-        adv.updated_ms = now_ms().max(adv.updated_ms);
+        adv.updated_ms = self.clock.now_ms().max(adv.updated_ms);
         let tlp = match &req.tlp {
             Some(t) => t.parse::<Tlp>().map_err(|e| bad(e.to_string()))?,
             None => latest.tlp,
@@ -396,7 +426,7 @@ impl Engine {
         if new.reference_id.trim().is_empty() {
             return Ok(None);
         }
-        let _one = REVISING.lock().await;
+        let _one = self.revision_turn().await;
         let me = self.me();
         let held = self.held_advisories(&gid)?.into_iter().find(|h| {
             let first = &h.history.versions[0];

@@ -12,7 +12,7 @@ use trellis_proto::{GroupId, ItemId, OrgId, Payload, Tlp};
 
 use super::actions::Audience;
 use super::{ActionError, Engine};
-use crate::home::{now_ms, random_bytes};
+use crate::clock::Rng;
 
 fn bad(msg: impl Into<String>) -> ActionError {
     ActionError::BadRequest(msg.into())
@@ -21,9 +21,9 @@ fn bad(msg: impl Into<String>) -> ActionError {
 /// A fresh epoch key for `group`, sealed to each of `members` (org, X25519 key). A member whose
 /// key cannot be sealed to is left out and reported; it gets no share, and upkeep keeps
 /// reporting it, while everyone else gets the new key.
-fn new_key(group: &GroupId, members: &[(OrgId, [u8; 32])]) -> trellis_proto::group::NewEpochKey {
-    let key: [u8; 32] = random_bytes();
-    let (sealed, unusable) = seal_epoch_key(group, &key, members, random_bytes());
+fn new_key(rng: &Rng, group: &GroupId, members: &[(OrgId, [u8; 32])]) -> trellis_proto::group::NewEpochKey {
+    let key: [u8; 32] = rng.bytes();
+    let (sealed, unusable) = seal_epoch_key(group, &key, members, rng.bytes());
     for org in unusable {
         tracing::warn!(group = %group.short(), org = %org.fingerprint(), "this member's encryption key cannot be sealed to: it gets no share of the new group key");
     }
@@ -34,29 +34,29 @@ impl Engine {
     /// Check that this org is an admin of `gid`; return the op parents (current heads).
     fn admin_heads(&self, gid: &GroupId) -> Result<Vec<ItemId>, ActionError> {
         let me = self.me();
-        let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
-        let g = groups.get(gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
-        if !g.state.is_admin(&me) {
-            let admins: Vec<String> = g.state.admins().iter().map(|o| o.fingerprint()).collect();
-            return Err(bad(format!(
-                "only an admin of {} can do this; admins: {}",
-                g.name().escape_debug(),
-                admins.join(", ")
-            )));
-        }
-        Ok(g.state.heads.clone())
+        self.with_group(gid, |g| {
+            if !g.state.is_admin(&me) {
+                let admins: Vec<String> = g.state.admins().iter().map(|o| o.fingerprint()).collect();
+                return Err(bad(format!(
+                    "only an admin of {} can do this; admins: {}",
+                    g.name().escape_debug(),
+                    admins.join(", ")
+                )));
+            }
+            Ok(g.state.heads.clone())
+        })
     }
 
     /// Members of `gid` other than `except`, with their current X25519 keys.
     fn member_keys(&self, gid: &GroupId, except: Option<&OrgId>) -> Result<Vec<(OrgId, [u8; 32])>, ActionError> {
-        let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
-        let g = groups.get(gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
-        Ok(g.state
-            .members
-            .iter()
-            .filter(|(o, _)| Some(*o) != except)
-            .map(|(o, m)| (*o, m.bundle.bundle.x25519))
-            .collect())
+        self.with_group(gid, |g| {
+            Ok(g.state
+                .members
+                .iter()
+                .filter(|(o, _)| Some(*o) != except)
+                .map(|(o, m)| (*o, m.bundle.bundle.x25519))
+                .collect())
+        })
     }
 
     /// Remove `org` from the group and rekey (§6.6).
@@ -67,11 +67,8 @@ impl Engine {
         if target == self.me() {
             return Err(bad("to remove yourself use `trellis group leave`"));
         }
-        {
-            let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
-            if !groups.get(&gid).is_some_and(|g| g.state.members.contains_key(&target)) {
-                return Err(ActionError::NotFound(format!("{} is not a member", target.fingerprint())));
-            }
+        if !self.groups.is_member(&gid, &target) {
+            return Err(ActionError::NotFound(format!("{} is not a member", target.fingerprint())));
         }
         // Items of the removed org stay valid up to the end of the unbroken run of sequence
         // numbers from 1 that we hold (§6.7): every number below the cutoff is taken by an item
@@ -83,7 +80,7 @@ impl Engine {
             .find(|(o, _)| *o == target)
             .and_then(|(_, r)| r.first().filter(|(a, _)| *a <= 1).map(|(_, b)| *b))
             .unwrap_or(0);
-        let new_key = new_key(&gid, &self.member_keys(&gid, Some(&target))?);
+        let new_key = new_key(&self.rng, &gid, &self.member_keys(&gid, Some(&target))?);
         let op = GroupOp { parents, action: OpAction::Remove { member: target, cutoff_seq, new_key } };
         let (id, _) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
         Ok(id)
@@ -94,10 +91,8 @@ impl Engine {
         let gid = self.resolve_group(group)?;
         let target = self.resolve_member(&gid, org)?;
         let parents = self.admin_heads(&gid)?;
-        {
-            // An op the rules would void is refused here, with the rule, not published (§6.4).
-            let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
-            let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        // An op the rules would void is refused here, with the rule, not published (§6.4).
+        self.with_group(&gid, |g| {
             let Some(current) = g.state.role(&target) else {
                 return Err(ActionError::NotFound(format!(
                     "{} is not a member of {}",
@@ -115,7 +110,8 @@ impl Engine {
                     g.name().escape_debug()
                 )));
             }
-        }
+            Ok(())
+        })?;
         let op = GroupOp { parents, action: OpAction::SetRole { member: target, role } };
         let (id, _) = self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await?;
         Ok(id)
@@ -125,9 +121,7 @@ impl Engine {
     pub async fn leave(self: &Arc<Self>, group: &str) -> Result<ItemId, ActionError> {
         let gid = self.resolve_group(group)?;
         let me = self.me();
-        let parents = {
-            let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
-            let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
+        let parents = self.with_group(&gid, |g| {
             if !g.state.members.contains_key(&me) {
                 return Err(bad(format!("this org is not a member of {}", g.name().escape_debug())));
             }
@@ -136,8 +130,8 @@ impl Engine {
                     "you are the last admin: make another member admin first (trellis group role GROUP ORG admin)",
                 ));
             }
-            g.state.heads.clone()
-        };
+            Ok(g.state.heads.clone())
+        })?;
         // The Leave op itself takes the next sequence number; everything before it stays valid.
         let last = self
             .store
@@ -155,17 +149,16 @@ impl Engine {
     /// to every group as an `UpdateKey` op; admins then reseal the group key to it.
     pub async fn rotate_keys(self: &Arc<Self>) -> Result<Vec<ItemId>, ActionError> {
         let bundle = {
-            let mut ident = self.identity.write().map_err(|_| ActionError::Internal("lock".into()))?;
-            ident.keys.rotate_encryption(random_bytes());
-            ident.save(&self.home).map_err(|e| ActionError::Internal(e.to_string()))?;
-            ident.keys.key_bundle(now_ms(), 365 * 24 * 3600 * 1000)
+            self.identity
+                .rotate_encryption(self.rng.bytes(), &self.home, self.clock.now_ms(), 365 * 24 * 3600 * 1000)
+                .map_err(|e| ActionError::Internal(e.to_string()))?
         };
         let mut ids = Vec::new();
         for gid in self.group_ids() {
             let parents = {
-                let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
-                match groups.get(&gid) {
-                    Some(g) if g.state.members.contains_key(&self.me()) => g.state.heads.clone(),
+                let me = self.me();
+                match self.groups.with(&gid, |g| g.state.members.contains_key(&me).then(|| g.state.heads.clone())) {
+                    Some(Some(heads)) => heads,
                     _ => continue,
                 }
             };
@@ -185,15 +178,19 @@ impl Engine {
         let key = if signing {
             RevokedKey::Signing
         } else {
-            let ident = self.identity.read().map_err(|_| ActionError::Internal("lock".into()))?;
-            let Some(prev) = ident.keys.previous_encryption().last() else {
+            let Some(prev) = self.identity.with_keys(|keys| keys.previous_encryption().last().map(|k| k.public()))
+            else {
                 return Err(bad(
                     "there is no retired encryption key to revoke: run `trellis keys rotate` first, then revoke the old one",
                 ));
             };
-            RevokedKey::Encryption(prev.public())
+            RevokedKey::Encryption(prev)
         };
-        let rev = Revocation { key, effective_ms: effective_ms.unwrap_or_else(now_ms), reason: reason.to_string() };
+        let rev = Revocation {
+            key,
+            effective_ms: effective_ms.unwrap_or_else(|| self.clock.now_ms()),
+            reason: reason.to_string(),
+        };
         let mut ids = Vec::new();
         for gid in self.group_ids() {
             ids.push(self.publish_payload(gid, Tlp::Clear, Payload::Revocation(rev.clone()), Audience::Clear).await?.0);
@@ -207,47 +204,47 @@ impl Engine {
     pub async fn maintain_group(self: &Arc<Self>, gid: GroupId) {
         let me = self.me();
         let (rank, senior) = {
-            let Ok(groups) = self.groups.read() else {
-                return;
-            };
-            let Some(g) = groups.get(&gid) else { return };
             // Pending ops do not stop upkeep: an op whose parent never arrives (an equivocating
             // author's twin, say) must not freeze the group (§6.6).
-            if !g.state.is_admin(&me) {
-                return;
-            }
-            let mut admins: Vec<(usize, OrgId)> =
-                g.state.members.iter().filter_map(|(o, m)| m.admin_rank.map(|r| (r, *o))).collect();
-            admins.sort();
-            let pos = admins.iter().position(|(_, o)| *o == me).unwrap_or(0);
-            (pos, pos == 0)
+            let ranked = self.groups.with(&gid, |g| {
+                if !g.state.is_admin(&me) {
+                    return None;
+                }
+                let mut admins: Vec<(usize, OrgId)> =
+                    g.state.members.iter().filter_map(|(o, m)| m.admin_rank.map(|r| (r, *o))).collect();
+                admins.sort();
+                let pos = admins.iter().position(|(_, o)| *o == me).unwrap_or(0);
+                Some((pos, pos == 0))
+            });
+            let Some(Some(ranked)) = ranked else { return };
+            ranked
         };
         if !senior {
             tokio::time::sleep(Duration::from_secs(3 * rank as u64)).await;
         }
         let (rotate, missing, parents, epoch_key) = {
-            let Ok(groups) = self.groups.read() else {
-                return;
-            };
-            let Some(g) = groups.get(&gid) else { return };
-            if !g.state.is_admin(&me) {
-                return;
-            }
-            if g.current_key_unreadable(&me) {
-                tracing::warn!(group = %gid.short(), "the current group key's share for this node does not open to its key: starting a new epoch");
-            }
-            (
-                g.state.needs_rotation() || g.current_key_unreadable(&me),
-                g.members_missing_key(),
-                g.state.heads.clone(),
-                g.state.current_epoch().map(|e| e.key_id).and_then(|k| g.keys.get(&k).map(|v| (k, *v))),
-            )
+            let needs = self.groups.with(&gid, |g| {
+                if !g.state.is_admin(&me) {
+                    return None;
+                }
+                if g.current_key_unreadable(&me) {
+                    tracing::warn!(group = %gid.short(), "the current group key's share for this node does not open to its key: starting a new epoch");
+                }
+                Some((
+                    g.state.needs_rotation() || g.current_key_unreadable(&me),
+                    g.members_missing_key(),
+                    g.state.heads.clone(),
+                    g.state.current_epoch().map(|e| e.key_id).and_then(|k| g.keys.get(&k).map(|v| (k, *v))),
+                ))
+            });
+            let Some(Some(needs)) = needs else { return };
+            needs
         };
         if rotate {
             let Ok(members) = self.member_keys(&gid, None) else {
                 return;
             };
-            let new_key = new_key(&gid, &members);
+            let new_key = new_key(&self.rng, &gid, &members);
             let op = GroupOp { parents, action: OpAction::Rotate { new_key } };
             match self.publish_payload(gid, Tlp::Clear, Payload::GroupOp(op), Audience::Clear).await {
                 Ok((id, _)) => {
@@ -268,7 +265,7 @@ impl Engine {
             if trellis_proto::group::epoch_key_id(&key) != key_id {
                 return;
             }
-            let (shares, unusable) = seal_epoch_key(&gid, &key, &to, random_bytes());
+            let (shares, unusable) = seal_epoch_key(&gid, &key, &to, self.rng.bytes());
             for org in unusable {
                 tracing::warn!(group = %gid.short(), org = %org.fingerprint(), "this member's encryption key cannot be sealed to");
             }

@@ -2,15 +2,20 @@
 //! task. It owns the identity, the store and the groups; it validates and stores what arrives
 //! ([`ingest`]), carries out what users ask ([`actions`]), and renders views ([`views`]).
 //!
-//! Locks: `groups` is a std `RwLock` held only for short, non-async sections (never across an
-//! `.await`); store writes happen outside it.
+//! The state is held by owners, each in its own module with private locks and a narrow API
+//! (docs/ARCHITECTURE.md, "Owners"): the group book ([`group_book`]), the identity keeper
+//! ([`identity`]), the peer book ([`peers`]), the trust keeper ([`trust`]), the peer limits and
+//! sync outcomes ([`sync`]), the store ([`crate::store`]).
 
 pub mod actions;
 pub mod formats;
+pub mod group_book;
+pub mod identity;
 pub mod ingest;
 pub mod invite_links;
 pub mod lifecycle;
 pub mod membership;
+pub mod peers;
 pub mod posture;
 pub mod reshare;
 pub mod sbom;
@@ -18,16 +23,17 @@ pub mod sync;
 pub mod trust;
 pub mod views;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use libp2p::PeerId;
 use tokio::sync::broadcast;
 use trellis_proto::keys::SignedNodeBinding;
-use trellis_proto::{GroupId, ItemId, OrgId};
+use trellis_proto::{GroupId, OrgId};
 
 use crate::api::types::Event;
+use crate::clock::{Clock, Rng};
 use crate::groups::GroupRuntime;
 use crate::home::Identity;
 use crate::node::NodeHandle;
@@ -53,58 +59,62 @@ impl From<crate::store::StoreError> for ActionError {
     }
 }
 
-/// Shared engine state.
+/// How the engine is set up beyond its identity and store: where time and randomness come
+/// from, and what a security.txt evidence fetch may reach.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub clock: Clock,
+    pub rng: Rng,
+    pub evidence_policy: crate::securitytxt::FetchPolicy,
+}
+
+impl Default for Setup {
+    /// The system clock, the operating system's RNG, the default fetch policy.
+    fn default() -> Self {
+        Setup { clock: Clock::system(), rng: Rng::os(), evidence_policy: Default::default() }
+    }
+}
+
+/// The engine: handles to the owners of the node's state (docs/ARCHITECTURE.md, "Owners"),
+/// reached by other modules through the accessor methods below. Shared behind an `Arc`; work it
+/// spawns is given that `Arc` by the caller (methods taking `self: &Arc<Self>`).
 pub struct Engine {
-    pub home: PathBuf,
-    pub identity: RwLock<Identity>,
-    pub binding: SignedNodeBinding,
-    pub store: Store,
-    pub groups: RwLock<HashMap<GroupId, GroupRuntime>>,
-    pub node: NodeHandle,
-    pub peer_id: PeerId,
-    pub events: broadcast::Sender<Event>,
+    home: PathBuf,
+    identity: identity::IdentityKeeper,
+    binding: SignedNodeBinding,
+    store: Store,
+    groups: group_book::GroupBook,
+    node: NodeHandle,
+    peer_id: PeerId,
+    events: broadcast::Sender<Event>,
     /// Rejected items by reason since start.
-    pub rejects: Mutex<BTreeMap<String, u64>>,
-    /// Orgs behind peers, learned from verified node bindings.
-    pub peer_orgs: Mutex<HashMap<PeerId, OrgId>>,
-    /// Names of orgs, learned from contact cards.
-    pub org_names: Mutex<HashMap<OrgId, String>>,
-    /// Listen addresses peers told us (identify), to persist those of group members.
-    pub peer_addrs: Mutex<HashMap<PeerId, Vec<libp2p::Multiaddr>>>,
-    /// Catch-up sync state per (group, peer).
-    pub sync_state: Mutex<HashMap<(GroupId, PeerId), crate::api::types::SyncInfo>>,
+    rejects: crate::metrics::RejectCounts,
+    peers: peers::PeerBook,
+    /// Catch-up sync outcomes per (group, peer).
+    sync_state: sync::SyncBook,
     /// Metric counters, shared with the metrics registry.
-    pub metrics: crate::metrics::Metrics,
-    /// Items of each publisher this node accepted from gossip and so relayed.
-    pub relayed: Mutex<HashMap<OrgId, u64>>,
-    /// Trust levels, statements, violations and quotas.
-    pub trust: Mutex<trust::TrustState>,
-    /// Orgs whose signing key was revoked, with the time from which their items are refused.
-    pub revoked: Mutex<HashMap<OrgId, u64>>,
+    metrics: crate::metrics::Metrics,
+    trust: trust::TrustKeeper,
     /// Requests being answered per peer, and syncs started by unknown senders' items (§9).
-    pub peer_limits: sync::PeerLimits,
+    peer_limits: sync::PeerLimits,
     /// What a security.txt evidence fetch may reach and which CAs it trusts (from the config).
-    pub evidence_policy: RwLock<crate::securitytxt::FetchPolicy>,
-    /// Digests of the advisories this org published, per group (filled from the store the first
-    /// time a group is published to), so publishing the same advisory again finds the stored item.
-    pub published: Mutex<HashMap<GroupId, HashMap<[u8; 32], ItemId>>>,
-    /// Held from the look-up in `published` until a new advisory is stored and remembered
-    /// there, so two identical publishes at once make one item, not two.
-    pub publishing_advisory: tokio::sync::Mutex<()>,
-    /// Held while one of this org's items is numbered, built and stored, so its sequence
-    /// numbers in a group have no gaps (see `publish_payload`).
-    sequencer: std::sync::Mutex<()>,
-    /// Per group, the revisions held of each first publication (PROTOCOL.md §4.9), filled from
-    /// the store the first time a group is asked and kept up to date as revisions are stored.
-    pub revision_index: Mutex<HashMap<GroupId, HashMap<ItemId, Vec<ItemId>>>>,
+    evidence_policy: crate::securitytxt::FetchPolicy,
+    /// This org's published advisories and the turns of publishing (see `publish_payload`).
+    publications: actions::Publications,
+    /// Per group, the revisions held of each first publication (PROTOCOL.md §4.9).
+    revision_index: lifecycle::RevisionIndex,
     /// The web console's sign-in state (login tokens, sessions), when it is served.
-    pub console: crate::web::auth::ConsoleAuth,
-    /// A weak reference to this engine, for background work started from `&self` methods.
-    self_ref: std::sync::OnceLock<std::sync::Weak<Engine>>,
+    console: crate::web::auth::ConsoleAuth,
     /// Invite links: redemptions one at a time, join attempts per peer (§6.10).
-    pub invite_links: invite_links::LinkState,
+    invite_links: invite_links::LinkState,
     /// Notified when a user asks the node to stop (`trellis down`, `POST /v1/shutdown`).
-    pub stop: tokio::sync::Notify,
+    stop: tokio::sync::Notify,
+    /// Files of resources being fetched.
+    fetching: Arc<crate::resources::Fetching>,
+    /// Where the TAXII server listens, while it does.
+    taxii_addr: crate::taxii::ListenAddr,
+    clock: Clock,
+    rng: Rng,
 }
 
 impl std::fmt::Debug for Engine {
@@ -114,7 +124,8 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Create the engine and load the groups from the store.
+    /// Create the engine with the system clock and the operating system's RNG, and load the
+    /// groups from the store.
     pub fn new(
         home: PathBuf,
         identity: Identity,
@@ -123,50 +134,161 @@ impl Engine {
         node: NodeHandle,
         peer_id: PeerId,
     ) -> anyhow::Result<Arc<Engine>> {
+        Engine::with_setup(home, identity, binding, store, node, peer_id, Setup::default())
+    }
+
+    /// Create the engine with the given clock, RNG and fetch policy, and load the groups from
+    /// the store.
+    pub fn with_setup(
+        home: PathBuf,
+        identity: Identity,
+        binding: SignedNodeBinding,
+        store: Store,
+        node: NodeHandle,
+        peer_id: PeerId,
+        setup: Setup,
+    ) -> anyhow::Result<Arc<Engine>> {
         let (events, _) = broadcast::channel(1024);
-        let engine = Arc::new(Engine {
+        let Setup { clock, rng, evidence_policy } = setup;
+        let engine = Engine {
             home,
-            identity: RwLock::new(identity),
+            identity: identity::IdentityKeeper::new(identity),
             binding,
             store,
-            groups: RwLock::new(HashMap::new()),
+            groups: Default::default(),
             node,
             peer_id,
             events,
-            rejects: Mutex::new(BTreeMap::new()),
-            peer_orgs: Mutex::new(HashMap::new()),
-            org_names: Mutex::new(HashMap::new()),
-            revoked: Mutex::new(HashMap::new()),
-            trust: Mutex::new(trust::TrustState::default()),
-            relayed: Mutex::new(HashMap::new()),
+            rejects: Default::default(),
+            peers: Default::default(),
+            sync_state: Default::default(),
             metrics: Default::default(),
-            peer_addrs: Mutex::new(HashMap::new()),
-            sync_state: Mutex::new(HashMap::new()),
-            peer_limits: Default::default(),
-            evidence_policy: RwLock::new(Default::default()),
-            published: Mutex::new(HashMap::new()),
-            publishing_advisory: tokio::sync::Mutex::new(()),
-            sequencer: std::sync::Mutex::new(()),
-            revision_index: Mutex::new(HashMap::new()),
-            console: Default::default(),
-            self_ref: std::sync::OnceLock::new(),
-            invite_links: Default::default(),
+            trust: Default::default(),
+            peer_limits: sync::PeerLimits::new(clock.clone()),
+            evidence_policy,
+            publications: Default::default(),
+            revision_index: Default::default(),
+            console: crate::web::auth::ConsoleAuth::new(clock.clone(), rng.clone()),
+            invite_links: invite_links::LinkState::new(clock.clone()),
             stop: tokio::sync::Notify::new(),
-        });
-        let _ = engine.self_ref.set(Arc::downgrade(&engine));
+            fetching: Default::default(),
+            taxii_addr: Default::default(),
+            clock,
+            rng,
+        };
         engine.load_groups()?;
         engine.load_trust()?;
-        Ok(engine)
+        Ok(Arc::new(engine))
     }
 
-    /// This engine as an `Arc`, for background work started from `&self` methods.
-    pub fn self_arc(&self) -> Option<Arc<Engine>> {
-        self.self_ref.get().and_then(|w| w.upgrade())
+    /// The node's home directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The group book (questions about groups; changes come from inside the engine).
+    pub fn groups(&self) -> &group_book::GroupBook {
+        &self.groups
+    }
+
+    /// The peer book.
+    pub fn peer_book(&self) -> &peers::PeerBook {
+        &self.peers
+    }
+
+    /// This org's identity.
+    pub fn identity(&self) -> &identity::IdentityKeeper {
+        &self.identity
+    }
+
+    /// This node's binding to its org.
+    pub fn binding(&self) -> &SignedNodeBinding {
+        &self.binding
+    }
+
+    /// The handle of the Swarm task.
+    pub fn node(&self) -> &NodeHandle {
+        &self.node
+    }
+
+    /// This node's libp2p peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The event stream watchers subscribe to.
+    pub fn events(&self) -> &broadcast::Sender<Event> {
+        &self.events
+    }
+
+    /// The node's metric counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Catch-up sync outcomes.
+    pub fn syncs(&self) -> &sync::SyncBook {
+        &self.sync_state
+    }
+
+    /// The bounds on work peers ask of this node.
+    pub fn peer_limits(&self) -> &sync::PeerLimits {
+        &self.peer_limits
+    }
+
+    /// What a security.txt evidence fetch may reach.
+    pub fn evidence_policy(&self) -> &crate::securitytxt::FetchPolicy {
+        &self.evidence_policy
+    }
+
+    /// The web console's sign-in state.
+    pub fn console(&self) -> &crate::web::auth::ConsoleAuth {
+        &self.console
+    }
+
+    /// Notified when a user asks the node to stop.
+    pub fn stop(&self) -> &tokio::sync::Notify {
+        &self.stop
+    }
+
+    /// Files of resources being fetched.
+    pub fn fetching_files(&self) -> &Arc<crate::resources::Fetching> {
+        &self.fetching
+    }
+
+    /// Where the TAXII server listens.
+    pub fn taxii_addr(&self) -> &crate::taxii::ListenAddr {
+        &self.taxii_addr
+    }
+
+    /// The clock the engine reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The RNG the engine draws from.
+    pub fn rng(&self) -> &Rng {
+        &self.rng
+    }
+
+    /// Rejected items by reason since start.
+    pub fn reject_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.rejects.snapshot()
+    }
+
+    /// From when `org`'s signing key is revoked, if it is (§2.6).
+    pub fn revoked_from(&self, org: &OrgId) -> Option<u64> {
+        self.trust.revoked_from(org)
     }
 
     /// This org's id.
     pub fn me(&self) -> OrgId {
-        self.identity.read().map(|i| i.keys.org_id()).unwrap_or(OrgId([0; 32]))
+        self.identity.me()
     }
 
     /// Rebuild every group's log from the ops in the store. A group that cannot be loaded (a
@@ -174,13 +296,10 @@ impl Engine {
     /// the node runs with the others: one bad group never stops a node from starting.
     fn load_groups(&self) -> anyhow::Result<()> {
         let records = self.store.groups()?;
-        let ident = self.identity.read().map_err(|_| anyhow::anyhow!("identity lock poisoned"))?;
-        let mut groups = self.groups.write().map_err(|_| anyhow::anyhow!("groups lock poisoned"))?;
+        let mut loaded = Vec::new();
         for (id, rec) in records {
-            match self.load_group(&id, &rec, &ident.keys) {
-                Ok(rt) => {
-                    groups.insert(id, rt);
-                }
+            match self.identity.with_keys(|keys| self.load_group(&id, &rec, keys)) {
+                Ok(rt) => loaded.push(rt),
                 Err(e) => tracing::error!(
                     group = %id.short(),
                     name = %rec.genesis.genesis.name,
@@ -189,6 +308,7 @@ impl Engine {
                 ),
             }
         }
+        self.groups.insert_all(loaded);
         Ok(())
     }
 
@@ -219,29 +339,19 @@ impl Engine {
             if let Some(item) = self.store.get_item(&item_id)?
                 && let Some((org, from)) = ingest::signing_revocation_of(&item.bytes)
             {
-                self.record_revocation(org, from);
+                self.trust.record_revocation(org, from);
             }
         }
         Ok(rt)
-    }
-
-    /// Record that `org`'s signing key is revoked from `from_ms` on. The earliest time wins: a
-    /// holder of a stolen key cannot move a revocation into the future with a later one (§2.6).
-    pub fn record_revocation(&self, org: OrgId, from_ms: u64) {
-        if let Ok(mut m) = self.revoked.lock() {
-            let t = m.entry(org).or_insert(from_ms);
-            *t = (*t).min(from_ms);
-        }
     }
 
     /// Persist the listen addresses of `peer` once it is known to run a node of a member of one
     /// of our groups, and keep reconnecting to it: after a restart the node redials the group
     /// peers it knew, even if its own port changed.
     pub async fn remember_peer(&self, peer: PeerId) {
-        let Some(org) = self.peer_orgs.lock().ok().and_then(|m| m.get(&peer).copied()) else { return };
-        let is_member = self.groups.read().is_ok_and(|g| g.values().any(|g| g.state.members.contains_key(&org)));
-        let addrs = self.peer_addrs.lock().ok().and_then(|m| m.get(&peer).cloned()).unwrap_or_default();
-        if !is_member || addrs.is_empty() {
+        let Some(org) = self.peers.org_of(&peer) else { return };
+        let addrs = self.peers.addrs_of(&peer);
+        if !self.groups.is_member_anywhere(&org) || addrs.is_empty() {
             return;
         }
         let with_id: Vec<libp2p::Multiaddr> =
@@ -255,17 +365,12 @@ impl Engine {
 
     /// This org's name.
     pub fn my_name(&self) -> String {
-        self.identity.read().map(|i| i.name.clone()).unwrap_or_default()
+        self.identity.name()
     }
 
     /// Record the self-declared name of an org (bounded, printable).
     pub fn remember_name(&self, org: OrgId, name: &str) {
-        let name: String = name.chars().filter(|c| !c.is_control()).take(128).collect();
-        if !name.trim().is_empty()
-            && let Ok(mut names) = self.org_names.lock()
-        {
-            names.insert(org, name.trim().to_string());
-        }
+        self.peers.remember_name(org, name);
     }
 
     /// The known name of an org (its own name for this org).
@@ -273,19 +378,26 @@ impl Engine {
         if *org == self.me() {
             return Some(self.my_name());
         }
-        self.org_names.lock().ok()?.get(org).cloned()
+        self.peers.name(org)
+    }
+
+    /// Run `ask` on group `gid`; [`ActionError::NotFound`] when this node is not in it.
+    pub fn with_group<R>(
+        &self,
+        gid: &GroupId,
+        ask: impl FnOnce(&GroupRuntime) -> Result<R, ActionError>,
+    ) -> Result<R, ActionError> {
+        self.groups.with(gid, ask).unwrap_or_else(|| Err(ActionError::NotFound("unknown group".into())))
     }
 
     /// Groups this node is in.
     pub fn group_ids(&self) -> Vec<GroupId> {
-        self.groups.read().map(|g| g.keys().copied().collect()).unwrap_or_default()
+        self.groups.ids()
     }
 
     /// Count a rejected item and tell watchers.
     pub fn count_reject(&self, reason: &str, group: Option<GroupId>, peer: Option<PeerId>) {
-        if let Ok(mut r) = self.rejects.lock() {
-            *r.entry(reason.to_string()).or_default() += 1;
-        }
+        self.rejects.count(reason);
         self.metrics.reject(reason);
         let _ = self.events.send(Event::Rejected {
             group: group.map(|g| g.to_text()),
@@ -299,7 +411,10 @@ impl Engine {
     /// like another group's id, say) is refused with the candidates and their founders, never
     /// resolved by precedence.
     pub fn resolve_group(&self, text: &str) -> Result<GroupId, ActionError> {
-        let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
+        self.groups.read(|groups| self.resolve_in(groups, text))
+    }
+
+    fn resolve_in(&self, groups: &HashMap<GroupId, GroupRuntime>, text: &str) -> Result<GroupId, ActionError> {
         let t = text.trim();
         let lower = t.to_ascii_lowercase();
         let mut found: Vec<GroupId> = groups.values().filter(|g| g.name() == t).map(|g| g.id()).collect();
@@ -342,17 +457,17 @@ impl Engine {
         if let Ok(id) = OrgId::parse(text) {
             return Ok(id);
         }
-        let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
-        let g = groups.get(group).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
-        let found: Vec<OrgId> = g.state.members.keys().filter(|o| o.matches(text)).copied().collect();
-        match found.len() {
-            1 => Ok(found[0]),
-            0 => Err(ActionError::NotFound(format!(
-                "no member of {} matches {text:?}; see `trellis group members {}`",
-                g.name(),
-                g.name()
-            ))),
-            _ => Err(ActionError::BadRequest(format!("{text:?} matches several members; give the full id"))),
-        }
+        self.with_group(group, |g| {
+            let found: Vec<OrgId> = g.state.members.keys().filter(|o| o.matches(text)).copied().collect();
+            match found.len() {
+                1 => Ok(found[0]),
+                0 => Err(ActionError::NotFound(format!(
+                    "no member of {} matches {text:?}; see `trellis group members {}`",
+                    g.name(),
+                    g.name()
+                ))),
+                _ => Err(ActionError::BadRequest(format!("{text:?} matches several members; give the full id"))),
+            }
+        })
     }
 }

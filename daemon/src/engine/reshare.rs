@@ -14,7 +14,6 @@ use trellis_proto::{ItemId, Payload};
 
 use super::actions::Audience;
 use super::{ActionError, Engine};
-use crate::home::now_ms;
 
 /// File in the home where explicit re-shares are recorded, one JSON object per line.
 pub const AUDIT_LOG: &str = "audit.log";
@@ -65,7 +64,7 @@ impl Engine {
         let (new_id, _) = self.publish_payload(target, tlp, Payload::Advisory(adv), audience).await?;
         if tlp.reshare() == Reshare::NamedOrgsLogged {
             self.audit(&serde_json::json!({
-                "at_ms": now_ms(),
+                "at_ms": self.clock.now_ms(),
                 "action": "reshare",
                 "tlp": tlp.as_str(),
                 "original": view.id,

@@ -26,7 +26,6 @@ use trellis_proto::items::{Advisory, Affected};
 
 use super::{ActionError, Engine};
 use crate::api::types::{AffectedMatch, Event, SbomAdd, SbomAdded, SbomInfo};
-use crate::home::now_ms;
 
 const SBOM_DIR: &str = "sbom";
 
@@ -355,7 +354,7 @@ impl Engine {
         let meta = SbomMeta {
             id: id.clone(),
             name: if name.is_empty() { id.clone() } else { name.chars().take(200).collect() },
-            added_ms: now_ms(),
+            added_ms: self.clock.now_ms(),
         };
         // Document first, metadata last: a listing never shows an SBOM whose bytes are missing.
         std::fs::write(d.join(format!("{id}.cdx.json")), bytes).map_err(io)?;
@@ -402,7 +401,7 @@ impl Engine {
         let vex = all_vex(&sboms);
         let mut out = Vec::new();
         for gid in self.group_ids() {
-            let group_name = self.groups.read().ok().and_then(|g| g.get(&gid).map(|g| g.name().to_string()));
+            let group_name = self.groups.name(&gid);
             // Each advisory as its latest revision reads; a withdrawn one raises nothing (§4.9).
             for held in self.held_advisories(&gid)? {
                 if held.withdrawn().is_some() {
@@ -433,7 +432,7 @@ impl Engine {
         if sboms.is_empty() {
             return;
         }
-        let group_name = self.groups.read().ok().and_then(|g| g.get(&env.header.group).map(|g| g.name().to_string()));
+        let group_name = self.groups.name(&env.header.group);
         let r = AdvisoryRef {
             id: env.id.to_text(),
             title: &advisory.title,

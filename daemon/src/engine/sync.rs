@@ -19,7 +19,7 @@
 //!   peer that relayed it per [`TRIGGERED_SYNC_INTERVAL`], for the group the item names only.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -30,7 +30,8 @@ use trellis_proto::{GroupId, Tlp};
 
 use super::Engine;
 use super::ingest::Origin;
-use crate::home::now_ms;
+use crate::api::types::SyncInfo;
+use crate::clock::Clock;
 use crate::store::BatchLimits;
 use crate::wire::{Cursor, Request, RequestBody, Response, SYNC_BATCH_BYTES, SYNC_BATCH_ITEMS, SYNC_SCAN_ITEMS};
 use trellis_proto::wire::MAX_OPS_BY_ID;
@@ -54,15 +55,25 @@ const OUTBOUND_WAIT: Duration = Duration::from_secs(20);
 /// Peers whose last triggered sync is remembered at most (older entries are dropped first).
 const MAX_TRIGGER_ENTRIES: usize = 4096;
 
-/// Per-peer bookkeeping of the work peers ask of this node.
-#[derive(Debug, Default)]
+/// Per-peer bookkeeping of the work peers ask of this node (an owner: private locks with short
+/// methods, each one map operation; docs/ARCHITECTURE.md, "Owners").
+///
+/// Poisoning: the locks are recovered ([`PoisonError::into_inner`]): every change is a single
+/// increment, decrement, insert or remove of one peer's entry, so a panic cannot leave an entry
+/// half-changed.
+#[derive(Debug)]
 pub struct PeerLimits {
+    clock: Clock,
     inflight: Mutex<HashMap<PeerId, usize>>,
     triggered: Mutex<HashMap<PeerId, Instant>>,
     /// Our own syncs with each peer take turns here (entries exist only while used).
     outbound: Mutex<HashMap<PeerId, Arc<tokio::sync::Mutex<()>>>>,
     /// Syncs started by unknown senders' items since start (for tests and metrics).
-    pub triggered_syncs: std::sync::atomic::AtomicU64,
+    triggered_syncs: std::sync::atomic::AtomicU64,
+}
+
+fn recover<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A request being answered; frees its slot when dropped.
@@ -74,9 +85,8 @@ pub struct Slot<'a> {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.limits.inflight.lock()
-            && let Some(n) = m.get_mut(&self.peer)
-        {
+        let mut m = recover(&self.limits.inflight);
+        if let Some(n) = m.get_mut(&self.peer) {
             *n -= 1;
             if *n == 0 {
                 m.remove(&self.peer);
@@ -86,10 +96,21 @@ impl Drop for Slot<'_> {
 }
 
 impl PeerLimits {
+    /// Limits that read time from `clock`.
+    pub fn new(clock: Clock) -> PeerLimits {
+        PeerLimits {
+            clock,
+            inflight: Mutex::default(),
+            triggered: Mutex::default(),
+            outbound: Mutex::default(),
+            triggered_syncs: Default::default(),
+        }
+    }
+
     /// A slot to answer one request of `peer`, unless it already has [`MAX_REQUESTS_PER_PEER`]
     /// being answered or all peers together [`MAX_REQUESTS_TOTAL`].
     pub fn enter(&self, peer: PeerId) -> Option<Slot<'_>> {
-        let mut m = self.inflight.lock().ok()?;
+        let mut m = recover(&self.inflight);
         let total: usize = m.values().sum();
         let n = m.entry(peer).or_default();
         if *n >= MAX_REQUESTS_PER_PEER || total >= MAX_REQUESTS_TOTAL {
@@ -104,27 +125,23 @@ impl PeerLimits {
 
     /// The turn of our syncs with `peer`; give it back with [`PeerLimits::outbound_done`].
     fn outbound(&self, peer: PeerId) -> Arc<tokio::sync::Mutex<()>> {
-        match self.outbound.lock() {
-            Ok(mut m) => Arc::clone(m.entry(peer).or_default()),
-            Err(_) => Arc::default(),
-        }
+        Arc::clone(recover(&self.outbound).entry(peer).or_default())
     }
 
     /// Drop the turn of `peer` when no other sync waits for it.
     fn outbound_done(&self, peer: PeerId, turn: Arc<tokio::sync::Mutex<()>>) {
-        if let Ok(mut m) = self.outbound.lock() {
-            drop(turn);
-            if m.get(&peer).is_some_and(|t| Arc::strong_count(t) == 1) {
-                m.remove(&peer);
-            }
+        let mut m = recover(&self.outbound);
+        drop(turn);
+        if m.get(&peer).is_some_and(|t| Arc::strong_count(t) == 1) {
+            m.remove(&peer);
         }
     }
 
     /// Whether an unknown sender's item relayed by `peer` may start a sync now (and if so, the
     /// time is recorded): once per [`TRIGGERED_SYNC_INTERVAL`] per peer.
     pub fn may_trigger_sync(&self, peer: PeerId) -> bool {
-        let Ok(mut m) = self.triggered.lock() else { return false };
-        let now = Instant::now();
+        let now = self.clock.now();
+        let mut m = recover(&self.triggered);
         if m.get(&peer).is_some_and(|t| now.duration_since(*t) < TRIGGERED_SYNC_INTERVAL) {
             return false;
         }
@@ -137,6 +154,55 @@ impl PeerLimits {
         m.insert(peer, now);
         self.triggered_syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         true
+    }
+
+    /// Syncs started by unknown senders' items since start.
+    pub fn triggered_syncs(&self) -> u64 {
+        self.triggered_syncs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The outcome of the catch-up syncs with each peer, per group, as `status` and `/metrics`
+/// show it (an owner: a private lock, one entry changed at a time; recovered when poisoned
+/// for the same reason as [`PeerLimits`]).
+#[derive(Debug, Default)]
+pub struct SyncBook {
+    state: Mutex<HashMap<(GroupId, PeerId), SyncInfo>>,
+}
+
+impl SyncBook {
+    /// Record the outcome of one sync with `peer` (of `org`, when known) in `group`.
+    fn record(&self, group: GroupId, peer: PeerId, org: Option<String>, result: &Result<usize, String>, now_ms: u64) {
+        let mut st = recover(&self.state);
+        let e = st.entry((group, peer)).or_insert_with(|| SyncInfo {
+            peer_id: peer.to_string(),
+            org: None,
+            last_ok_ms: None,
+            items_fetched: 0,
+            last_error: None,
+        });
+        e.org = org;
+        match result {
+            Ok(n) => {
+                e.last_ok_ms = Some(now_ms);
+                e.items_fetched += *n as u64;
+                e.last_error = None;
+            }
+            Err(err) => e.last_error = Some(err.clone()),
+        }
+    }
+
+    /// The syncs of `group`, by peer id.
+    pub fn of_group(&self, group: &GroupId) -> Vec<SyncInfo> {
+        let mut v: Vec<SyncInfo> =
+            recover(&self.state).iter().filter(|((g, _), _)| g == group).map(|(_, v)| v.clone()).collect();
+        v.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        v
+    }
+
+    /// When a sync of `group` last succeeded with any peer.
+    pub fn last_ok_ms(&self, group: &GroupId) -> Option<u64> {
+        recover(&self.state).iter().filter(|((g, _), _)| g == group).filter_map(|(_, s)| s.last_ok_ms).max()
     }
 }
 
@@ -165,22 +231,20 @@ impl Engine {
     }
 
     /// The answer to one request of `peer` (runs on the blocking pool).
-    pub fn answer(&self, peer: PeerId, request: Request) -> Response {
+    pub fn answer(self: &Arc<Self>, peer: PeerId, request: Request) -> Response {
         // The binding must be signed by the org and name this connection's transport key.
         let key = match libp2p::identity::PublicKey::try_decode_protobuf(&request.binding.binding.transport_key) {
             Ok(k) if k.to_peer_id() == peer => k,
             _ => return Response::Refused("node binding does not match this connection".into()),
         };
-        if let Err(e) = request.binding.verify(&key.encode_protobuf(), now_ms()) {
+        if let Err(e) = request.binding.verify(&key.encode_protobuf(), self.clock.now_ms()) {
             return Response::Refused(format!("node binding invalid: {e}"));
         }
         let org = request.binding.binding.org;
-        if let Ok(mut m) = self.peer_orgs.lock() {
-            m.insert(peer, org);
-        }
+        self.peers.bind(peer, org);
         match request.body {
             RequestBody::Hello { name } => {
-                self.remember_name(org, &name);
+                self.peers.remember_name(org, &name);
                 Response::Hello { binding: self.binding.clone(), name: self.my_name() }
             }
             RequestBody::Deliver { envelope } => match self.ingest(&envelope, Origin::Direct(peer)) {
@@ -191,13 +255,14 @@ impl Engine {
                 }
             },
             RequestBody::Ops { group, ids } => {
-                let allowed = self.groups.read().is_ok_and(|groups| {
-                    groups.get(&group).is_some_and(|g| {
+                let allowed = self
+                    .groups
+                    .with(&group, |g| {
                         g.state.members.contains_key(&org)
                             || g.state.departed.contains_key(&org)
                             || g.log.ops().any(|o| add_targets(o, &org))
                     })
-                });
+                    .unwrap_or(false);
                 if !allowed {
                     return Response::Refused("not a member of this group".into());
                 }
@@ -215,22 +280,22 @@ impl Engine {
             }
             RequestBody::Chunk { file, index } => self.answer_chunk(org, file, index),
             RequestBody::Sync { group, have, after } => {
-                let control_only = {
-                    let Ok(groups) = self.groups.read() else {
-                        return Response::Refused("busy".into());
-                    };
-                    let Some(g) = groups.get(&group) else {
-                        return Response::Refused("unknown group".into());
-                    };
+                // Some(control only) for members, departed members and invitees; None for others.
+                let access = self.groups.with(&group, |g| {
                     if g.state.members.contains_key(&org) {
-                        false
+                        Some(false)
                     } else if g.state.departed.contains_key(&org) || g.log.ops().any(|o| add_targets(o, &org)) {
                         // A departed member learns it was removed; an invitee whose Add we
                         // hold gets the log it needs to see itself admitted.
-                        true
+                        Some(true)
                     } else {
-                        return Response::Refused("not a member of this group".into());
+                        None
                     }
+                });
+                let control_only = match access {
+                    None => return Response::Refused("unknown group".into()),
+                    Some(None) => return Response::Refused("not a member of this group".into()),
+                    Some(Some(c)) => c,
                 };
                 let have = match HaveIndex::new(&have) {
                     Ok(h) => h,
@@ -270,25 +335,8 @@ impl Engine {
             Err(_) => Err("another sync with this peer is still running".into()),
         };
         self.peer_limits.outbound_done(peer, turn);
-        let org = self.peer_orgs.lock().ok().and_then(|m| m.get(&peer).map(|o| o.to_text()));
-        if let Ok(mut st) = self.sync_state.lock() {
-            let e = st.entry((group, peer)).or_insert_with(|| crate::api::types::SyncInfo {
-                peer_id: peer.to_string(),
-                org: None,
-                last_ok_ms: None,
-                items_fetched: 0,
-                last_error: None,
-            });
-            e.org = org;
-            match &result {
-                Ok(n) => {
-                    e.last_ok_ms = Some(now_ms());
-                    e.items_fetched += *n as u64;
-                    e.last_error = None;
-                }
-                Err(err) => e.last_error = Some(err.clone()),
-            }
-        }
+        let org = self.peers.org_of(&peer).map(|o| o.to_text());
+        self.sync_state.record(group, peer, org, &result, self.clock.now_ms());
         result
     }
 
@@ -302,10 +350,7 @@ impl Engine {
     async fn fetch_missing_ops(self: &Arc<Self>, peer: PeerId, group: GroupId) -> usize {
         let mut stored = 0;
         for _ in 0..4 {
-            let ids = match self.groups.read() {
-                Ok(g) => g.get(&group).map(|g| g.log.missing_parents(MAX_OPS_BY_ID)).unwrap_or_default(),
-                Err(_) => return stored,
-            };
+            let ids = self.groups.with(&group, |g| g.log.missing_parents(MAX_OPS_BY_ID)).unwrap_or_default();
             if ids.is_empty() {
                 break;
             }
@@ -418,7 +463,7 @@ impl Engine {
     /// Ingest a sync batch: control items first (they may admit the senders of the rest), then
     /// repeat while progress is made, so order within a batch does not matter. Returns the items
     /// stored and those set aside because their sender is not (yet) known as a member.
-    fn ingest_batch(&self, items: &[Vec<u8>], peer: PeerId) -> (usize, usize) {
+    fn ingest_batch(self: &Arc<Self>, items: &[Vec<u8>], peer: PeerId) -> (usize, usize) {
         let mut pending: Vec<&Vec<u8>> = items.iter().collect();
         let is_control = |b: &Vec<u8>| Envelope::decode(b).is_ok_and(|e| e.header.kind.is_control());
         let mut stored = 0;
@@ -467,32 +512,31 @@ impl Engine {
     pub async fn hello(self: &Arc<Self>, peer: PeerId) {
         let request = Request { binding: self.binding.clone(), body: RequestBody::Hello { name: self.my_name() } };
         if let Ok(Response::Hello { binding, name }) = self.node.request(peer, request).await
-            && let Some(org) = verify_binding(&binding, peer)
+            && let Some(org) = verify_binding(&binding, peer, self.clock.now_ms())
         {
-            self.remember_name(org, &name);
-            if let Ok(mut m) = self.peer_orgs.lock() {
-                m.insert(peer, org);
-            }
+            self.peers.remember_name(org, &name);
+            self.peers.bind(peer, org);
             self.remember_peer(peer).await;
         }
     }
 
     /// Connected peers that proved they run a node of `org`.
     pub fn peers_of(&self, org: &trellis_proto::OrgId) -> Vec<PeerId> {
-        self.peer_orgs
-            .lock()
-            .map(|m| m.iter().filter(|(_, o)| *o == org).map(|(p, _)| *p).collect())
-            .unwrap_or_default()
+        self.peers.peers_of(org)
     }
 }
 
 /// Check a node binding against the connection's peer id; returns the org it names.
-pub fn verify_binding(binding: &trellis_proto::keys::SignedNodeBinding, peer: PeerId) -> Option<trellis_proto::OrgId> {
+pub fn verify_binding(
+    binding: &trellis_proto::keys::SignedNodeBinding,
+    peer: PeerId,
+    now_ms: u64,
+) -> Option<trellis_proto::OrgId> {
     let key = libp2p::identity::PublicKey::try_decode_protobuf(&binding.binding.transport_key).ok()?;
     if key.to_peer_id() != peer {
         return None;
     }
-    binding.verify(&key.encode_protobuf(), now_ms()).ok()?;
+    binding.verify(&key.encode_protobuf(), now_ms).ok()?;
     Some(binding.binding.org)
 }
 

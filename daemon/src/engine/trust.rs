@@ -4,7 +4,7 @@
 //! which queued items are validated, and the confidence shown for each advisory.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use trellis_proto::items::{Endorsement, EndorsementKind, TrustStatement};
@@ -57,9 +57,64 @@ fn evict_buckets(buckets: &mut HashMap<OrgId, Bucket>, now: Instant) {
     }
 }
 
+/// The trust keeper: the trust graph's inputs and its computed levels, quota buckets, the
+/// items relayed per publisher, and revoked signing keys (docs/ARCHITECTURE.md, "Owners").
+///
+/// A private lock per part with short methods: every use is synchronous CPU work on the
+/// receive path (a quota take, a level look-up), too short to be worth a task's channel hop.
+///
+/// Poisoning: the locks are recovered ([`PoisonError::into_inner`]). The relayed counts and the
+/// revocations change by single map operations. The trust state's inputs are maps changed one
+/// entry at a time, and everything derived from them (the cached levels) is recomputed: a
+/// recovered trust state is marked dirty, so a panic during a recomputation cannot leave stale
+/// levels behind.
+#[derive(Debug, Default)]
+pub struct TrustKeeper {
+    state: Mutex<TrustState>,
+    relayed: Mutex<HashMap<OrgId, u64>>,
+    revoked: Mutex<HashMap<OrgId, u64>>,
+}
+
+impl TrustKeeper {
+    fn state(&self) -> MutexGuard<'_, TrustState> {
+        match self.state.lock() {
+            Ok(t) => t,
+            Err(poisoned) => {
+                let mut t = poisoned.into_inner();
+                t.dirty = true;
+                self.state.clear_poison();
+                t
+            }
+        }
+    }
+
+    /// Record that `org`'s signing key is revoked from `from_ms` on. The earliest time wins: a
+    /// holder of a stolen key cannot move a revocation into the future with a later one (§2.6).
+    pub fn record_revocation(&self, org: OrgId, from_ms: u64) {
+        let mut m = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        let t = m.entry(org).or_insert(from_ms);
+        *t = (*t).min(from_ms);
+    }
+
+    /// From when `org`'s signing key is revoked, if it is.
+    pub fn revoked_from(&self, org: &OrgId) -> Option<u64> {
+        self.revoked.lock().unwrap_or_else(PoisonError::into_inner).get(org).copied()
+    }
+
+    /// Count one item of `org` accepted from gossip and so relayed.
+    pub fn count_relayed(&self, org: OrgId) {
+        *self.relayed.lock().unwrap_or_else(PoisonError::into_inner).entry(org).or_default() += 1;
+    }
+
+    /// Items of `org` accepted from gossip and so relayed, since start.
+    pub fn relayed_items(&self, org: &OrgId) -> u64 {
+        self.relayed.lock().unwrap_or_else(PoisonError::into_inner).get(org).copied().unwrap_or(0)
+    }
+}
+
 /// Everything trust-related the node keeps in memory.
 #[derive(Debug, Default)]
-pub struct TrustState {
+struct TrustState {
     inputs: TrustInputs,
     /// When each statement was made (to keep only the latest per pair).
     statement_time: BTreeMap<(OrgId, OrgId), u64>,
@@ -73,7 +128,7 @@ impl Engine {
     /// Each org's best group default among the groups where it is a member.
     fn member_defaults(&self) -> BTreeMap<OrgId, f64> {
         let mut out: BTreeMap<OrgId, f64> = BTreeMap::new();
-        if let Ok(groups) = self.groups.read() {
+        self.groups.read(|groups| {
             for g in groups.values() {
                 let d = g.log.genesis.genesis.default_trust_milli as f64 / 1000.0;
                 for org in g.state.members.keys() {
@@ -81,27 +136,26 @@ impl Engine {
                     *e = e.max(d);
                 }
             }
-        }
+        });
         out
     }
 
     /// Mark trust for recomputation (membership, statements or the operator's levels changed).
     pub fn trust_changed(&self) {
-        if let Ok(mut t) = self.trust.lock() {
-            t.dirty = true;
-        }
+        self.trust.state().dirty = true;
     }
 
     /// The trust of `org` and why. The statement graph is recomputed only when membership,
     /// statements or the operator's levels changed; the behaviour penalty is applied on read, so
     /// a flood of violations costs a counter increment each, not a recomputation.
     pub fn trust_detail(&self, org: &OrgId) -> Trust {
-        let needs_refresh = self.trust.lock().map(|t| t.dirty || t.cache.is_empty()).unwrap_or(false);
+        let needs_refresh = {
+            let t = self.trust.state();
+            t.dirty || t.cache.is_empty()
+        };
         // Group membership is read before taking the trust lock (never both at once).
         let defaults = if needs_refresh { Some(self.member_defaults()) } else { None };
-        let Ok(mut t) = self.trust.lock() else {
-            return Trust { level: 0.0, base: 0.0, source: TrustSource::None, violations: 0 };
-        };
+        let mut t = self.trust.state();
         if let Some(d) = defaults {
             t.inputs.member_default = d;
             t.cache = t.inputs.compute_all();
@@ -143,7 +197,7 @@ impl Engine {
                 }
             }
         }
-        let mut t = self.trust.lock().map_err(|_| anyhow::anyhow!("trust lock poisoned"))?;
+        let mut t = self.trust.state();
         t.inputs.local = levels.into_iter().collect();
         for (issuer, at, ts) in statements {
             record_statement(&mut t, issuer, at, &ts);
@@ -154,9 +208,7 @@ impl Engine {
 
     /// A verified trust statement arrived.
     pub fn record_trust_statement(&self, issuer: OrgId, at_ms: u64, ts: &TrustStatement) {
-        if let Ok(mut t) = self.trust.lock() {
-            record_statement(&mut t, issuer, at_ms, ts);
-        }
+        record_statement(&mut self.trust.state(), issuer, at_ms, ts);
     }
 
     /// Take one item from `org`'s quota; false (and a recorded violation) when it is spent.
@@ -166,8 +218,8 @@ impl Engine {
     pub fn take_quota(&self, org: &OrgId) -> bool {
         let level = self.trust_of(org);
         let (rate, burst) = quota(level);
-        let Ok(mut t) = self.trust.lock() else { return true };
-        let now = Instant::now();
+        let now = self.clock.now();
+        let mut t = self.trust.state();
         if !t.buckets.contains_key(org) && t.buckets.len() >= MAX_QUOTA_BUCKETS {
             evict_buckets(&mut t.buckets, now);
         }
@@ -185,37 +237,31 @@ impl Engine {
     /// Whether `org` has quota left, without taking any and without creating a bucket: this runs
     /// before any check of who `org` is, so a stranger (or a forged claim) leaves no trace.
     pub fn quota_available(&self, org: &OrgId) -> bool {
-        let Ok(t) = self.trust.lock() else { return true };
+        let t = self.trust.state();
         let Some(b) = t.buckets.get(org) else { return true };
         let (tokens, at) = (b.tokens, b.at);
         drop(t);
         // A bucket only ever exists below its burst; the refill needs the rate (and so the trust),
         // computed outside the trust lock.
         let (rate, burst) = quota(self.trust_of(org));
-        (tokens + Instant::now().duration_since(at).as_secs_f64() * rate).min(burst) >= 1.0
+        (tokens + self.clock.now().duration_since(at).as_secs_f64() * rate).min(burst) >= 1.0
     }
 
     /// Quota buckets held (at most [`MAX_QUOTA_BUCKETS`]).
     pub fn quota_buckets(&self) -> usize {
-        self.trust.lock().map(|t| t.buckets.len()).unwrap_or(0)
+        self.trust.state().buckets.len()
     }
 
     /// True once every [`PENALTY_SAMPLE`] calls.
     pub fn sample_for_penalty(&self) -> bool {
-        self.trust
-            .lock()
-            .map(|mut t| {
-                t.sample = t.sample.wrapping_add(1);
-                t.sample % PENALTY_SAMPLE == 0
-            })
-            .unwrap_or(false)
+        let mut t = self.trust.state();
+        t.sample = t.sample.wrapping_add(1);
+        t.sample.is_multiple_of(PENALTY_SAMPLE)
     }
 
     /// Record `n` quota violations of `org` (verified).
     pub fn add_violations(&self, org: &OrgId, n: u64) {
-        if let Ok(mut t) = self.trust.lock() {
-            *t.inputs.violations.entry(*org).or_default() += n;
-        }
+        *self.trust.state().inputs.violations.entry(*org).or_default() += n;
     }
 
     /// Set (or clear) the operator's trust in an org.
@@ -227,7 +273,8 @@ impl Engine {
             return Err(ActionError::BadRequest(format!("trust level {l} is outside 0.0–1.0")));
         }
         self.store.put_trust(&org, level)?;
-        if let Ok(mut t) = self.trust.lock() {
+        {
+            let mut t = self.trust.state();
             match level {
                 Some(l) => t.inputs.local.insert(org, l),
                 None => t.inputs.local.remove(&org),
@@ -325,14 +372,14 @@ impl Engine {
             violations: t.violations,
             relayed: t.level >= RELAY_THRESHOLD || *org == self.me(),
             quota_per_s: rate,
-            relayed_items: self.relayed.lock().ok().and_then(|r| r.get(org).copied()).unwrap_or(0),
+            relayed_items: self.trust.relayed_items(org),
         }
     }
 
     /// Every org this node has a trust level for.
     pub fn trust_list(&self) -> Vec<TrustView> {
         let _ = self.trust_detail(&self.me());
-        let orgs: Vec<OrgId> = self.trust.lock().map(|t| t.cache.keys().copied().collect()).unwrap_or_default();
+        let orgs: Vec<OrgId> = self.trust.state().cache.keys().copied().collect();
         let me = self.me();
         let mut v: Vec<TrustView> = orgs.iter().filter(|o| **o != me).map(|o| self.trust_view(o)).collect();
         v.sort_by(|a, b| b.level.total_cmp(&a.level).then(a.org.cmp(&b.org)));
@@ -402,9 +449,7 @@ impl Engine {
             return Ok(id);
         }
         let mut known: Vec<OrgId> = self.member_defaults().into_keys().collect();
-        if let Ok(t) = self.trust.lock() {
-            known.extend(t.inputs.local.keys().copied());
-        }
+        known.extend(self.trust.state().inputs.local.keys().copied());
         known.sort();
         known.dedup();
         let found: Vec<OrgId> = known.into_iter().filter(|o| o.matches(text)).collect();
@@ -417,8 +462,7 @@ impl Engine {
 
     /// Push each connected peer's application score (from its org's trust) to gossipsub.
     pub async fn push_peer_scores(&self) {
-        let peers: Vec<(libp2p::PeerId, OrgId)> =
-            self.peer_orgs.lock().map(|m| m.iter().map(|(p, o)| (*p, *o)).collect()).unwrap_or_default();
+        let peers = self.peers.bindings();
         let scores = peers.into_iter().map(|(p, o)| (p, 10.0 * (self.trust_of(&o) - RELAY_THRESHOLD))).collect();
         self.node.set_app_scores(scores).await;
     }
@@ -432,4 +476,37 @@ fn record_statement(t: &mut TrustState, issuer: OrgId, at_ms: u64, ts: &TrustSta
     t.statement_time.insert(key, at_ms);
     t.inputs.statements.insert(key, ts.level_milli as f64 / 1000.0);
     t.dirty = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_trust_state_is_recovered_and_recomputed() {
+        let keeper = Arc::new(TrustKeeper::default());
+        {
+            let mut t = keeper.state();
+            t.dirty = false;
+            t.inputs.local.insert(OrgId([1; 32]), 0.9);
+        }
+        let k2 = Arc::clone(&keeper);
+        let panicked = std::thread::spawn(move || {
+            let mut t = k2.state();
+            t.inputs.local.insert(OrgId([2; 32]), 0.1);
+            panic!("half-way through a change");
+        })
+        .join();
+        assert!(panicked.is_err());
+        let t = keeper.state();
+        assert!(t.dirty, "a recovered state is recomputed before its levels are used again");
+        assert_eq!(t.inputs.local.get(&OrgId([1; 32])), Some(&0.9), "the inputs are kept");
+        drop(t);
+        assert!(!keeper.state.is_poisoned(), "recovered once, not on every use");
+        keeper.record_revocation(OrgId([3; 32]), 50);
+        keeper.record_revocation(OrgId([3; 32]), 90);
+        assert_eq!(keeper.revoked_from(&OrgId([3; 32])), Some(50), "the earliest revocation wins");
+        keeper.count_relayed(OrgId([3; 32]));
+        assert_eq!(keeper.relayed_items(&OrgId([3; 32])), 1);
+    }
 }

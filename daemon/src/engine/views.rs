@@ -8,7 +8,6 @@ use trellis_proto::{ContactCard, GroupId, ItemId, OrgId, Payload};
 
 use super::{ActionError, Engine};
 use crate::api::types::{AdvisoryView, AffectedInput, GroupInfo, IdInfo, MemberInfo, PeerInfo, Status};
-use crate::home::now_ms;
 
 /// How long a contact card's key bundle is valid.
 const CARD_VALIDITY_MS: u64 = 365 * 24 * 3600 * 1000;
@@ -17,17 +16,8 @@ impl Engine {
     /// `trellis id`.
     pub async fn id_info(&self) -> IdInfo {
         let addrs = self.dialable_addrs().await;
-        let (org, name, bundle) = match self.identity.read() {
-            Ok(i) => (i.keys.org_id(), i.name.clone(), i.keys.key_bundle(now_ms(), CARD_VALIDITY_MS)),
-            Err(_) => {
-                return IdInfo {
-                    org: String::new(),
-                    fingerprint: String::new(),
-                    name: String::new(),
-                    card: String::new(),
-                };
-            }
-        };
+        let (org, name) = (self.me(), self.my_name());
+        let bundle = self.identity.with_keys(|keys| keys.key_bundle(self.clock.now_ms(), CARD_VALIDITY_MS));
         let card = ContactCard { name: name.clone(), bundle, addrs }.to_text();
         IdInfo { org: org.to_text(), fingerprint: org.fingerprint(), name, card }
     }
@@ -39,30 +29,25 @@ impl Engine {
         let peers = info.topic_peers.get(&topic).map_or(0, |p| p.len());
         let items = self.store.group_item_count(id).unwrap_or(0);
         let me = self.me();
-        let mut sync: Vec<crate::api::types::SyncInfo> = self
-            .sync_state
-            .lock()
-            .map(|m| m.iter().filter(|((g, _), _)| g == id).map(|(_, v)| v.clone()).collect())
-            .unwrap_or_default();
-        sync.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
-        let groups = self.groups.read().ok()?;
-        let g = groups.get(id)?;
-        let founder = g.log.genesis.founder();
-        let founder_name = self.name_of(&founder);
-        Some(GroupInfo {
-            id: id.to_text(),
-            name: g.name().to_string(),
-            kind: g.log.genesis.genesis.kind,
-            role: g.state.role(&me),
-            members: g.state.members.len(),
-            epoch: g.state.epoch(),
-            items,
-            peers,
-            joined_ms: g.joined_ms,
-            founder: founder.to_text(),
-            founder_fingerprint: founder.fingerprint(),
-            founder_name,
-            sync,
+        let sync = self.sync_state.of_group(id);
+        self.groups.with(id, |g| {
+            let founder = g.log.genesis.founder();
+            let founder_name = self.name_of(&founder);
+            GroupInfo {
+                id: id.to_text(),
+                name: g.name().to_string(),
+                kind: g.log.genesis.genesis.kind,
+                role: g.state.role(&me),
+                members: g.state.members.len(),
+                epoch: g.state.epoch(),
+                items,
+                peers,
+                joined_ms: g.joined_ms,
+                founder: founder.to_text(),
+                founder_fingerprint: founder.fingerprint(),
+                founder_name,
+                sync,
+            }
         })
     }
 
@@ -93,7 +78,7 @@ impl Engine {
             home: self.home.display().to_string(),
             peers: info.peers.len(),
             groups: self.group_list().await,
-            rejects: self.rejects.lock().map(|r| r.clone()).unwrap_or_default(),
+            rejects: self.rejects.snapshot(),
             posture_requests: self.pending_posture_requests(),
         }
     }
@@ -101,18 +86,16 @@ impl Engine {
     /// `trellis peers`.
     pub async fn peers(&self) -> Vec<PeerInfo> {
         let info = self.node.info().await;
-        let orgs = self.peer_orgs.lock().map(|m| m.clone()).unwrap_or_default();
-        let names = self.org_names.lock().map(|m| m.clone()).unwrap_or_default();
+        let ids: Vec<libp2p::PeerId> = info.peers.iter().map(|(p, _)| *p).collect();
+        let known = self.peers.describe(&ids);
         info.peers
             .into_iter()
-            .map(|(p, addrs)| {
-                let org = orgs.get(&p);
-                PeerInfo {
-                    peer_id: p.to_string(),
-                    addrs: addrs.iter().map(|a| a.to_string()).collect(),
-                    org: org.map(|o| o.to_text()),
-                    org_name: org.and_then(|o| names.get(o).cloned()),
-                }
+            .zip(known)
+            .map(|((p, addrs), (org, org_name))| PeerInfo {
+                peer_id: p.to_string(),
+                addrs: addrs.iter().map(|a| a.to_string()).collect(),
+                org: org.map(|o| o.to_text()),
+                org_name,
             })
             .collect()
     }
@@ -121,20 +104,20 @@ impl Engine {
     pub fn members(&self, group: &str) -> Result<Vec<MemberInfo>, ActionError> {
         let gid = self.resolve_group(group)?;
         let me = self.me();
-        let groups = self.groups.read().map_err(|_| ActionError::Internal("lock".into()))?;
-        let g = groups.get(&gid).ok_or_else(|| ActionError::NotFound("unknown group".into()))?;
-        Ok(g.state
-            .members
-            .iter()
-            .map(|(org, m)| MemberInfo {
-                org: org.to_text(),
-                fingerprint: org.fingerprint(),
-                name: self.name_of(org),
-                role: m.role,
-                since_ms: m.since_ms,
-                is_self: *org == me,
-            })
-            .collect())
+        self.with_group(&gid, |g| {
+            Ok(g.state
+                .members
+                .iter()
+                .map(|(org, m)| MemberInfo {
+                    org: org.to_text(),
+                    fingerprint: org.fingerprint(),
+                    name: self.name_of(org),
+                    role: m.role,
+                    since_ms: m.since_ms,
+                    is_self: *org == me,
+                })
+                .collect())
+        })
     }
 
     /// The user-facing view of a stored advisory envelope, if this node can read it.
@@ -153,8 +136,7 @@ impl Engine {
         let Payload::Advisory(a) = payload else {
             return None;
         };
-        let group_name =
-            self.groups.read().ok()?.get(&env.header.group).map(|g| g.name().to_string()).unwrap_or_default();
+        let group_name = self.groups.name(&env.header.group).unwrap_or_default();
         let publisher: OrgId = env.header.sender;
         let owned;
         let ends = match ends {

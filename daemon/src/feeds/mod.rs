@@ -45,7 +45,6 @@ use trellis_proto::{GroupId, ItemId, Payload, Tlp};
 use crate::api::types::{FeedAdd, FeedCounts, FeedDocument, FeedInfo, FeedProgress, FeedRefusal, FeedReport};
 use crate::engine::actions::Audience;
 use crate::engine::{ActionError, Engine};
-use crate::home::now_ms;
 use crate::securitytxt::FetchPolicy;
 use http::{Got, Validators};
 
@@ -197,9 +196,7 @@ pub fn parse_every(s: &str) -> Result<u64, String> {
 }
 
 fn info(engine: &Engine, f: &Feed) -> FeedInfo {
-    let group_name = GroupId::parse(&f.group)
-        .ok()
-        .and_then(|g| engine.groups.read().ok().and_then(|gs| gs.get(&g).map(|g| g.name().to_string())));
+    let group_name = GroupId::parse(&f.group).ok().and_then(|g| engine.groups().name(&g));
     FeedInfo {
         id: f.id.clone(),
         group: f.group.clone(),
@@ -278,10 +275,10 @@ impl Engine {
             source,
             kind,
             every_secs,
-            added_ms: now_ms(),
+            added_ms: self.clock().now_ms(),
             last_run_ms: None,
             last_success_ms: None,
-            next_run_ms: now_ms(),
+            next_run_ms: self.clock().now_ms(),
             failures: 0,
             last_error: None,
             keys: Vec::new(),
@@ -294,7 +291,7 @@ impl Engine {
             cursor: None,
             runs: (0, 0),
         };
-        let added = update(&self.home, |file| {
+        let added = update(self.home(), |file| {
             if file.feeds.iter().any(|f| f.id == id) {
                 return Err(ActionError::Conflict(format!(
                     "this node already follows {} into this group (feed {id})",
@@ -313,12 +310,12 @@ impl Engine {
 
     /// `GET /v1/feeds`.
     pub fn feed_list(&self) -> Result<Vec<FeedInfo>, ActionError> {
-        Ok(read(&self.home)?.feeds.iter().map(|f| info(self, f)).collect())
+        Ok(read(self.home())?.feeds.iter().map(|f| info(self, f)).collect())
     }
 
     /// `POST /v1/feeds/{id}/remove`: stop following; what it published stays.
     pub fn feed_remove(&self, id: &str) -> Result<FeedInfo, ActionError> {
-        let removed = update(&self.home, |file| {
+        let removed = update(self.home(), |file| {
             let i = find(&file.feeds, id)?;
             Ok(file.feeds.remove(i))
         })?;
@@ -331,12 +328,12 @@ impl Engine {
         // Polled while a run goes on: a running feed named by its id is answered without
         // reading feeds.json, which grows with the documents a feed follows.
         let want = id.trim().to_ascii_lowercase();
-        if let Some((done, total, started)) = progress::current(&self.home, &want) {
+        if let Some((done, total, started)) = progress::current(self.home(), &want) {
             return Ok(FeedProgress { feed: want, running: true, done, total, started_ms: Some(started) });
         }
-        let file = read(&self.home)?;
+        let file = read(self.home())?;
         let feed = &file.feeds[find(&file.feeds, id)?];
-        Ok(match progress::current(&self.home, &feed.id) {
+        Ok(match progress::current(self.home(), &feed.id) {
             Some((done, total, started)) => {
                 FeedProgress { feed: feed.id.clone(), running: true, done, total, started_ms: Some(started) }
             }
@@ -347,10 +344,10 @@ impl Engine {
     /// `POST /v1/feeds/{id}/run`: run a feed now and report.
     pub async fn feed_run(self: &Arc<Self>, id: &str) -> Result<FeedReport, ActionError> {
         let feed = {
-            let file = read(&self.home)?;
+            let file = read(self.home())?;
             file.feeds[find(&file.feeds, id)?].clone()
         };
-        let key = (self.home.clone(), feed.id.clone());
+        let key = (self.home().to_path_buf(), feed.id.clone());
         {
             let mut running = RUNNING.lock().map_err(|_| ActionError::Internal("feeds lock".into()))?;
             if !running.get_or_insert_with(HashSet::new).insert(key.clone()) {
@@ -373,7 +370,7 @@ impl Engine {
         let run = tokio::spawn(async move {
             // Dropped in reverse: the feed is free to run again before its progress says the
             // run is over, and both only after its state is saved.
-            let tracker = progress::Tracker::start(&engine.home, &feed.id);
+            let tracker = progress::Tracker::start(engine.home(), &feed.id);
             let _done = Done(key);
             engine.run_feed(feed, &tracker).await
         });
@@ -385,16 +382,16 @@ impl Engine {
         mut feed: Feed,
         tracker: &progress::Tracker,
     ) -> Result<FeedReport, ActionError> {
-        let started = now_ms();
+        let started = self.clock().now_ms();
         let mut report = FeedReport { feed: feed.id.clone(), started_ms: started, ..Default::default() };
-        let policy = self.evidence_policy.read().map(|p| p.clone()).unwrap_or_default();
+        let policy = self.evidence_policy().clone();
         let outcome = match feed.kind.as_str() {
             "osv" => self.run_osv(&mut feed, &policy, &mut report, tracker).await,
             "misp" => self.run_misp(&mut feed, &policy, &mut report, tracker).await,
             "taxii" => self.run_taxii(&mut feed, &policy, &mut report, tracker).await,
             _ => self.run_csaf(&mut feed, &policy, &mut report, tracker).await,
         };
-        let now = now_ms();
+        let now = self.clock().now_ms();
         report.finished_ms = now;
         feed.last_run_ms = Some(started);
         match &outcome {
@@ -429,7 +426,7 @@ impl Engine {
             "feed run"
         );
         // The feed may have been removed while it ran: then its state is dropped.
-        update(&self.home, |file| {
+        update(self.home(), |file| {
             if let Some(f) = file.feeds.iter_mut().find(|f| f.id == feed.id) {
                 *f = feed;
             }
@@ -536,7 +533,7 @@ impl Engine {
     /// The feed's group, if this node is still in it.
     fn feed_group(&self, feed: &Feed) -> Result<GroupId, String> {
         let gid = GroupId::parse(&feed.group).map_err(|e| e.to_string())?;
-        if self.groups.read().map(|g| !g.contains_key(&gid)).unwrap_or(true) {
+        if !self.groups().contains(&gid) {
             return Err(format!("this node is no longer in group {}", feed.group));
         }
         Ok(gid)
@@ -935,8 +932,8 @@ pub async fn schedule(engine: Arc<Engine>, shutdown: impl std::future::Future<Ou
             _ = &mut shutdown => return,
             _ = tokio::time::sleep(TICK) => {}
         }
-        let now = now_ms();
-        let due: Vec<String> = match read(&engine.home) {
+        let now = engine.clock().now_ms();
+        let due: Vec<String> = match read(engine.home()) {
             Ok(f) => f.feeds.iter().filter(|f| f.next_run_ms <= now).map(|f| f.id.clone()).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "feeds not read");
@@ -966,7 +963,7 @@ pub struct FeedStat {
 
 /// The feeds' figures for `/metrics`.
 pub fn stats(engine: &Engine) -> Vec<FeedStat> {
-    let feeds = read(&engine.home).map(|f| f.feeds).unwrap_or_default();
+    let feeds = read(engine.home()).map(|f| f.feeds).unwrap_or_default();
     feeds
         .iter()
         .map(|f| FeedStat {

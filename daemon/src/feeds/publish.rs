@@ -68,7 +68,7 @@ impl Engine {
         doc.advisory
             .check_limits()
             .map_err(|e| ActionError::BadRequest(format!("the advisory is out of bounds: {e}")))?;
-        let _one = crate::engine::lifecycle::REVISING.lock().await;
+        let _one = self.revision_turn().await;
         let held = match own.by_reference.get(&reference) {
             Some(first) => self.held_advisory(first)?,
             None => None,

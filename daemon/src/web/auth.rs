@@ -9,11 +9,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use sha2::{Digest, Sha256};
 
-use crate::home::{now_ms, random_bytes};
+use crate::clock::{Clock, Rng};
 
 /// How long a login token is good for.
 pub const LOGIN_TTL_MS: u64 = 5 * 60 * 1000;
@@ -36,9 +36,13 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// 32 random bytes as lower-case base32 text (52 characters).
-fn random_token() -> String {
-    let raw: [u8; 32] = random_bytes();
+fn random_token(rng: &Rng) -> String {
+    let raw: [u8; 32] = rng.bytes();
     data_encoding::BASE32_NOPAD.encode(&raw).to_ascii_lowercase()
+}
+
+fn recover<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Where the console listens, once it does.
@@ -72,8 +76,14 @@ pub struct Session {
 }
 
 /// The console's sign-in state, held by the engine so the local API can issue login tokens.
+///
+/// Private locks with short methods. A poisoned lock is recovered
+/// ([`PoisonError::into_inner`]): every change is one push, retain, insert or remove on one
+/// list or map, so a panic cannot leave a token or session half-made.
 #[derive(Debug)]
 pub struct ConsoleAuth {
+    clock: Clock,
+    rng: Rng,
     listening: RwLock<Option<Listening>>,
     /// (hash of the token, expiry).
     logins: Mutex<Vec<(Hash, u64)>>,
@@ -83,18 +93,19 @@ pub struct ConsoleAuth {
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
-impl Default for ConsoleAuth {
-    fn default() -> Self {
+impl ConsoleAuth {
+    /// Sign-in state that reads time from `clock` and draws tokens from `rng`.
+    pub fn new(clock: Clock, rng: Rng) -> Self {
         ConsoleAuth {
+            clock,
+            rng,
             listening: RwLock::new(None),
             logins: Mutex::new(Vec::new()),
             sessions: Mutex::new(HashMap::new()),
             stopping: tokio::sync::watch::Sender::new(false),
         }
     }
-}
 
-impl ConsoleAuth {
     /// Tell open live streams that the node stops.
     pub fn stop(&self) {
         self.stopping.send_replace(true);
@@ -109,27 +120,24 @@ impl ConsoleAuth {
     }
 
     pub fn set_listening(&self, l: Option<Listening>) {
-        if let Ok(mut w) = self.listening.write() {
-            *w = l;
-        }
+        *self.listening.write().unwrap_or_else(PoisonError::into_inner) = l;
     }
 
     pub fn listening(&self) -> Option<Listening> {
-        self.listening.read().ok().and_then(|l| *l)
+        *self.listening.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A new one-time login token and its expiry.
     pub fn issue_login(&self) -> (String, u64) {
-        let token = random_token();
-        let expires = now_ms() + LOGIN_TTL_MS;
-        if let Ok(mut l) = self.logins.lock() {
-            let now = now_ms();
-            l.retain(|(_, exp)| *exp > now);
-            if l.len() >= MAX_PENDING_LOGINS {
-                l.remove(0);
-            }
-            l.push((digest(&token), expires));
+        let token = random_token(&self.rng);
+        let now = self.clock.now_ms();
+        let expires = now + LOGIN_TTL_MS;
+        let mut l = recover(&self.logins);
+        l.retain(|(_, exp)| *exp > now);
+        if l.len() >= MAX_PENDING_LOGINS {
+            l.remove(0);
         }
+        l.push((digest(&token), expires));
         (token, expires)
     }
 
@@ -137,9 +145,9 @@ impl ConsoleAuth {
     /// Returns the session id (for the cookie). Every pending hash is compared, in constant time.
     pub fn login(&self, token: &str) -> Option<String> {
         let presented = digest(token.trim());
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let found = {
-            let mut l = self.logins.lock().ok()?;
+            let mut l = recover(&self.logins);
             let mut hit = None;
             for (i, (h, exp)) in l.iter().enumerate() {
                 if ct_eq(h, &presented) && *exp > now {
@@ -154,9 +162,9 @@ impl ConsoleAuth {
         if !found {
             return None;
         }
-        let id = random_token();
-        let session = Session { csrf: random_token(), created_ms: now, last_seen_ms: now };
-        let mut s = self.sessions.lock().ok()?;
+        let id = random_token(&self.rng);
+        let session = Session { csrf: random_token(&self.rng), created_ms: now, last_seen_ms: now };
+        let mut s = recover(&self.sessions);
         s.retain(|_, v| now.saturating_sub(v.last_seen_ms) < SESSION_IDLE_MS);
         if s.len() >= MAX_SESSIONS
             && let Some(oldest) = s.iter().min_by_key(|(_, v)| v.last_seen_ms).map(|(k, _)| *k)
@@ -170,8 +178,8 @@ impl ConsoleAuth {
     /// The session of a cookie's id, if it is live; marks it used.
     pub fn session(&self, id: &str) -> Option<Session> {
         let key = digest(id);
-        let now = now_ms();
-        let mut s = self.sessions.lock().ok()?;
+        let now = self.clock.now_ms();
+        let mut s = recover(&self.sessions);
         let live = s.get(&key).is_some_and(|v| now.saturating_sub(v.last_seen_ms) < SESSION_IDLE_MS);
         if !live {
             s.remove(&key);
@@ -184,9 +192,7 @@ impl ConsoleAuth {
 
     /// End a session.
     pub fn logout(&self, id: &str) {
-        if let Ok(mut s) = self.sessions.lock() {
-            s.remove(&digest(id));
-        }
+        recover(&self.sessions).remove(&digest(id));
     }
 }
 
@@ -194,9 +200,14 @@ impl ConsoleAuth {
 mod tests {
     use super::*;
 
+    fn auth() -> (ConsoleAuth, crate::clock::TestClock) {
+        let t = crate::clock::TestClock::new(1_700_000_000_000);
+        (ConsoleAuth::new(t.clock(), Rng::seeded(1)), t)
+    }
+
     #[test]
     fn a_login_token_is_good_once() {
-        let a = ConsoleAuth::default();
+        let (a, _) = auth();
         let (t, _) = a.issue_login();
         assert!(a.login("not the token").is_none());
         let id = a.login(&t).expect("first use");
@@ -209,12 +220,27 @@ mod tests {
 
     #[test]
     fn expired_tokens_are_refused() {
-        let a = ConsoleAuth::default();
+        let (a, clock) = auth();
+        let (t, expires) = a.issue_login();
+        assert_eq!(expires, 1_700_000_000_000 + LOGIN_TTL_MS);
+        clock.advance(std::time::Duration::from_millis(LOGIN_TTL_MS));
+        assert!(a.login(&t).is_none(), "a token at its expiry is refused");
+        let (t2, _) = a.issue_login();
+        clock.advance(std::time::Duration::from_millis(LOGIN_TTL_MS - 1));
+        assert!(a.login(&t2).is_some(), "a token just before its expiry is good");
+    }
+
+    #[test]
+    fn an_idle_session_ends() {
+        let (a, clock) = auth();
         let (t, _) = a.issue_login();
-        if let Ok(mut l) = a.logins.lock() {
-            l[0].1 = now_ms() - 1;
-        }
-        assert!(a.login(&t).is_none());
+        let id = a.login(&t).expect("login");
+        clock.advance(std::time::Duration::from_millis(SESSION_IDLE_MS - 1));
+        assert!(a.session(&id).is_some(), "used just before it idles out, and so kept alive");
+        clock.advance(std::time::Duration::from_millis(SESSION_IDLE_MS - 1));
+        assert!(a.session(&id).is_some(), "idle time counts from the last use");
+        clock.advance(std::time::Duration::from_millis(SESSION_IDLE_MS));
+        assert!(a.session(&id).is_none(), "idle for the whole period: signed out");
     }
 
     #[test]

@@ -48,14 +48,14 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// `POST /v1/web/login` (the local API, which only the node's user can reach): a one-time
 /// sign-in link to the console, for `trellis web`.
 pub fn login_link(engine: &Engine) -> Result<crate::api::types::WebLogin, crate::engine::ActionError> {
-    let Some(l) = engine.console.listening() else {
+    let Some(l) = engine.console().listening() else {
         return Err(crate::engine::ActionError::Conflict(
             "the web console is off on this node: start trellisd with --web-listen 127.0.0.1:7423 (or set \
              web_listen = \"127.0.0.1:7423\" in config.toml, or TRELLIS_WEB_LISTEN), then run `trellis web` again"
                 .into(),
         ));
     };
-    let (token, expires_ms) = engine.console.issue_login();
+    let (token, expires_ms) = engine.console().issue_login();
     let console = l.base_url();
     Ok(crate::api::types::WebLogin { url: format!("{console}/login?token={token}"), console, expires_ms })
 }
@@ -197,7 +197,7 @@ fn query(req: &Request<Incoming>) -> forms::Form {
 }
 
 async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
-    let Some(listening) = engine.console.listening() else {
+    let Some(listening) = engine.console().listening() else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "the console is starting");
     };
     if !host_ok(&req, &listening) {
@@ -218,7 +218,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (&Method::GET, "/login") => return pages::login(&engine, &listening, &query(&req)),
         _ => {}
     }
-    let session = cookie(&req, &cookie_name(&listening)).and_then(|id| engine.console.session(&id).map(|s| (id, s)));
+    let session = cookie(&req, &cookie_name(&listening)).and_then(|id| engine.console().session(&id).map(|s| (id, s)));
     let Some((session_id, session)) = session else {
         if method == Method::GET && path != "/events" && path != "/cvss" {
             return redirect("/login");

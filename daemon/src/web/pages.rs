@@ -60,7 +60,7 @@ pub fn login(engine: &Engine, listening: &super::auth::Listening, q: &super::for
     if token.is_empty() {
         return render_status(StatusCode::UNAUTHORIZED, &LoginPage { failed: false });
     }
-    let Some(id) = engine.console.login(token) else {
+    let Some(id) = engine.console().login(token) else {
         return render_status(StatusCode::UNAUTHORIZED, &LoginPage { failed: true });
     };
     let secure = if listening.tls { "; Secure" } else { "" };
@@ -108,7 +108,7 @@ pub async fn route(ctx: Ctx, method: &Method, path: &str) -> Response<Body> {
         (&Method::GET, ["concentration"]) => concentration(&ctx).await,
         (&Method::GET, ["node"]) => node(&ctx).await,
         (&Method::POST, ["logout"]) => {
-            ctx.engine.console.logout(&ctx.session_id);
+            ctx.engine.console().logout(&ctx.session_id);
             let mut r = redirect("/login");
             let gone = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", super::cookie_name(&ctx.listening));
             if let Ok(v) = hyper::header::HeaderValue::from_str(&gone) {
@@ -302,7 +302,7 @@ fn events(ctx: &Ctx) -> Response<Body> {
         Ok(f) => f,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
-    let rx = ctx.engine.events.subscribe();
+    let rx = ctx.engine.events().subscribe();
     let engine = Arc::clone(&ctx.engine);
     let state = (rx, filter, engine, true);
     let stream = futures::stream::unfold(state, |(mut rx, filter, engine, first)| async move {
@@ -310,7 +310,7 @@ fn events(ctx: &Ctx) -> Response<Body> {
             let hello = Bytes::from_static(b": live\nretry: 3000\n\n");
             return Some((Ok::<_, Infallible>(Frame::data(hello)), (rx, filter, engine, false)));
         }
-        let stopped = engine.console.stopped();
+        let stopped = engine.console().stopped();
         tokio::pin!(stopped);
         loop {
             let next = tokio::select! {
@@ -737,7 +737,7 @@ async fn group_invite(ctx: &Ctx) -> Response<Body> {
     };
     match ctx.engine.invite(ctx.form.get("group"), card, role).await {
         Ok(token) => {
-            let who = trellis_proto::ContactCard::parse(card, crate::home::now_ms())
+            let who = trellis_proto::ContactCard::parse(card, ctx.engine.clock().now_ms())
                 .map(|c| format!("{} ({})", c.name, c.org().fingerprint()))
                 .unwrap_or_default();
             let msg = "Invited. Send the token below to the organization; it pastes it under \"Join a group\".";
@@ -882,7 +882,7 @@ async fn posture_publish(ctx: &Ctx) -> Response<Body> {
         _ => return posture(ctx, None, Some(format!("give a number of days between 1 and {}", 3 * 365))).await,
     };
     let deps = f.lines("dependencies").iter().filter_map(|l| PostureDocument::dependency_from_line(l)).collect();
-    let document = PostureDocument::from_answers(answers, deps, crate::home::now_ms(), days);
+    let document = PostureDocument::from_answers(answers, deps, ctx.engine.clock().now_ms(), days);
     if document.claims.is_empty() && document.critical_dependencies.is_empty() {
         return posture(ctx, None, Some("no answers were given, so nothing was published".into())).await;
     }
@@ -946,7 +946,7 @@ async fn node(ctx: &Ctx) -> Response<Body> {
     let page = chrome(ctx, "Node", "/node");
     let status = ctx.engine.status().await;
     let peers = ctx.engine.peers().await;
-    let store = std::fs::metadata(ctx.engine.home.join(crate::home::STORE_FILE))
+    let store = std::fs::metadata(ctx.engine.home().join(crate::home::STORE_FILE))
         .map(|m| human_bytes(m.len()))
         .unwrap_or_else(|_| "-".into());
     render(&NodePage { page, status, peers, store, console: ctx.listening.base_url() })

@@ -177,6 +177,15 @@ pub async fn offline_engine(
     dir: &Path,
     name: &str,
 ) -> (std::sync::Arc<trellis_daemon::engine::Engine>, trellis_proto::OrgKeys, trellis_proto::keys::SignedNodeBinding) {
+    offline_engine_with(dir, name, Default::default()).await
+}
+
+/// [`offline_engine`] with the given clock, RNG and fetch policy.
+pub async fn offline_engine_with(
+    dir: &Path,
+    name: &str,
+    setup: trellis_daemon::engine::Setup,
+) -> (std::sync::Arc<trellis_daemon::engine::Engine>, trellis_proto::OrgKeys, trellis_proto::keys::SignedNodeBinding) {
     use trellis_daemon::home::{Identity, now_ms};
     let home = dir.join(name);
     let identity = Identity::create(&home, name, now_ms()).unwrap();
@@ -189,6 +198,8 @@ pub async fn offline_engine(
     let (node, handle, _events) =
         trellis_daemon::node::Node::new(trellis_daemon::node::build_swarm(kp, &cfg).unwrap(), &cfg);
     drop(node);
-    let engine = trellis_daemon::engine::Engine::new(home, identity, binding.clone(), store, handle, peer).unwrap();
+    let engine =
+        trellis_daemon::engine::Engine::with_setup(home, identity, binding.clone(), store, handle, peer, setup)
+            .unwrap();
     (engine, keys, binding)
 }

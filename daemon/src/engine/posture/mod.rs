@@ -26,7 +26,6 @@ use crate::api::types::{
     ClaimChangeView, ClaimView, CosignRequest, CosignView, DependencyView, PostureDiffView, PostureSummary,
     PostureView, PublishPosture,
 };
-use crate::home::now_ms;
 
 fn bad(msg: impl Into<String>) -> ActionError {
     ActionError::BadRequest(msg.into())
@@ -111,9 +110,7 @@ impl Engine {
         }
         let mut known: std::collections::BTreeSet<OrgId> =
             self.posture_records(None).iter().map(|r| r.sender).collect();
-        if let Ok(groups) = self.groups.read() {
-            known.extend(groups.values().flat_map(|g| g.state.members.keys().copied()));
-        }
+        self.groups.read(|groups| known.extend(groups.values().flat_map(|g| g.state.members.keys().copied())));
         let t = text.trim();
         let found: Vec<OrgId> = known
             .into_iter()
@@ -182,7 +179,7 @@ impl Engine {
     }
 
     pub(crate) fn group_name(&self, g: &GroupId) -> String {
-        self.groups.read().ok().and_then(|gs| gs.get(g).map(|g| g.name().to_string())).unwrap_or_default()
+        self.groups.name(g).unwrap_or_default()
     }
 
     /// `trellis posture show ORG`: the latest valid attestation, answers checked here.
@@ -190,7 +187,7 @@ impl Engine {
         let org = self.resolve_org(org)?;
         let group = group.map(|g| self.resolve_group(g)).transpose()?;
         let r = self.latest_of(&org, group)?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let cosigns: Vec<CosignView> = self
             .cosignatures()
             .into_iter()
@@ -211,8 +208,7 @@ impl Engine {
             })
             .collect();
         // Observed answers are checked concurrently, each bounded by the fetch timeout.
-        let policy = self.evidence_policy.read().map(|p| p.clone()).unwrap_or_default();
-        let policy = &policy;
+        let policy = &self.evidence_policy;
         let checks = futures::future::join_all(r.att.claims.iter().map(|c| async move {
             match (&c.method, &c.evidence) {
                 (trellis_proto::items::Method::Observed, Some(url)) => {
@@ -272,7 +268,7 @@ impl Engine {
     /// `trellis posture history ORG`: every readable attestation of the org, newest first.
     pub fn posture_history(&self, org: &str) -> Result<Vec<PostureSummary>, ActionError> {
         let org = self.resolve_org(org)?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         Ok(self.posture_records(None).iter().rev().filter(|r| r.sender == org).map(|r| self.summary(r, now)).collect())
     }
 
@@ -305,7 +301,7 @@ impl Engine {
                 ClaimChangeView { indicator: c.indicator().as_str().to_string(), change: change.into(), before, after }
             })
             .collect();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         Ok(PostureDiffView {
             org: org.to_text(),
             name: self.name_of(&org),

@@ -50,12 +50,7 @@ impl Engine {
         let me = self.me();
         let mut out: Vec<PostureRequestInfo> = Vec::new();
         for gid in self.group_ids() {
-            let can_publish = self
-                .groups
-                .read()
-                .ok()
-                .and_then(|g| g.get(&gid).and_then(|g| g.state.role(&me)))
-                .is_some_and(|r| r.can_publish());
+            let can_publish = self.groups.with(&gid, |g| g.state.role(&me)).flatten().is_some_and(|r| r.can_publish());
             if !can_publish {
                 continue;
             }
@@ -95,11 +90,11 @@ impl Engine {
     /// Members of `group` counted as suppliers: everyone but the channel's admins and this org.
     fn suppliers_of(&self, group: &GroupId) -> Option<(GroupKind, bool, Vec<OrgId>)> {
         let me = self.me();
-        let groups = self.groups.read().ok()?;
-        let g = groups.get(group)?;
-        let admins = g.state.admins();
-        let suppliers = g.state.members.keys().filter(|o| **o != me && !admins.contains(o)).copied().collect();
-        Some((g.log.genesis.genesis.kind, g.state.is_admin(&me), suppliers))
+        self.groups.with(group, |g| {
+            let admins = g.state.admins();
+            let suppliers = g.state.members.keys().filter(|o| **o != me && !admins.contains(o)).copied().collect();
+            (g.log.genesis.genesis.kind, g.state.is_admin(&me), suppliers)
+        })
     }
 
     /// `trellis supply-chain concentration GROUP`.
