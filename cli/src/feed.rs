@@ -2,7 +2,7 @@
 //! this file only asks it and prints what it did.
 
 use clap::Subcommand;
-use trellis_api::types::{FeedAdd, FeedInfo, FeedReport};
+use trellis_api::types::{FeedAdd, FeedInfo, FeedKind, FeedReport};
 
 use crate::Ctx;
 use crate::output::{self, Table, clip, time};
@@ -40,11 +40,11 @@ pub enum FeedCommand {
         /// The provider's domain or its provider-metadata.json URL (https)
         source: String,
         /// Time between runs: 90s, 30m, 1h, 1d (at least 1 minute)
-        #[arg(long, default_value = "1h", value_parser = trellis_daemon::feeds::parse_every)]
+        #[arg(long, default_value = "1h", value_parser = trellis_api::feeds::parse_every)]
         every: u64,
         /// csaf: SOURCE is a CSAF provider; osv: SOURCE is a directory of OSV records (absolute path)
-        #[arg(long, default_value = "csaf", value_parser = ["csaf", "osv"])]
-        kind: String,
+        #[arg(long, default_value = "csaf", value_parser = str::parse::<FeedKind>)]
+        kind: FeedKind,
     },
     /// List the feeds with their state: last run, failures, documents, last report
     #[command(after_help = "Examples:\n  trellis feed list\n  trellis --json feed list")]

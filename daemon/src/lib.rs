@@ -81,12 +81,16 @@ pub async fn run(
         let sources = keyfile::PassphraseSources::new(config.passphrase_file.clone());
         Identity::load_with(&home, || sources.get(&home))?
     } else {
+        // A `keys import` cut short left its restore without the identity: refuse, do not
+        // create another organization under it.
+        backup::PendingRestore::read(&home, None)?;
         let name = config.name.clone().unwrap_or_else(|| "Unnamed organization".to_string());
         let id = Identity::create(&home, &name, now_ms())?;
         info!(org = %id.keys.org_id().fingerprint(), home = %home.display(), "created a new organization identity");
         id
     };
     let store = store::Store::open(&home.join(home::STORE_FILE))?;
+    backup::apply_pending_restore(&home, identity.keys.org_id(), &store)?;
     let keypair = home::load_or_create_node_key(&home)?;
     let peer_id = keypair.public().to_peer_id();
     let binding = trellis_proto::keys::NodeBinding::sign(
