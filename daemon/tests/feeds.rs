@@ -365,7 +365,12 @@ async fn an_osv_directory_is_followed_by_modified() {
     let token =
         publisher.invite("water", &card(&reader_keys, "reader"), trellis_proto::group::Role::Member).await.unwrap();
     reader.join(&token).await.unwrap();
-    let add = |source: String| FeedAdd { group: "water".into(), source, kind: Some("osv".into()), every_secs: None };
+    let add = |source: String| FeedAdd {
+        group: "water".into(),
+        source,
+        kind: Some(trellis_api::types::FeedKind::Osv),
+        every_secs: None,
+    };
     assert!(publisher.feed_add(&add("relative/path".into())).is_err(), "a relative path is refused");
     let feed = publisher.feed_add(&add(records.display().to_string())).unwrap();
 

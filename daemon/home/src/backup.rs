@@ -307,3 +307,139 @@ fn read_bounded(path: &Path, max: usize) -> std::io::Result<Vec<u8>> {
     std::fs::File::open(path)?.take(max as u64 + 1).read_to_end(&mut out)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use trellis_proto::group::GroupKind;
+
+    use super::*;
+
+    fn pass(s: &str) -> Passphrase {
+        Passphrase::new(s.as_bytes().to_vec()).unwrap()
+    }
+
+    /// A backup of a fresh identity in one group, sealed with cheap KDF parameters, written to
+    /// `dir/backup.trellis`; returns its path, the org and the group's epoch key.
+    fn backup_file(dir: &Path, edit: impl FnOnce(&mut Backup)) -> (std::path::PathBuf, OrgId, [u8; 32]) {
+        let source = dir.join("source");
+        let identity = Identity::create(&source, "Acme Water", 1_000).unwrap();
+        let key = [5u8; 32];
+        let genesis =
+            SignedGenesis::create(&identity.keys, "water", GroupKind::Sector, 1_000, [1; 16], &key, [2; 32]).unwrap();
+        let mut backup = Backup {
+            version: 1,
+            made_ms: 2_000,
+            identity: identity.encode_secret().to_vec(),
+            protected: false,
+            groups: vec![BackupGroup {
+                genesis,
+                joined_ms: 1_000,
+                // The second key is filed under an id that does not name it: dropped.
+                epoch_keys: vec![(epoch_key_id(&key), key), ([0; 16], [6; 32])],
+                my_last_seq: 7,
+            }],
+            peers: vec![
+                ("12D3KooWpeer".into(), vec!["/ip4/192.0.2.1/tcp/4001".into(), "not an address".into()]),
+                ("12D3KooWother".into(), vec!["x".repeat(5000)]),
+            ],
+        };
+        edit(&mut backup);
+        let kdf = Kdf { m_kib: 64, t: 1, p: 1, salt: [3; 16] };
+        let sealed = keyfile::seal(
+            Purpose::Backup,
+            identity.keys.org_id().0,
+            &kdf.derive(&pass("backup pw")).unwrap(),
+            &backup.encode().unwrap(),
+        );
+        let path = dir.join("backup.trellis");
+        std::fs::write(&path, sealed).unwrap();
+        (path, identity.keys.org_id(), key)
+    }
+
+    #[test]
+    fn a_restore_leaves_a_checked_pending_file_then_the_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, org, key) = backup_file(dir.path(), |_| {});
+        let home = dir.path().join("fresh");
+        let r = restore(&home, &file, &pass("backup pw")).unwrap();
+        assert_eq!(
+            (r.org.as_str(), r.groups.as_slice(), r.peers, r.protected),
+            (org.to_text().as_str(), ["water".to_string()].as_slice(), 1, false)
+        );
+        assert_eq!(Identity::load(&home).unwrap().keys.org_id(), org);
+        let pending = home.join(PENDING_RESTORE_FILE);
+        assert_eq!(std::fs::metadata(&pending).unwrap().permissions().mode() & 0o777, 0o600);
+
+        let p = PendingRestore::read(&home, Some(org)).unwrap().expect("a pending restore");
+        assert_eq!(p.made_ms, 2_000);
+        assert_eq!(p.groups.len(), 1);
+        assert_eq!(p.groups[0].epoch_keys, vec![(epoch_key_id(&key), key)]);
+        assert_eq!(p.groups[0].my_last_seq, 7);
+        assert_eq!(p.peers, vec![("12D3KooWpeer".to_string(), vec!["/ip4/192.0.2.1/tcp/4001".to_string()])]);
+
+        // For another organization, or with no identity at all, it is refused with the reason.
+        let other = OrgId([9; 32]);
+        let e = PendingRestore::read(&home, Some(other)).err().unwrap().to_string();
+        assert!(e.contains("restores organization"), "{e}");
+        let e = PendingRestore::read(&home, None).err().unwrap().to_string();
+        assert!(e.contains("left unfinished") && e.contains("import again"), "{e}");
+
+        // A second import onto the restored home is refused: it has an identity now.
+        let again = restore(&home, &file, &pass("backup pw")).err().unwrap().to_string();
+        assert!(again.contains("already exists"), "{again}");
+
+        PendingRestore::remove(&home).unwrap();
+        assert!(PendingRestore::read(&home, Some(org)).unwrap().is_none());
+    }
+
+    #[test]
+    fn refused_restores_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _, _) = backup_file(dir.path(), |_| {});
+        let home = dir.path().join("fresh");
+        let e = restore(&home, &file, &pass("wrong")).err().unwrap().to_string();
+        assert!(e.contains("wrong passphrase"), "{e}");
+        assert!(!home.join(PENDING_RESTORE_FILE).exists() && !Identity::exists(&home));
+
+        // A home with a store of an earlier node is not fresh.
+        std::fs::write(home.join(STORE_FILE), b"").unwrap();
+        let e = restore(&home, &file, &pass("backup pw")).err().unwrap().to_string();
+        assert!(e.contains("not a fresh home"), "{e}");
+        assert!(!home.join(PENDING_RESTORE_FILE).exists() && !Identity::exists(&home));
+
+        // A group whose genesis was altered does not verify.
+        let (bad, _, _) = backup_file(&dir.path().join("b"), |b| b.groups[0].genesis.genesis.name = "other".into());
+        let fresh = dir.path().join("fresh2");
+        let e = restore(&fresh, &bad, &pass("backup pw")).err().unwrap().to_string();
+        assert!(e.contains("does not verify"), "{e}");
+        assert!(!fresh.join(PENDING_RESTORE_FILE).exists() && !Identity::exists(&fresh));
+
+        // Not a backup at all.
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, b"TRLSEAL1 and then nothing sensible").unwrap();
+        assert!(restore(&fresh, &junk, &pass("backup pw")).is_err());
+        assert!(!Identity::exists(&fresh));
+    }
+
+    #[test]
+    fn a_damaged_pending_file_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, org, _) = backup_file(dir.path(), |_| {});
+        let home = dir.path().join("fresh");
+        restore(&home, &file, &pass("backup pw")).unwrap();
+        let path = home.join(PENDING_RESTORE_FILE);
+        let good = std::fs::read(&path).unwrap();
+        for bad in [good[..good.len() / 2].to_vec(), [good.as_slice(), b"tail"].concat(), b"TRLREST2".to_vec()] {
+            home::write_secret_file(&path, &bad).unwrap();
+            let e = PendingRestore::read(&home, Some(org)).err().unwrap().to_string();
+            assert!(e.contains("restore.pending is damaged"), "{e}");
+        }
+        // Readable by others: refused before it is parsed.
+        home::write_secret_file(&path, &good).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = PendingRestore::read(&home, Some(org)).err().unwrap().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+    }
+}
