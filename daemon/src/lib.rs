@@ -81,9 +81,6 @@ pub async fn run(
         let sources = keyfile::PassphraseSources::new(config.passphrase_file.clone());
         Identity::load_with(&home, || sources.get(&home))?
     } else {
-        // A `keys import` cut short left its restore without the identity: refuse, do not
-        // create another organization under it.
-        backup::PendingRestore::read(&home, None)?;
         let name = config.name.clone().unwrap_or_else(|| "Unnamed organization".to_string());
         let id = Identity::create(&home, &name, now_ms())?;
         info!(org = %id.keys.org_id().fingerprint(), home = %home.display(), "created a new organization identity");

@@ -20,9 +20,9 @@
 //!    [`PendingRestore::read`] (which checks it again: the file is input like any other), writes
 //!    it into its store in one transaction, and then deletes it ([`PendingRestore::remove`]).
 //!
-//! A crash after step 1's first write leaves `restore.pending` without `identity.key`: the node
-//! refuses to start on such a home ([`PendingRestore::read`] says why) and a second import
-//! replaces the file. A crash after the store's commit and before the file is deleted applies
+//! A crash after step 1's first write leaves `restore.pending` without `identity.key`: no new
+//! identity is created on such a home (`Identity::create` refuses, so the node does not start)
+//! and a second import replaces the file. A crash after the store's commit and before the file is deleted applies
 //! the same records again on the next start, which changes nothing.
 
 use std::path::Path;
@@ -124,13 +124,13 @@ pub enum RestoreError {
     Refused(String),
 }
 
+/// A peer id and its addresses.
+pub type PeerAddrs = (String, Vec<String>);
+
 /// Check a backup's groups and peers: every genesis verifies, bounds hold, an epoch key is kept
 /// only under the id that names it (PROTOCOL.md §6.2), and only bounded peer texts are kept
 /// (peers left without an address are dropped). `why` errors say what is wrong.
-fn checked(
-    groups: &[BackupGroup],
-    peers: &[(String, Vec<String>)],
-) -> Result<(Vec<BackupGroup>, Vec<(String, Vec<String>)>), String> {
+fn checked(groups: &[BackupGroup], peers: &[PeerAddrs]) -> Result<(Vec<BackupGroup>, Vec<PeerAddrs>), String> {
     if groups.len() > MAX_GROUPS || peers.len() > MAX_PEERS {
         return Err(format!("more than {MAX_GROUPS} groups or {MAX_PEERS} peers"));
     }
@@ -385,6 +385,13 @@ mod tests {
         assert!(e.contains("restores organization"), "{e}");
         let e = PendingRestore::read(&home, None).err().unwrap().to_string();
         assert!(e.contains("left unfinished") && e.contains("import again"), "{e}");
+        // An interrupted import (the file without the identity): no new organization under it.
+        let unfinished = dir.path().join("unfinished");
+        home::ensure_home(&unfinished).unwrap();
+        std::fs::copy(&pending, unfinished.join(PENDING_RESTORE_FILE)).unwrap();
+        let e = Identity::create(&unfinished, "Other", 1).err().unwrap().to_string();
+        assert!(e.contains("left unfinished"), "{e}");
+        assert!(!Identity::exists(&unfinished));
 
         // A second import onto the restored home is refused: it has an identity now.
         let again = restore(&home, &file, &pass("backup pw")).err().unwrap().to_string();

@@ -44,6 +44,11 @@ pub enum HomeError {
     #[error("{path}: {why}")]
     Sealed { path: String, why: String },
     #[error(
+        "{0} holds a restore that `trellis keys import` left unfinished; refusing to create a new organization \
+         under it: run the import again, or delete {0}"
+    )]
+    RestorePending(String),
+    #[error(
         "another trellisd ({who}) is running on this home, {home}; nothing was changed. Stop it first, \
          or give this one its own home with --home"
     )]
@@ -265,7 +270,8 @@ impl Identity {
     }
 
     /// Create a new identity in `home`, sealed with `passphrase` when one is given; refuses if
-    /// one exists.
+    /// one exists, and in a home where `trellis keys import` was cut short (`restore.pending`
+    /// without `identity.key`).
     pub fn create_with(
         home: &Path,
         name: &str,
@@ -273,6 +279,10 @@ impl Identity {
         passphrase: Option<&Passphrase>,
     ) -> Result<Identity, HomeError> {
         ensure_home(home)?;
+        let pending = home.join(PENDING_RESTORE_FILE);
+        if pending.exists() && !Self::exists(home) {
+            return Err(HomeError::RestorePending(pending.display().to_string()));
+        }
         if Self::exists(home) {
             return Err(HomeError::IdentityExists {
                 home: home.display().to_string(),
