@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use trellis_api::types::{
-    AdvisoryView, Created, EndorseRequest, GroupInfo, PublishAdvisory, Published, ReshareRequest,
+    AdvisoryView, Created, EndorseRequest, EndorsementKind, GroupInfo, PublishAdvisory, Published, ReshareRequest,
 };
 
 use crate::Ctx;
@@ -79,9 +79,10 @@ pub enum AdvisoryCommand {
     Endorse {
         /// Advisory id, or a prefix of at least 8 characters
         id: String,
-        /// confirm (default), sighting, or dispute
-        #[arg(long, default_value = "confirm", value_parser = ["confirm", "sighting", "dispute"])]
-        kind: String,
+        /// confirm (we checked it and agree), sighting (we saw it in our environment) or dispute
+        /// (we believe it is wrong)
+        #[arg(long, default_value = "confirm", value_parser = endorsement_kind)]
+        kind: EndorsementKind,
         /// A short comment
         #[arg(long)]
         comment: Option<String>,
@@ -225,9 +226,10 @@ pub struct UpdateArgs {
     /// Kind of advisory
     #[arg(long, value_parser = ["vulnerability", "incident", "threat", "guidance"])]
     category: Option<String>,
-    /// A stricter label (never looser than the first publication's)
-    #[arg(long, value_parser = parse_tlp)]
-    tlp: Option<String>,
+    /// A stricter label (never looser than the first publication's): clear, green, amber,
+    /// amber+strict or red
+    #[arg(long, value_parser = tlp_label)]
+    tlp: Option<trellis_proto::Tlp>,
     /// Recipient organization for AMBER, AMBER+STRICT and RED (repeatable)
     #[arg(long, value_name = "ORG")]
     to: Vec<String>,
@@ -248,7 +250,7 @@ impl UpdateArgs {
             affects: list(self.affects),
             references: list(self.reference),
             remediation: self.remediation,
-            tlp: self.tlp.map(|t| t.parse::<trellis_proto::Tlp>().map(|t| t.as_str().to_string()).unwrap_or(t)),
+            tlp: self.tlp,
             to: self.to,
             withdraw: None,
         }
@@ -277,6 +279,19 @@ pub fn parse_tlp(s: &str) -> Result<String, String> {
              (any case, TLP: prefix allowed, e.g. TLP:AMBER)"
         )),
     }
+}
+
+/// `--tlp` where the label as typed is not needed: the label itself, parsed as [`parse_tlp`]
+/// accepts it.
+pub fn tlp_label(s: &str) -> Result<trellis_proto::Tlp, String> {
+    parse_tlp(s)?.parse().map_err(|e: trellis_proto::tlp::UnknownTlp| e.to_string())
+}
+
+/// `--kind` of `advisory endorse`: confirm, sighting or dispute (the API's words; `endorse` and
+/// `seen` are taken as synonyms).
+fn endorsement_kind(s: &str) -> Result<EndorsementKind, String> {
+    use trellis_api::types::word::Word;
+    EndorsementKind::from_word(s)
 }
 
 /// Whether the label as typed is TLP 1.0's WHITE (published as CLEAR, its TLP 2.0 name).
@@ -465,7 +480,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
                 });
             }
             if sort == "confidence" {
-                trellis_daemon::engine::views::sort_by_confidence(&mut list);
+                trellis_api::views::sort_by_confidence(&mut list);
             }
             if by_vulnerability {
                 return print_by_vulnerability(ctx, &list);
@@ -519,7 +534,7 @@ pub async fn run(ctx: &Ctx, cmd: AdvisoryCommand) -> anyhow::Result<()> {
             output::print_line(&c.id)
         }
         AdvisoryCommand::Update(args) => {
-            if let Some(t) = args.tlp.as_deref().and_then(|t| t.parse::<trellis_proto::Tlp>().ok())
+            if let Some(t) = args.tlp
                 && t.needs_recipients()
             {
                 let a: AdvisoryView = ctx.client.advisory(&args.id).await?;

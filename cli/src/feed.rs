@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use clap::Subcommand;
-use trellis_api::types::{FeedAdd, FeedInfo, FeedProgress, FeedReport, Tlp};
+use trellis_api::types::{FeedAdd, FeedInfo, FeedKind, FeedProgress, FeedReport, Tlp};
 
 use crate::Ctx;
 use crate::output::{self, Table, clip, time};
@@ -64,11 +64,12 @@ pub enum FeedCommand {
         /// taxii: the collection's https URL
         source: String,
         /// Time between runs: 90s, 30m, 1h, 1d (at least 1 minute)
-        #[arg(long, default_value = "1h", value_parser = trellis_daemon::feeds::parse_every)]
+        #[arg(long, default_value = "1h", value_parser = trellis_api::feeds::parse_every)]
         every: u64,
-        /// What SOURCE is: a CSAF provider, OSV records, a MISP feed, a TAXII 2.1 collection
-        #[arg(long, default_value = "csaf", value_parser = ["csaf", "osv", "misp", "taxii"])]
-        kind: String,
+        /// What SOURCE is: csaf (a CSAF provider), osv (OSV records: a directory or a zip),
+        /// misp (a MISP feed), taxii (a TAXII 2.1 collection)
+        #[arg(long, default_value = "csaf", value_parser = str::parse::<FeedKind>)]
+        kind: FeedKind,
         /// The label the feed's items carry at least; a document's stricter label wins
         #[arg(long, default_value = "clear", value_parser = ["clear", "green"])]
         tlp: String,
@@ -148,7 +149,7 @@ pub async fn run(ctx: &Ctx, cmd: FeedCommand) -> anyhow::Result<()> {
                 t.row(vec![
                     f.id.clone(),
                     f.group_name.clone(),
-                    f.kind.clone(),
+                    f.kind.to_string(),
                     period(f.every_secs),
                     f.last_run_ms.map(time).unwrap_or_else(|| "-".into()),
                     f.documents.to_string(),

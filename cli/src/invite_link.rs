@@ -85,7 +85,7 @@ pub async fn list(ctx: &Ctx, group: &str) -> anyhow::Result<()> {
     for l in &links {
         t.row(vec![
             l.id.clone(),
-            l.role.clone(),
+            l.role.to_string(),
             format!("{}/{}", l.used, l.max_uses),
             l.state.clone(),
             time(l.expires_ms),

@@ -59,7 +59,10 @@ pub enum KeysCommand {
         "Example:\n",
         "  trellis --home /srv/trellis keys import /media/usb/acme-trellis.backup\n",
         "  trellisd --home /srv/trellis\n",
-        "A backup of a protected key is restored protected, with the backup's passphrase."
+        "A backup of a protected key is restored protected, with the backup's passphrase.\n",
+        "The home must be empty (no identity.key, no store.redb). The import writes identity.key and\n",
+        "restore.pending (the groups, their keys and the peers); trellisd writes restore.pending into\n",
+        "its store when it starts and deletes it. If the import was interrupted, run it again."
     ))]
     Import(ImportArgs),
 }

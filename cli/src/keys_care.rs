@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use trellis_api::types::{ExportKeysReply, ExportKeysRequest};
-use trellis_daemon::home::{self, HomeError, Identity};
-use trellis_daemon::keyfile::{Passphrase, stdin_is_terminal};
+use trellis_home::home::{self, HomeError, Identity};
+use trellis_home::keyfile::{Passphrase, stdin_is_terminal};
 
 use crate::{Ctx, output, shown};
 
@@ -89,7 +89,7 @@ pub fn unprotect(ctx: &Ctx, args: ProtectArgs) -> anyhow::Result<()> {
     let file = args.passphrase_file.clone();
     let mut identity = Identity::load_with(&ctx.home, || {
         passphrase(file.as_deref(), false, "the identity key")
-            .map_err(|e| trellis_daemon::keyfile::SealError::Passphrase(format!("{e:#}")))
+            .map_err(|e| trellis_home::keyfile::SealError::Passphrase(format!("{e:#}")))
     })?;
     identity.unprotect(&ctx.home)?;
     report(ctx, &identity, false)
@@ -124,7 +124,7 @@ pub async fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<()> {
         bail!("{} exists; remove it or choose another --out (nothing was written)", shown(&args.out));
     }
     let pass = passphrase(args.passphrase_file.as_deref(), true, "the backup")?;
-    let req = ExportKeysRequest { passphrase_b64: trellis_daemon::keyfile::encode_base64(&pass) };
+    let req = ExportKeysRequest { passphrase_b64: trellis_home::keyfile::encode_base64(&pass) };
     drop(pass);
     let reply: ExportKeysReply = ctx.client.export_keys(&req).await?;
     drop(req);
@@ -154,7 +154,7 @@ pub async fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<()> {
 }
 
 fn data_encoding_decode(text: &str) -> anyhow::Result<Vec<u8>> {
-    trellis_daemon::keyfile::decode_base64(text).context("trellisd returned a backup that is not base64")
+    trellis_home::keyfile::decode_base64(text).context("trellisd returned a backup that is not base64")
 }
 
 /// Write `bytes` to a new file of mode 0600 (refused if it exists), synced to disk.
@@ -177,7 +177,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<()> {
         bail!("{}: no such file", shown(&args.file));
     }
     let pass = passphrase(args.passphrase_file.as_deref(), false, "the backup")?;
-    let r = trellis_daemon::backup::restore(&ctx.home, &args.file, &pass)?;
+    let r = trellis_home::backup::restore(&ctx.home, &args.file, &pass)?;
     if ctx.json {
         return output::print_json(&serde_json::json!({
             "org": r.org,

@@ -4,7 +4,7 @@
 use crate::now_ms;
 use clap::Args;
 use trellis_api::types::{Event, IdInfo, PeerInfo, Status};
-use trellis_daemon::home::Identity;
+use trellis_home::home::Identity;
 
 use crate::output::{self, Table, clip, fingerprint, or_dash, safe, time};
 use crate::{Ctx, shown};

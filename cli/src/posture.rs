@@ -64,8 +64,8 @@ pub enum PostureCommand {
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
         /// TLP label [default: amber]
-        #[arg(long, value_parser = crate::advisory::parse_tlp)]
-        tlp: Option<String>,
+        #[arg(long, value_parser = crate::advisory::tlp_label)]
+        tlp: Option<trellis_proto::Tlp>,
         /// Recipient organization (repeatable; default in a supply-chain channel: its admins)
         #[arg(long, value_name = "ORG")]
         to: Vec<String>,
@@ -132,16 +132,14 @@ pub async fn run(ctx: &Ctx, cmd: PostureCommand) -> anyhow::Result<()> {
         PostureCommand::Publish { group, file, tlp, to, yes } => {
             let path = file.unwrap_or_else(|| ctx.home.join(DEFAULT_FILE));
             let document = read_document(&path)?;
-            let label: trellis_proto::Tlp =
-                tlp.as_deref().unwrap_or("amber").parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let tlp = Some(label.as_str().to_string());
+            let label = tlp.unwrap_or(trellis_proto::Tlp::Amber);
             // At AMBER and RED, sent to the group shown, by its full id.
             let target = if label.needs_recipients() {
                 crate::advisory::confirm_group(ctx, &group, label, yes).await?
             } else {
                 group.clone()
             };
-            let req = PublishPosture { group: target, tlp: tlp.map(|t| t.parse()).transpose()?, to, document };
+            let req = PublishPosture { group: target, tlp: Some(label), to, document };
             let c: Created = ctx.client.publish_posture(&req).await?;
             if ctx.json {
                 return output::print_json(&c);

@@ -93,8 +93,8 @@ pub struct PublishArgs {
     #[arg(long, default_value = "everyone")]
     audience: String,
     /// TLP label: clear, green, amber or amber+strict (not red: files are fetched from any member)
-    #[arg(long)]
-    tlp: String,
+    #[arg(long, value_parser = crate::advisory::tlp_label)]
+    tlp: trellis_proto::Tlp,
     /// AMBER recipients (fingerprints or ids); in a supply-chain channel the admins by default
     #[arg(long, value_name = "ORG")]
     to: Vec<String>,
@@ -126,7 +126,7 @@ pub async fn run(ctx: &Ctx, cmd: ResourceCommand) -> anyhow::Result<()> {
                 t.row(vec![
                     short(&r.id),
                     r.topic.clone(),
-                    r.tlp.clone(),
+                    r.tlp.to_string(),
                     clip(&r.title, 60),
                     r.publisher_name.clone().unwrap_or_else(|| r.publisher_fingerprint.clone()),
                     r.group_name.clone(),

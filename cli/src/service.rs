@@ -159,7 +159,7 @@ async fn start(ctx: &Ctx, args: &UpArgs, wait: Duration) -> anyhow::Result<(Stat
     // Found before anything is created: without trellisd, nothing changes.
     let trellisd = find_trellisd()?;
     let mut name = args.name.clone();
-    let first = !trellis_daemon::home::Identity::exists(home);
+    let first = !trellis_home::home::Identity::exists(home);
     if first && name.is_none() && std::io::stdin().is_terminal() {
         name = Some(crate::node::ask_name(home)?);
     }
@@ -170,7 +170,7 @@ async fn start(ctx: &Ctx, args: &UpArgs, wait: Duration) -> anyhow::Result<(Stat
             progress("  (--name is used only when the identity is created; use `trellis rename` to change it)");
         }
     }
-    trellis_daemon::home::ensure_home(home)?;
+    trellis_home::home::ensure_home(home)?;
     let use_systemd = match args.service.as_str() {
         "systemd" => true,
         "process" => false,
@@ -336,7 +336,7 @@ pub async fn down(ctx: &Ctx) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let lock = ctx.home.join(trellis_daemon::home::LOCK_FILE);
+    let lock = ctx.home.join(trellis_home::home::LOCK_FILE);
     while std::fs::File::open(&lock).and_then(|f| f.try_lock().map_err(std::io::Error::other)).is_err() && lock.exists()
     {
         if Instant::now() >= deadline {

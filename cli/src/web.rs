@@ -52,7 +52,7 @@ pub async fn run(ctx: &Ctx, args: WebArgs) -> anyhow::Result<()> {
         return output::print_json(&login);
     }
     output::print_line(&login.url)?;
-    let secs = login.expires_ms.saturating_sub(trellis_daemon::home::now_ms()) / 1000;
+    let secs = login.expires_ms.saturating_sub(crate::now_ms()) / 1000;
     eprintln!(
         "this link signs one browser in to the console at {} once, within {} minutes; run `trellis web` again for another",
         login.console,

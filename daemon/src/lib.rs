@@ -88,6 +88,7 @@ pub async fn run(
         id
     };
     let store = store::Store::open(&home.join(home::STORE_FILE))?;
+    backup::apply_pending_restore(&home, identity.keys.org_id(), &store)?;
     let keypair = home::load_or_create_node_key(&home)?;
     let peer_id = keypair.public().to_peer_id();
     let binding = trellis_proto::keys::NodeBinding::sign(

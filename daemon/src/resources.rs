@@ -131,7 +131,7 @@ impl Engine {
         file: Option<Vec<u8>>,
     ) -> Result<ItemId, ActionError> {
         let gid = self.resolve_group(&req.group)?;
-        let tlp: Tlp = req.tlp.parse().map_err(|e: trellis_proto::tlp::UnknownTlp| bad(e.to_string()))?;
+        let tlp: Tlp = req.tlp;
         let topic: Topic = req.topic.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?;
         let audience: RAudience = match &req.audience {
             Some(a) => a.parse().map_err(|e: trellis_proto::ProtoError| bad(e.to_string()))?,
@@ -260,7 +260,7 @@ impl Engine {
             title: r.title.clone(),
             topic: doc.topic.as_str().into(),
             audience: doc.audience.as_str().into(),
-            tlp: env.header.tlp.as_str().into(),
+            tlp: env.header.tlp,
             publisher: publisher.to_text(),
             publisher_fingerprint: publisher.fingerprint(),
             publisher_name: self.name_of(&publisher),

@@ -623,6 +623,33 @@ impl Store {
         txn.commit().map_err(dberr)
     }
 
+    /// Write a restored backup in one transaction: group records, the sequence floor of each group
+    /// (when above 0) and peers (`trellis keys import`, applied when the node starts).
+    pub fn put_restore(
+        &self,
+        groups: &[(GroupId, GroupRecord, u64)],
+        peers: &[(String, Vec<String>)],
+    ) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        {
+            let mut t = txn.open_table(GROUPS).map_err(dberr)?;
+            for (id, rec, _) in groups {
+                let enc = postcard::to_allocvec(rec).map_err(dberr)?;
+                t.insert(id.as_bytes().as_slice(), enc.as_slice()).map_err(dberr)?;
+            }
+            let mut meta = txn.open_table(META).map_err(dberr)?;
+            for (id, _, last) in groups.iter().filter(|(_, _, last)| *last > 0) {
+                meta.insert(seq_floor_key(id).as_str(), last.to_be_bytes().as_slice()).map_err(dberr)?;
+            }
+            let mut p = txn.open_table(PEERS).map_err(dberr)?;
+            for (peer, addrs) in peers {
+                let enc = postcard::to_allocvec(addrs).map_err(dberr)?;
+                p.insert(peer.as_str(), enc.as_slice()).map_err(dberr)?;
+            }
+        }
+        txn.commit().map_err(dberr)
+    }
+
     /// Known peers and their addresses.
     pub fn peers(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
         let txn = self.begin_read()?;

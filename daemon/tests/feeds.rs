@@ -383,8 +383,12 @@ async fn an_osv_directory_is_followed_by_modified() {
     let token =
         publisher.invite("water", &card(&reader_keys, "reader"), trellis_proto::group::Role::Member).await.unwrap();
     reader.join(&token).await.unwrap();
-    let add =
-        |source: String| FeedAdd { group: "water".into(), source, kind: Some("osv".into()), ..Default::default() };
+    let add = |source: String| FeedAdd {
+        group: "water".into(),
+        source,
+        kind: Some(trellis_api::types::FeedKind::Osv),
+        ..Default::default()
+    };
     assert!(publisher.feed_add(&add("relative/path".into())).is_err(), "a relative path is refused");
     let feed = publisher.feed_add(&add(records.display().to_string())).unwrap();
 
@@ -484,8 +488,12 @@ async fn an_osv_zip_is_followed_and_hostile_entries_are_refused() {
     let token =
         publisher.invite("water", &card(&reader_keys, "reader"), trellis_proto::group::Role::Member).await.unwrap();
     reader.join(&token).await.unwrap();
-    let add =
-        |source: String| FeedAdd { group: "water".into(), source, kind: Some("osv".into()), ..Default::default() };
+    let add = |source: String| FeedAdd {
+        group: "water".into(),
+        source,
+        kind: Some(trellis_api::types::FeedKind::Osv),
+        ..Default::default()
+    };
     assert!(publisher.feed_add(&add(dir.path().join("none.zip").display().to_string())).is_err());
     let feed = publisher.feed_add(&add(zip_path.display().to_string())).unwrap();
 
@@ -607,7 +615,7 @@ async fn a_misp_feed_written_by_export_is_followed() {
     let add = FeedAdd {
         group: "water".into(),
         source: feed_dir.join("manifest.json").display().to_string(),
-        kind: Some("misp".into()),
+        kind: Some(trellis_api::types::FeedKind::Misp),
         ..Default::default()
     };
     let feed = publisher.feed_add(&add).unwrap();
@@ -656,7 +664,7 @@ async fn a_misp_feed_written_by_export_is_followed() {
     let url = FeedAdd {
         group: "river-basin".into(),
         source: format!("https://localhost:{port}/feeds/osint/"),
-        kind: Some("misp".into()),
+        kind: Some(trellis_api::types::FeedKind::Misp),
         ..Default::default()
     };
     let over_https = publisher.feed_add(&url).unwrap();
@@ -762,7 +770,7 @@ async fn a_taxii_collection_is_polled_with_added_after() {
     let add = |token: &str| FeedAdd {
         group: "water".into(),
         source: source.clone(),
-        kind: Some("taxii".into()),
+        kind: Some(trellis_api::types::FeedKind::Taxii),
         token: Some(token.into()),
         ..Default::default()
     };
@@ -932,7 +940,7 @@ async fn another_nodes_taxii_server_is_followed() {
         .feed_add(&FeedAdd {
             group: "water".into(),
             source: format!("https://localhost:{port}/trellis/collections/{cid}/"),
-            kind: Some("taxii".into()),
+            kind: Some(trellis_api::types::FeedKind::Taxii),
             token: Some(token),
             ..Default::default()
         })

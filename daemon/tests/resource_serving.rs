@@ -52,7 +52,7 @@ async fn chunks_go_to_members_only_and_only_as_published() {
         title: "Exercise pack".into(),
         topic: "incident-response".into(),
         audience: None,
-        tlp: "green".into(),
+        tlp: trellis_proto::Tlp::Green,
         to: vec![],
         text: None,
         url: None,

@@ -244,7 +244,10 @@ async fn experiment(honest: usize, flooders: usize, per_flooder: u64, rate_per_s
             .await;
         let _: Created = endorser
             .client
-            .post(&format!("/v1/advisories/{id}/endorse"), &EndorseRequest { kind: "confirm".into(), comment: None })
+            .post(
+                &format!("/v1/advisories/{id}/endorse"),
+                &EndorseRequest { kind: trellis_api::types::EndorsementKind::Confirm, comment: None },
+            )
             .await
             .unwrap();
     }

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 pub use trellis_proto::Tlp;
 pub use trellis_proto::group::{GroupKind, Role};
+pub use trellis_proto::items::EndorsementKind;
+
+pub use crate::feeds::FeedKind;
 
 /// The JSON form of the API's enums: their lower-case words (`amber+strict`, `supply-chain`,
 /// `reader`), the same words the CLI takes. Reading accepts what the enums' `FromStr` accepts,
@@ -45,6 +48,36 @@ pub mod word {
         }
         fn from_word(s: &str) -> Result<Self, String> {
             s.parse().map_err(|e: trellis_proto::ProtoError| e.to_string())
+        }
+    }
+
+    impl Word for crate::feeds::FeedKind {
+        fn word(self) -> &'static str {
+            self.as_str()
+        }
+        fn from_word(s: &str) -> Result<Self, String> {
+            s.parse()
+        }
+    }
+
+    /// `confirm`, `sighting` or `dispute`; `endorse` and `seen` are read as their synonyms.
+    impl Word for trellis_proto::items::EndorsementKind {
+        fn word(self) -> &'static str {
+            use trellis_proto::items::EndorsementKind as K;
+            match self {
+                K::Confirm => "confirm",
+                K::Sighting => "sighting",
+                K::Dispute => "dispute",
+            }
+        }
+        fn from_word(s: &str) -> Result<Self, String> {
+            use trellis_proto::items::EndorsementKind as K;
+            match s.trim().to_ascii_lowercase().as_str() {
+                "confirm" | "endorse" => Ok(K::Confirm),
+                "sighting" | "seen" => Ok(K::Sighting),
+                "dispute" => Ok(K::Dispute),
+                _ => Err(format!("unknown endorsement kind {s:?}: confirm, sighting or dispute")),
+            }
         }
     }
 
@@ -472,7 +505,8 @@ pub struct Vouch {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EndorseRequest {
     /// confirm, sighting or dispute.
-    pub kind: String,
+    #[serde(with = "word")]
+    pub kind: EndorsementKind,
     #[serde(default)]
     pub comment: Option<String>,
 }
@@ -790,7 +824,8 @@ pub struct ResourceView {
     pub title: String,
     pub topic: String,
     pub audience: String,
-    pub tlp: String,
+    #[serde(with = "word")]
+    pub tlp: Tlp,
     pub publisher: String,
     pub publisher_fingerprint: String,
     pub publisher_name: Option<String>,
@@ -823,7 +858,8 @@ pub struct PublishResource {
     pub topic: String,
     #[serde(default)]
     pub audience: Option<String>,
-    pub tlp: String,
+    #[serde(with = "word")]
+    pub tlp: Tlp,
     #[serde(default)]
     pub to: Vec<String>,
     #[serde(default)]
@@ -972,7 +1008,8 @@ pub struct InviteLinkInfo {
     pub id: String,
     pub group: String,
     pub group_name: String,
-    pub role: String,
+    #[serde(with = "word")]
+    pub role: Role,
     pub max_uses: u32,
     pub used: u32,
     pub created_ms: u64,
@@ -1019,8 +1056,8 @@ pub struct ReviseAdvisory {
     #[serde(default)]
     pub remediation: Option<String>,
     /// A label at least as strict as the first publication's; default: the latest revision's.
-    #[serde(default)]
-    pub tlp: Option<String>,
+    #[serde(default, with = "word::option")]
+    pub tlp: Option<Tlp>,
     /// Recipients when the label names them; default: the latest revision's.
     #[serde(default)]
     pub to: Vec<String>,
@@ -1050,7 +1087,8 @@ impl ReviseAdvisory {
 pub struct RevisionView {
     pub revision: u32,
     pub id: String,
-    pub tlp: String,
+    #[serde(with = "word")]
+    pub tlp: Tlp,
     /// When its publisher signed it.
     pub signed_ms: u64,
     pub received_ms: u64,
@@ -1091,8 +1129,8 @@ pub struct FeedAdd {
     /// or https URL; `taxii`: a collection's https URL.
     pub source: String,
     /// `csaf` (the default), `osv`, `misp` or `taxii`.
-    #[serde(default)]
-    pub kind: Option<String>,
+    #[serde(default, with = "word::option")]
+    pub kind: Option<FeedKind>,
     /// Seconds between runs (default 3600, at least 60).
     #[serde(default)]
     pub every_secs: Option<u64>,
@@ -1158,7 +1196,8 @@ pub struct FeedInfo {
     pub group: String,
     pub group_name: String,
     pub source: String,
-    pub kind: String,
+    #[serde(with = "word")]
+    pub kind: FeedKind,
     pub every_secs: u64,
     pub added_ms: u64,
     pub last_run_ms: Option<u64>,

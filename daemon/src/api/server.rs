@@ -221,7 +221,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Response<Body> {
         (Method::POST, ["v1", "advisories", id, "endorse"]) => {
             let id = id.to_string();
             match body::<EndorseRequest>(req).await {
-                Ok(b) => reply(engine.endorse(&id, &b.kind, b.comment).await.map(|id| Created { id: id.to_text() })),
+                Ok(b) => reply(engine.endorse(&id, b.kind, b.comment).await.map(|id| Created { id: id.to_text() })),
                 Err(r) => r,
             }
         }

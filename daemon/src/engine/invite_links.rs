@@ -310,7 +310,7 @@ impl Engine {
             id: link_id_text(&r.id),
             group: r.group.to_text(),
             group_name: group_name.to_string(),
-            role: r.role.as_str().to_string(),
+            role: r.role,
             max_uses: r.max_uses,
             used: r.uses.len() as u32,
             created_ms: r.created_ms,

@@ -304,7 +304,7 @@ impl Engine {
             versions.push(RevisionView {
                 revision: v.revision,
                 id: v.id.to_text(),
-                tlp: v.tlp.as_str().to_string(),
+                tlp: v.tlp,
                 signed_ms: env.map_or(0, |e| e.header.timestamp_ms),
                 received_ms,
                 title: v.advisory.title.clone(),
@@ -360,10 +360,7 @@ impl Engine {
         }
         apply_changes(&mut adv, req)?;
         adv.updated_ms = self.clock.now_ms().max(adv.updated_ms);
-        let tlp = match &req.tlp {
-            Some(t) => t.parse::<Tlp>().map_err(|e| bad(e.to_string()))?,
-            None => latest.tlp,
-        };
+        let tlp = req.tlp.unwrap_or(latest.tlp);
         if tlp < first.tlp {
             return Err(bad(format!(
                 "advisory {} is {}; a revision may keep or tighten its label but never loosen it to {}",

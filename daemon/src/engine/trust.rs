@@ -306,22 +306,12 @@ impl Engine {
     pub async fn endorse(
         self: &Arc<Self>,
         id: &str,
-        kind: &str,
+        kind: EndorsementKind,
         comment: Option<String>,
     ) -> Result<ItemId, ActionError> {
         let view = self.advisory(id)?;
         let item = ItemId::parse(&view.id).map_err(|e| ActionError::Internal(e.to_string()))?;
         let gid = GroupId::parse(&view.group).map_err(|e| ActionError::Internal(e.to_string()))?;
-        let kind = match kind.trim().to_ascii_lowercase().as_str() {
-            "confirm" | "endorse" => EndorsementKind::Confirm,
-            "sighting" | "seen" => EndorsementKind::Sighting,
-            "dispute" => EndorsementKind::Dispute,
-            k => {
-                return Err(ActionError::BadRequest(format!(
-                    "unknown endorsement kind {k:?}: confirm, sighting or dispute"
-                )));
-            }
-        };
         let e = Endorsement { item, kind, comment };
         let (id, _) = self.publish_payload(gid, Tlp::Green, Payload::Endorsement(e), Audience::Group).await?;
         Ok(id)

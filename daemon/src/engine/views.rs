@@ -256,11 +256,9 @@ impl Engine {
     }
 }
 
-/// Most confident first, newest first among equals (`advisory list --sort confidence` and the
-/// console's inbox); [`Engine::advisories`] gives newest first.
-pub fn sort_by_confidence(list: &mut [AdvisoryView]) {
-    list.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-}
+/// Most confident first, newest first among equals; [`Engine::advisories`] gives newest first.
+/// One copy, in `trellis-api`, which the CLI shares.
+pub use trellis_api::views::sort_by_confidence;
 
 fn affected_view(a: &trellis_proto::items::Affected) -> AffectedInput {
     let mut parts = Vec::new();

@@ -42,7 +42,7 @@ use trellis_proto::lifecycle::SourceOrder;
 use trellis_proto::limits::{MAX_LIST, MAX_SHORT, MAX_SOURCE_DOC_BYTES};
 use trellis_proto::{GroupId, ItemId, Payload, Tlp};
 
-use crate::api::types::{FeedAdd, FeedCounts, FeedDocument, FeedInfo, FeedProgress, FeedRefusal, FeedReport};
+use crate::api::types::{FeedAdd, FeedCounts, FeedDocument, FeedInfo, FeedKind, FeedProgress, FeedRefusal, FeedReport};
 use crate::engine::actions::Audience;
 use crate::engine::{ActionError, Engine};
 use crate::securitytxt::FetchPolicy;
@@ -52,7 +52,7 @@ use http::{Got, Validators};
 pub const FEEDS_FILE: &str = "feeds.json";
 /// Default and bounds of a feed's period.
 pub const DEFAULT_EVERY_SECS: u64 = 3600;
-pub const MIN_EVERY_SECS: u64 = 60;
+pub use trellis_api::feeds::{MIN_EVERY_SECS, parse_every};
 /// How often the scheduler looks for due feeds.
 const TICK: Duration = Duration::from_secs(15);
 /// First retry after a failed run; doubled per failure up to the feed's period.
@@ -177,24 +177,6 @@ fn read(home: &Path) -> Result<FeedsFile, ActionError> {
     load(home)
 }
 
-/// Parse `--every`: `90s`, `30m`, `1h`, `1d`, or seconds.
-pub fn parse_every(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a period: write 90s, 30m, 1h or 1d"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("{s:?} is not a period: write 90s, 30m, 1h or 1d")),
-    };
-    if secs < MIN_EVERY_SECS {
-        return Err(format!("{s:?} is too often: a feed runs at most once a minute"));
-    }
-    Ok(secs)
-}
-
 fn info(engine: &Engine, f: &Feed) -> FeedInfo {
     let group_name = GroupId::parse(&f.group).ok().and_then(|g| engine.groups().name(&g));
     FeedInfo {
@@ -202,7 +184,8 @@ fn info(engine: &Engine, f: &Feed) -> FeedInfo {
         group: f.group.clone(),
         group_name: group_name.unwrap_or_default(),
         source: f.source.clone(),
-        kind: f.kind.clone(),
+        // A kind this build does not know runs as csaf (`run_feed`), and is shown so.
+        kind: f.kind.parse().unwrap_or_default(),
         every_secs: f.every_secs,
         added_ms: f.added_ms,
         last_run_ms: f.last_run_ms,
@@ -230,18 +213,12 @@ impl Engine {
     /// `POST /v1/feeds`: follow a source into a group. Nothing is fetched until it runs.
     pub fn feed_add(&self, req: &FeedAdd) -> Result<FeedInfo, ActionError> {
         let gid = self.resolve_group(&req.group)?;
-        let kind = req.kind.as_deref().unwrap_or("csaf").trim().to_ascii_lowercase();
-        let source = match kind.as_str() {
-            "csaf" => csaf::metadata_url(&req.source).map_err(bad)?,
-            "osv" => osv::Source::parse(&req.source, true).map_err(bad)?.display(),
-            "misp" => misp::Source::parse(&req.source, true).map_err(bad)?.display(),
-            "taxii" => taxii::collection_url(&req.source).map_err(bad)?,
-            _ => {
-                return Err(bad(format!(
-                    "unknown feed kind {kind:?}: csaf (a CSAF provider), osv (OSV records: a directory or a zip), \
-                     misp (a MISP feed) or taxii (a TAXII 2.1 collection)"
-                )));
-            }
+        let kind = req.kind.unwrap_or_default();
+        let source = match kind {
+            FeedKind::Csaf => csaf::metadata_url(&req.source).map_err(bad)?,
+            FeedKind::Osv => osv::Source::parse(&req.source, true).map_err(bad)?.display(),
+            FeedKind::Misp => misp::Source::parse(&req.source, true).map_err(bad)?.display(),
+            FeedKind::Taxii => taxii::collection_url(&req.source).map_err(bad)?,
         };
         if let Some(t) = req.tlp
             && t.needs_recipients()
@@ -257,7 +234,7 @@ impl Engine {
         {
             return Err(bad("the token must be at most 256 printable characters without spaces"));
         }
-        if token.is_some() && kind != "taxii" {
+        if token.is_some() && kind != FeedKind::Taxii {
             return Err(bad("--token is for TAXII collections (--kind taxii)"));
         }
         let every_secs = req.every_secs.unwrap_or(DEFAULT_EVERY_SECS);
@@ -273,7 +250,7 @@ impl Engine {
             id: id.clone(),
             group: gid.to_text(),
             source,
-            kind,
+            kind: kind.as_str().to_string(),
             every_secs,
             added_ms: self.clock().now_ms(),
             last_run_ms: None,

@@ -455,8 +455,12 @@ fn fingerprint_of(org: &str) -> String {
 }
 
 async fn endorse(ctx: &Ctx, id: &str) -> Response<Body> {
-    let kind = ctx.form.get("kind").to_string();
-    match ctx.engine.endorse(id, &kind, ctx.form.opt("comment")).await {
+    use crate::api::types::word::Word;
+    let kind = match trellis_proto::items::EndorsementKind::from_word(ctx.form.get("kind")) {
+        Ok(k) => k,
+        Err(e) => return advisory(ctx, id, None, Some(e)).await,
+    };
+    match ctx.engine.endorse(id, kind, ctx.form.opt("comment")).await {
         Ok(_) => redirect(&format!("/advisory/{}?done=endorse", encode(id))),
         Err(e) => advisory(ctx, id, None, Some(e.to_string())).await,
     }
