@@ -6,7 +6,7 @@
 //! decryption. How each outcome maps to a gossipsub verdict is `crate::validation::verdict`.
 
 use libp2p::PeerId;
-use trellis_proto::envelope::Envelope;
+use trellis_proto::envelope::{Envelope, InnerSig};
 use trellis_proto::group::{LogOp, NewEpochKey};
 use trellis_proto::limits::MAX_CLOCK_SKEW_MS;
 use trellis_proto::{Kind, Payload, ProtoError, Tlp, codec};
@@ -37,7 +37,7 @@ pub struct Prepared {
 }
 
 /// The result of ingesting one envelope.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Stored,
     /// Stored and shown (as low-trust), but not relayed: the publisher is below this node's
@@ -99,20 +99,20 @@ impl Engine {
     }
 
     /// [`Self::prepare`] for many envelopes, split over the machine's cores (validation is
-    /// CPU-bound and independent per item; results come back in input order).
+    /// CPU-bound and independent per item; results come back in input order). Each core's share
+    /// goes through the receive pipeline as one batch (`crate::pipeline::validate`: its
+    /// signatures are checked together).
     pub fn prepare_many(&self, items: &[&[u8]], origin: Origin) -> Vec<Result<Prepared, ProtoError>> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         // Below a few dozen items a thread costs more than it saves.
         let threads = cores.min(items.len() / 32).max(1);
         if threads == 1 {
-            return items.iter().map(|b| self.prepare(b, origin)).collect();
+            return crate::pipeline::validate(self, items, origin);
         }
         let chunk = items.len().div_ceil(threads);
         std::thread::scope(|s| {
-            let handles: Vec<_> = items
-                .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().map(|b| self.prepare(b, origin)).collect::<Vec<_>>()))
-                .collect();
+            let handles: Vec<_> =
+                items.chunks(chunk).map(|c| s.spawn(move || crate::pipeline::validate(self, c, origin))).collect();
             handles
                 .into_iter()
                 .zip(items.chunks(chunk))
@@ -125,10 +125,19 @@ impl Engine {
         })
     }
 
-    /// Validate and decrypt one envelope: everything but storing it.
+    /// Validate and decrypt one envelope: everything but storing it (the receive pipeline with a
+    /// batch of one).
     pub fn prepare(&self, bytes: &[u8], origin: Origin) -> Result<Prepared, ProtoError> {
+        crate::pipeline::validate(self, &[bytes], origin)
+            .pop()
+            .unwrap_or_else(|| Err(ProtoError::Local("nothing validated".into())))
+    }
+
+    /// Receive stage 1 (`crate::pipeline`): decode, clock skew, RED over gossip, the publisher's
+    /// quota (looked at, not taken), known group. Costs a decode and a few lookups; the
+    /// signature is not checked yet.
+    pub(crate) fn check_outside(&self, bytes: &[u8], origin: Origin) -> Result<Envelope, ProtoError> {
         let env = Envelope::decode(bytes)?;
-        let group = env.header.group;
         let now = now_ms();
         if env.header.timestamp_ms > now + MAX_CLOCK_SKEW_MS {
             return Err(ProtoError::FromTheFuture);
@@ -137,24 +146,40 @@ impl Engine {
         if env.header.tlp == Tlp::Red && matches!(origin, Origin::Gossip(_)) {
             return Err(ProtoError::TlpBodyMismatch { tlp: Tlp::Red, why: "RED is never gossiped" });
         }
-        {
-            // §7.2: a publisher whose quota is spent is dropped before the signature check, so a
-            // flood costs a decode per item, not a verification. The claim of who published is not
-            // verified here, so it only decides what is dropped; violations are recorded from a
-            // verified sample, so a forger cannot get an honest publisher penalised. (Checked before
-            // taking the groups lock: trust lookups may read the groups themselves.)
-            // Direct delivery (RED) counts against the same quota as gossip: a member cannot pile
-            // up items this node must store and skip on every sync answer (§9).
-            let metered = matches!(origin, Origin::Gossip(_) | Origin::Direct(_)) && !env.header.kind.is_control();
-            if metered && !self.quota_available(&env.header.sender) {
-                if self.sample_for_penalty() && env.verify_signature().is_ok() {
-                    self.add_violations(&env.header.sender, super::trust::PENALTY_SAMPLE);
-                }
-                return Err(ProtoError::OverQuota);
+        // §7.2: a publisher whose quota is spent is dropped before the signature check, so a
+        // flood costs a decode per item, not a verification. The claim of who published is not
+        // verified here, so it only decides what is dropped; violations are recorded from a
+        // verified sample, so a forger cannot get an honest publisher penalised. (Checked before
+        // taking the groups lock: trust lookups may read the groups themselves.)
+        // Direct delivery (RED) counts against the same quota as gossip: a member cannot pile
+        // up items this node must store and skip on every sync answer (§9).
+        let metered = matches!(origin, Origin::Gossip(_) | Origin::Direct(_)) && !env.header.kind.is_control();
+        if metered && !self.quota_available(&env.header.sender) {
+            if self.sample_for_penalty() && env.verify_signature().is_ok() {
+                self.add_violations(&env.header.sender, super::trust::PENALTY_SAMPLE);
             }
+            return Err(ProtoError::OverQuota);
+        }
+        let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
+        if !groups.contains_key(&env.header.group) {
+            return Err(ProtoError::UnknownGroup(env.header.group));
+        }
+        Ok(env)
+    }
+
+    /// Receive stage 3, after the outer signature was checked: revocation, the sender's
+    /// membership and role at this point of the log, replay, the publisher's quota (taken), then
+    /// decryption where this node holds the key. The inner signature of a decrypted body is
+    /// returned unchecked, for stage 4.
+    pub(crate) fn check_sender_and_open(
+        &self,
+        env: Envelope,
+        origin: Origin,
+    ) -> Result<(Prepared, Option<InnerSig>), ProtoError> {
+        let group = env.header.group;
+        {
             let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
             let g = groups.get(&group).ok_or(ProtoError::UnknownGroup(group))?;
-            env.verify_signature()?;
             // §2.6: a revoked signing key signs nothing from its revocation time on (the
             // revocation itself, signed by that key, is of course accepted).
             if env.header.kind != Kind::Revocation
@@ -207,25 +232,40 @@ impl Engine {
             return Err(ProtoError::OverQuota);
         }
         let ident = self.identity.read().map_err(|_| ProtoError::Local("identity lock poisoned".into()))?;
-        let keys = {
-            let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
-            groups.get(&group).map(|g| g.all_keys()).unwrap_or_default()
-        };
         // Decrypt what we can. Not holding the key (a relay of AMBER, or an epoch key still on
         // its way) is not an error: the item is stored and relayed; anything else is.
         // §5.2: RED is stored only by its recipients (display only); nobody relays it.
         if env.header.tlp == Tlp::Red && !env.is_recipient(&ident.keys.org_id()) {
             return Err(ProtoError::NoKey);
         }
-        let (payload, readable) = match env.open(Some(&ident.keys), &keys) {
-            Ok(o) => (Some(o.payload), Readable::opened(o.key)),
-            Err(ProtoError::NoKey) => (None, Readable::No),
+        let opened = if matches!(env.body, trellis_proto::Body::Clear(_)) {
+            env.open_deferred(None, &[])
+        } else {
+            let keys = {
+                let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
+                groups.get(&group).map(|g| g.all_keys()).unwrap_or_default()
+            };
+            env.open_deferred(Some(&ident.keys), &keys)
+        };
+        drop(ident);
+        let (payload, readable, inner) = match opened {
+            Ok((o, inner)) => (Some(o.payload), Readable::opened(o.key), inner),
+            Err(ProtoError::NoKey) => (None, Readable::No, None),
             Err(e) => return Err(e),
         };
+        let bytes = env.bytes.clone();
+        let item = StoredItem { bytes, received_ms: now_ms(), readable };
+        Ok((Prepared { env, item, payload, origin }, inner))
+    }
+
+    /// Receive stage 5, after the inner signature was checked: the checks of the payload that
+    /// need this node's state (group op admission, CSAF conformance, revisions).
+    pub(crate) fn check_payload(&self, p: &Prepared) -> Result<(), ProtoError> {
+        let env = &p.env;
         // §6.9: a group op from an org that never held the role it needs, or past one of the
         // per-org bounds, is refused before it is stored or relayed.
-        if let Some(Payload::GroupOp(op)) = &payload
-            && origin != Origin::Invite
+        if let Some(Payload::GroupOp(op)) = &p.payload
+            && p.origin != Origin::Invite
         {
             let log_op = LogOp {
                 id: env.id,
@@ -235,18 +275,17 @@ impl Engine {
                 op: op.clone(),
             };
             let groups = self.groups.read().map_err(|_| ProtoError::Local("groups lock poisoned".into()))?;
-            if let Some(g) = groups.get(&group) {
+            if let Some(g) = groups.get(&env.header.group) {
                 g.log.admit(&g.state, &log_op)?;
             }
         }
-        if let Some(p) = &payload {
-            super::formats::check_received(p)?;
+        if let Some(payload) = &p.payload {
+            super::formats::check_received(payload)?;
         }
-        if let Some(Payload::Revision(r)) = &payload {
-            self.check_revision(&env, r)?;
+        if let Some(Payload::Revision(r)) = &p.payload {
+            self.check_revision(env, r)?;
         }
-        let item = StoredItem { bytes: bytes.to_vec(), received_ms: now, readable };
-        Ok(Prepared { env, item, payload, origin })
+        Ok(())
     }
 
     /// Evidence of equivocation: `env` is a group op whose author signed another op under the
