@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod node;
 pub mod notify;
 pub mod pipeline;
+pub mod reactions;
 pub mod resources;
 pub mod securitytxt;
 pub mod store;
@@ -119,6 +120,7 @@ pub async fn run(
         handle.listen(addr.clone()).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     }
     let engine = Engine::new(home.clone(), identity, binding, store, handle.clone(), peer_id)?;
+    engine.reactions.start(&engine).context("starting the reactions thread")?;
     engine.metrics.register(&mut registry);
     let registry = Arc::new(registry);
     if let Ok(mut p) = engine.evidence_policy.write() {
@@ -234,6 +236,7 @@ pub async fn run(
     }
     let _ = dispatch_task.await;
     tokio::task::spawn_blocking(move || workers.stop()).await.ok();
+    engine.reactions.stop();
     if let Some(t) = metrics_task {
         let _ = t.await;
     }

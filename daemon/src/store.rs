@@ -555,6 +555,21 @@ impl Store {
         Ok(out)
     }
 
+    /// Ids of a group's items of `kind` stored from `since_ms` on (their storing transaction
+    /// started then or later), oldest first.
+    pub fn group_item_ids_since(&self, group: &GroupId, kind: Kind, since_ms: u64) -> Result<Vec<ItemId>, StoreError> {
+        let txn = self.begin_read()?;
+        let t = txn.open_table(BY_GROUP).map_err(dberr)?;
+        let lo = group_key(group, kind, since_ms, &ItemId([0; 32]));
+        let hi = group_key(group, kind, u64::MAX, &ItemId([0xff; 32]));
+        let mut out = Vec::new();
+        for r in t.range(lo.as_slice()..=hi.as_slice()).map_err(dberr)? {
+            let (k, _) = r.map_err(dberr)?;
+            out.push(id_from(&k.value()[41..73])?);
+        }
+        Ok(out)
+    }
+
     /// Number of items stored for a group (all kinds).
     pub fn group_item_count(&self, group: &GroupId) -> Result<u64, StoreError> {
         let txn = self.begin_read()?;

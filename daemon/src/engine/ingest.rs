@@ -16,6 +16,10 @@ use crate::api::types::Event;
 use crate::home::now_ms;
 use crate::store::{Inserted, Readable, StoredItem};
 
+/// How long before [`Engine::after_store`] is called its caller's storing transaction started,
+/// at most (a write transaction of one item takes milliseconds; this is a wide margin).
+const STORED_WITHIN_MS: u64 = 60_000;
+
 /// How an item reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -352,7 +356,7 @@ impl Engine {
                 self.metrics.item_in(env.header.kind.as_str());
                 let sender = env.header.sender;
                 if let Some(p) = payload {
-                    self.after_store(&env, p);
+                    self.after_store_at(&env, p, p_item.received_ms);
                 }
                 if self.relay_outcome(&env) == Outcome::StoredNoRelay {
                     return Ok(Outcome::StoredNoRelay);
@@ -370,6 +374,13 @@ impl Engine {
     /// Effects of a newly stored item: group ops and keys update the group; advisories go to
     /// watchers.
     pub(crate) fn after_store(&self, env: &Envelope, payload: Payload) {
+        // Stored just now by the caller, whose transaction started at most this long ago: a
+        // reaction left out of a full queue is looked for from this time on.
+        self.after_store_at(env, payload, now_ms().saturating_sub(STORED_WITHIN_MS));
+    }
+
+    /// [`Self::after_store`] for an item whose storing transaction started at `received_ms`.
+    pub(crate) fn after_store_at(&self, env: &Envelope, payload: Payload, received_ms: u64) {
         let group = env.header.group;
         match payload {
             Payload::GroupOp(op) => {
@@ -393,22 +404,9 @@ impl Engine {
                 self.record_revocation(env.header.sender, r.effective_ms);
             }
             Payload::Advisory(a) => {
-                // Rendering the view reads the store: only when someone is watching.
-                if self.events.receiver_count() > 0
-                    && let Some(view) = self.advisory_view_of(env)
-                {
-                    let _ = self.events.send(Event::Advisory { advisory: Box::new(view) });
-                }
-                // A first publication whose revisions came first (§4.9): its latest revision
-                // counts, and was matched when it was stored.
-                if !self.has_revisions(&group, &env.id) {
-                    self.match_new_advisory(env, &a);
-                } else if let Ok(Some(held)) = self.held_advisory(&env.id)
-                    && held.withdrawn().is_none()
-                {
-                    let (latest, latest_env, _) = held.latest();
-                    self.match_new_advisory(latest_env, &latest.advisory);
-                }
+                // Its view for watchers and its SBOM matches are worked out by the reactions
+                // thread, off this path (`crate::reactions`).
+                self.reactions.emit(crate::reactions::Reaction { env: env.clone(), advisory: a, received_ms });
             }
             Payload::Resource(r) => {
                 self.on_resource(env, &r);
@@ -494,7 +492,7 @@ impl Engine {
                 if let Ok(o) = opened
                     && self.store.set_readable(&id, Readable::opened(o.key)).is_ok()
                 {
-                    self.after_store(&env, o.payload);
+                    self.after_store_at(&env, o.payload, item.received_ms);
                 }
             }
         }

@@ -105,6 +105,8 @@ pub struct Engine {
     pub invite_links: invite_links::LinkState,
     /// Notified when a user asks the node to stop (`trellis down`, `POST /v1/shutdown`).
     pub stop: tokio::sync::Notify,
+    /// Stored advisories waiting for their reactions (SBOM matches, watchers): `crate::reactions`.
+    pub reactions: crate::reactions::Reactions,
 }
 
 impl std::fmt::Debug for Engine {
@@ -152,6 +154,7 @@ impl Engine {
             self_ref: std::sync::OnceLock::new(),
             invite_links: Default::default(),
             stop: tokio::sync::Notify::new(),
+            reactions: Default::default(),
         });
         let _ = engine.self_ref.set(Arc::downgrade(&engine));
         engine.load_groups()?;
