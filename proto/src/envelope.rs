@@ -1,7 +1,8 @@
 //! The envelope (§3): how every item travels. Wire bytes are
-//! `postcard(Header) || postcard(Body) || signature[64]`, and the signature is ed25519
-//! `verify_strict` over the exact received bytes before it (under the tag
-//! `trellis/envelope/v1`), so a relay that cannot decrypt still checks author and membership.
+//! `postcard(Header) || postcard(Body) || signature[64]`, and the signature is ed25519 (checked
+//! by the rule of [`crate::sig`]: cofactored, batchable) over the exact received bytes before it
+//! (under the tag `trellis/envelope/v1`), so a relay that cannot decrypt still checks author and
+//! membership.
 //! The item id is SHA-256 of the whole wire bytes (§3.5).
 //!
 //! Bodies (§5): CLEAR items carry the encoded payload in plaintext; GREEN items are encrypted
