@@ -260,3 +260,51 @@ async fn agree_on_100k_items_sync_bytes() {
         "two nodes agreeing on {ITEMS} items: request {request_bytes} B, reply {response_bytes} B per sync round (framed, before noise/yamux/TCP); responder work {answer_ms:.1} ms"
     );
 }
+
+/// The validation stages alone (no storing), on one core: the receive pipeline's batches of up
+/// to `GROUP_COMMIT` (signatures checked together) against batches of one (each signature
+/// checked alone), next to the raw `verify_strict` rate of the same bytes. Separates the CPU
+/// work from the disk, whose fsync time varies by ten times on a shared machine. Run:
+///   cargo test --release -p trellis-daemon --test ingest_bench validate_rate -- --ignored --nocapture
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: cargo test --release -p trellis-daemon --test ingest_bench validate_rate -- --ignored --nocapture"]
+async fn validate_rate_batched_vs_single() {
+    const N: usize = 2048;
+    let mut figures: Vec<[f64; 3]> = Vec::new();
+    for _ in 0..RUNS {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, stream) = engine_and_stream(dir.path(), N).await;
+        let e = Arc::clone(&engine);
+        let row = tokio::task::spawn_blocking(move || {
+            let decoded: Vec<Envelope> = stream.iter().map(|b| Envelope::decode(b).unwrap()).collect();
+            let verify_1 = rate(N, || decoded.iter().for_each(|e| e.verify_signature().unwrap()));
+            let peer = libp2p::PeerId::random();
+            let slices: Vec<&[u8]> = stream.iter().map(|b| b.as_slice()).collect();
+            let single = rate(N, || {
+                for s in &slices {
+                    assert!(pipeline::validate(&e, &[*s], Origin::Sync(peer)).pop().unwrap().is_ok());
+                }
+            });
+            let batched = rate(N, || {
+                for c in slices.chunks(GROUP_COMMIT) {
+                    assert!(pipeline::validate(&e, c, Origin::Sync(peer)).iter().all(Result::is_ok));
+                }
+            });
+            [verify_1, single, batched]
+        })
+        .await
+        .unwrap();
+        eprintln!("run: {:?}", row.map(|v| v.round()));
+        figures.push(row);
+    }
+    let col = |i: usize| median_min_max(figures.iter().map(|r| r[i]).collect());
+    let ratio = |i: usize| median_min_max(figures.iter().map(|r| r[i] / r[0]).collect());
+    for (name, i) in [
+        ("raw ed25519 verify_strict, one core", 0),
+        ("validation stages 1-5, batches of one, one core", 1),
+        ("validation stages 1-5, batches of 64, one core", 2),
+    ] {
+        let ((m, lo, hi), (rm, rlo, rhi)) = (col(i), ratio(i));
+        println!("{name}: {m:.0}/s [{lo:.0}–{hi:.0}] = {rm:.2} [{rlo:.2}–{rhi:.2}] x raw verify on one core");
+    }
+}
