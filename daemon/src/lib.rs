@@ -19,6 +19,8 @@ pub mod keyfile;
 pub mod metrics;
 pub mod node;
 pub mod notify;
+pub mod pipeline;
+pub mod reactions;
 pub mod resources;
 pub mod securitytxt;
 pub mod store;
@@ -35,7 +37,6 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::engine::ingest::Origin;
 use crate::home::{Identity, now_ms};
 use crate::node::{NetEvent, Node, NodeConfig};
 
@@ -128,6 +129,7 @@ pub async fn run(
         ..Default::default()
     };
     let engine = Engine::with_setup(home.clone(), identity, binding, store, handle.clone(), peer_id, setup)?;
+    engine.reactions().start(&engine).context("starting the reactions thread")?;
     engine.metrics().register(&mut registry);
     let registry = Arc::new(registry);
     for g in engine.group_ids() {
@@ -144,6 +146,12 @@ pub async fn run(
     let api_task = tokio::spawn(api::server::serve(listener, Arc::clone(&engine), stopped(stop_rx.clone())));
     let feeds_task = tokio::spawn(feeds::schedule(Arc::clone(&engine), stopped(stop_rx.clone())));
     let queue = Arc::new(validation::ValidationQueue::new(VALIDATION_QUEUE));
+    // Gossip is judged by worker threads running the receive pipeline (`pipeline.rs`), one per
+    // core and at least two, fed from the priority queue (highest forwarder trust first).
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+    let workers =
+        pipeline::Workers::start(Arc::clone(&engine), Arc::clone(&queue), workers, tokio::runtime::Handle::current())
+            .context("starting the validation workers")?;
     let dispatch_task =
         tokio::spawn(dispatch(Arc::clone(&engine), Arc::clone(&queue), events, stopped(stop_rx.clone())));
     let metrics_task = match config.metrics_listen {
@@ -230,6 +238,8 @@ pub async fn run(
         let _ = t.await;
     }
     let _ = dispatch_task.await;
+    tokio::task::spawn_blocking(move || workers.stop()).await.ok();
+    engine.reactions().stop();
     if let Some(t) = metrics_task {
         let _ = t.await;
     }
@@ -252,36 +262,14 @@ pub async fn run(
     Ok(())
 }
 
-/// Route network events: gossip to the validation pool, requests to the sync responder, new
-/// subscriptions to a sync. Runs until `stop`.
+/// Route network events: gossip to the validation queue (the workers of `pipeline.rs` take it
+/// from there), requests to the sync responder, new subscriptions to a sync. Runs until `stop`.
 async fn dispatch(
     engine: Arc<Engine>,
     queue: Arc<validation::ValidationQueue>,
     mut events: tokio::sync::mpsc::Receiver<NetEvent>,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    // Validation runs on the blocking pool, `workers` at a time, fed from a priority queue
-    // (highest publisher trust first); the queue is bounded and sheds its lowest-priority jobs.
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
-    let mut worker_tasks = Vec::new();
-    for _ in 0..workers {
-        let (engine, queue) = (Arc::clone(&engine), Arc::clone(&queue));
-        worker_tasks.push(tokio::spawn(async move {
-            loop {
-                // Group commit: take what is already waiting (up to GROUP_COMMIT) and store it in
-                // one durable transaction. Idle, a batch is one item and adds no latency; under
-                // load, one fsync serves many items.
-                let mut jobs = vec![queue.pop().await];
-                while jobs.len() < GROUP_COMMIT {
-                    match queue.try_pop() {
-                        Some(j) => jobs.push(j),
-                        None => break,
-                    }
-                }
-                validate_jobs(&engine, jobs).await;
-            }
-        }));
-    }
     let mut periodic = tokio::time::interval(PERIODIC_SYNC);
     let mut scores = tokio::time::interval(Duration::from_secs(5));
     tokio::pin!(stop);
@@ -312,9 +300,6 @@ async fn dispatch(
             }
         }
     }
-    for t in worker_tasks {
-        t.abort();
-    }
 }
 
 /// Peers per group each periodic sync round.
@@ -322,111 +307,6 @@ const PERIODIC_SYNC_PEERS: usize = 3;
 
 /// Messages waiting for validation at most; beyond, the lowest-trust ones are dropped.
 const VALIDATION_QUEUE: usize = 4096;
-
-/// Most gossip messages validated and stored together in one transaction.
-const GROUP_COMMIT: usize = 64;
-
-/// Validate gossip messages, tell gossipsub each verdict, and store the good ones in one
-/// transaction.
-///
-/// A content item's verdict is reported as soon as it is validated, before the storing
-/// transaction: relaying a verified item does not depend on our disk, and waiting for the fsync
-/// at every hop would put one fsync per hop into the delivery time (with many nodes sharing a
-/// disk, a queue of them). Replays and duplicates are already known from the replay index at that
-/// point. Control items (membership, keys) are stored and applied before their verdict, so the
-/// items they admit validate after them.
-async fn validate_jobs(engine: &Arc<Engine>, jobs: Vec<validation::Job>) {
-    type Verdict = Result<engine::ingest::Outcome, trellis_proto::ProtoError>;
-    let e2 = Arc::clone(engine);
-    let validated = tokio::task::spawn_blocking(move || {
-        let mut early: Vec<(validation::Job, Verdict)> = Vec::with_capacity(jobs.len());
-        let mut content = Vec::new();
-        for job in jobs {
-            match e2.prepare(&job.data, Origin::Gossip(job.source)) {
-                Ok(p) if p.env.header.kind.is_control() => {
-                    let r = e2.commit(vec![p]).pop().unwrap_or_else(|| Err(not_validated()));
-                    early.push((job, r));
-                }
-                Ok(p) => {
-                    let predicted = e2.relay_outcome(&p.env);
-                    early.push((job, Ok(predicted)));
-                    content.push(p);
-                }
-                Err(trellis_proto::ProtoError::Duplicate) => early.push((job, Ok(engine::ingest::Outcome::Duplicate))),
-                Err(e) => early.push((job, Err(e))),
-            }
-        }
-        (early, content)
-    })
-    .await;
-    let Ok((early, content)) = validated else {
-        warn!("a validation task failed; its messages are left to gossipsub's timeout");
-        return;
-    };
-    for (job, verdict) in early {
-        report_verdict(engine, job, verdict).await;
-    }
-    if content.is_empty() {
-        return;
-    }
-    let e2 = Arc::clone(engine);
-    let stored = tokio::task::spawn_blocking(move || e2.commit(content)).await;
-    for r in stored.into_iter().flatten() {
-        // Relayed already; what the transaction found is recorded. A storage error loses nothing
-        // for the network (the item was relayed) and the periodic sync fetches it again.
-        match r {
-            Ok(_) => {}
-            Err(e) => {
-                warn!(reason = e.reason(), error = %e, "a validated gossip item was not stored");
-                engine.count_reject(e.reason(), None, None);
-            }
-        }
-    }
-}
-
-fn not_validated() -> trellis_proto::ProtoError {
-    trellis_proto::ProtoError::Invalid("not validated".into())
-}
-
-/// Tell gossipsub the verdict on one message, count rejects, catch up when our log is behind.
-async fn report_verdict(
-    engine: &Arc<Engine>,
-    job: validation::Job,
-    result: Result<engine::ingest::Outcome, trellis_proto::ProtoError>,
-) {
-    let validation::Job { source, msg_id, data } = job;
-    // How the message looks to a relay decides whether a body fault is the forwarder's; only
-    // failures need it (a success or duplicate is judged without).
-    let (seen, group) = match &result {
-        Ok(_) => (validation::Seen::Clear, None),
-        Err(_) => match trellis_proto::Envelope::decode(&data) {
-            Err(_) => (validation::Seen::Undecoded, None),
-            Ok(e) if matches!(e.body, trellis_proto::Body::Clear(_)) => (validation::Seen::Clear, Some(e.header.group)),
-            Ok(e) => (validation::Seen::Sealed, Some(e.header.group)),
-        },
-    };
-    let acceptance = validation::verdict(&result, seen);
-    engine.node().validated(msg_id, source, acceptance).await;
-    if let Err(e) = &result {
-        tracing::debug!(peer = %source, reason = e.reason(), "gossip item not accepted");
-        if !matches!(e, trellis_proto::ProtoError::Duplicate) {
-            engine.count_reject(e.reason(), None, Some(source));
-        }
-        // Our log may be behind the sender's: catch up from the peer that relayed, for the group
-        // the item names only, and at most once per peer per interval (§9), so a stream of
-        // items from strangers costs at most one sync per peer per interval.
-        if let trellis_proto::ProtoError::NotAMember(_) = e
-            && let Some(g) = group
-            && engine.group_ids().contains(&g)
-            && engine.peer_limits().may_trigger_sync(source)
-        {
-            let e = Arc::clone(engine);
-            tokio::spawn(async move {
-                let _ = e.sync_with(source, g).await;
-            });
-        }
-    }
-}
 
 async fn handle_net_event(engine: &Arc<Engine>, queue: &Arc<validation::ValidationQueue>, ev: NetEvent) {
     match ev {

@@ -172,6 +172,12 @@ impl NodeHandle {
         self.send(Command::Validated { msg_id, source, acceptance }).await;
     }
 
+    /// [`Self::validated`] from a thread outside the async runtime (a validation worker): waits
+    /// for room on the command channel by blocking the calling thread.
+    pub fn validated_blocking(&self, msg_id: MessageId, source: PeerId, acceptance: MessageAcceptance) {
+        let _ = self.tx.blocking_send(Command::Validated { msg_id, source, acceptance });
+    }
+
     pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, String> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Request { peer, request: Box::new(request), reply }).await;

@@ -11,8 +11,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use libp2p::PeerId;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
@@ -102,6 +103,18 @@ pub fn verdict(r: &Result<Outcome, ProtoError>, seen: Seen) -> MessageAcceptance
     }
 }
 
+/// The verdict on a message refused with `e`, found inside an encrypted body (`in_body`: while
+/// decrypting it or after, the inner signature included) or outside it. A fault inside an
+/// encrypted body is `Ignore` whatever it is: a relay without the key could not have found it,
+/// and a member can make such an item on purpose (a bad inner signature under a good outer one)
+/// to get the honest nodes that forwarded it penalised. Outside, [`verdict`] decides.
+pub fn verdict_in(e: &ProtoError, seen: Seen, in_body: bool) -> MessageAcceptance {
+    if in_body && seen == Seen::Sealed {
+        return MessageAcceptance::Ignore;
+    }
+    verdict(&Err(e.clone()), seen)
+}
+
 impl Engine {
     /// Queue priority of a message forwarded by `peer`: the trust of the org whose verified node
     /// binding that peer presented (0 for a peer that presented none).
@@ -126,14 +139,23 @@ type Key = (u16, Reverse<u64>);
 #[derive(Debug)]
 pub struct ValidationQueue {
     jobs: Mutex<BTreeMap<Key, Job>>,
+    /// Wakes an async waiter ([`ValidationQueue::pop`]).
     notify: Notify,
+    /// Wakes a worker thread ([`ValidationQueue::pop_batch`]).
+    ready: Condvar,
     next: AtomicU64,
     capacity: usize,
 }
 
 impl ValidationQueue {
     pub fn new(capacity: usize) -> Self {
-        ValidationQueue { jobs: Mutex::new(BTreeMap::new()), notify: Notify::new(), next: AtomicU64::new(0), capacity }
+        ValidationQueue {
+            jobs: Mutex::new(BTreeMap::new()),
+            notify: Notify::new(),
+            ready: Condvar::new(),
+            next: AtomicU64::new(0),
+            capacity,
+        }
     }
 
     /// Queue a job with its publisher's trust; returns a job dropped to make room, if any
@@ -158,7 +180,28 @@ impl ValidationQueue {
             }
         };
         self.notify.notify_one();
+        self.ready.notify_one();
         evicted
+    }
+
+    /// Up to `max` jobs, highest priority first, waiting at most `wait` for the first one (an
+    /// empty batch when none came). For worker threads: blocks the calling thread.
+    pub fn pop_batch(&self, max: usize, wait: Duration) -> Vec<Job> {
+        let Ok(mut jobs) = self.jobs.lock() else { return Vec::new() };
+        if jobs.is_empty() {
+            jobs = match self.ready.wait_timeout(jobs, wait) {
+                Ok((j, _)) => j,
+                Err(_) => return Vec::new(),
+            };
+        }
+        let mut out = Vec::new();
+        while out.len() < max {
+            match jobs.pop_last() {
+                Some((_, j)) => out.push(j),
+                None => break,
+            }
+        }
+        out
     }
 
     /// Wait for the highest-priority job.

@@ -1,7 +1,9 @@
 //! Ingest benchmark (issue "Benchmarks at scale"): how many received envelopes per second one node
-//! validates (decode, signature, membership, replay), decrypts and durably stores, from a
+//! validates (decode, signatures, membership, replay), decrypts and durably stores, from a
 //! pre-generated stream of 4 KiB GREEN advisories, next to the raw ed25519 `verify_strict` rate
-//! measured in the same run on the same bytes. Run:
+//! measured in the same run on the same bytes. The items go through the daemon's own receive
+//! pipeline (`trellis_daemon::pipeline::receive_batch`, what a gossip worker runs on each batch it
+//! takes from the validation queue, and `Engine::prepare_many`, what catch-up sync runs). Run:
 //!   cargo test --release -p trellis-daemon --test ingest_bench ingest_rate -- --ignored --nocapture
 //! (one benchmark at a time: run together, the two in this file share the cores and distort
 //! each other's figures).
@@ -16,6 +18,7 @@ use std::time::Instant;
 use trellis_daemon::engine::Engine;
 use trellis_daemon::engine::ingest::Origin;
 use trellis_daemon::home::now_ms;
+use trellis_daemon::pipeline;
 use trellis_proto::Tlp;
 use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
 use trellis_proto::group::open_genesis_key;
@@ -35,10 +38,10 @@ const SINGLE: usize = 1000;
 const BATCHED: usize = 4000;
 /// Independent runs (fresh store each); figures are their median with min and max.
 const RUNS: usize = 5;
-/// The daemon's gossip path: this many workers, each validating up to `GROUP_COMMIT` waiting
-/// messages and storing them in one transaction (daemon/src/lib.rs).
+/// The daemon's gossip path: this many workers (one per core, at least two), each taking up to
+/// `GROUP_COMMIT` waiting messages (daemon/src/pipeline.rs).
 const WORKERS: usize = 2;
-const GROUP_COMMIT: usize = 64;
+const GROUP_COMMIT: usize = pipeline::GROUP_COMMIT;
 
 /// A fresh engine and a pre-generated stream of GREEN 4 KiB advisories from its group's founder.
 async fn engine_and_stream(dir: &std::path::Path, n: usize) -> (Arc<Engine>, Vec<Vec<u8>>) {
@@ -124,12 +127,14 @@ async fn ingest_rate_vs_raw_verify() {
                 }
             });
             // The daemon's gossip path: WORKERS threads, each taking up to GROUP_COMMIT waiting
-            // messages, validating them and storing the valid ones in one transaction. (Fed as
-            // sync items: the stream comes from one publisher far faster than its gossip quota
-            // allows, and the quota check itself is a counter update.)
+            // messages and running them through the receive pipeline (signatures of the batch
+            // checked together, stored by group commit). (Fed as sync items: the stream comes from
+            // one publisher far faster than its gossip quota allows, and the quota check itself
+            // is a counter update.)
             let next = std::sync::atomic::AtomicUsize::new(0);
-            // Thread time spent validating and storing, summed over the workers (nanoseconds).
-            let (t_prepare, t_commit) = (AtomicU64::new(0), AtomicU64::new(0));
+            // Thread time spent in the pipeline, summed over the workers (nanoseconds).
+            let t_pipeline = AtomicU64::new(0);
+            let commits_before = e.store().commit_counts();
             let gossip_rate = rate(gossip.len(), || {
                 std::thread::scope(|s| {
                     for _ in 0..WORKERS {
@@ -139,22 +144,23 @@ async fn ingest_rate_vs_raw_verify() {
                                 if at >= gossip.len() {
                                     break;
                                 }
-                                let jobs = &gossip[at..(at + GROUP_COMMIT).min(gossip.len())];
+                                let jobs: Vec<&[u8]> = gossip[at..(at + GROUP_COMMIT).min(gossip.len())]
+                                    .iter()
+                                    .map(|b| b.as_slice())
+                                    .collect();
                                 let peer = libp2p::PeerId::random();
                                 let t = Instant::now();
-                                let prepared: Vec<_> =
-                                    jobs.iter().map(|b| e.prepare(b, Origin::Sync(peer)).unwrap()).collect();
-                                t_prepare.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
-                                let t = Instant::now();
-                                for r in e.commit(prepared) {
+                                for r in pipeline::receive_batch(&e, &jobs, Origin::Sync(peer)) {
                                     r.unwrap();
                                 }
-                                t_commit.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+                                t_pipeline.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
                             }
                         });
                     }
                 })
             });
+            let commits_after = e.store().commit_counts();
+            let per_commit = (commits_after.1 - commits_before.1) as f64 / (commits_after.0 - commits_before.0) as f64;
             // Catch-up sync as the daemon does it: batches of 500, validated on all cores
             // (`prepare_many`), each stored in one transaction.
             let sync_rate = rate(sync.len(), || {
@@ -169,7 +175,7 @@ async fn ingest_rate_vs_raw_verify() {
                 }
             });
             let per_item = |t: &AtomicU64| t.load(Relaxed) as f64 / 1000.0 / gossip.len() as f64;
-            [verify_1, verify_all, single_rate, gossip_rate, sync_rate, per_item(&t_prepare), per_item(&t_commit)]
+            [verify_1, verify_all, single_rate, gossip_rate, sync_rate, per_item(&t_pipeline), per_commit]
         })
         .await
         .unwrap();
@@ -191,13 +197,13 @@ async fn ingest_rate_vs_raw_verify() {
     show("raw ed25519 verify_strict, one core", 0);
     show("raw ed25519 verify_strict, all cores", 1);
     show("ingest, one transaction per item", 2);
-    show("ingest, gossip path (2 workers, up to 64 per transaction)", 3);
+    show("ingest, gossip path (2 workers, batches of up to 64, group commit)", 3);
     show("ingest, sync path (500 per transaction, validated on all cores)", 4);
     let (p, plo, phi) = col(5);
     let (c, clo, chi) = col(6);
     println!(
-        "gossip path, thread time per item: validating {p:.0} µs [{plo:.0}–{phi:.0}], storing {c:.0} µs [{clo:.0}–{chi:.0}] \
-         (the storing transaction includes waiting for the other worker's and the fsync)"
+        "gossip path: thread time per item in the pipeline {p:.0} µs [{plo:.0}–{phi:.0}] (validating, storing, and \
+         waiting for the other worker's transaction and the fsync); items per storing transaction {c:.1} [{clo:.1}–{chi:.1}]"
     );
 }
 
@@ -249,4 +255,52 @@ async fn agree_on_100k_items_sync_bytes() {
     println!(
         "two nodes agreeing on {ITEMS} items: request {request_bytes} B, reply {response_bytes} B per sync round (framed, before noise/yamux/TCP); responder work {answer_ms:.1} ms"
     );
+}
+
+/// The validation stages alone (no storing), on one core: the receive pipeline's batches of up
+/// to `GROUP_COMMIT` (signatures checked together) against batches of one (each signature
+/// checked alone), next to the raw `verify_strict` rate of the same bytes. Separates the CPU
+/// work from the disk, whose fsync time varies by ten times on a shared machine. Run:
+///   cargo test --release -p trellis-daemon --test ingest_bench validate_rate -- --ignored --nocapture
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: cargo test --release -p trellis-daemon --test ingest_bench validate_rate -- --ignored --nocapture"]
+async fn validate_rate_batched_vs_single() {
+    const N: usize = 2048;
+    let mut figures: Vec<[f64; 3]> = Vec::new();
+    for _ in 0..RUNS {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, stream) = engine_and_stream(dir.path(), N).await;
+        let e = Arc::clone(&engine);
+        let row = tokio::task::spawn_blocking(move || {
+            let decoded: Vec<Envelope> = stream.iter().map(|b| Envelope::decode(b).unwrap()).collect();
+            let verify_1 = rate(N, || decoded.iter().for_each(|e| e.verify_signature().unwrap()));
+            let peer = libp2p::PeerId::random();
+            let slices: Vec<&[u8]> = stream.iter().map(|b| b.as_slice()).collect();
+            let single = rate(N, || {
+                for s in &slices {
+                    assert!(pipeline::validate(&e, &[*s], Origin::Sync(peer)).pop().unwrap().is_ok());
+                }
+            });
+            let batched = rate(N, || {
+                for c in slices.chunks(GROUP_COMMIT) {
+                    assert!(pipeline::validate(&e, c, Origin::Sync(peer)).iter().all(Result::is_ok));
+                }
+            });
+            [verify_1, single, batched]
+        })
+        .await
+        .unwrap();
+        eprintln!("run: {:?}", row.map(|v| v.round()));
+        figures.push(row);
+    }
+    let col = |i: usize| median_min_max(figures.iter().map(|r| r[i]).collect());
+    let ratio = |i: usize| median_min_max(figures.iter().map(|r| r[i] / r[0]).collect());
+    for (name, i) in [
+        ("raw ed25519 verify_strict, one core", 0),
+        ("validation stages 1-5, batches of one, one core", 1),
+        ("validation stages 1-5, batches of 64, one core", 2),
+    ] {
+        let ((m, lo, hi), (rm, rlo, rhi)) = (col(i), ratio(i));
+        println!("{name}: {m:.0}/s [{lo:.0}–{hi:.0}] = {rm:.2} [{rlo:.2}–{rhi:.2}] x raw verify on one core");
+    }
 }

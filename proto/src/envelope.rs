@@ -1,7 +1,8 @@
 //! The envelope (§3): how every item travels. Wire bytes are
-//! `postcard(Header) || postcard(Body) || signature[64]`, and the signature is ed25519
-//! `verify_strict` over the exact received bytes before it (under the tag
-//! `trellis/envelope/v1`), so a relay that cannot decrypt still checks author and membership.
+//! `postcard(Header) || postcard(Body) || signature[64]`, and the signature is ed25519 (checked
+//! by the rule of [`crate::sig`]: cofactored, batchable) over the exact received bytes before it
+//! (under the tag `trellis/envelope/v1`), so a relay that cannot decrypt still checks author and
+//! membership.
 //! The item id is SHA-256 of the whole wire bytes (§3.5).
 //!
 //! Bodies (§5): CLEAR items carry the encoded payload in plaintext; GREEN items are encrypted
@@ -19,6 +20,7 @@ use crate::ids::{GroupId, ItemId, OrgId};
 use crate::items::Payload;
 use crate::keys::{OrgKeys, Sig, verify_tagged};
 use crate::limits::{MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, MAX_RECIPIENTS};
+use crate::sig::SigCheck;
 use crate::tlp::Tlp;
 
 /// Signature tag of envelopes.
@@ -127,6 +129,29 @@ struct Inner {
     #[serde(with = "crate::codec::bytes")]
     payload: Vec<u8>,
     sig: Sig,
+}
+
+/// The inner signature of a decrypted body, not checked yet ([`Envelope::open_deferred`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InnerSig {
+    /// The encoded payload the signature covers (after the header bytes).
+    pub payload: Vec<u8>,
+    pub sig: [u8; 64],
+}
+
+impl InnerSig {
+    /// Check it alone (§5.4).
+    pub fn verify(&self, env: &Envelope) -> Result<(), ProtoError> {
+        crate::sig::verify_one(&env.inner_check(self))
+    }
+}
+
+/// A body's plaintext before the payload is decoded.
+enum Plain<'a> {
+    /// A CLEAR body's payload bytes.
+    Clear(&'a [u8]),
+    /// The decrypted [`Inner`] record, still encoded.
+    Inner(Vec<u8>),
 }
 
 /// A decoded envelope with the exact bytes it came from.
@@ -371,13 +396,64 @@ impl Envelope {
     /// (the right one is found by its commitment); `me` opens sealed bodies. Checks the inner
     /// signature, that the payload kind matches the header, and the field limits.
     pub fn open(&self, me: Option<&OrgKeys>, epoch_keys: &[[u8; 32]]) -> Result<OpenedItem, ProtoError> {
-        let (payload_bytes, key) = match &self.body {
-            Body::Clear(p) => (p.clone(), None),
+        let (plain, key) = self.decrypt(me, epoch_keys)?;
+        let payload = match plain {
+            Plain::Clear(p) => self.decode_payload(p)?,
+            Plain::Inner(inner) => self.decode_payload(&self.check_inner(&inner)?)?,
+        };
+        payload.check_limits()?;
+        Ok(OpenedItem { payload, key })
+    }
+
+    /// [`Self::open`] without checking the inner signature: the payload is decrypted, decoded and
+    /// checked (kind, limits), and the inner signature is returned for the caller to check, alone
+    /// ([`InnerSig::verify`]) or in a batch with others ([`crate::sig::verify_batch`] on
+    /// [`Self::inner_check`]). The item is valid only once that check passed (§5.4).
+    pub fn open_deferred(
+        &self,
+        me: Option<&OrgKeys>,
+        epoch_keys: &[[u8; 32]],
+    ) -> Result<(OpenedItem, Option<InnerSig>), ProtoError> {
+        let (plain, key) = self.decrypt(me, epoch_keys)?;
+        let (payload, inner) = match plain {
+            Plain::Clear(p) => (self.decode_payload(p)?, None),
+            Plain::Inner(inner) => {
+                let inner: Inner = codec::decode(&inner, MAX_ENVELOPE_BYTES)?;
+                (self.decode_payload(&inner.payload)?, Some(InnerSig { payload: inner.payload, sig: inner.sig.0 }))
+            }
+        };
+        payload.check_limits()?;
+        Ok((OpenedItem { payload, key }, inner))
+    }
+
+    /// The outer signature as a check to run (§3.3): what [`Self::verify_signature`] checks.
+    pub fn outer_check(&self) -> SigCheck<'_> {
+        SigCheck { org: &self.header.sender, tag: ENVELOPE_TAG, data: [self.signed_bytes(), &[]], sig: &self.sig.0 }
+    }
+
+    /// The inner signature of this envelope's decrypted body as a check to run (§5.4).
+    pub fn inner_check<'a>(&'a self, inner: &'a InnerSig) -> SigCheck<'a> {
+        SigCheck {
+            org: &self.header.sender,
+            tag: INNER_TAG,
+            data: [self.header_bytes(), &inner.payload],
+            sig: &inner.sig,
+        }
+    }
+
+    /// The body's plaintext: the payload bytes of a CLEAR body, or the decrypted inner record.
+    fn decrypt(
+        &self,
+        me: Option<&OrgKeys>,
+        epoch_keys: &[[u8; 32]],
+    ) -> Result<(Plain<'_>, Option<BodyKey>), ProtoError> {
+        Ok(match &self.body {
+            Body::Clear(p) => (Plain::Clear(p), None),
             Body::Group { nonce, commitment, ciphertext } => {
                 let key =
                     epoch_keys.iter().find(|k| &crypto::commitment(k, nonce) == commitment).ok_or(ProtoError::NoKey)?;
                 let inner = crypto::open_body(key, nonce, commitment, self.header_bytes(), ciphertext)?;
-                (self.check_inner(&inner)?, Some(BodyKey::Epoch(*key)))
+                (Plain::Inner(inner), Some(BodyKey::Epoch(*key)))
             }
             Body::Sealed { recipients, nonce, commitment, ciphertext } => {
                 let me = me.ok_or(ProtoError::NoKey)?;
@@ -389,12 +465,9 @@ impl Envelope {
                     })
                     .ok_or(ProtoError::NoKey)?;
                 let inner = crypto::open_body(&key, nonce, commitment, self.header_bytes(), ciphertext)?;
-                (self.check_inner(&inner)?, Some(BodyKey::Content(key)))
+                (Plain::Inner(inner), Some(BodyKey::Content(key)))
             }
-        };
-        let payload = self.decode_payload(&payload_bytes)?;
-        payload.check_limits()?;
-        Ok(OpenedItem { payload, key })
+        })
     }
 
     /// Read the payload of an envelope that [`Self::open`] already accepted, with the key it

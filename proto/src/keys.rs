@@ -4,7 +4,7 @@
 //!
 //! Secret material zeroizes on drop and never prints: `Debug` shows `Key(..)`.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -19,37 +19,11 @@ pub fn sign_tagged(key: &SigningKey, tag: &str, data: &[u8]) -> [u8; 64] {
     key.sign(&tagged_message(tag, data)).to_bytes()
 }
 
-/// Verify a signature made by [`sign_tagged`] with `verify_strict` (rejects small-order keys and
-/// non-canonical signatures).
+/// Verify a signature made by [`sign_tagged`] (§3.3; the rule is [`crate::sig`]'s: canonical key
+/// and `R` not of small order, canonical `s`, the cofactored equation).
 pub fn verify_tagged(org: &OrgId, tag: &str, data: &[u8], sig: &[u8; 64]) -> Result<(), ProtoError> {
-    let key = verifying_key(org)?;
-    let sig = Signature::from_bytes(sig);
-    key.verify_strict(&tagged_message(tag, data), &sig).map_err(|_| ProtoError::BadSignature)
+    crate::sig::verify_one(&crate::sig::SigCheck { org, tag, data: [data, &[]], sig })
 }
-
-/// Decompressing a public key (a square root in the field) costs about a sixth of a signature
-/// check, and the same few orgs sign nearly everything a node sees: decompressed keys are kept,
-/// up to [`KEY_CACHE`] of them (the cache is emptied when full; entries are plain public data).
-fn verifying_key(org: &OrgId) -> Result<VerifyingKey, ProtoError> {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], VerifyingKey>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(k) = cache.lock().ok().and_then(|c| c.get(org.as_bytes()).copied()) {
-        return Ok(k);
-    }
-    let key = VerifyingKey::from_bytes(org.as_bytes()).map_err(|_| ProtoError::BadKey)?;
-    if let Ok(mut c) = cache.lock() {
-        if c.len() >= KEY_CACHE {
-            c.clear();
-        }
-        c.insert(*org.as_bytes(), key);
-    }
-    Ok(key)
-}
-
-/// Most decompressed public keys kept by [`verifying_key`].
-const KEY_CACHE: usize = 4096;
 
 fn tagged_message(tag: &str, data: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(1 + tag.len() + data.len());

@@ -27,6 +27,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod posture;
 pub mod resource;
+pub mod sig;
 pub mod tlp;
 pub mod trust;
 pub mod wire;

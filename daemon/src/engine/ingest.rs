@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use libp2p::PeerId;
-use trellis_proto::envelope::Envelope;
+use trellis_proto::envelope::{Envelope, InnerSig};
 use trellis_proto::group::{LogOp, NewEpochKey};
 use trellis_proto::limits::MAX_CLOCK_SKEW_MS;
 use trellis_proto::{Kind, Payload, ProtoError, Tlp, codec};
@@ -16,6 +16,10 @@ use trellis_proto::{Kind, Payload, ProtoError, Tlp, codec};
 use super::Engine;
 use crate::api::types::Event;
 use crate::store::{Inserted, Readable, StoredItem};
+
+/// How long before [`Engine::after_store`] is called its caller's storing transaction started,
+/// at most (a write transaction of one item takes milliseconds; this is a wide margin).
+const STORED_WITHIN_MS: u64 = 60_000;
 
 /// How an item reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +42,7 @@ pub struct Prepared {
 }
 
 /// The result of ingesting one envelope.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Stored,
     /// Stored and shown (as low-trust), but not relayed: the publisher is below this node's
@@ -100,20 +104,20 @@ impl Engine {
     }
 
     /// [`Self::prepare`] for many envelopes, split over the machine's cores (validation is
-    /// CPU-bound and independent per item; results come back in input order).
+    /// CPU-bound and independent per item; results come back in input order). Each core's share
+    /// goes through the receive pipeline as one batch (`crate::pipeline::validate`: its
+    /// signatures are checked together).
     pub fn prepare_many(&self, items: &[&[u8]], origin: Origin) -> Vec<Result<Prepared, ProtoError>> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         // Below a few dozen items a thread costs more than it saves.
         let threads = cores.min(items.len() / 32).max(1);
         if threads == 1 {
-            return items.iter().map(|b| self.prepare(b, origin)).collect();
+            return crate::pipeline::validate(self, items, origin);
         }
         let chunk = items.len().div_ceil(threads);
         std::thread::scope(|s| {
-            let handles: Vec<_> = items
-                .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().map(|b| self.prepare(b, origin)).collect::<Vec<_>>()))
-                .collect();
+            let handles: Vec<_> =
+                items.chunks(chunk).map(|c| s.spawn(move || crate::pipeline::validate(self, c, origin))).collect();
             handles
                 .into_iter()
                 .zip(items.chunks(chunk))
@@ -126,10 +130,19 @@ impl Engine {
         })
     }
 
-    /// Validate and decrypt one envelope: everything but storing it.
+    /// Validate and decrypt one envelope: everything but storing it (the receive pipeline with a
+    /// batch of one).
     pub fn prepare(&self, bytes: &[u8], origin: Origin) -> Result<Prepared, ProtoError> {
+        crate::pipeline::validate(self, &[bytes], origin)
+            .pop()
+            .unwrap_or_else(|| Err(ProtoError::Local("nothing validated".into())))
+    }
+
+    /// Receive stage 1 (`crate::pipeline`): decode, clock skew, RED over gossip, the publisher's
+    /// quota (looked at, not taken), known group. Costs a decode and a few lookups; the
+    /// signature is not checked yet.
+    pub(crate) fn check_outside(&self, bytes: &[u8], origin: Origin) -> Result<Envelope, ProtoError> {
         let env = Envelope::decode(bytes)?;
-        let group = env.header.group;
         let now = self.clock.now_ms();
         if env.header.timestamp_ms > now + MAX_CLOCK_SKEW_MS {
             return Err(ProtoError::FromTheFuture);
@@ -138,43 +151,56 @@ impl Engine {
         if env.header.tlp == Tlp::Red && matches!(origin, Origin::Gossip(_)) {
             return Err(ProtoError::TlpBodyMismatch { tlp: Tlp::Red, why: "RED is never gossiped" });
         }
-        {
-            // §7.2: a publisher whose quota is spent is dropped before the signature check, so a
-            // flood costs a decode per item, not a verification. The claim of who published is not
-            // verified here, so it only decides what is dropped; violations are recorded from a
-            // verified sample, so a forger cannot get an honest publisher penalised. (Checked before
-            // taking the groups lock: trust lookups may read the groups themselves.)
-            // Direct delivery (RED) counts against the same quota as gossip: a member cannot pile
-            // up items this node must store and skip on every sync answer (§9).
-            let metered = matches!(origin, Origin::Gossip(_) | Origin::Direct(_)) && !env.header.kind.is_control();
-            if metered && !self.quota_available(&env.header.sender) {
-                if self.sample_for_penalty() && env.verify_signature().is_ok() {
-                    self.add_violations(&env.header.sender, super::trust::PENALTY_SAMPLE);
-                }
-                return Err(ProtoError::OverQuota);
+        // §7.2: a publisher whose quota is spent is dropped before the signature check, so a
+        // flood costs a decode per item, not a verification. The claim of who published is not
+        // verified here, so it only decides what is dropped; violations are recorded from a
+        // verified sample, so a forger cannot get an honest publisher penalised. (Checked before
+        // taking the groups lock: trust lookups may read the groups themselves.)
+        // Direct delivery (RED) counts against the same quota as gossip: a member cannot pile
+        // up items this node must store and skip on every sync answer (§9).
+        let metered = matches!(origin, Origin::Gossip(_) | Origin::Direct(_)) && !env.header.kind.is_control();
+        if metered && !self.quota_available(&env.header.sender) {
+            if self.sample_for_penalty() && env.verify_signature().is_ok() {
+                self.add_violations(&env.header.sender, super::trust::PENALTY_SAMPLE);
             }
-            let checked = self.groups.with(&group, |g| {
-                env.verify_signature()?;
-                // §2.6: a revoked signing key signs nothing from its revocation time on (the
-                // revocation itself, signed by that key, is of course accepted).
-                if env.header.kind != Kind::Revocation
-                    && self.trust.revoked_from(&env.header.sender).is_some_and(|t| env.header.timestamp_ms >= t)
-                {
-                    return Err(ProtoError::ExpiredKey);
-                }
-                // Ops of a departed member still go to the log rules (§6.5), which void them unless
-                // they were concurrent with its removal: two admins who removed each other while
-                // partitioned must each accept the other's op to converge.
-                // The Add op of the invite we joined with is checked when its ancestors arrive: the
-                // inviter may be any admin, which a genesis-only view cannot know yet (§6.3).
-                let departed_op = env.header.kind == Kind::GroupOp && g.state.departed.contains_key(&env.header.sender);
-                if !departed_op && origin != Origin::Invite {
-                    g.state.check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
-                }
-                Ok(())
-            });
-            checked.unwrap_or(Err(ProtoError::UnknownGroup(group)))?;
+            return Err(ProtoError::OverQuota);
         }
+        if !self.groups.contains(&env.header.group) {
+            return Err(ProtoError::UnknownGroup(env.header.group));
+        }
+        Ok(env)
+    }
+
+    /// Receive stage 3, after the outer signature was checked: revocation, the sender's
+    /// membership and role at this point of the log, replay, the publisher's quota (taken), then
+    /// decryption where this node holds the key. The inner signature of a decrypted body is
+    /// returned unchecked, for stage 4.
+    pub(crate) fn check_sender_and_open(
+        &self,
+        env: Envelope,
+        origin: Origin,
+    ) -> Result<(Prepared, Option<InnerSig>), ProtoError> {
+        let group = env.header.group;
+        let checked = self.groups.with(&group, |g| {
+            // §2.6: a revoked signing key signs nothing from its revocation time on (the
+            // revocation itself, signed by that key, is of course accepted).
+            if env.header.kind != Kind::Revocation
+                && self.trust.revoked_from(&env.header.sender).is_some_and(|t| env.header.timestamp_ms >= t)
+            {
+                return Err(ProtoError::ExpiredKey);
+            }
+            // Ops of a departed member still go to the log rules (§6.5), which void them unless
+            // they were concurrent with its removal: two admins who removed each other while
+            // partitioned must each accept the other's op to converge.
+            // The Add op of the invite we joined with is checked when its ancestors arrive: the
+            // inviter may be any admin, which a genesis-only view cannot know yet (§6.3).
+            let departed_op = env.header.kind == Kind::GroupOp && g.state.departed.contains_key(&env.header.sender);
+            if !departed_op && origin != Origin::Invite {
+                g.state.check_sender(&env.header.sender, env.header.kind, env.header.seq)?;
+            }
+            Ok(())
+        });
+        checked.unwrap_or(Err(ProtoError::UnknownGroup(group)))?;
         // Replays and duplicates are known from a read of the replay index, before any decryption
         // and without the write lock (the storing transaction checks again, atomically).
         match self.store.seq_holder(&group, &env.header.sender, env.header.seq) {
@@ -203,22 +229,36 @@ impl Engine {
         {
             return Err(ProtoError::OverQuota);
         }
-        let keys = self.groups.keys_of(&group);
         // Decrypt what we can. Not holding the key (a relay of AMBER, or an epoch key still on
         // its way) is not an error: the item is stored and relayed; anything else is.
         // §5.2: RED is stored only by its recipients (display only); nobody relays it.
         if env.header.tlp == Tlp::Red && !env.is_recipient(&self.me()) {
             return Err(ProtoError::NoKey);
         }
-        let (payload, readable) = match self.identity.with_keys(|ident| env.open(Some(ident), &keys)) {
-            Ok(o) => (Some(o.payload), Readable::opened(o.key)),
-            Err(ProtoError::NoKey) => (None, Readable::No),
+        let opened = if matches!(env.body, trellis_proto::Body::Clear(_)) {
+            env.open_deferred(None, &[])
+        } else {
+            let keys = self.groups.keys_of(&group);
+            self.identity.with_keys(|ident| env.open_deferred(Some(ident), &keys))
+        };
+        let (payload, readable, inner) = match opened {
+            Ok((o, inner)) => (Some(o.payload), Readable::opened(o.key), inner),
+            Err(ProtoError::NoKey) => (None, Readable::No, None),
             Err(e) => return Err(e),
         };
+        let bytes = env.bytes.clone();
+        let item = StoredItem { bytes, received_ms: self.clock.now_ms(), readable };
+        Ok((Prepared { env, item, payload, origin }, inner))
+    }
+
+    /// Receive stage 5, after the inner signature was checked: the checks of the payload that
+    /// need this node's state (group op admission, CSAF conformance, revisions).
+    pub(crate) fn check_payload(&self, p: &Prepared) -> Result<(), ProtoError> {
+        let env = &p.env;
         // §6.9: a group op from an org that never held the role it needs, or past one of the
         // per-org bounds, is refused before it is stored or relayed.
-        if let Some(Payload::GroupOp(op)) = &payload
-            && origin != Origin::Invite
+        if let Some(Payload::GroupOp(op)) = &p.payload
+            && p.origin != Origin::Invite
         {
             let log_op = LogOp {
                 id: env.id,
@@ -227,16 +267,15 @@ impl Engine {
                 seq: env.header.seq,
                 op: op.clone(),
             };
-            self.groups.with(&group, |g| g.log.admit(&g.state, &log_op)).unwrap_or(Ok(()))?;
+            self.groups.with(&env.header.group, |g| g.log.admit(&g.state, &log_op)).unwrap_or(Ok(()))?;
         }
-        if let Some(p) = &payload {
-            super::formats::check_received(p)?;
+        if let Some(payload) = &p.payload {
+            super::formats::check_received(payload)?;
         }
-        if let Some(Payload::Revision(r)) = &payload {
-            self.check_revision(&env, r)?;
+        if let Some(Payload::Revision(r)) = &p.payload {
+            self.check_revision(env, r)?;
         }
-        let item = StoredItem { bytes: bytes.to_vec(), received_ms: now, readable };
-        Ok(Prepared { env, item, payload, origin })
+        Ok(())
     }
 
     /// Evidence of equivocation: `env` is a group op whose author signed another op under the
@@ -303,7 +342,7 @@ impl Engine {
                 self.metrics.item_in(env.header.kind.as_str());
                 let sender = env.header.sender;
                 if let Some(p) = payload {
-                    self.after_store(&env, p);
+                    self.after_store_at(&env, p, p_item.received_ms);
                 }
                 if self.relay_outcome(&env) == Outcome::StoredNoRelay {
                     return Ok(Outcome::StoredNoRelay);
@@ -319,6 +358,13 @@ impl Engine {
     /// Effects of a newly stored item: group ops and keys update the group; advisories go to
     /// watchers.
     pub(crate) fn after_store(self: &Arc<Self>, env: &Envelope, payload: Payload) {
+        // Stored just now by the caller, whose transaction started at most this long ago: a
+        // reaction left out of a full queue is looked for from this time on.
+        self.after_store_at(env, payload, self.clock.now_ms().saturating_sub(STORED_WITHIN_MS));
+    }
+
+    /// [`Self::after_store`] for an item whose storing transaction started at `received_ms`.
+    pub(crate) fn after_store_at(self: &Arc<Self>, env: &Envelope, payload: Payload, received_ms: u64) {
         let group = env.header.group;
         match payload {
             Payload::GroupOp(op) => {
@@ -342,22 +388,9 @@ impl Engine {
                 self.trust.record_revocation(env.header.sender, r.effective_ms);
             }
             Payload::Advisory(a) => {
-                // Rendering the view reads the store: only when someone is watching.
-                if self.events.receiver_count() > 0
-                    && let Some(view) = self.advisory_view_of(env)
-                {
-                    let _ = self.events.send(Event::Advisory { advisory: Box::new(view) });
-                }
-                // A first publication whose revisions came first (§4.9): its latest revision
-                // counts, and was matched when it was stored.
-                if !self.has_revisions(&group, &env.id) {
-                    self.match_new_advisory(env, &a);
-                } else if let Ok(Some(held)) = self.held_advisory(&env.id)
-                    && held.withdrawn().is_none()
-                {
-                    let (latest, latest_env, _) = held.latest();
-                    self.match_new_advisory(latest_env, &latest.advisory);
-                }
+                // Its view for watchers and its SBOM matches are worked out by the reactions
+                // thread, off this path (`crate::reactions`).
+                self.reactions.emit(crate::reactions::Reaction { env: env.clone(), advisory: a, received_ms });
             }
             Payload::Resource(r) => {
                 self.on_resource(env, &r);
@@ -432,7 +465,7 @@ impl Engine {
                 if let Ok(o) = opened
                     && self.store.set_readable(&id, Readable::opened(o.key)).is_ok()
                 {
-                    self.after_store(&env, o.payload);
+                    self.after_store_at(&env, o.payload, item.received_ms);
                 }
             }
         }

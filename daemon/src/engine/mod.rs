@@ -115,6 +115,8 @@ pub struct Engine {
     taxii_addr: crate::taxii::ListenAddr,
     clock: Clock,
     rng: Rng,
+    /// Stored advisories waiting for their reactions (SBOM matches, watchers): `crate::reactions`.
+    reactions: crate::reactions::Reactions,
 }
 
 impl std::fmt::Debug for Engine {
@@ -171,6 +173,7 @@ impl Engine {
             console: crate::web::auth::ConsoleAuth::new(clock.clone(), rng.clone()),
             invite_links: invite_links::LinkState::new(clock.clone()),
             stop: tokio::sync::Notify::new(),
+            reactions: Default::default(),
             fetching: Default::default(),
             taxii_addr: Default::default(),
             clock,
@@ -267,6 +270,11 @@ impl Engine {
     }
 
     /// The clock the engine reads.
+    /// The queue of stored advisories waiting for their reactions (`crate::reactions`).
+    pub fn reactions(&self) -> &crate::reactions::Reactions {
+        &self.reactions
+    }
+
     pub fn clock(&self) -> &Clock {
         &self.clock
     }

@@ -9,8 +9,8 @@
 //! VEX statements apply across documents: a standalone VEX file (CycloneDX with only
 //! `vulnerabilities`) speaks about components of the SBOMs added before or after it, by bom-ref
 //! or package URL, as the CISA VEX use cases publish them. Matches are computed when asked
-//! (`affected`), when an advisory is stored ([`Engine::match_new_advisory`], from `after_store`)
-//! and when an SBOM is added; the last two emit an [`Event::Affected`] per standing match.
+//! (`affected`), when an advisory is stored (by the reactions thread, `crate::reactions`, against
+//! a [`Snapshot`] taken once per batch) and when an SBOM is added; the last two emit an [`Event::Affected`] per standing match.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -423,13 +423,25 @@ impl Engine {
     }
 
     /// Match a newly stored advisory against the SBOMs and tell watchers about each standing
-    /// match. Called from `after_store`; a no-op when no SBOM is stored.
+    /// match. A no-op when no SBOM is stored.
     pub(crate) fn match_new_advisory(&self, env: &Envelope, advisory: &Advisory) {
         if advisory.affected.is_empty() {
             return;
         }
+        self.match_advisory_with(&self.sbom_snapshot(), env, advisory);
+    }
+
+    /// The stored SBOMs as they are now, parsed and indexed (parsed again only when the SBOM
+    /// directory changed): the reactions thread takes one per batch of stored advisories.
+    pub fn sbom_snapshot(&self) -> Snapshot {
         let sboms = load_all(&self.home);
-        if sboms.is_empty() {
+        let vex = all_vex(&sboms);
+        Snapshot { sboms, vex }
+    }
+
+    /// [`Self::match_new_advisory`] against a snapshot of the SBOMs (`crate::reactions`).
+    pub(crate) fn match_advisory_with(&self, snapshot: &Snapshot, env: &Envelope, advisory: &Advisory) {
+        if advisory.affected.is_empty() || snapshot.sboms.is_empty() {
             return;
         }
         let group_name = self.groups.name(&env.header.group);
@@ -440,7 +452,7 @@ impl Engine {
             group: env.header.group.to_text(),
             group_name: group_name.unwrap_or_default(),
         };
-        for m in matches_of(advisory, &r, &sboms, &all_vex(&sboms)) {
+        for m in matches_of(advisory, &r, &snapshot.sboms, &snapshot.vex) {
             if m.suppressed {
                 tracing::info!(item = %env.id.short(), component = %m.component, vex = ?m.vex, "match suppressed by VEX");
                 continue;
@@ -448,6 +460,18 @@ impl Engine {
             tracing::info!(item = %env.id.short(), sbom = %m.sbom, component = %m.component, "SBOM component affected");
             let _ = self.events.send(Event::Affected { affected: Box::new(m) });
         }
+    }
+}
+
+/// The stored SBOMs at one moment, parsed, indexed by package name, with every VEX statement.
+pub struct Snapshot {
+    sboms: std::sync::Arc<Vec<StoredSbom>>,
+    vex: Vec<VexStatement>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").field("sboms", &self.sboms.len()).field("vex", &self.vex.len()).finish()
     }
 }
 

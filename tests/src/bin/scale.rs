@@ -221,6 +221,8 @@ struct Round {
     opened: f64,
     cpu_mean: f64,
     cpu_max: f64,
+    /// CPU per item received, per receiving node (n0, the publisher, left out), in ms.
+    cpu_per_item_ms: f64,
     publish_secs: f64,
     /// While publishing: CPU cores all nodes used together, and how long a node thread that was
     /// ready to run waited for a CPU, on average (the machine's saturation).
@@ -385,6 +387,8 @@ fn main() -> anyhow::Result<()> {
                 opened: (total(&after, OPENED) - total(&before, OPENED)) / args.nodes as f64,
                 cpu_mean: cpu.iter().sum::<f64>() / cpu.len().max(1) as f64,
                 cpu_max: cpu.iter().cloned().fold(0.0, f64::max),
+                cpu_per_item_ms: cpu.iter().skip(1).sum::<f64>() / (cpu.len().max(2) - 1) as f64 / items as f64
+                    * 1000.0,
                 publish_secs,
                 busy_cores,
                 cpu_wait_ms,
@@ -392,7 +396,7 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "round {}: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms (to one node: p50 {} ms, p90 {} ms); delivered {:.4}; per node per item: {:.2} msgs in \
                  ({:.2} after dedup), {:.0} B in, {:.2} msgs out, {:.3} IWANT; peers {:.1} mean / {:.0} max, {:.2} \
-                 connections opened per node; CPU {:.2} s mean / {:.2} s max per node; publishing took {:.1} s, \
+                 connections opened per node; CPU {:.2} s mean / {:.2} s max per node, {:.3} ms per item per receiving node; publishing took {:.1} s, \
                  the nodes used {:.2} cores and a ready thread waited {:.2} ms for a CPU",
                 round + 1,
                 r.p50,
@@ -412,6 +416,7 @@ fn main() -> anyhow::Result<()> {
                 r.opened,
                 r.cpu_mean,
                 r.cpu_max,
+                r.cpu_per_item_ms,
                 r.publish_secs,
                 r.busy_cores,
                 r.cpu_wait_ms
@@ -434,6 +439,7 @@ fn main() -> anyhow::Result<()> {
                 "gossip_bytes_in": col(|r| r.bytes_in), "gossip_msgs_out": col(|r| r.msgs_out), "iwant": col(|r| r.iwant),
             },
             "cpu_seconds_per_node_per_round": {"mean": col(|r| r.cpu_mean), "max": col(|r| r.cpu_max)},
+            "cpu_ms_per_item_per_receiving_node": col(|r| r.cpu_per_item_ms),
             "connected_peers_per_node": {"mean": col(|r| r.peers_mean), "max": col(|r| r.peers_max)},
             "connections_opened_per_node_per_round": col(|r| r.opened),
             "publish_seconds": col(|r| r.publish_secs),
@@ -466,10 +472,11 @@ fn main() -> anyhow::Result<()> {
             fmt_spread(&n["iwant"], "", 3)
         );
         println!(
-            "per node: idle CPU {:.1} % of a core mean; CPU per round {} mean, {} max; RSS idle {:.1} MiB mean, peak {:.1} MiB max; n0 start to ready {} ms",
+            "per node: idle CPU {:.1} % of a core mean; CPU per round {} mean, {} max; CPU per item received {} per receiving node; RSS idle {:.1} MiB mean, peak {:.1} MiB max; n0 start to ready {} ms",
             mean(&idle_cpu),
             fmt_spread(&report["cpu_seconds_per_node_per_round"]["mean"], " s", 2),
             fmt_spread(&report["cpu_seconds_per_node_per_round"]["max"], " s", 2),
+            fmt_spread(&report["cpu_ms_per_item_per_receiving_node"], " ms", 3),
             mean(&idle_rss),
             peak.iter().cloned().fold(0.0, f64::max),
             startup_first.as_millis()
