@@ -957,17 +957,3 @@ pub fn stats(engine: &Engine) -> Vec<FeedStat> {
         })
         .collect()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn periods() {
-        assert_eq!(parse_every("1h"), Ok(3600));
-        assert_eq!(parse_every("90s"), Ok(90));
-        assert_eq!(parse_every("2d"), Ok(172_800));
-        assert!(parse_every("10s").is_err());
-        assert!(parse_every("1 week").is_err());
-    }
-}
