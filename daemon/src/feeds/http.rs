@@ -130,8 +130,8 @@ pub async fn get_with(
         if buf.len() > max {
             return Err(FetchError::TooLarge(limit));
         }
-        let got = parse_response(&buf, limit)?;
         let r = crate::securitytxt::split_response(&buf)?;
+        let got = judge_response(&r, limit)?;
         let headers = opts.headers.iter().filter_map(|h| r.header(h).map(|v| (h.to_string(), v))).collect();
         Ok((got, headers))
     })
@@ -139,8 +139,14 @@ pub async fn get_with(
     .map_err(|_| FetchError::Timeout)?
 }
 
+#[cfg(test)]
 fn parse_response(buf: &[u8], limit: usize) -> Result<Got, FetchError> {
-    let r = crate::securitytxt::split_response(buf)?;
+    judge_response(&crate::securitytxt::split_response(buf)?, limit)
+}
+
+/// What a split response means for a feed: its body and validators, not modified, a redirect
+/// (not followed), or a failure.
+fn judge_response(r: &crate::securitytxt::RawResponse<'_>, limit: usize) -> Result<Got, FetchError> {
     match r.code {
         "200" => {}
         "304" => return Ok(Got::NotModified),
