@@ -117,7 +117,7 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let node_task = tokio::spawn(node.run(stopped(stop_rx.clone())));
+    let node_task = node.spawn(stopped(stop_rx.clone())).context("starting the network thread")?;
     for addr in &config.listen {
         handle.listen(addr.clone()).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     }
@@ -146,12 +146,12 @@ pub async fn run(
     let api_task = tokio::spawn(api::server::serve(listener, Arc::clone(&engine), stopped(stop_rx.clone())));
     let feeds_task = tokio::spawn(feeds::schedule(Arc::clone(&engine), stopped(stop_rx.clone())));
     let queue = Arc::new(validation::ValidationQueue::new(VALIDATION_QUEUE));
-    // Gossip is judged by worker threads running the receive pipeline (`pipeline.rs`), one per
-    // core and at least two, fed from the priority queue (highest forwarder trust first).
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
-    let workers =
-        pipeline::Workers::start(Arc::clone(&engine), Arc::clone(&queue), workers, tokio::runtime::Handle::current())
-            .context("starting the validation workers")?;
+    // The Swarm task queues gossip by the forwarding peer's trust; the judge thread runs the
+    // receive pipeline (`pipeline.rs`) on it, with the storing and control threads behind.
+    let (workers, intake) =
+        pipeline::Workers::start(Arc::clone(&engine), Arc::clone(&queue), tokio::runtime::Handle::current())
+            .context("starting the gossip threads")?;
+    handle.set_intake(Arc::clone(&queue), Box::new(intake)).await;
     let dispatch_task =
         tokio::spawn(dispatch(Arc::clone(&engine), Arc::clone(&queue), events, stopped(stop_rx.clone())));
     let metrics_task = match config.metrics_listen {

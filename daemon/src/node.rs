@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use trellis_proto::GroupId;
 use trellis_proto::limits::MAX_ENVELOPE_BYTES;
 
+use crate::validation::{Job, ValidationQueue};
 use crate::wire::{self, Request, Response};
 
 /// The combined behaviour.
@@ -36,9 +37,25 @@ pub struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
+/// Where the Swarm task hands the gossip it receives: the receive pipeline's intake
+/// (`pipeline::Intake`). The Swarm task queues each message itself, by the trust of the peer that
+/// forwarded it, in the bounded validation queue the judge thread takes batches from (no other
+/// task or channel in between); a message left out of a full queue is ignored at once.
+pub trait GossipIntake: Send + std::fmt::Debug {
+    /// Queue priority of a message forwarded by `peer` (the trust of its verified org).
+    fn priority(&self, peer: &PeerId) -> f64;
+    /// A message left out because the queue was full (its verdict is `Ignore`).
+    fn shed(&self, job: &Job);
+}
+
 /// Commands to the Swarm task.
 #[derive(Debug)]
 pub enum Command {
+    /// Queue gossip in `queue` from now on (see [`GossipIntake`]).
+    SetIntake {
+        queue: std::sync::Arc<ValidationQueue>,
+        intake: Box<dyn GossipIntake>,
+    },
     /// Set the application-specific gossipsub score of peers (from their org's trust).
     SetAppScores {
         scores: Vec<(PeerId, f64)>,
@@ -142,6 +159,11 @@ impl NodeHandle {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Publish { group, data, reply }).await;
         rx.await.unwrap_or(0)
+    }
+
+    /// Queue gossip in `queue` through `intake` from now on (see [`GossipIntake`]).
+    pub async fn set_intake(&self, queue: std::sync::Arc<ValidationQueue>, intake: Box<dyn GossipIntake>) {
+        self.send(Command::SetIntake { queue, intake }).await;
     }
 
     pub async fn subscribe(&self, group: GroupId) {
@@ -341,6 +363,9 @@ pub struct Node {
     /// Concrete listen addresses (interfaces expanded), from `NewListenAddr`.
     listen_addrs: Vec<Multiaddr>,
     connections_opened: u64,
+    /// Where gossip is queued once the engine has installed its intake
+    /// ([`Command::SetIntake`]); until then gossip goes out as [`NetEvent::Gossip`].
+    intake: Option<(std::sync::Arc<ValidationQueue>, Box<dyn GossipIntake>)>,
 }
 
 impl std::fmt::Debug for Node {
@@ -398,12 +423,37 @@ impl Node {
             listen_addrs: Vec::new(),
             connected: HashMap::new(),
             connections_opened: 0,
+            intake: None,
         };
         (node, NodeHandle { tx }, events_rx)
     }
 
     pub fn local_peer_id(&self) -> PeerId {
         *self.swarm.local_peer_id()
+    }
+
+    /// Run the Swarm on its own thread ("network") with a single-threaded runtime until
+    /// `shutdown` resolves; the returned receiver resolves when it has stopped.
+    ///
+    /// Every connection task the Swarm spawns runs on that thread too, so a message received,
+    /// judged and forwarded wakes no other runtime worker on its way through the networking
+    /// stack: with the Swarm on the shared multi-threaded runtime its connection tasks were spread
+    /// over the workers, and every message crossed threads several times (BENCHMARKS.md, "Receive
+    /// pipeline"). The node's other work (API, sync, feeds) stays on the main runtime, so a slow
+    /// API call never holds up the network.
+    pub fn spawn(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new().name("network".into()).spawn(move || {
+            rt.block_on(self.run(shutdown));
+            // Connection tasks still on this runtime end with it.
+            drop(rt);
+            let _ = done_tx.send(());
+        })?;
+        Ok(done_rx)
     }
 
     /// Run until `shutdown` resolves.
@@ -494,6 +544,7 @@ impl Node {
                     }
                 }
             }
+            Command::SetIntake { queue, intake } => self.intake = Some((queue, intake)),
             Command::Validated { msg_id, source, acceptance } => {
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&msg_id, &source, acceptance);
             }
@@ -620,6 +671,24 @@ impl Node {
 
     fn handle_gossip(&mut self, ev: gossipsub::Event) {
         match ev {
+            gossipsub::Event::Message { propagation_source, message_id, message }
+                if let Some((queue, intake)) = self.intake.as_ref() =>
+            {
+                // Priority by the trust of the forwarding peer's org (its verified node
+                // binding), never by the publisher the message claims: a forger can claim
+                // anyone. A message left out of a full queue is ignored: not relayed, nobody
+                // penalised, recoverable by catch-up sync.
+                let trust = intake.priority(&propagation_source);
+                let job = Job { source: propagation_source, msg_id: message_id, data: message.data };
+                if let Some(dropped) = queue.push(trust, job) {
+                    intake.shed(&dropped);
+                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                        &dropped.msg_id,
+                        &dropped.source,
+                        MessageAcceptance::Ignore,
+                    );
+                }
+            }
             gossipsub::Event::Message { propagation_source, message_id, message } => {
                 self.emit(NetEvent::Gossip {
                     source: propagation_source,

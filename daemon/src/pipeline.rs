@@ -39,7 +39,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Duration;
+
+use libp2p::PeerId;
+use libp2p::gossipsub::MessageAcceptance;
 
 use tracing::warn;
 use trellis_proto::envelope::{Envelope, InnerSig};
@@ -219,64 +223,97 @@ fn is_control(data: &[u8]) -> bool {
     postcard::take_from_bytes::<trellis_proto::Header>(data).is_ok_and(|(h, _)| h.kind.is_control())
 }
 
-/// Judge a batch of gossip messages, tell gossipsub each verdict, and store the good ones.
-///
-/// Content items are validated together; each verdict is reported as soon as the batch is
-/// validated, before the storing transaction: relaying a verified item does not depend on our
-/// disk, and waiting for the fsync at every hop would put one fsync per hop into the delivery
-/// time. Replays and duplicates are already known from the replay index at that point. A control
-/// item (membership, keys) is validated, stored and applied alone, in its place in the batch, and
-/// reported after it is stored, so the items it admits validate after it.
-pub fn receive_gossip(engine: &Arc<Engine>, jobs: Vec<Job>, rt: &tokio::runtime::Handle) {
-    let mut content: Vec<Job> = Vec::new();
-    for job in jobs {
-        if is_control(&job.data) {
-            receive_content(engine, std::mem::take(&mut content), rt);
-            let r = validate_staged(engine, &[(&job.data, Origin::Gossip(job.source))]).pop();
-            let result = match r {
-                Some(Ok(p)) => engine
-                    .commit(vec![p])
-                    .pop()
-                    .map(|r| r.map_err(|e| Refused::outside(e, None)))
-                    .unwrap_or_else(|| Err(Refused::outside(ProtoError::Local("not committed".into()), None))),
-                Some(Err(r)) if r.error == ProtoError::Duplicate => Ok(Outcome::Duplicate),
-                Some(Err(r)) => Err(r),
-                None => Err(Refused::outside(ProtoError::Local("not validated".into()), None)),
-            };
-            report_verdict(engine, job, result, rt);
-        } else {
-            content.push(job);
-        }
-    }
-    receive_content(engine, content, rt);
+/// The Swarm task's side of the receive pipeline ([`crate::node::GossipIntake`]): the priority
+/// of a forwarding peer, and the count of what a full queue left out.
+#[derive(Debug)]
+pub struct Intake {
+    engine: Arc<Engine>,
 }
 
-fn receive_content(engine: &Arc<Engine>, jobs: Vec<Job>, rt: &tokio::runtime::Handle) {
-    if jobs.is_empty() {
-        return;
+impl crate::node::GossipIntake for Intake {
+    fn priority(&self, peer: &PeerId) -> f64 {
+        self.engine.forwarder_trust(peer)
     }
-    let items: Vec<(&[u8], Origin)> = jobs.iter().map(|j| (j.data.as_slice(), Origin::Gossip(j.source))).collect();
-    let validated = validate_staged(engine, &items);
-    drop(items);
-    let mut ready = Vec::new();
-    for (job, r) in jobs.into_iter().zip(validated) {
-        let verdict = match r {
-            Ok(p) => {
-                let predicted = engine.relay_outcome(&p.env);
-                ready.push(p);
-                Ok(predicted)
+
+    fn shed(&self, job: &Job) {
+        self.engine.count_reject("queue_full", None, Some(job.source));
+    }
+}
+
+/// The judge thread's state: where judged items go next.
+///
+/// Content items (advisories, posture, endorsements, resources, …) are validated a batch at a
+/// time, stages 1 to 5, and each verdict goes back to gossipsub before anything is stored:
+/// relaying a verified item does not wait for our disk. The items that passed go to the storing
+/// thread (stage 6), which writes whatever has gathered in one transaction. Control items
+/// (membership, keys) go to the control thread, which validates, stores and applies them one at
+/// a time, in arrival order, and reports each verdict after storing it, so the items it admits
+/// validate after it.
+#[derive(Debug)]
+struct Judge {
+    engine: Arc<Engine>,
+    rt: tokio::runtime::Handle,
+    store: SyncSender<Vec<Prepared>>,
+    control: SyncSender<Job>,
+}
+
+/// Batches of validated items waiting for the storing thread at most; when it falls this far
+/// behind, the judge thread stores the next batch itself (back-pressure, nothing dropped).
+const STORE_BACKLOG: usize = 256;
+
+/// Control messages waiting for the control thread at most; beyond, they are ignored (not
+/// relayed, nobody penalised) and catch-up sync brings them later.
+const CONTROL_BACKLOG: usize = 1024;
+
+impl Judge {
+    /// Judge a batch (highest priority first) and report every verdict given now to gossipsub;
+    /// control items are reported by the control thread.
+    fn judge(&mut self, jobs: Vec<Job>) {
+        let node = self.engine.node();
+        let mut content = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if !is_control(&job.data) {
+                content.push(job);
+                continue;
             }
-            Err(r) if r.error == ProtoError::Duplicate => Ok(Outcome::Duplicate),
-            Err(r) => Err(r),
-        };
-        report_verdict(engine, job, verdict, rt);
+            if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) = self.control.try_send(job) {
+                self.engine.count_reject("queue_full", None, Some(job.source));
+                node.validated_blocking(job.msg_id, job.source, MessageAcceptance::Ignore);
+            }
+        }
+        if content.is_empty() {
+            return;
+        }
+        let items: Vec<(&[u8], Origin)> =
+            content.iter().map(|j| (j.data.as_slice(), Origin::Gossip(j.source))).collect();
+        let validated = validate_staged(&self.engine, &items);
+        drop(items);
+        let mut ready = Vec::new();
+        for (job, r) in content.into_iter().zip(validated) {
+            let result = match r {
+                Ok(p) => {
+                    let predicted = self.engine.relay_outcome(&p.env);
+                    ready.push(p);
+                    Ok(predicted)
+                }
+                Err(r) if r.error == ProtoError::Duplicate => Ok(Outcome::Duplicate),
+                Err(r) => Err(r),
+            };
+            node.validated_blocking(job.msg_id, job.source, judged(&self.engine, job.source, &result, &self.rt));
+        }
+        if !ready.is_empty()
+            && let Err(TrySendError::Full(ready) | TrySendError::Disconnected(ready)) = self.store.try_send(ready)
+        {
+            store_relayed(&self.engine, ready);
+        }
     }
-    if ready.is_empty() {
-        return;
-    }
+}
+
+/// Stage 6 for gossip items already judged and relayed: store them, recording what the
+/// transaction found. A storage error loses nothing for the network (the item was relayed) and
+/// the periodic sync fetches it again.
+fn store_relayed(engine: &Arc<Engine>, ready: Vec<Prepared>) {
     for r in engine.commit(ready) {
-        // Relayed already; what the transaction found is recorded. A storage error loses nothing
-        // for the network (the item was relayed) and the periodic sync fetches it again.
         if let Err(e) = r {
             warn!(reason = e.reason(), error = %e, "a validated gossip item was not stored");
             engine.count_reject(e.reason(), None, None);
@@ -284,17 +321,35 @@ fn receive_content(engine: &Arc<Engine>, jobs: Vec<Job>, rt: &tokio::runtime::Ha
     }
 }
 
-/// Tell gossipsub the verdict on one message, count rejects, catch up when our log is behind.
-/// Called from a worker thread (not from the async runtime): the verdict is sent to the Swarm
-/// task with a blocking send on its command channel; a catch-up sync is spawned on `rt`.
-pub fn report_verdict(engine: &Arc<Engine>, job: Job, result: Result<Outcome, Refused>, rt: &tokio::runtime::Handle) {
-    let Job { source, msg_id, .. } = job;
-    let acceptance = match &result {
+/// A control item from gossip: validated, stored and applied alone; its verdict after that.
+fn receive_control(engine: &Arc<Engine>, job: Job, rt: &tokio::runtime::Handle) {
+    let r = validate_staged(engine, &[(&job.data, Origin::Gossip(job.source))]).pop();
+    let result = match r {
+        Some(Ok(p)) => engine
+            .commit(vec![p])
+            .pop()
+            .map(|r| r.map_err(|e| Refused::outside(e, None)))
+            .unwrap_or_else(|| Err(Refused::outside(ProtoError::Local("not committed".into()), None))),
+        Some(Err(r)) if r.error == ProtoError::Duplicate => Ok(Outcome::Duplicate),
+        Some(Err(r)) => Err(r),
+        None => Err(Refused::outside(ProtoError::Local("not validated".into()), None)),
+    };
+    let acceptance = judged(engine, job.source, &result, rt);
+    engine.node().validated_blocking(job.msg_id, job.source, acceptance);
+}
+
+/// The gossipsub verdict on one message; counts a refusal, and catches up when our log is behind.
+fn judged(
+    engine: &Arc<Engine>,
+    source: PeerId,
+    result: &Result<Outcome, Refused>,
+    rt: &tokio::runtime::Handle,
+) -> MessageAcceptance {
+    let acceptance = match result {
         Ok(o) => validation::verdict(&Ok(*o), Seen::Clear),
         Err(r) => validation::verdict_in(&r.error, r.seen, r.in_body),
     };
-    engine.node().validated_blocking(msg_id, source, acceptance);
-    if let Err(r) = &result {
+    if let Err(r) = result {
         let e = &r.error;
         tracing::debug!(peer = %source, reason = e.reason(), "gossip item not accepted");
         if !matches!(e, ProtoError::Duplicate) {
@@ -314,49 +369,99 @@ pub fn report_verdict(engine: &Arc<Engine>, job: Job, result: Result<Outcome, Re
             });
         }
     }
+    acceptance
 }
 
-/// The gossip validation workers: plain threads taking batches from the validation queue.
+/// The gossip threads behind the Swarm task: the judge thread (takes batches from the
+/// validation queue, stages 1 to 5, verdicts), the storing thread (stage 6 for judged content
+/// items, several batches in one transaction when they gather) and the control thread.
 #[derive(Debug)]
 pub struct Workers {
     stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    judge: Option<std::thread::JoinHandle<()>>,
+    behind: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// How long a worker waits for a job before looking at the stop flag again.
+/// How long the judge thread waits for a job before looking at the stop flag again.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
 impl Workers {
-    /// Start `n` workers on `queue`; `rt` is the runtime their syncs are spawned on.
+    /// Start the gossip threads for `engine` on `queue`; `rt` is the runtime catch-up syncs are
+    /// spawned on. Returns them with the intake to install in the Swarm task
+    /// ([`crate::node::NodeHandle::set_intake`]).
     pub fn start(
         engine: Arc<Engine>,
         queue: Arc<ValidationQueue>,
-        n: usize,
         rt: tokio::runtime::Handle,
-    ) -> std::io::Result<Workers> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..n)
-            .map(|i| {
-                let (engine, queue, stop, rt) =
-                    (Arc::clone(&engine), Arc::clone(&queue), Arc::clone(&stop), rt.clone());
-                std::thread::Builder::new().name(format!("validate-{i}")).spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let jobs = queue.pop_batch(GROUP_COMMIT, IDLE_POLL);
-                        if !jobs.is_empty() {
-                            receive_gossip(&engine, jobs, &rt);
+    ) -> std::io::Result<(Workers, Intake)> {
+        let (store, stored) = std::sync::mpsc::sync_channel::<Vec<Prepared>>(STORE_BACKLOG);
+        let (control, controls) = std::sync::mpsc::sync_channel::<Job>(CONTROL_BACKLOG);
+        let e = Arc::clone(&engine);
+        let storing = std::thread::Builder::new().name("store".into()).spawn(move || {
+            use std::sync::mpsc::RecvTimeoutError;
+            loop {
+                match stored.recv_timeout(crate::store::RELAXED_WINDOW) {
+                    Ok(mut batch) => {
+                        // Everything that gathered while the last transaction was written: one more.
+                        while let Ok(more) = stored.try_recv() {
+                            batch.extend(more);
+                        }
+                        store_relayed(&e, batch);
+                    }
+                    // Quiet for a window: make what was stored relaxed durable (gossip and
+                    // sync store relaxed; a busy store does it on its own commits).
+                    Err(RecvTimeoutError::Timeout) => {
+                        if let Err(err) = e.store().flush() {
+                            warn!(error = %err, "could not make received items durable");
                         }
                     }
-                })
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(Workers { stop, threads })
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        })?;
+        let (e, handle) = (Arc::clone(&engine), rt.clone());
+        let controlling = std::thread::Builder::new().name("control".into()).spawn(move || {
+            while let Ok(job) = controls.recv() {
+                receive_control(&e, job, &handle);
+            }
+        })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut judge = Judge { engine: Arc::clone(&engine), rt, store, control };
+        let flag = Arc::clone(&stop);
+        // The judge owns the senders: when it ends, the storing and control threads finish what
+        // they hold and end too.
+        let judging = std::thread::Builder::new().name("judge".into()).spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let jobs = queue.pop_batch(GROUP_COMMIT, IDLE_POLL);
+                if !jobs.is_empty() {
+                    judge.judge(jobs);
+                }
+            }
+        })?;
+        Ok((Workers { stop, judge: Some(judging), behind: vec![storing, controlling] }, Intake { engine }))
     }
 
-    /// Stop the workers after their current batch, and wait for them.
-    pub fn stop(self) {
+    /// Stop the judge after its current batch; wait for it, then for the storing and control
+    /// threads to finish what they hold.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
+        if let Some(j) = self.judge.take() {
+            let _ = j.join();
+        }
+        for t in self.behind.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+/// Dropped without [`Workers::stop`] (a node whose start failed half-way): the threads stop all
+/// the same, so none keeps the engine and its store alive.
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.halt();
     }
 }

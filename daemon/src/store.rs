@@ -187,7 +187,29 @@ struct CommitQueue {
     done: std::collections::HashMap<u64, Result<Vec<Inserted>, String>>,
     commits: u64,
     rows: u64,
+    /// Whether a waiting caller needs its rows on disk when its call returns.
+    waiting_now: bool,
+    /// A storing transaction was committed without being made durable since the last durable one.
+    pending: bool,
+    /// When the last durable storing transaction was written.
+    last_durable: Option<std::time::Instant>,
 }
+
+/// When rows stored by [`Store::insert_items_with`] must be on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Before the call returns (two-phase commit: two fsyncs).
+    Now,
+    /// Within [`RELAXED_WINDOW`]: the transaction is committed (visible to readers at once) but
+    /// made durable by the next durable commit, which the store writes at most that long after
+    /// the first relaxed one (on the next commit, or by [`Store::flush`]). For items received
+    /// from peers: a crash loses at most that window of them, and catch-up sync fetches them
+    /// again (docs/ARCHITECTURE.md, "Storing").
+    Soon,
+}
+
+/// How long a relaxed storing transaction may stay off the disk (see [`Durability::Soon`]).
+pub const RELAXED_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 struct Commits {
@@ -285,6 +307,11 @@ impl Store {
 
     /// Close the database now (at shutdown): later calls fail with [`StoreError::Closed`].
     pub fn close(&self) {
+        // Relaxed transactions first (dropping the database would also make them durable; this
+        // says so in one place).
+        if let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "could not make the last received items durable at close");
+        }
         if let Ok(mut db) = self.db.write() {
             db.take();
         }
@@ -374,6 +401,17 @@ impl Store {
         &self,
         rows: &[(GroupId, Kind, OrgId, u64, ItemId, &StoredItem)],
     ) -> Result<Vec<Inserted>, StoreError> {
+        self.insert_items_with(rows, Durability::Now)
+    }
+
+    /// [`Self::insert_items`], with rows that may reach the disk a little later
+    /// ([`Durability::Soon`]): their transaction is durable only when [`RELAXED_WINDOW`] has passed
+    /// since the last durable one, or when another caller in it needs [`Durability::Now`].
+    pub fn insert_items_with(
+        &self,
+        rows: &[(GroupId, Kind, OrgId, u64, ItemId, &StoredItem)],
+        durability: Durability,
+    ) -> Result<Vec<Inserted>, StoreError> {
         let encoded = rows
             .iter()
             .map(|(group, kind, sender, seq, id, item)| {
@@ -390,6 +428,7 @@ impl Store {
         let ticket = q.next_ticket;
         q.next_ticket += 1;
         q.waiting.push((ticket, encoded));
+        q.waiting_now |= durability == Durability::Now;
         loop {
             if let Some(r) = q.done.remove(&ticket) {
                 return r.map_err(StoreError::Db);
@@ -399,10 +438,23 @@ impl Store {
                 // included.
                 q.writing = true;
                 let batch = std::mem::take(&mut q.waiting);
+                let now = std::time::Instant::now();
+                let durable = std::mem::take(&mut q.waiting_now)
+                    || q.last_durable.is_none_or(|t| now.duration_since(t) >= RELAXED_WINDOW);
+                let persist_pending = durable && q.pending;
                 drop(q);
-                let results = self.write_rows(&batch);
+                let results = self.write_rows(&batch, durable, persist_pending);
                 q = self.commits.queue.lock().map_err(|_| poisoned())?;
                 q.writing = false;
+                match &results {
+                    Ok((_, true)) if durable => {
+                        q.pending = false;
+                        q.last_durable = Some(now);
+                    }
+                    Ok((_, true)) => q.pending = true,
+                    _ => {}
+                }
+                let results = results.map(|(r, _)| r);
                 q.commits += 1;
                 q.rows += batch.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
                 match results {
@@ -424,9 +476,23 @@ impl Store {
         }
     }
 
-    /// One transaction for the rows of several callers; per caller, what happened to each row.
-    fn write_rows(&self, batch: &[(u64, Vec<EncodedRow>)]) -> Result<Vec<Vec<Inserted>>, StoreError> {
-        let txn = self.write()?;
+    /// One transaction for the rows of several callers; per caller, what happened to each row,
+    /// and whether a transaction was committed. `durable`: committed with two-phase commit, and
+    /// also when it holds nothing new if `persist_pending` (earlier relaxed transactions are
+    /// made durable with it).
+    fn write_rows(
+        &self,
+        batch: &[(u64, Vec<EncodedRow>)],
+        durable: bool,
+        persist_pending: bool,
+    ) -> Result<(Vec<Vec<Inserted>>, bool), StoreError> {
+        let txn = if durable {
+            self.write()?
+        } else {
+            let mut txn = self.begin_write()?;
+            txn.set_durability(redb::Durability::None).map_err(dberr)?;
+            txn
+        };
         let mut out = Vec::with_capacity(batch.len());
         let mut any_new = false;
         {
@@ -453,12 +519,24 @@ impl Store {
                 out.push(mine);
             }
         }
-        if any_new {
+        let commit = any_new || persist_pending;
+        if commit {
             txn.commit().map_err(dberr)?;
         } else {
             txn.abort().map_err(dberr)?;
         }
-        Ok(out)
+        Ok((out, commit))
+    }
+
+    /// Make every relaxed storing transaction durable now, if one is waiting for it (called
+    /// at least every [`RELAXED_WINDOW`] by whoever stores relaxed rows; closing the store does it
+    /// too).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let pending = self.commits.queue.lock().map(|q| q.pending).unwrap_or(true);
+        if pending {
+            self.insert_items(&[])?;
+        }
+        Ok(())
     }
 
     /// Storing transactions written by [`Self::insert_items`] since the store was opened, and the

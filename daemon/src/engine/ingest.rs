@@ -304,8 +304,9 @@ impl Engine {
         }
     }
 
-    /// Store prepared items in one durable transaction, then act on the new ones. An item's
-    /// receive time is the start of this transaction.
+    /// Store prepared items in one transaction, then act on the new ones. An item's receive time
+    /// is the start of this transaction. Items received by gossip or sync are durable within
+    /// `store::RELAXED_WINDOW`; others before this returns.
     pub fn commit(self: &Arc<Self>, mut prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
         let now = self.clock.now_ms();
         for p in &mut prepared {
@@ -315,7 +316,16 @@ impl Engine {
             .iter()
             .map(|p| (p.env.header.group, p.env.header.kind, p.env.header.sender, p.env.header.seq, p.env.id, &p.item))
             .collect();
-        let inserted = match self.store.insert_items(&rows) {
+        // Items from gossip and catch-up sync may reach the disk within the store's relaxed
+        // window: a peer holds them, and catch-up fetches again what a crash lost. An item
+        // delivered to us directly (RED) or the invite we joined with is durable before this
+        // returns.
+        let durability = if prepared.iter().all(|p| matches!(p.origin, Origin::Gossip(_) | Origin::Sync(_))) {
+            crate::store::Durability::Soon
+        } else {
+            crate::store::Durability::Now
+        };
+        let inserted = match self.store.insert_items_with(&rows, durability) {
             Ok(v) => v,
             Err(e) => return prepared.iter().map(|_| Err(ProtoError::Local(e.to_string()))).collect(),
         };

@@ -230,6 +230,8 @@ struct Round {
     cpu_wait_ms: f64,
 }
 
+/// Items received from peers and stored (any kind), per node.
+const ITEMS_IN: &str = "trellis_items_in_total";
 const RECV_ALL: &str = "trellis_gossipsub_topic_msg_recv_counts_unfiltered_total";
 const RECV_UNIQUE: &str = "trellis_gossipsub_topic_msg_recv_counts_total";
 const RECV_BYTES: &str = "trellis_gossipsub_topic_msg_recv_bytes_unfiltered_total";
@@ -337,6 +339,23 @@ fn main() -> anyhow::Result<()> {
             })?;
             let publish_secs = publish_start.elapsed().as_secs_f64();
             let (busy_cores, cpu_wait_ms) = machine_load(&sched_before, &sched_threads(&pids), publish_secs);
+            // Wait for delivery by watching each node's count of items stored from the network
+            // (a cheap metrics scrape), and take the CPU figures as soon as every node has them:
+            // listing every node's advisories while waiting would add the harness's own queries
+            // to the nodes' CPU per item. The lists are read once, after the CPU is taken.
+            let wait_deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let now: Vec<_> = ports.iter().map(|p| scrape(*p)).collect::<anyhow::Result<_>>()?;
+                let arrived = now.iter().zip(&before).skip(1).all(|(a, b)| {
+                    a.get(ITEMS_IN).copied().unwrap_or(0.0) - b.get(ITEMS_IN).copied().unwrap_or(0.0) >= items as f64
+                });
+                if arrived || Instant::now() > wait_deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let after_usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
+            let after: Vec<_> = ports.iter().map(|p| scrape(*p)).collect::<anyhow::Result<_>>()?;
             let (worst, mut each, delivered) = rt.block_on(async {
                 let deadline = Instant::now() + Duration::from_secs(60);
                 loop {
@@ -362,8 +381,6 @@ fn main() -> anyhow::Result<()> {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             })?;
-            let after_usage: Vec<(f64, u64, u64)> = nodes.iter().map(|n| proc_usage(n.pid().unwrap_or(0))).collect();
-            let after: Vec<_> = ports.iter().map(|p| scrape(*p)).collect::<anyhow::Result<_>>()?;
             let per_node_item = |m: &str| (total(&after, m) - total(&before, m)) / (args.nodes * items) as f64;
             let mut sorted = worst;
             sorted.sort();
