@@ -42,3 +42,36 @@ async fn a_stopped_node_leaves_its_store_closed() {
     assert_eq!(again.titles().await, vec!["watched advisory".to_string()]);
     again.shutdown().await;
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/../proto/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// Two engines in one process keep their own feed state and SBOM cache: a run going on in one is
+/// not seen by the other, and an SBOM added to one is not listed by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_share_no_feed_or_sbom_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _, _) = common::offline_engine(dir.path(), "a").await;
+    let (b, _, _) = common::offline_engine(dir.path(), "b").await;
+    let tracker = a.feeds().progress().start("feed1", 7);
+    tracker.add_total(3);
+    tracker.step();
+    assert_eq!(a.feeds().progress().current("feed1"), Some((1, Some(3), 7)));
+    assert_eq!(b.feeds().progress().current("feed1"), None);
+    drop(tracker);
+    assert_eq!(a.feeds().progress().current("feed1"), None, "the entry lasts as long as the run");
+
+    let sbom = trellis_api::types::SbomAdd {
+        name: "npm-app".into(),
+        document: String::from_utf8(fixture("cyclonedx-npm-app.json")).unwrap(),
+        lenient: false,
+    };
+    a.sbom_add(&sbom).unwrap();
+    assert_eq!(a.sbom_list().len(), 1);
+    assert!(b.sbom_list().is_empty());
+    // The same document added to b is listed once by each.
+    b.sbom_add(&sbom).unwrap();
+    assert_eq!(b.sbom_list().len(), 1);
+    assert_eq!(a.sbom_list().len(), 1);
+}

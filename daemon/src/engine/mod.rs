@@ -117,6 +117,10 @@ pub struct Engine {
     rng: Rng,
     /// Stored advisories waiting for their reactions (SBOM matches, watchers): `crate::reactions`.
     reactions: crate::reactions::Reactions,
+    /// The feeds' file turn, running set and progress (`crate::feeds::state`).
+    feeds: crate::feeds::Feeds,
+    /// The parsed SBOMs of this home (`sbom::SbomCache`).
+    sbom_cache: sbom::SbomCache,
 }
 
 impl std::fmt::Debug for Engine {
@@ -174,6 +178,8 @@ impl Engine {
             invite_links: invite_links::LinkState::new(clock.clone()),
             stop: tokio::sync::Notify::new(),
             reactions: Default::default(),
+            feeds: Default::default(),
+            sbom_cache: Default::default(),
             fetching: Default::default(),
             taxii_addr: Default::default(),
             clock,
@@ -269,12 +275,22 @@ impl Engine {
         &self.taxii_addr
     }
 
-    /// The clock the engine reads.
     /// The queue of stored advisories waiting for their reactions (`crate::reactions`).
     pub fn reactions(&self) -> &crate::reactions::Reactions {
         &self.reactions
     }
 
+    /// The feeds' in-memory state: file turn, running feeds, progress (`crate::feeds::state`).
+    pub fn feeds(&self) -> &crate::feeds::Feeds {
+        &self.feeds
+    }
+
+    /// The parsed SBOMs of this home, parsed again only when their directory changes.
+    pub(crate) fn sbom_cache(&self) -> &sbom::SbomCache {
+        &self.sbom_cache
+    }
+
+    /// The clock the engine reads.
     pub fn clock(&self) -> &Clock {
         &self.clock
     }
