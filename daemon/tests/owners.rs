@@ -75,3 +75,94 @@ async fn two_engines_share_no_feed_or_sbom_state() {
     assert_eq!(b.sbom_list().len(), 1);
     assert_eq!(a.sbom_list().len(), 1);
 }
+
+/// An engine on an existing home (the offline engine of `common`, started again).
+fn reopen(home: &std::path::Path) -> Arc<trellis_daemon::engine::Engine> {
+    use trellis_daemon::home::{Identity, now_ms};
+    let identity = Identity::load(home).unwrap();
+    let keys = Identity::load(home).unwrap().keys;
+    let store = Store::open(&home.join("store.redb")).unwrap();
+    let kp = libp2p::identity::Keypair::generate_ed25519();
+    let peer = kp.public().to_peer_id();
+    let binding = trellis_proto::keys::NodeBinding::sign(&keys, kp.public().encode_protobuf(), now_ms(), 3_600_000);
+    let cfg = trellis_daemon::node::NodeConfig { bootstrap: vec![], mdns: false, discovery: false };
+    let (node, handle, _events) =
+        trellis_daemon::node::Node::new(trellis_daemon::node::build_swarm(kp, &cfg).unwrap(), &cfg);
+    drop(node);
+    trellis_daemon::engine::Engine::with_setup(
+        home.to_path_buf(),
+        identity,
+        binding,
+        store,
+        handle,
+        peer,
+        Default::default(),
+    )
+    .unwrap()
+}
+
+type Ends = std::collections::HashMap<trellis_proto::ItemId, Vec<(trellis_proto::OrgId, trellis_proto::trust::Stance)>>;
+
+/// What a scan of the store finds: every readable endorsement of the group, in the store's
+/// order (the rule the index keeps).
+fn scanned(engine: &trellis_daemon::engine::Engine, gid: &trellis_proto::GroupId) -> Ends {
+    use trellis_proto::items::EndorsementKind;
+    use trellis_proto::trust::Stance;
+    let mut out = Ends::new();
+    for id in engine.store().group_item_ids(gid, trellis_proto::Kind::Endorsement).unwrap() {
+        let item = engine.store().get_item(&id).unwrap().unwrap();
+        if let Some((env, trellis_proto::Payload::Endorsement(e))) = item.open() {
+            let stance = if e.kind == EndorsementKind::Dispute { Stance::Disputes } else { Stance::Supports };
+            out.entry(e.item).or_default().push((env.header.sender, stance));
+        }
+    }
+    out
+}
+
+/// The endorsement index counts what a scan of the store counts, in the same order: a later
+/// endorsement by the same org (a dispute after a confirmation) is one more entry, not a
+/// replacement; endorsements recorded before and after the group was first read are all there;
+/// an engine started again on the same home counts the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endorsement_counts_are_kept_as_the_scan_counts() {
+    use trellis_api::types::{EndorsementKind as Kind, PublishAdvisory, Tlp};
+    use trellis_proto::trust::Stance;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, keys, _) = common::offline_engine(dir.path(), "e").await;
+    let home = engine.home().to_path_buf();
+    let gid = engine.create_group("endorsed-here", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let req = |t: &str| PublishAdvisory::text(&gid.to_text(), Tlp::Green, t, "endorsement counts");
+    let a = engine.publish_advisory(&req("first")).await.unwrap();
+    let b = engine.publish_advisory(&req("second")).await.unwrap();
+    // Before the group's endorsements were ever read: the index fills from the store.
+    engine.endorse(&a.to_text(), Kind::Confirm, None).await.unwrap();
+    let view = engine.advisory(&a.to_text()).unwrap();
+    assert_eq!((view.endorsements, view.disputes), (1, 0));
+    // After: recorded as they are stored. The same org disputes what it confirmed, twice.
+    engine.endorse(&a.to_text(), Kind::Dispute, Some("on second thought".into())).await.unwrap();
+    engine.endorse(&a.to_text(), Kind::Dispute, Some("still wrong".into())).await.unwrap();
+    engine.endorse(&b.to_text(), Kind::Sighting, None).await.unwrap();
+    let view = engine.advisory(&a.to_text()).unwrap();
+    assert_eq!((view.endorsements, view.disputes), (1, 2), "each endorsement counts, as the scan counted");
+    let me = keys.org_id();
+    assert_eq!(
+        engine.endorsements_of(&gid, &a),
+        vec![(me, Stance::Supports), (me, Stance::Disputes), (me, Stance::Disputes)],
+        "in the order they were stored"
+    );
+    let kept = engine.endorsements(&gid);
+    assert_eq!(kept, scanned(&engine, &gid));
+    assert_eq!(engine.advisory(&b.to_text()).unwrap().endorsements, 1);
+    let listed: Vec<_> = engine.advisories(None).unwrap().into_iter().map(|v| (v.endorsements, v.disputes)).collect();
+    drop(engine);
+
+    let engine = reopen(&home);
+    assert_eq!(engine.endorsements(&gid), kept, "a restart counts the same");
+    let again: Vec<_> = engine.advisories(None).unwrap().into_iter().map(|v| (v.endorsements, v.disputes)).collect();
+    assert_eq!(again, listed);
+    // And keeps counting after the restart.
+    engine.endorse(&b.to_text(), Kind::Dispute, None).await.unwrap();
+    assert_eq!(engine.endorsements(&gid), scanned(&engine, &gid));
+    let view = engine.advisory(&b.to_text()).unwrap();
+    assert_eq!((view.endorsements, view.disputes), (1, 1));
+}

@@ -17,10 +17,6 @@ use super::Engine;
 use crate::api::types::Event;
 use crate::store::{Inserted, Readable, StoredItem};
 
-/// How long before [`Engine::after_store`] is called its caller's storing transaction started,
-/// at most (a write transaction of one item takes milliseconds; this is a wide margin).
-const STORED_WITHIN_MS: u64 = 60_000;
-
 /// How an item reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -355,15 +351,9 @@ impl Engine {
             .collect()
     }
 
-    /// Effects of a newly stored item: group ops and keys update the group; advisories go to
-    /// watchers.
-    pub(crate) fn after_store(self: &Arc<Self>, env: &Envelope, payload: Payload) {
-        // Stored just now by the caller, whose transaction started at most this long ago: a
-        // reaction left out of a full queue is looked for from this time on.
-        self.after_store_at(env, payload, self.clock.now_ms().saturating_sub(STORED_WITHIN_MS));
-    }
-
-    /// [`Self::after_store`] for an item whose storing transaction started at `received_ms`.
+    /// Effects of a newly stored item, whose storing transaction started at `received_ms` (the
+    /// receive time it is stored under): group ops and keys update the group, endorsements go to
+    /// the endorsement index, advisories to the reactions queue.
     pub(crate) fn after_store_at(self: &Arc<Self>, env: &Envelope, payload: Payload, received_ms: u64) {
         let group = env.header.group;
         match payload {
@@ -398,6 +388,7 @@ impl Engine {
                 self.help_stored(env, &r);
             }
             Payload::Revision(r) => self.on_revision(env, &r),
+            Payload::Endorsement(e) => self.endorsement_stored(env, &e, received_ms),
             _ => {}
         }
     }

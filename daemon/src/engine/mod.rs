@@ -8,6 +8,7 @@
 //! sync outcomes ([`sync`]), the store ([`crate::store`]).
 
 pub mod actions;
+pub mod endorsements;
 pub mod formats;
 pub mod group_book;
 pub mod identity;
@@ -121,6 +122,8 @@ pub struct Engine {
     feeds: crate::feeds::Feeds,
     /// The parsed SBOMs of this home (`sbom::SbomCache`).
     sbom_cache: sbom::SbomCache,
+    /// Per group, the endorsements of each item (`endorsements::EndorsementIndex`).
+    endorsement_index: endorsements::EndorsementIndex,
 }
 
 impl std::fmt::Debug for Engine {
@@ -180,6 +183,7 @@ impl Engine {
             reactions: Default::default(),
             feeds: Default::default(),
             sbom_cache: Default::default(),
+            endorsement_index: Default::default(),
             fetching: Default::default(),
             taxii_addr: Default::default(),
             clock,
