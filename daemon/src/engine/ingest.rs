@@ -302,7 +302,18 @@ impl Engine {
 
     /// Store prepared items in one durable transaction, then act on the new ones. An item's
     /// receive time is the start of this transaction.
-    pub fn commit(self: &Arc<Self>, mut prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
+    pub fn commit(self: &Arc<Self>, prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
+        self.commit_with(prepared, false)
+    }
+
+    /// [`Self::commit`] for group ops admitted together (`engine/op_batch.rs`): stored in one
+    /// transaction, then added to their group's log together, the log computed once per group.
+    pub(crate) fn commit_ops(self: &Arc<Self>, prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
+        self.commit_with(prepared, true)
+    }
+
+    fn commit_with(self: &Arc<Self>, mut prepared: Vec<Prepared>, together: bool) -> Vec<Result<Outcome, ProtoError>> {
+        let mut ops: std::collections::BTreeMap<trellis_proto::GroupId, Vec<LogOp>> = Default::default();
         let now = self.clock.now_ms();
         for p in &mut prepared {
             p.item.received_ms = now;
@@ -316,7 +327,7 @@ impl Engine {
             Err(e) => return prepared.iter().map(|_| Err(ProtoError::Local(e.to_string()))).collect(),
         };
         drop(rows);
-        prepared
+        let out = prepared
             .into_iter()
             .zip(inserted)
             .map(|(p, ins)| {
@@ -337,8 +348,18 @@ impl Engine {
                 }
                 self.metrics.item_in(env.header.kind.as_str());
                 let sender = env.header.sender;
-                if let Some(p) = payload {
-                    self.after_store_at(&env, p, p_item.received_ms);
+                match payload {
+                    Some(Payload::GroupOp(op)) if together => {
+                        ops.entry(env.header.group).or_default().push(LogOp {
+                            id: env.id,
+                            author: env.header.sender,
+                            timestamp_ms: env.header.timestamp_ms,
+                            seq: env.header.seq,
+                            op,
+                        });
+                    }
+                    Some(p) => self.after_store_at(&env, p, p_item.received_ms),
+                    None => {}
                 }
                 if self.relay_outcome(&env) == Outcome::StoredNoRelay {
                     return Ok(Outcome::StoredNoRelay);
@@ -348,7 +369,11 @@ impl Engine {
                 }
                 Ok(Outcome::Stored)
             })
-            .collect()
+            .collect();
+        for (group, ops) in ops {
+            self.apply_group_change(&group, |rt, keys| rt.absorb_ops(ops, keys));
+        }
+        out
     }
 
     /// Effects of a newly stored item, whose storing transaction started at `received_ms` (the

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod invite_links;
 pub mod lifecycle;
 pub mod membership;
+pub mod op_batch;
 pub mod peers;
 pub mod posture;
 pub mod reshare;

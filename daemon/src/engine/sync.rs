@@ -466,14 +466,28 @@ impl Engine {
     fn ingest_batch(self: &Arc<Self>, items: &[Vec<u8>], peer: PeerId) -> (usize, usize) {
         let mut pending: Vec<&Vec<u8>> = items.iter().collect();
         let is_control = |b: &Vec<u8>| Envelope::decode(b).is_ok_and(|e| e.header.kind.is_control());
+        let is_op = |b: &Vec<u8>| Envelope::decode(b).is_ok_and(|e| e.header.kind == trellis_proto::Kind::GroupOp);
         let mut stored = 0;
         loop {
             let before = pending.len();
             let mut next = Vec::new();
             let mut ready = Vec::new();
             let (control, content): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = pending.into_iter().partition(|b| is_control(b));
-            // Control items change who may publish: apply each before validating the next.
-            for b in control {
+            // Control items change who may publish. Group ops go first, added to their log
+            // together where that admits what op by op would (`engine/op_batch.rs`); the other
+            // control items after, each applied before validating the next.
+            let (ops, others): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = control.into_iter().partition(|b| is_op(b));
+            let slices: Vec<&[u8]> = ops.iter().map(|b| b.as_slice()).collect();
+            // A refusal there, whether found validating or storing, is sorted as a validation
+            // refusal is (the storing ones, a replayed number or a local failure, are counted).
+            for (b, r) in ops.into_iter().zip(self.ingest_ops(&slices, Origin::Sync(peer))) {
+                match r {
+                    Ok(super::ingest::Outcome::Stored | super::ingest::Outcome::StoredNoRelay) => stored += 1,
+                    Ok(super::ingest::Outcome::Duplicate) => {}
+                    Err(e) => self.sort_rejected(b, e, peer, &mut next),
+                }
+            }
+            for b in others {
                 match self.prepare(b, Origin::Sync(peer)) {
                     Ok(p) => match self.commit(vec![p]).pop() {
                         Some(Ok(super::ingest::Outcome::Stored | super::ingest::Outcome::StoredNoRelay)) => stored += 1,
