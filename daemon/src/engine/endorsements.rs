@@ -101,6 +101,7 @@ impl EndorsementIndex {
         self.groups.lock().unwrap_or_else(|p| {
             let mut g = p.into_inner();
             g.clear();
+            self.groups.clear_poison();
             g
         })
     }

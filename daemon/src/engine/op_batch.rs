@@ -13,6 +13,8 @@
 //!   membership or count against per-org bounds that ops before it in the batch would fill);
 //! - no op is pending in the log (an op of the batch could be the missing parent of one, and
 //!   applying that could remove someone);
+//! - no op's author was removed, left or lost the admin role (the ops such an org may still
+//!   add are bounded, and the bound is counted against the log op by op);
 //! - the log stays far from its size bounds with the whole batch in it.
 //!
 //! Then the ops before an op in the batch could only have added members and admins, so an op
@@ -24,9 +26,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use trellis_proto::envelope::Envelope;
 use trellis_proto::group::OpAction;
 use trellis_proto::limits::MAX_GROUP_OPS;
-use trellis_proto::{GroupId, Kind, Payload, ProtoError};
+use trellis_proto::{GroupId, Kind, OrgId, Payload, ProtoError};
 
 use super::Engine;
 use super::ingest::{Origin, Outcome, Prepared};
@@ -47,31 +50,31 @@ impl Engine {
     pub fn ingest_ops(self: &Arc<Self>, items: &[&[u8]], origin: Origin) -> Vec<Result<Outcome, ProtoError>> {
         let mut out: Vec<Option<Result<Outcome, ProtoError>>> = (0..items.len()).map(|_| None).collect();
         // Each group's ops, by position; what does not decode as an op is handled op by op.
-        let mut by_group: BTreeMap<GroupId, Vec<usize>> = BTreeMap::new();
+        // Each group's ops (position, author, whether it only adds); what does not decode as a
+        // plain-text group op is handled op by op.
+        let mut by_group: BTreeMap<GroupId, Vec<(usize, OrgId, bool)>> = BTreeMap::new();
         let mut alone = Vec::new();
         for (i, b) in items.iter().enumerate() {
-            match trellis_proto::envelope::Envelope::decode(b) {
-                Ok(env) if env.header.kind == Kind::GroupOp => by_group.entry(env.header.group).or_default().push(i),
+            let Ok(env) = Envelope::decode(b) else {
+                alone.push(i);
+                continue;
+            };
+            match env.reopen(None) {
+                Ok(Payload::GroupOp(op)) if env.header.kind == Kind::GroupOp => {
+                    by_group.entry(env.header.group).or_default().push((i, env.header.sender, only_adds(&op.action)))
+                }
                 _ => alone.push(i),
             }
         }
-        for (group, idx) in by_group {
-            if idx.len() < 2 || !self.may_batch(&group, idx.len()) {
-                alone.extend(idx);
+        for (group, ops) in by_group {
+            if ops.len() < 2 || !ops.iter().all(|o| o.2) || !self.may_batch(&group, &ops) {
+                alone.extend(ops.iter().map(|o| o.0));
                 continue;
             }
+            let idx: Vec<usize> = ops.iter().map(|o| o.0).collect();
             let slices: Vec<&[u8]> = idx.iter().map(|i| items[*i]).collect();
-            let prepared = self.prepare_many(&slices, origin);
-            let batchable = prepared.iter().all(|p| match p {
-                Ok(p) => matches!(&p.payload, Some(Payload::GroupOp(op)) if only_adds(&op.action)),
-                Err(_) => true,
-            });
-            if !batchable {
-                alone.extend(idx);
-                continue;
-            }
             let mut ok: Vec<(usize, Prepared)> = Vec::new();
-            for (i, p) in idx.into_iter().zip(prepared) {
+            for (i, p) in idx.into_iter().zip(self.prepare_many(&slices, origin)) {
                 match p {
                     Ok(p) => ok.push((i, p)),
                     Err(e) => out[i] = Some(Err(e)),
@@ -92,13 +95,19 @@ impl Engine {
         out.into_iter().map(|r| r.unwrap_or_else(|| Err(ProtoError::Local("not handled".into())))).collect()
     }
 
-    /// Whether `n` ops may be added to `group` together: nothing pending, far from the bounds.
-    fn may_batch(&self, group: &GroupId, n: usize) -> bool {
+    /// Whether `ops` (position, author, only adds) may be added to `group` together: nothing
+    /// pending, far from the log's bounds, and no author that lost its place in the group (the
+    /// ops such an org may still add are bounded, counted op by op against the log).
+    fn may_batch(&self, group: &GroupId, ops: &[(usize, OrgId, bool)]) -> bool {
+        let n = ops.len();
         self.groups
             .with(group, |g| {
                 g.state.pending.is_empty()
                     && g.state.applied.len() + n < MAX_GROUP_OPS
                     && g.log.len() + n < MAX_GROUP_OPS
+                    && ops.iter().all(|(_, author, _)| {
+                        !g.state.ended_by.contains_key(author) && !g.state.departed.contains_key(author)
+                    })
             })
             .unwrap_or(false)
     }
