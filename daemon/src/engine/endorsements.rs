@@ -163,3 +163,48 @@ impl EndorsementIndex {
 pub fn stances(entries: &[Entry]) -> Vec<(OrgId, Stance)> {
     entries.iter().map(|e| (e.endorser, e.stance)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ms: u64, id: u8, org: u8, stance: Stance) -> Entry {
+        Entry { received_ms: ms, id: ItemId([id; 32]), endorser: OrgId([org; 32]), stance }
+    }
+
+    #[test]
+    fn entries_keep_the_store_order_once_each() {
+        let mut ends = GroupEnds::new();
+        let item = ItemId([9; 32]);
+        let (a, b, c) =
+            (entry(5, 2, 1, Stance::Supports), entry(5, 1, 1, Stance::Disputes), entry(3, 7, 2, Stance::Supports));
+        for e in [a, b, c, a] {
+            insert(&mut ends, item, e);
+        }
+        // By receive time, then by id; the repeated one once.
+        assert_eq!(ends[&item], vec![c, b, a]);
+        assert_eq!(
+            stances(&ends[&item]),
+            vec![
+                (OrgId([2; 32]), Stance::Supports),
+                (OrgId([1; 32]), Stance::Disputes),
+                (OrgId([1; 32]), Stance::Supports)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_records_only_once_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        let index = EndorsementIndex::default();
+        let (g, item) = (GroupId([1; 32]), ItemId([2; 32]));
+        // Not filled yet: nothing kept (a fill reads the store, which holds what was recorded).
+        index.record(&g, item, entry(1, 3, 4, Stance::Supports));
+        assert!(index.with_group(&store, &g, |ends| ends.is_empty()).unwrap());
+        // Filled: recorded from now on.
+        let e = entry(2, 5, 6, Stance::Disputes);
+        index.record(&g, item, e);
+        assert_eq!(index.with_group(&store, &g, |ends| ends[&item].clone()).unwrap(), vec![e]);
+    }
+}

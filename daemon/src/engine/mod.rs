@@ -5,7 +5,9 @@
 //! The state is held by owners, each in its own module with private locks and a narrow API
 //! (docs/ARCHITECTURE.md, "Owners"): the group book ([`group_book`]), the identity keeper
 //! ([`identity`]), the peer book ([`peers`]), the trust keeper ([`trust`]), the peer limits and
-//! sync outcomes ([`sync`]), the store ([`crate::store`]).
+//! sync outcomes ([`sync`]), the store ([`crate::store`]), the endorsement index
+//! ([`endorsements`]), the SBOM cache ([`sbom`]), the feeds' state (`crate::feeds::state`) and
+//! the reactions queue (`crate::reactions`).
 
 pub mod actions;
 pub mod endorsements;
