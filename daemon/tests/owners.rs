@@ -8,10 +8,35 @@ use std::sync::Arc;
 
 use trellis_daemon::store::Store;
 
+/// The tests here that start reactions threads run one at a time, so each can count them.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Threads of this process named `name` (Linux: `/proc/self/task/*/comm`).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name))
+        .count()
+}
+
+/// [`threads_named`], once a thread just started has had time to name itself (it does so as it
+/// starts running).
+async fn named_soon(name: &str, want: usize) -> usize {
+    for _ in 0..100 {
+        if threads_named(name) == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    threads_named(name)
+}
+
 /// A stopped reactions thread holds nothing of the engine: once the engine is dropped, the store
 /// file can be opened again (redb refuses a second open while the first is alive).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_reactions_thread_keeps_no_store_open() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let (engine, _keys, _binding) = common::offline_engine(dir.path(), "r").await;
     let store_path = engine.home().join("store.redb");
@@ -20,22 +45,27 @@ async fn a_stopped_reactions_thread_keeps_no_store_open() {
     assert_eq!(Arc::strong_count(&engine), 2);
     assert!(Store::open(&store_path).is_err(), "the store is open while the engine lives");
     // Dropping the handle stops and joins the thread.
+    assert_eq!(named_soon("reactions", 1).await, 1);
     drop(thread);
+    assert_eq!(threads_named("reactions"), 0, "the thread is joined");
     assert_eq!(Arc::strong_count(&engine), 1);
     drop(engine);
     Store::open(&store_path).expect("the store reopens once the engine is gone");
 }
 
-/// A node that stopped leaves its home free: the store opens again, and so does a new node on
-/// the same home.
+/// A node that stopped leaves its home free: its reactions thread is gone, the store opens
+/// again, and so does a new node on the same home.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_leaves_its_store_closed() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let node = common::start(dir.path(), "a", vec![]).await;
+    assert_eq!(named_soon("reactions", 1).await, 1, "the node runs its reactions thread");
     let home = node.home.clone();
     node.client.create_group("owners", trellis_api::types::GroupKind::Sector).await.unwrap();
     node.publish("owners", "green", "watched advisory", vec![]).await.unwrap();
     node.shutdown().await;
+    assert_eq!(threads_named("reactions"), 0, "stopping the node joins its reactions thread");
     let store_path = home.join(trellis_daemon::home::STORE_FILE);
     drop(Store::open(&store_path).expect("the store reopens after the node stopped"));
     let again = common::start(dir.path(), "a", vec![]).await;
