@@ -151,3 +151,35 @@ async fn a_batch_that_removes_goes_op_by_op() {
     assert_eq!(runtime(&m, &gid).state, expected.state);
     assert!(members_events(&mut events) >= 2, "op by op: a membership change per op");
 }
+
+/// A node joining a group receives its history at once: its own Add op waits (pending) for its
+/// ancestors, the history goes in as one batch, and the state it computes is the founder's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_takes_the_history_in_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, _, _) = common::offline_engine(dir.path(), "founder").await;
+    let (j, j_keys, _) = common::offline_engine(dir.path(), "joiner").await;
+    let gid = f.create_group("joined-late", trellis_proto::group::GroupKind::Sector).await.unwrap();
+    let card = |keys: &OrgKeys, name: &str| {
+        ContactCard { name: name.into(), bundle: keys.key_bundle(now_ms(), 3_600_000), addrs: vec![] }.to_text()
+    };
+    for i in 0..8u8 {
+        let role = if i % 3 == 0 { Role::Admin } else { Role::Member };
+        f.invite("joined-late", &card(&org(60 + i), &format!("org {i}")), role).await.unwrap();
+    }
+    let token = f.invite("joined-late", &card(&j_keys, "joiner"), Role::Member).await.unwrap();
+    j.join(&token).await.unwrap();
+    assert_eq!(runtime(&j, &gid).state.pending.len(), 1, "the joiner's Add waits for its ancestors");
+
+    let ids = f.store().group_item_ids(&gid, trellis_proto::Kind::GroupOp).unwrap();
+    let history: Vec<Vec<u8>> = ids.iter().map(|id| f.store().get_item(id).unwrap().unwrap().bytes).collect();
+    let bytes: Vec<&[u8]> = history.iter().map(Vec::as_slice).collect();
+    let mut events = j.events().subscribe();
+    let r = j.ingest_ops(&bytes, Origin::Sync(peer()));
+    assert!(r.iter().all(|r| matches!(r, Ok(Outcome::Stored) | Err(ProtoError::Duplicate))), "{r:?}");
+    assert_eq!(members_events(&mut events), 1, "one membership change for the whole history");
+    let (jr, fr) = (runtime(&j, &gid), runtime(&f, &gid));
+    assert!(jr.state.pending.is_empty());
+    assert_eq!(jr.state, fr.state, "the same ops, the same state");
+    assert_eq!(jr.state.members.len(), 10);
+}

@@ -11,25 +11,29 @@
 //! together only when, in its group:
 //! - no op of it removes or demotes anyone, leaves, or replaces a member's keys (those shrink
 //!   membership or count against per-org bounds that ops before it in the batch would fill);
-//! - no op is pending in the log (an op of the batch could be the missing parent of one, and
-//!   applying that could remove someone);
+//! - no held op without effect (pending, or void) is one of those either: an op of the batch
+//!   could be the missing parent of a pending one, or make a void one's author an admin;
+//! - no org is added twice in the log and the batch together (two adds of one org, ordered by
+//!   id among concurrent ops, could give it one role and then the other);
 //! - no op's author was removed, left or lost the admin role (the ops such an org may still
 //!   add are bounded, and the bound is counted against the log op by op);
 //! - the log stays far from its size bounds with the whole batch in it.
 //!
-//! Then the ops before an op in the batch could only have added members and admins, so an op
-//! accepted against the earlier state is accepted op by op too; one refused for want of a role
+//! Adding ops does not reorder the ops already held (among them, the order depends only on
+//! their own parents and ids), so under these conditions the ops before an op in the batch could
+//! only have added members, admins and epochs, and an op accepted against the earlier state is
+//! accepted op by op too; one refused for want of a role
 //! (`NotAMember`, `NotAnAdmin`) is set aside by the caller and tried again once the batch is in,
 //! as op by op it would be when it came before the op granting the role. Otherwise the group's
 //! ops go op by op, as before.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use trellis_proto::envelope::Envelope;
 use trellis_proto::group::OpAction;
 use trellis_proto::limits::MAX_GROUP_OPS;
-use trellis_proto::{GroupId, Kind, OrgId, Payload, ProtoError};
+use trellis_proto::{GroupId, ItemId, Kind, OrgId, Payload, ProtoError};
 
 use super::Engine;
 use super::ingest::{Origin, Outcome, Prepared};
@@ -43,41 +47,57 @@ fn only_adds(action: &OpAction) -> bool {
     }
 }
 
+/// The org an op adds, if it is an `Add`.
+fn added(action: &OpAction) -> Option<OrgId> {
+    match action {
+        OpAction::Add { member, .. } => Some(member.bundle.org),
+        _ => None,
+    }
+}
+
+/// A group op of a batch, read from its plain-text body before it is validated.
+struct Candidate {
+    /// Its position among the items.
+    at: usize,
+    id: ItemId,
+    author: OrgId,
+    action: OpAction,
+}
+
 impl Engine {
     /// Validate and store the group ops `items` (of any groups) from `origin`, each group's
     /// batch together when it may be (see the module doc), op by op otherwise. Answers one result
     /// per item, in order.
     pub fn ingest_ops(self: &Arc<Self>, items: &[&[u8]], origin: Origin) -> Vec<Result<Outcome, ProtoError>> {
         let mut out: Vec<Option<Result<Outcome, ProtoError>>> = (0..items.len()).map(|_| None).collect();
-        // Each group's ops, by position; what does not decode as an op is handled op by op.
-        // Each group's ops (position, author, whether it only adds); what does not decode as a
-        // plain-text group op is handled op by op.
-        let mut by_group: BTreeMap<GroupId, Vec<(usize, OrgId, bool)>> = BTreeMap::new();
+        // Each group's ops; what does not decode as a plain-text group op goes op by op (and is
+        // refused there).
+        let mut by_group: BTreeMap<GroupId, Vec<Candidate>> = BTreeMap::new();
         let mut alone = Vec::new();
-        for (i, b) in items.iter().enumerate() {
+        for (at, b) in items.iter().enumerate() {
             let Ok(env) = Envelope::decode(b) else {
-                alone.push(i);
+                alone.push(at);
                 continue;
             };
             match env.reopen(None) {
                 Ok(Payload::GroupOp(op)) if env.header.kind == Kind::GroupOp => {
-                    by_group.entry(env.header.group).or_default().push((i, env.header.sender, only_adds(&op.action)))
+                    let c = Candidate { at, id: env.id, author: env.header.sender, action: op.action };
+                    by_group.entry(env.header.group).or_default().push(c);
                 }
-                _ => alone.push(i),
+                _ => alone.push(at),
             }
         }
         for (group, ops) in by_group {
-            if ops.len() < 2 || !ops.iter().all(|o| o.2) || !self.may_batch(&group, &ops) {
-                alone.extend(ops.iter().map(|o| o.0));
+            if ops.len() < 2 || !self.may_batch(&group, &ops) {
+                alone.extend(ops.iter().map(|c| c.at));
                 continue;
             }
-            let idx: Vec<usize> = ops.iter().map(|o| o.0).collect();
-            let slices: Vec<&[u8]> = idx.iter().map(|i| items[*i]).collect();
+            let slices: Vec<&[u8]> = ops.iter().map(|c| items[c.at]).collect();
             let mut ok: Vec<(usize, Prepared)> = Vec::new();
-            for (i, p) in idx.into_iter().zip(self.prepare_many(&slices, origin)) {
+            for (c, p) in ops.iter().zip(self.prepare_many(&slices, origin)) {
                 match p {
-                    Ok(p) => ok.push((i, p)),
-                    Err(e) => out[i] = Some(Err(e)),
+                    Ok(p) => ok.push((c.at, p)),
+                    Err(e) => out[c.at] = Some(Err(e)),
                 }
             }
             let (at, ready): (Vec<usize>, Vec<Prepared>) = ok.into_iter().unzip();
@@ -95,19 +115,39 @@ impl Engine {
         out.into_iter().map(|r| r.unwrap_or_else(|| Err(ProtoError::Local("not handled".into())))).collect()
     }
 
-    /// Whether `ops` (position, author, only adds) may be added to `group` together: nothing
-    /// pending, far from the log's bounds, and no author that lost its place in the group (the
-    /// ops such an org may still add are bounded, counted op by op against the log).
-    fn may_batch(&self, group: &GroupId, ops: &[(usize, OrgId, bool)]) -> bool {
+    /// Whether `ops` may be added to `group` together (the conditions of the module doc).
+    fn may_batch(&self, group: &GroupId, ops: &[Candidate]) -> bool {
+        if !ops.iter().all(|c| only_adds(&c.action)) {
+            return false;
+        }
         let n = ops.len();
         self.groups
             .with(group, |g| {
-                g.state.pending.is_empty()
-                    && g.state.applied.len() + n < MAX_GROUP_OPS
-                    && g.log.len() + n < MAX_GROUP_OPS
-                    && ops.iter().all(|(_, author, _)| {
-                        !g.state.ended_by.contains_key(author) && !g.state.departed.contains_key(author)
-                    })
+                if g.state.applied.len() + g.state.pending.len() + n >= MAX_GROUP_OPS
+                    || g.log.len() + n >= MAX_GROUP_OPS
+                {
+                    return false;
+                }
+                // No author that lost its place (its remaining ops are bounded, counted op by op).
+                if ops
+                    .iter()
+                    .any(|c| g.state.ended_by.contains_key(&c.author) || g.state.departed.contains_key(&c.author))
+                {
+                    return false;
+                }
+                // Held ops without effect (pending or void) that the batch could bring into
+                // effect: only ones that add.
+                let idle = g.state.pending.iter().chain(g.state.void.keys());
+                if !idle.into_iter().all(|id| g.log.get(id).is_some_and(|o| only_adds(&o.op.action))) {
+                    return false;
+                }
+                // Each org added once in all: two adds of one org, ordered differently as ops
+                // arrive, could give it one role and then the other.
+                let mut adds: HashSet<OrgId> = g.log.ops().filter_map(|o| added(&o.op.action)).collect();
+                ops.iter()
+                    .filter(|c| !g.log.contains(&c.id))
+                    .filter_map(|c| added(&c.action))
+                    .all(|org| adds.insert(org))
             })
             .unwrap_or(false)
     }
