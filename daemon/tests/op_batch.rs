@@ -183,3 +183,40 @@ async fn a_joiner_takes_the_history_in_one_batch() {
     assert_eq!(jr.state, fr.state, "the same ops, the same state");
     assert_eq!(jr.state.members.len(), 10);
 }
+
+/// How long a joiner takes in a history of `N` ops, in one batch and op by op (a measurement:
+/// `cargo test -p trellis-daemon --test op_batch -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement"]
+async fn history_in_one_batch_against_op_by_op() {
+    const N: u64 = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _, f_keys, gid, seq) = member_of_group(dir.path()).await;
+    let mut parents = runtime(&m, &gid).state.heads.clone();
+    let mut history = Vec::new();
+    for i in 0..N {
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&(1000 + i).to_le_bytes());
+        let keys = OrgKeys::from_seeds(seed, [7; 32]);
+        let env = op(&f_keys, gid, seq + i, parents.clone(), add(&keys, Role::Member));
+        parents = vec![env.id];
+        history.push(env);
+    }
+    let bytes: Vec<&[u8]> = history.iter().map(|e| e.bytes.as_slice()).collect();
+    let mut one_by_one = runtime(&m, &gid);
+    let t = std::time::Instant::now();
+    let r = m.ingest_ops(&bytes, Origin::Sync(peer()));
+    let batch = t.elapsed();
+    assert!(r.iter().all(|r| *r == Ok(Outcome::Stored)));
+    let t = std::time::Instant::now();
+    // Any org's keys: only the state is compared.
+    let keys = OrgKeys::from_seeds([1; 32], [2; 32]);
+    for env in &history {
+        one_by_one.absorb_op(log_op(env), &keys).unwrap();
+    }
+    let logs = t.elapsed();
+    assert_eq!(one_by_one.state, runtime(&m, &gid).state);
+    println!(
+        "{N} ops: stored and applied in one batch in {batch:?}; op by op, the log computations alone take {logs:?}"
+    );
+}
