@@ -91,6 +91,18 @@ impl GroupRuntime {
         Ok(self.recompute(me))
     }
 
+    /// Add ops stored together (`engine/op_batch.rs`) and recompute the state once; the state
+    /// is the one [`GroupRuntime::absorb_op`] op by op reaches. An op past the log's hard bound
+    /// is left out, as op by op. Returns whether a new key was learned.
+    pub fn absorb_ops(&mut self, ops: Vec<LogOp>, me: &OrgKeys) -> bool {
+        for op in ops {
+            if let Err(e) = self.log.insert(op) {
+                tracing::warn!(group = %self.log.id.short(), error = %e, "a group op was stored but not added to the log");
+            }
+        }
+        self.recompute(me)
+    }
+
     /// Load ops read from the store (already admitted once): all are inserted, then the state
     /// is computed once.
     pub fn load_ops(&mut self, ops: Vec<LogOp>, me: &OrgKeys) -> Result<bool, trellis_proto::ProtoError> {

@@ -129,7 +129,7 @@ pub async fn run(
         ..Default::default()
     };
     let engine = Engine::with_setup(home.clone(), identity, binding, store, handle.clone(), peer_id, setup)?;
-    engine.reactions().start(&engine).context("starting the reactions thread")?;
+    let reactions = reactions::start(Arc::clone(&engine)).context("starting the reactions thread")?;
     engine.metrics().register(&mut registry);
     let registry = Arc::new(registry);
     for g in engine.group_ids() {
@@ -239,7 +239,7 @@ pub async fn run(
     }
     let _ = dispatch_task.await;
     tokio::task::spawn_blocking(move || workers.stop()).await.ok();
-    engine.reactions().stop();
+    tokio::task::spawn_blocking(move || reactions.stop()).await.ok();
     if let Some(t) = metrics_task {
         let _ = t.await;
     }

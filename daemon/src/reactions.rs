@@ -7,6 +7,11 @@
 //! parsed SBOMs once for the whole batch (they are parsed once and indexed by package name,
 //! `engine/sbom.rs`), and reacts to each item.
 //!
+//! The engine holds only the queue side ([`Reactions`]: emit, counts). The thread is started by
+//! whoever runs the node ([`start`], next to the validation workers in `lib.rs::run`) with an
+//! `Arc<Engine>`, and the handle it returns ([`ReactionsThread`]) stops and joins it on `stop` or
+//! drop, so no reference to the engine (and its open store) outlives a stopped node.
+//!
 //! When the queue is full, the item is not queued but not forgotten either: the queue remembers
 //! the earliest receive time of what it had to leave out (and counts it, `dropped`), and the thread
 //! then reacts again to every advisory stored since that time, read back from the store. So a
@@ -15,7 +20,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use trellis_proto::envelope::Envelope;
@@ -39,8 +44,9 @@ pub struct Reaction {
     pub received_ms: u64,
 }
 
-/// The bounded queue between the commit path and the reactions thread (the thread holds the
-/// queue, and the engine only weakly, while it waits).
+/// The queue side, held by the engine: the commit path emits into it, and it counts. The thread
+/// that empties it is started by whoever runs the node ([`start`]) and holds the engine strongly
+/// until it is stopped; the engine holds no reference to the thread.
 #[derive(Debug, Default)]
 pub struct Reactions {
     shared: Arc<Shared>,
@@ -57,8 +63,8 @@ struct Shared {
     dropped: AtomicU64,
     /// Items reacted to, since start (queued or read back).
     handled: AtomicU64,
-    started: AtomicBool,
-    stop: AtomicBool,
+    /// A reactions thread is running on this queue (at most one).
+    running: AtomicBool,
 }
 
 impl Default for Shared {
@@ -70,8 +76,7 @@ impl Default for Shared {
             missed_since: AtomicU64::new(u64::MAX),
             dropped: AtomicU64::new(0),
             handled: AtomicU64::new(0),
-            started: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
+            running: AtomicBool::new(false),
         }
     }
 }
@@ -106,31 +111,75 @@ impl Reactions {
     pub fn counts(&self) -> (u64, u64) {
         (self.shared.dropped.load(Ordering::Relaxed), self.shared.handled.load(Ordering::Relaxed))
     }
+}
 
-    /// Start the reactions thread for `engine` (once; later calls do nothing). It holds the
-    /// engine weakly and ends when the engine is dropped or [`Reactions::stop`] is called.
-    pub fn start(&self, engine: &Arc<Engine>) -> std::io::Result<()> {
-        if self.shared.started.swap(true, Ordering::SeqCst) {
-            return Ok(());
+/// Start the reactions thread on `engine`'s queue. The thread holds the engine until the
+/// returned handle is stopped or dropped (both stop the thread after its current batch and wait
+/// for it), so a node's runner stops it before it closes the store. One thread per engine at a
+/// time: a second start while one runs is refused.
+pub fn start(engine: Arc<Engine>) -> std::io::Result<ReactionsThread> {
+    let shared = Arc::clone(&engine.reactions().shared);
+    if shared.running.swap(true, Ordering::SeqCst) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a reactions thread already runs for this engine",
+        ));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let spawned = {
+        let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
+        std::thread::Builder::new().name("reactions".into()).spawn(move || run(&shared, &engine, &stop))
+    };
+    match spawned {
+        Ok(thread) => Ok(ReactionsThread { shared, stop, thread: Some(thread) }),
+        Err(e) => {
+            shared.running.store(false, Ordering::SeqCst);
+            Err(e)
         }
-        let weak: Weak<Engine> = Arc::downgrade(engine);
-        let shared = Arc::clone(&self.shared);
-        std::thread::Builder::new().name("reactions".into()).spawn(move || run(shared, weak))?;
-        Ok(())
+    }
+}
+
+/// The running reactions thread; stopping or dropping it stops the thread and waits for it.
+#[derive(Debug)]
+pub struct ReactionsThread {
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReactionsThread {
+    /// Stop the thread after its current batch, and wait for it (it then holds the engine no
+    /// more).
+    pub fn stop(mut self) {
+        self.halt();
     }
 
-    /// Stop the thread after its current batch.
-    pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.ready.notify_all();
+    fn halt(&mut self) {
+        let Some(thread) = self.thread.take() else { return };
+        self.stop.store(true, Ordering::SeqCst);
+        {
+            // Taking the queue's lock orders the flag before the thread's next wait: it either
+            // sees the flag before waiting or is waiting when it is woken.
+            let _q = self.shared.queue.lock();
+            self.shared.ready.notify_all();
+        }
+        let _ = thread.join();
+        self.shared.running.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for ReactionsThread {
+    fn drop(&mut self) {
+        self.halt();
     }
 }
 
 impl Shared {
-    /// Up to [`BATCH`] waiting reactions, waiting at most `wait` for the first.
-    fn take(&self, wait: Duration) -> Vec<Reaction> {
+    /// Up to [`BATCH`] waiting reactions, waiting at most `wait` for the first (less when
+    /// `stop` is set).
+    fn take(&self, wait: Duration, stop: &AtomicBool) -> Vec<Reaction> {
         let Ok(mut q) = self.queue.lock() else { return Vec::new() };
-        if q.is_empty() && self.missed_since.load(Ordering::Relaxed) == u64::MAX {
+        if q.is_empty() && self.missed_since.load(Ordering::Relaxed) == u64::MAX && !stop.load(Ordering::SeqCst) {
             q = match self.ready.wait_timeout(q, wait) {
                 Ok((q, _)) => q,
                 Err(_) => return Vec::new(),
@@ -141,26 +190,21 @@ impl Shared {
     }
 }
 
-/// The reactions thread: waits on the queue holding only a weak reference to the engine, so it
-/// never keeps a stopped node's engine (and store) alive.
-fn run(shared: Arc<Shared>, engine: Weak<Engine>) {
-    while !shared.stop.load(Ordering::Relaxed) {
-        let batch = shared.take(Duration::from_millis(200));
+/// The reactions thread: takes what waits, reacts, until `stop`.
+fn run(shared: &Shared, e: &Engine, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        let batch = shared.take(Duration::from_millis(200), stop);
         let missed = shared.missed_since.swap(u64::MAX, Ordering::Relaxed);
         if batch.is_empty() && missed == u64::MAX {
-            if engine.strong_count() == 0 {
-                return;
-            }
             continue;
         }
-        let Some(e) = engine.upgrade() else { return };
         let sboms = e.sbom_snapshot();
         for r in &batch {
-            react(&e, &sboms, &r.env, &r.advisory);
+            react(e, &sboms, &r.env, &r.advisory);
         }
         shared.handled.fetch_add(batch.len() as u64, Ordering::Relaxed);
         if missed != u64::MAX {
-            let n = recompute_since(&e, &sboms, missed);
+            let n = recompute_since(e, &sboms, missed);
             shared.handled.fetch_add(n, Ordering::Relaxed);
         }
     }

@@ -182,7 +182,9 @@ async fn a_full_reactions_queue_loses_no_match() {
         *want.entry(m.advisory).or_default() += 1;
     }
     assert_eq!(want.len(), 5, "every advisory matches the SBOM: {want:?}");
-    engine.reactions().start(&engine).unwrap();
+    let thread = trellis_daemon::reactions::start(Arc::clone(&engine)).unwrap();
+    // One thread per engine at a time.
+    assert!(trellis_daemon::reactions::start(Arc::clone(&engine)).is_err());
     let mut matched: std::collections::BTreeMap<String, usize> = Default::default();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while ids.iter().any(|id| matched.get(id).copied().unwrap_or(0) < want[id]) {
@@ -191,5 +193,7 @@ async fn a_full_reactions_queue_loses_no_match() {
             *matched.entry(affected.advisory.clone()).or_default() += 1;
         }
     }
-    engine.reactions().stop();
+    thread.stop();
+    // Stopped, the thread holds the engine no more.
+    assert_eq!(Arc::strong_count(&engine), 1);
 }

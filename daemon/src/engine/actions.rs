@@ -402,7 +402,7 @@ impl Engine {
             self.remember_published(&gid, &env, adv);
         }
         drop(one_at_a_time);
-        self.after_store(&env, payload);
+        self.after_store_at(&env, payload, stored.received_ms);
         self.metrics.item_out(kind.as_str());
         self.send_stored(gid, tlp, kind, id, &stored.bytes).await?;
         Ok((id, stored.bytes))

@@ -17,10 +17,6 @@ use super::Engine;
 use crate::api::types::Event;
 use crate::store::{Inserted, Readable, StoredItem};
 
-/// How long before [`Engine::after_store`] is called its caller's storing transaction started,
-/// at most (a write transaction of one item takes milliseconds; this is a wide margin).
-const STORED_WITHIN_MS: u64 = 60_000;
-
 /// How an item reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -307,7 +303,18 @@ impl Engine {
     /// Store prepared items in one transaction, then act on the new ones. An item's receive time
     /// is the start of this transaction. Items received by gossip or sync are durable within
     /// `store::RELAXED_WINDOW`; others before this returns.
-    pub fn commit(self: &Arc<Self>, mut prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
+    pub fn commit(self: &Arc<Self>, prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
+        self.commit_with(prepared, false)
+    }
+
+    /// [`Self::commit`] for group ops admitted together (`engine/op_batch.rs`): stored in one
+    /// transaction, then added to their group's log together, the log computed once per group.
+    pub(crate) fn commit_ops(self: &Arc<Self>, prepared: Vec<Prepared>) -> Vec<Result<Outcome, ProtoError>> {
+        self.commit_with(prepared, true)
+    }
+
+    fn commit_with(self: &Arc<Self>, mut prepared: Vec<Prepared>, together: bool) -> Vec<Result<Outcome, ProtoError>> {
+        let mut ops: std::collections::BTreeMap<trellis_proto::GroupId, Vec<LogOp>> = Default::default();
         let now = self.clock.now_ms();
         for p in &mut prepared {
             p.item.received_ms = now;
@@ -330,7 +337,7 @@ impl Engine {
             Err(e) => return prepared.iter().map(|_| Err(ProtoError::Local(e.to_string()))).collect(),
         };
         drop(rows);
-        prepared
+        let out = prepared
             .into_iter()
             .zip(inserted)
             .map(|(p, ins)| {
@@ -351,8 +358,18 @@ impl Engine {
                 }
                 self.metrics.item_in(env.header.kind.as_str());
                 let sender = env.header.sender;
-                if let Some(p) = payload {
-                    self.after_store_at(&env, p, p_item.received_ms);
+                match payload {
+                    Some(Payload::GroupOp(op)) if together => {
+                        ops.entry(env.header.group).or_default().push(LogOp {
+                            id: env.id,
+                            author: env.header.sender,
+                            timestamp_ms: env.header.timestamp_ms,
+                            seq: env.header.seq,
+                            op,
+                        });
+                    }
+                    Some(p) => self.after_store_at(&env, p, p_item.received_ms),
+                    None => {}
                 }
                 if self.relay_outcome(&env) == Outcome::StoredNoRelay {
                     return Ok(Outcome::StoredNoRelay);
@@ -362,18 +379,16 @@ impl Engine {
                 }
                 Ok(Outcome::Stored)
             })
-            .collect()
+            .collect();
+        for (group, ops) in ops {
+            self.apply_group_change(&group, |rt, keys| rt.absorb_ops(ops, keys));
+        }
+        out
     }
 
-    /// Effects of a newly stored item: group ops and keys update the group; advisories go to
-    /// watchers.
-    pub(crate) fn after_store(self: &Arc<Self>, env: &Envelope, payload: Payload) {
-        // Stored just now by the caller, whose transaction started at most this long ago: a
-        // reaction left out of a full queue is looked for from this time on.
-        self.after_store_at(env, payload, self.clock.now_ms().saturating_sub(STORED_WITHIN_MS));
-    }
-
-    /// [`Self::after_store`] for an item whose storing transaction started at `received_ms`.
+    /// Effects of a newly stored item, whose storing transaction started at `received_ms` (the
+    /// receive time it is stored under): group ops and keys update the group, endorsements go to
+    /// the endorsement index, advisories to the reactions queue.
     pub(crate) fn after_store_at(self: &Arc<Self>, env: &Envelope, payload: Payload, received_ms: u64) {
         let group = env.header.group;
         match payload {
@@ -408,6 +423,7 @@ impl Engine {
                 self.help_stored(env, &r);
             }
             Payload::Revision(r) => self.on_revision(env, &r),
+            Payload::Endorsement(e) => self.endorsement_stored(env, &e, received_ms),
             _ => {}
         }
     }

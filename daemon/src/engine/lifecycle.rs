@@ -270,7 +270,7 @@ impl Engine {
         let ends = match ends {
             Some(e) => e,
             None => {
-                owned = self.endorsements(&env.header.group).remove(&held.id()).unwrap_or_default();
+                owned = self.endorsements_of(&env.header.group, &held.id());
                 &owned
             }
         };

@@ -5,9 +5,12 @@
 //! The state is held by owners, each in its own module with private locks and a narrow API
 //! (docs/ARCHITECTURE.md, "Owners"): the group book ([`group_book`]), the identity keeper
 //! ([`identity`]), the peer book ([`peers`]), the trust keeper ([`trust`]), the peer limits and
-//! sync outcomes ([`sync`]), the store ([`crate::store`]).
+//! sync outcomes ([`sync`]), the store ([`crate::store`]), the endorsement index
+//! ([`endorsements`]), the SBOM cache ([`sbom`]), the feeds' state (`crate::feeds::state`) and
+//! the reactions queue (`crate::reactions`).
 
 pub mod actions;
+pub mod endorsements;
 pub mod formats;
 pub mod group_book;
 pub mod identity;
@@ -15,6 +18,7 @@ pub mod ingest;
 pub mod invite_links;
 pub mod lifecycle;
 pub mod membership;
+pub mod op_batch;
 pub mod peers;
 pub mod posture;
 pub mod reshare;
@@ -117,6 +121,12 @@ pub struct Engine {
     rng: Rng,
     /// Stored advisories waiting for their reactions (SBOM matches, watchers): `crate::reactions`.
     reactions: crate::reactions::Reactions,
+    /// The feeds' file turn, running set and progress (`crate::feeds::state`).
+    feeds: crate::feeds::Feeds,
+    /// The parsed SBOMs of this home (`sbom::SbomCache`).
+    sbom_cache: sbom::SbomCache,
+    /// Per group, the endorsements of each item (`endorsements::EndorsementIndex`).
+    endorsement_index: endorsements::EndorsementIndex,
 }
 
 impl std::fmt::Debug for Engine {
@@ -174,6 +184,9 @@ impl Engine {
             invite_links: invite_links::LinkState::new(clock.clone()),
             stop: tokio::sync::Notify::new(),
             reactions: Default::default(),
+            feeds: Default::default(),
+            sbom_cache: Default::default(),
+            endorsement_index: Default::default(),
             fetching: Default::default(),
             taxii_addr: Default::default(),
             clock,
@@ -269,12 +282,22 @@ impl Engine {
         &self.taxii_addr
     }
 
-    /// The clock the engine reads.
     /// The queue of stored advisories waiting for their reactions (`crate::reactions`).
     pub fn reactions(&self) -> &crate::reactions::Reactions {
         &self.reactions
     }
 
+    /// The feeds' in-memory state: file turn, running feeds, progress (`crate::feeds::state`).
+    pub fn feeds(&self) -> &crate::feeds::Feeds {
+        &self.feeds
+    }
+
+    /// The parsed SBOMs of this home, parsed again only when their directory changes.
+    pub(crate) fn sbom_cache(&self) -> &sbom::SbomCache {
+        &self.sbom_cache
+    }
+
+    /// The clock the engine reads.
     pub fn clock(&self) -> &Clock {
         &self.clock
     }

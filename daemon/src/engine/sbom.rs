@@ -186,26 +186,39 @@ fn dir_state(home: &Path) -> DirState {
     v
 }
 
-/// The parsed SBOMs of each home, with the directory state they were read from: an advisory
-/// arriving does not parse a 60 MB SBOM again, only a change to the directory does.
-#[allow(clippy::type_complexity)]
-static LOADED: std::sync::Mutex<Option<HashMap<PathBuf, (DirState, std::sync::Arc<Vec<StoredSbom>>)>>> =
-    std::sync::Mutex::new(None);
+/// The SBOM owner's state: the parsed SBOMs of this engine's home with the directory state they
+/// were read from, so an advisory arriving does not parse a 60 MB SBOM again, only a change to
+/// the directory does. One per engine (`Engine::sbom_cache`); its lock is private and held only
+/// to look at or replace the cached value (parsing happens outside it). A poisoned lock is
+/// recovered: the value is replaced whole, never changed in place.
+#[derive(Default)]
+pub struct SbomCache {
+    loaded: std::sync::Mutex<Option<(DirState, std::sync::Arc<Vec<StoredSbom>>)>>,
+}
 
-/// Every stored document (see [`read_all`]), parsed once per change of the directory.
-fn load_all(home: &Path) -> std::sync::Arc<Vec<StoredSbom>> {
-    let state = dir_state(home);
-    if let Ok(cache) = LOADED.lock()
-        && let Some((s, sboms)) = cache.as_ref().and_then(|c| c.get(home))
-        && *s == state
-    {
-        return sboms.clone();
+impl std::fmt::Debug for SbomCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SbomCache").finish_non_exhaustive()
     }
-    let sboms = std::sync::Arc::new(read_all(home));
-    if let Ok(mut cache) = LOADED.lock() {
-        cache.get_or_insert_with(HashMap::new).insert(home.to_path_buf(), (state, sboms.clone()));
+}
+
+impl SbomCache {
+    /// Every stored document under `home` (see [`read_all`]), parsed once per change of the
+    /// directory.
+    fn load_all(&self, home: &Path) -> std::sync::Arc<Vec<StoredSbom>> {
+        let state = dir_state(home);
+        {
+            let cache = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((s, sboms)) = cache.as_ref()
+                && *s == state
+            {
+                return sboms.clone();
+            }
+        }
+        let sboms = std::sync::Arc::new(read_all(home));
+        *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some((state, sboms.clone()));
+        sboms
     }
-    sboms
 }
 
 /// Every stored document, oldest first. Unreadable files are skipped with a warning: one damaged
@@ -370,7 +383,7 @@ impl Engine {
 
     /// `GET /v1/sbom`.
     pub fn sbom_list(&self) -> Vec<SbomInfo> {
-        load_all(&self.home).iter().map(|s| s.info.clone()).collect()
+        self.sbom_cache().load_all(&self.home).iter().map(|s| s.info.clone()).collect()
     }
 
     /// `DELETE /v1/sbom/{id}` (a unique id prefix is enough).
@@ -394,7 +407,7 @@ impl Engine {
     /// `GET /v1/affected`: every match of every readable advisory against every stored SBOM,
     /// VEX-suppressed ones included and marked.
     pub fn affected(&self) -> Result<Vec<AffectedMatch>, ActionError> {
-        let sboms = load_all(&self.home);
+        let sboms = self.sbom_cache().load_all(&self.home);
         if sboms.is_empty() {
             return Ok(Vec::new());
         }
@@ -434,7 +447,7 @@ impl Engine {
     /// The stored SBOMs as they are now, parsed and indexed (parsed again only when the SBOM
     /// directory changed): the reactions thread takes one per batch of stored advisories.
     pub fn sbom_snapshot(&self) -> Snapshot {
-        let sboms = load_all(&self.home);
+        let sboms = self.sbom_cache().load_all(&self.home);
         let vex = all_vex(&sboms);
         Snapshot { sboms, vex }
     }

@@ -441,6 +441,24 @@ impl Engine {
         Ok(stored)
     }
 
+    /// Validate and store one control item of a sync batch (see [`Self::ingest_batch`]).
+    fn ingest_control_one<'a>(
+        self: &Arc<Self>,
+        b: &'a Vec<u8>,
+        peer: PeerId,
+        stored: &mut usize,
+        next: &mut Vec<&'a Vec<u8>>,
+    ) {
+        match self.prepare(b, Origin::Sync(peer)) {
+            Ok(p) => match self.commit(vec![p]).pop() {
+                Some(Ok(super::ingest::Outcome::Stored | super::ingest::Outcome::StoredNoRelay)) => *stored += 1,
+                Some(Err(e)) => self.count_reject(e.reason(), None, Some(peer)),
+                _ => {}
+            },
+            Err(e) => self.sort_rejected(b, e, peer, next),
+        }
+    }
+
     /// A sync item that did not validate: kept for the next pass if its sender is not (yet) a
     /// member, skipped if already held, counted as a rejection otherwise.
     fn sort_rejected<'a>(
@@ -465,23 +483,40 @@ impl Engine {
     /// stored and those set aside because their sender is not (yet) known as a member.
     fn ingest_batch(self: &Arc<Self>, items: &[Vec<u8>], peer: PeerId) -> (usize, usize) {
         let mut pending: Vec<&Vec<u8>> = items.iter().collect();
-        let is_control = |b: &Vec<u8>| Envelope::decode(b).is_ok_and(|e| e.header.kind.is_control());
         let mut stored = 0;
         loop {
             let before = pending.len();
             let mut next = Vec::new();
             let mut ready = Vec::new();
-            let (control, content): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = pending.into_iter().partition(|b| is_control(b));
-            // Control items change who may publish: apply each before validating the next.
-            for b in control {
-                match self.prepare(b, Origin::Sync(peer)) {
-                    Ok(p) => match self.commit(vec![p]).pop() {
-                        Some(Ok(super::ingest::Outcome::Stored | super::ingest::Outcome::StoredNoRelay)) => stored += 1,
-                        Some(Err(e)) => self.count_reject(e.reason(), None, Some(peer)),
-                        _ => {}
-                    },
+            // Control items change who may publish. Revocations first (a key revoked signs
+            // nothing after its revocation time, whatever order the items came in), then the
+            // group ops, added to their log together where that admits what op by op would
+            // (`engine/op_batch.rs`), then the other control items; each applied before the
+            // next is validated.
+            let (mut revocations, mut ops, mut others, mut content) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for b in pending {
+                match Envelope::decode(b).map(|e| e.header.kind) {
+                    Ok(trellis_proto::Kind::Revocation) => revocations.push(b),
+                    Ok(trellis_proto::Kind::GroupOp) => ops.push(b),
+                    Ok(k) if k.is_control() => others.push(b),
+                    _ => content.push(b),
+                }
+            }
+            for b in revocations {
+                self.ingest_control_one(b, peer, &mut stored, &mut next);
+            }
+            let slices: Vec<&[u8]> = ops.iter().map(|b| b.as_slice()).collect();
+            // A refusal there, whether found validating or storing, is sorted as a validation
+            // refusal is (the storing ones, a replayed number or a local failure, are counted).
+            for (b, r) in ops.into_iter().zip(self.ingest_ops(&slices, Origin::Sync(peer))) {
+                match r {
+                    Ok(super::ingest::Outcome::Stored | super::ingest::Outcome::StoredNoRelay) => stored += 1,
+                    Ok(super::ingest::Outcome::Duplicate) => {}
                     Err(e) => self.sort_rejected(b, e, peer, &mut next),
                 }
+            }
+            for b in others {
+                self.ingest_control_one(b, peer, &mut stored, &mut next);
             }
             // Content items: validated on all cores, stored in one durable transaction.
             let slices: Vec<&[u8]> = content.iter().map(|b| b.as_slice()).collect();

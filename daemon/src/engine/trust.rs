@@ -317,17 +317,45 @@ impl Engine {
         Ok(id)
     }
 
-    /// Endorsements of items in `group` that this node can read: item → (endorser, stance).
+    /// Endorsements of items in `group` that this node can read: item → (endorser, stance), from
+    /// the endorsement index (`engine/endorsements.rs`). A store failure while the group is
+    /// first read is logged and answers no endorsements.
     pub fn endorsements(&self, gid: &GroupId) -> HashMap<ItemId, Vec<(OrgId, Stance)>> {
-        let mut out: HashMap<ItemId, Vec<(OrgId, Stance)>> = HashMap::new();
-        let Ok(ids) = self.store.group_item_ids(gid, Kind::Endorsement) else { return out };
-        for id in ids {
-            let Ok(Some(item)) = self.store.get_item(&id) else { continue };
-            let Some((env, Payload::Endorsement(e))) = item.open() else { continue };
-            let stance = if e.kind == EndorsementKind::Dispute { Stance::Disputes } else { Stance::Supports };
-            out.entry(e.item).or_default().push((env.header.sender, stance));
-        }
-        out
+        self.endorsement_index
+            .with_group(&self.store, gid, |ends| {
+                ends.iter().map(|(item, v)| (*item, super::endorsements::stances(v))).collect()
+            })
+            .unwrap_or_else(|e| {
+                tracing::warn!(group = %gid.short(), error = %e, "endorsements not read");
+                HashMap::new()
+            })
+    }
+
+    /// The endorsements of one item of `group` (see [`Self::endorsements`]).
+    pub fn endorsements_of(&self, gid: &GroupId, item: &ItemId) -> Vec<(OrgId, Stance)> {
+        self.endorsement_index
+            .with_group(&self.store, gid, |ends| ends.get(item).map(|v| super::endorsements::stances(v)))
+            .unwrap_or_else(|e| {
+                tracing::warn!(group = %gid.short(), error = %e, "endorsements not read");
+                None
+            })
+            .unwrap_or_default()
+    }
+
+    /// An endorsement stored at `received_ms` became readable here (`after_store_at`).
+    pub(super) fn endorsement_stored(
+        &self,
+        env: &trellis_proto::envelope::Envelope,
+        e: &Endorsement,
+        received_ms: u64,
+    ) {
+        let entry = super::endorsements::Entry {
+            received_ms,
+            id: env.id,
+            endorser: env.header.sender,
+            stance: super::endorsements::stance_of(e.kind),
+        };
+        self.endorsement_index.record(&env.header.group, e.item, entry);
     }
 
     /// Confidence of an item from its publisher and its endorsements.
@@ -382,7 +410,7 @@ impl Engine {
             let publisher = OrgId::parse(&adv.publisher).map_err(|e| ActionError::Internal(e.to_string()))?;
             let gid = GroupId::parse(&adv.group).map_err(|e| ActionError::Internal(e.to_string()))?;
             let item = ItemId::parse(&adv.id).map_err(|e| ActionError::Internal(e.to_string()))?;
-            let ends = self.endorsements(&gid).remove(&item).unwrap_or_default();
+            let ends = self.endorsements_of(&gid, &item);
             let mut lines = vec![self.explain_org(&publisher, "publisher")];
             for (o, s) in &ends {
                 lines.push(self.explain_org(o, if *s == Stance::Disputes { "disputes" } else { "endorses" }));

@@ -142,7 +142,7 @@ impl Engine {
         let ends = match ends {
             Some(e) => e,
             None => {
-                owned = self.endorsements(&env.header.group).remove(&env.id).unwrap_or_default();
+                owned = self.endorsements_of(&env.header.group, &env.id);
                 &owned
             }
         };

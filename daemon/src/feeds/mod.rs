@@ -30,11 +30,12 @@ pub mod misp;
 pub mod osv;
 pub mod progress;
 pub mod publish;
+pub mod state;
 pub mod taxii;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -132,10 +133,7 @@ struct FeedsFile {
     feeds: Vec<Feed>,
 }
 
-/// Serializes reads and writes of `feeds.json`.
-static FILE: Mutex<()> = Mutex::new(());
-/// Feeds being run now (home, feed id): one run per feed at a time.
-static RUNNING: Mutex<Option<HashSet<(PathBuf, String)>>> = Mutex::new(None);
+pub use state::Feeds;
 
 fn load(home: &Path) -> Result<FeedsFile, ActionError> {
     match std::fs::read(home.join(FEEDS_FILE)) {
@@ -163,18 +161,18 @@ fn save(home: &Path, f: &FeedsFile) -> Result<(), ActionError> {
         .map_err(|e| ActionError::Internal(format!("writing {FEEDS_FILE}: {e}")))
 }
 
-/// Read-modify-write `feeds.json`.
-fn update<T>(home: &Path, f: impl FnOnce(&mut FeedsFile) -> Result<T, ActionError>) -> Result<T, ActionError> {
-    let _g = FILE.lock().map_err(|_| ActionError::Internal("feeds lock".into()))?;
-    let mut file = load(home)?;
+/// Read-modify-write `feeds.json`, in the engine's file turn.
+fn update<T>(engine: &Engine, f: impl FnOnce(&mut FeedsFile) -> Result<T, ActionError>) -> Result<T, ActionError> {
+    let _g = engine.feeds().file_turn();
+    let mut file = load(engine.home())?;
     let out = f(&mut file)?;
-    save(home, &file)?;
+    save(engine.home(), &file)?;
     Ok(out)
 }
 
-fn read(home: &Path) -> Result<FeedsFile, ActionError> {
-    let _g = FILE.lock().map_err(|_| ActionError::Internal("feeds lock".into()))?;
-    load(home)
+fn read(engine: &Engine) -> Result<FeedsFile, ActionError> {
+    let _g = engine.feeds().file_turn();
+    load(engine.home())
 }
 
 fn info(engine: &Engine, f: &Feed) -> FeedInfo {
@@ -268,7 +266,7 @@ impl Engine {
             cursor: None,
             runs: (0, 0),
         };
-        let added = update(self.home(), |file| {
+        let added = update(self, |file| {
             if file.feeds.iter().any(|f| f.id == id) {
                 return Err(ActionError::Conflict(format!(
                     "this node already follows {} into this group (feed {id})",
@@ -287,12 +285,12 @@ impl Engine {
 
     /// `GET /v1/feeds`.
     pub fn feed_list(&self) -> Result<Vec<FeedInfo>, ActionError> {
-        Ok(read(self.home())?.feeds.iter().map(|f| info(self, f)).collect())
+        Ok(read(self)?.feeds.iter().map(|f| info(self, f)).collect())
     }
 
     /// `POST /v1/feeds/{id}/remove`: stop following; what it published stays.
     pub fn feed_remove(&self, id: &str) -> Result<FeedInfo, ActionError> {
-        let removed = update(self.home(), |file| {
+        let removed = update(self, |file| {
             let i = find(&file.feeds, id)?;
             Ok(file.feeds.remove(i))
         })?;
@@ -305,12 +303,12 @@ impl Engine {
         // Polled while a run goes on: a running feed named by its id is answered without
         // reading feeds.json, which grows with the documents a feed follows.
         let want = id.trim().to_ascii_lowercase();
-        if let Some((done, total, started)) = progress::current(self.home(), &want) {
+        if let Some((done, total, started)) = self.feeds().progress().current(&want) {
             return Ok(FeedProgress { feed: want, running: true, done, total, started_ms: Some(started) });
         }
-        let file = read(self.home())?;
+        let file = read(self)?;
         let feed = &file.feeds[find(&file.feeds, id)?];
-        Ok(match progress::current(self.home(), &feed.id) {
+        Ok(match self.feeds().progress().current(&feed.id) {
             Some((done, total, started)) => {
                 FeedProgress { feed: feed.id.clone(), running: true, done, total, started_ms: Some(started) }
             }
@@ -321,34 +319,20 @@ impl Engine {
     /// `POST /v1/feeds/{id}/run`: run a feed now and report.
     pub async fn feed_run(self: &Arc<Self>, id: &str) -> Result<FeedReport, ActionError> {
         let feed = {
-            let file = read(self.home())?;
+            let file = read(self)?;
             file.feeds[find(&file.feeds, id)?].clone()
         };
-        let key = (self.home().to_path_buf(), feed.id.clone());
-        {
-            let mut running = RUNNING.lock().map_err(|_| ActionError::Internal("feeds lock".into()))?;
-            if !running.get_or_insert_with(HashSet::new).insert(key.clone()) {
-                return Err(ActionError::Conflict(format!("feed {} is running now; wait for it to finish", feed.id)));
-            }
-        }
+        let Some(slot) = self.feeds().begin_run(&feed.id) else {
+            return Err(ActionError::Conflict(format!("feed {} is running now; wait for it to finish", feed.id)));
+        };
         // The run goes on by itself: a client that stops waiting (Ctrl-C on `feed run`) neither
         // cuts it short nor leaves the feed marked as running.
-        struct Done((PathBuf, String));
-        impl Drop for Done {
-            fn drop(&mut self) {
-                if let Ok(mut running) = RUNNING.lock()
-                    && let Some(r) = running.as_mut()
-                {
-                    r.remove(&self.0);
-                }
-            }
-        }
         let engine = Arc::clone(self);
         let run = tokio::spawn(async move {
             // Dropped in reverse: the feed is free to run again before its progress says the
             // run is over, and both only after its state is saved.
-            let tracker = progress::Tracker::start(engine.home(), &feed.id);
-            let _done = Done(key);
+            let tracker = engine.feeds().progress().start(&feed.id, engine.clock().now_ms());
+            let _done = slot;
             engine.run_feed(feed, &tracker).await
         });
         run.await.map_err(|e| ActionError::Internal(format!("the feed run stopped: {e}")))?
@@ -403,7 +387,7 @@ impl Engine {
             "feed run"
         );
         // The feed may have been removed while it ran: then its state is dropped.
-        update(self.home(), |file| {
+        update(self, |file| {
             if let Some(f) = file.feeds.iter_mut().find(|f| f.id == feed.id) {
                 *f = feed;
             }
@@ -910,7 +894,7 @@ pub async fn schedule(engine: Arc<Engine>, shutdown: impl std::future::Future<Ou
             _ = tokio::time::sleep(TICK) => {}
         }
         let now = engine.clock().now_ms();
-        let due: Vec<String> = match read(engine.home()) {
+        let due: Vec<String> = match read(&engine) {
             Ok(f) => f.feeds.iter().filter(|f| f.next_run_ms <= now).map(|f| f.id.clone()).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "feeds not read");
@@ -940,7 +924,7 @@ pub struct FeedStat {
 
 /// The feeds' figures for `/metrics`.
 pub fn stats(engine: &Engine) -> Vec<FeedStat> {
-    let feeds = read(engine.home()).map(|f| f.feeds).unwrap_or_default();
+    let feeds = read(engine).map(|f| f.feeds).unwrap_or_default();
     feeds
         .iter()
         .map(|f| FeedStat {
