@@ -1082,4 +1082,47 @@ mod tests {
         let meta = txn.open_table(META).unwrap();
         assert_eq!(meta.get("schema").unwrap().unwrap().value(), SCHEMA_VERSION.to_be_bytes().as_slice());
     }
+
+    /// Relaxed rows (received items) are visible at once, are made durable by the next durable
+    /// transaction within the window or by `flush`, and survive a close and reopen; a caller that
+    /// needs its rows on disk makes the whole shared transaction durable.
+    #[test]
+    fn relaxed_rows_are_made_durable_by_flush_and_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let store = Store::open(&path).unwrap();
+        let (group, sender) = (GroupId([7; 32]), OrgId([8; 32]));
+        let item = |n: u8| StoredItem { bytes: vec![n; 64], received_ms: n as u64, readable: Readable::No };
+        let insert = |n: u8, d: Durability| {
+            let it = item(n);
+            store.insert_items_with(&[(group, Kind::Advisory, sender, n as u64, ItemId([n; 32]), &it)], d).unwrap()
+        };
+        let pending = |s: &Store| s.commits.queue.lock().unwrap().pending;
+        // The first transaction is durable (no durable one yet), the second, within the window,
+        // is relaxed: committed and readable, not yet on disk.
+        assert_eq!(insert(1, Durability::Soon), vec![Inserted::New]);
+        assert!(!pending(&store));
+        assert_eq!(insert(2, Durability::Soon), vec![Inserted::New]);
+        assert!(pending(&store), "a relaxed transaction waits for the next durable one");
+        assert!(store.get_item(&ItemId([2; 32])).unwrap().is_some(), "relaxed rows are visible at once");
+        store.flush().unwrap();
+        assert!(!pending(&store), "flush makes it durable");
+        store.flush().unwrap();
+        // A replay of a relaxed row is still judged against it.
+        assert_eq!(insert(2, Durability::Soon), vec![Inserted::Duplicate]);
+        assert_eq!(insert(3, Durability::Soon), vec![Inserted::New]);
+        assert!(pending(&store));
+        // A caller needing its rows on disk makes the shared transaction durable, and the
+        // relaxed ones before it with it.
+        assert_eq!(insert(4, Durability::Now), vec![Inserted::New]);
+        assert!(!pending(&store));
+        assert_eq!(insert(5, Durability::Soon), vec![Inserted::New]);
+        assert!(pending(&store));
+        store.close();
+        drop(store);
+        let again = Store::open(&path).unwrap();
+        for n in 1..=5u8 {
+            assert!(again.get_item(&ItemId([n; 32])).unwrap().is_some(), "item {n} after reopening");
+        }
+    }
 }
