@@ -245,8 +245,8 @@ pub async fn run(
     }
     let _ = node_task.await;
     let _ = std::fs::remove_file(&socket_path);
-    // The store commits every write durably; dropping the last reference to the engine closes
-    // it and releases its file lock. Background work (syncs, upkeep) holds references: with the
+    // Closing the store makes the last relaxed (received) items durable; dropping the last
+    // reference to the engine releases its file lock. Background work (syncs, upkeep) holds references: with the
     // Swarm stopped it fails fast, so wait for it briefly.
     for _ in 0..40 {
         if Arc::strong_count(&engine) == 1 {

@@ -4,7 +4,9 @@
 //!
 //! The loop is one `select!` with, in priority order: shutdown, commands (so validation verdicts
 //! and publishes are never starved by inbound traffic), swarm events, then the maintenance tick
-//! (redial with backoff, provider lookups for our groups).
+//! (redial with backoff, provider lookups for our groups). It runs on its own thread
+//! ([`Node::spawn`]); gossip it receives goes straight into the validation queue
+//! ([`GossipIntake`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -435,12 +437,12 @@ impl Node {
     /// Run the Swarm on its own thread ("network") with a single-threaded runtime until
     /// `shutdown` resolves; the returned receiver resolves when it has stopped.
     ///
-    /// Every connection task the Swarm spawns runs on that thread too, so a message received,
-    /// judged and forwarded wakes no other runtime worker on its way through the networking
-    /// stack: with the Swarm on the shared multi-threaded runtime its connection tasks were spread
-    /// over the workers, and every message crossed threads several times (BENCHMARKS.md, "Receive
-    /// pipeline"). The node's other work (API, sync, feeds) stays on the main runtime, so a slow
-    /// API call never holds up the network.
+    /// Every connection task the Swarm spawns runs on that thread too, so a message read,
+    /// queued for the judge thread and forwarded after its verdict wakes no runtime worker on its
+    /// way through the networking stack: with the Swarm on the shared multi-threaded runtime its
+    /// connection tasks were spread over the workers, and every message crossed threads several
+    /// times (BENCHMARKS.md, "The network thread"). The node's other work (API, sync, feeds)
+    /// stays on the main runtime, so a slow API call never holds up the network.
     pub fn spawn(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,

@@ -3,8 +3,8 @@
 //! cannot make a node store over one path what another would have refused (docs/ARCHITECTURE.md,
 //! "Receive"; PROTOCOL.md §3.3, §4.7, §5.4, §6.7, §7.2).
 //!
-//! Items travel in batches (a gossip worker takes what is waiting, up to [`GROUP_COMMIT`]; a sync
-//! answer is one batch per core). Each batch goes through these stages, cheapest first; an item
+//! Items travel in batches (the judge thread takes what is waiting, up to [`GROUP_COMMIT`]; a
+//! sync answer is one batch per core). Each batch goes through these stages, cheapest first; an item
 //! that fails a stage leaves the batch with its error and costs nothing further:
 //!
 //! 1. **decode and cheap checks** (`Engine::check_outside`): size (at most `MAX_ENVELOPE_BYTES`
@@ -21,21 +21,26 @@
 //! 4. **inner signatures** (§5.4) of the decrypted bodies, all at once, as in stage 2.
 //! 5. **payload checks** that need this node's state (`Engine::check_payload`): group op
 //!    admission (§6.9), CSAF conformance, revisions (§4.9).
-//! 6. **commit** (`Engine::commit` → `Store::insert_items`): one durable transaction for every item
+//! 6. **commit** (`Engine::commit` → `Store::insert_items_with`): one transaction for every item
 //!    validated while the previous transaction was being written, whoever validated it (group
-//!    commit in `store.rs`); the replay index is checked again inside it.
-//! 7. **verdict** (gossip only, [`report_verdict`]): a content item is reported to gossipsub when
+//!    commit in `store.rs`); the replay index is checked again inside it. Items from peers are
+//!    durable within `store::RELAXED_WINDOW`, others before the commit returns.
+//! 7. **verdict** (gossip only, [`judged`]): a content item is reported to gossipsub when
 //!    validated, before stage 6 (relaying does not wait for our disk); a control item (membership,
-//!    keys) after it, so the items it admits validate after it. Control items are validated and
-//!    stored one at a time, in the order they arrived among the batch's content items.
+//!    keys) after it is stored, so the items it admits validate after it.
 //!
 //! Reactions to what was stored (SBOM matches, watchers, group upkeep) are not done here: the
 //! commit emits them to the reactions task (`crate::reactions`), whose queue is bounded and never
 //! blocks this path.
 //!
-//! Gossip workers are plain threads ([`Workers`]): each takes a batch from the validation queue,
-//! runs every stage on its own thread, reports the verdicts and commits, without handing the
-//! batch to another thread on the way.
+//! Gossip runs on three plain threads ([`Workers`]): the **judge** takes a batch from the
+//! validation queue (which the Swarm task fills itself, `node.rs::GossipIntake`), runs stages 1
+//! to 5 on its content items and sends the verdicts; the **store** thread runs stage 6 for what
+//! the judge passed, merging every batch that waits into one transaction; the **control** thread
+//! takes control items one at a time through every stage, verdict last. Bounds: the validation
+//! queue (4,096 messages, lowest forwarder trust dropped first), 64 messages per judge batch,
+//! 256 batches waiting for the store thread (beyond, the judge stores the batch itself: slower,
+//! nothing dropped), 1,024 control items waiting (beyond, ignored; sync brings them later).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

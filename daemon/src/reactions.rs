@@ -8,7 +8,7 @@
 //! `engine/sbom.rs`), and reacts to each item.
 //!
 //! The engine holds only the queue side ([`Reactions`]: emit, counts). The thread is started by
-//! whoever runs the node ([`start`], next to the validation workers in `lib.rs::run`) with an
+//! whoever runs the node ([`start`], next to the gossip threads in `lib.rs::run`) with an
 //! `Arc<Engine>`, and the handle it returns ([`ReactionsThread`]) stops and joins it on `stop` or
 //! drop, so no reference to the engine (and its open store) outlives a stopped node.
 //!

@@ -3,7 +3,7 @@
 //! cards, Hello), and the listen addresses peers announce (identify).
 //!
 //! A private lock with short methods: each question or change is one map operation, made from
-//! the dispatch task, validation workers and API handlers alike.
+//! the dispatch task, the gossip threads and API handlers alike.
 //!
 //! Poisoning: the lock is recovered ([`PoisonError::into_inner`]). Every change is a single
 //! insert into one map, and the three maps are independent facts (no entry of one implies an
