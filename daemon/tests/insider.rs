@@ -9,10 +9,10 @@ use std::sync::Arc;
 use trellis_daemon::engine::Engine;
 use trellis_daemon::engine::ingest::Origin;
 use trellis_daemon::home::now_ms;
-use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
+use trellis_proto::envelope::Envelope;
 use trellis_proto::group::{GroupOp, OpAction, Role};
 use trellis_proto::items::{Revocation, RevokedKey};
-use trellis_proto::{ContactCard, GroupId, ItemId, Kind, OrgKeys, Payload, ProtoError, Tlp};
+use trellis_proto::{ContactCard, GroupId, ItemId, Kind, OrgKeys, Payload, ProtoError};
 
 fn peer() -> libp2p::PeerId {
     libp2p::identity::Keypair::generate_ed25519().public().to_peer_id()
@@ -20,20 +20,7 @@ fn peer() -> libp2p::PeerId {
 
 /// A CLEAR item of `payload` from `keys` in `gid` with sequence `seq`.
 fn clear(keys: &OrgKeys, gid: GroupId, seq: u64, timestamp_ms: u64, payload: Payload) -> Envelope {
-    Envelope::build(
-        keys,
-        &PublishRequest {
-            group: gid,
-            epoch: 0,
-            seq,
-            timestamp_ms,
-            tlp: Tlp::Clear,
-            payload: &payload,
-            recipients: Recipients::Clear,
-        },
-        &EnvelopeRandomness { nonce: [seq as u8; 24], content_key: [0; 32], hpke_seed: [0; 32] },
-    )
-    .unwrap()
+    common::clear_item(keys, gid, seq, timestamp_ms, &payload)
 }
 
 fn card(keys: &OrgKeys, name: &str) -> String {

@@ -12,9 +12,9 @@ use trellis_daemon::engine::Engine;
 use trellis_daemon::engine::ingest::{Origin, Outcome};
 use trellis_daemon::groups::GroupRuntime;
 use trellis_daemon::home::now_ms;
-use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
+use trellis_proto::envelope::Envelope;
 use trellis_proto::group::{GroupOp, LogOp, OpAction, Role};
-use trellis_proto::{ContactCard, GroupId, OrgKeys, Payload, ProtoError, Tlp};
+use trellis_proto::{ContactCard, GroupId, OrgKeys, Payload, ProtoError};
 
 fn peer() -> libp2p::PeerId {
     libp2p::identity::Keypair::generate_ed25519().public().to_peer_id()
@@ -26,21 +26,7 @@ fn org(n: u8) -> OrgKeys {
 
 /// A group op from `keys` in `gid` with sequence `seq`.
 fn op(keys: &OrgKeys, gid: GroupId, seq: u64, parents: Vec<trellis_proto::ItemId>, action: OpAction) -> Envelope {
-    let payload = Payload::GroupOp(GroupOp { parents, action });
-    Envelope::build(
-        keys,
-        &PublishRequest {
-            group: gid,
-            epoch: 0,
-            seq,
-            timestamp_ms: now_ms(),
-            tlp: Tlp::Clear,
-            payload: &payload,
-            recipients: Recipients::Clear,
-        },
-        &EnvelopeRandomness { nonce: [seq as u8; 24], content_key: [0; 32], hpke_seed: [0; 32] },
-    )
-    .unwrap()
+    common::clear_item(keys, gid, seq, now_ms(), &Payload::GroupOp(GroupOp { parents, action }))
 }
 
 fn log_op(env: &Envelope) -> LogOp {

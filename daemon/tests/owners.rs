@@ -108,27 +108,7 @@ async fn two_engines_share_no_feed_or_sbom_state() {
 
 /// An engine on an existing home (the offline engine of `common`, started again).
 fn reopen(home: &std::path::Path) -> Arc<trellis_daemon::engine::Engine> {
-    use trellis_daemon::home::{Identity, now_ms};
-    let identity = Identity::load(home).unwrap();
-    let keys = Identity::load(home).unwrap().keys;
-    let store = Store::open(&home.join("store.redb")).unwrap();
-    let kp = libp2p::identity::Keypair::generate_ed25519();
-    let peer = kp.public().to_peer_id();
-    let binding = trellis_proto::keys::NodeBinding::sign(&keys, kp.public().encode_protobuf(), now_ms(), 3_600_000);
-    let cfg = trellis_daemon::node::NodeConfig { bootstrap: vec![], mdns: false, discovery: false };
-    let (node, handle, _events) =
-        trellis_daemon::node::Node::new(trellis_daemon::node::build_swarm(kp, &cfg).unwrap(), &cfg);
-    drop(node);
-    trellis_daemon::engine::Engine::with_setup(
-        home.to_path_buf(),
-        identity,
-        binding,
-        store,
-        handle,
-        peer,
-        Default::default(),
-    )
-    .unwrap()
+    common::engine_at(home, Default::default()).0
 }
 
 type Ends = std::collections::HashMap<trellis_proto::ItemId, Vec<(trellis_proto::OrgId, trellis_proto::trust::Stance)>>;

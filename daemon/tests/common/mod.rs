@@ -188,8 +188,21 @@ pub async fn offline_engine_with(
 ) -> (std::sync::Arc<trellis_daemon::engine::Engine>, trellis_proto::OrgKeys, trellis_proto::keys::SignedNodeBinding) {
     use trellis_daemon::home::{Identity, now_ms};
     let home = dir.join(name);
-    let identity = Identity::create(&home, name, now_ms()).unwrap();
+    Identity::create(&home, name, now_ms()).unwrap();
+    let (engine, binding) = engine_at(&home, setup);
     let keys = Identity::load(&home).unwrap().keys;
+    (engine, keys, binding)
+}
+
+/// An engine without a running node on the existing home `home` (its identity and store), as a
+/// node would open it at start.
+pub fn engine_at(
+    home: &Path,
+    setup: trellis_daemon::engine::Setup,
+) -> (std::sync::Arc<trellis_daemon::engine::Engine>, trellis_proto::keys::SignedNodeBinding) {
+    use trellis_daemon::home::{Identity, now_ms};
+    let identity = Identity::load(home).unwrap();
+    let keys = Identity::load(home).unwrap().keys;
     let store = trellis_daemon::store::Store::open(&home.join("store.redb")).unwrap();
     let kp = libp2p::identity::Keypair::generate_ed25519();
     let peer = kp.public().to_peer_id();
@@ -198,8 +211,40 @@ pub async fn offline_engine_with(
     let (node, handle, _events) =
         trellis_daemon::node::Node::new(trellis_daemon::node::build_swarm(kp, &cfg).unwrap(), &cfg);
     drop(node);
-    let engine =
-        trellis_daemon::engine::Engine::with_setup(home, identity, binding.clone(), store, handle, peer, setup)
-            .unwrap();
-    (engine, keys, binding)
+    let engine = trellis_daemon::engine::Engine::with_setup(
+        home.to_path_buf(),
+        identity,
+        binding.clone(),
+        store,
+        handle,
+        peer,
+        setup,
+    )
+    .unwrap();
+    (engine, binding)
+}
+
+/// A CLEAR item of `payload` from `keys` in `gid` with sequence `seq`, signed at `timestamp_ms`.
+pub fn clear_item(
+    keys: &trellis_proto::OrgKeys,
+    gid: trellis_proto::GroupId,
+    seq: u64,
+    timestamp_ms: u64,
+    payload: &trellis_proto::Payload,
+) -> trellis_proto::envelope::Envelope {
+    use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
+    Envelope::build(
+        keys,
+        &PublishRequest {
+            group: gid,
+            epoch: 0,
+            seq,
+            timestamp_ms,
+            tlp: trellis_proto::Tlp::Clear,
+            payload,
+            recipients: Recipients::Clear,
+        },
+        &EnvelopeRandomness { nonce: [seq as u8; 24], content_key: [0; 32], hpke_seed: [0; 32] },
+    )
+    .unwrap()
 }
