@@ -262,8 +262,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Route network events: gossip to the validation queue (the workers of `pipeline.rs` take it
-/// from there), requests to the sync responder, new subscriptions to a sync. Runs until `stop`.
+/// Route network events: gossip that arrives before the Swarm task queues it itself
+/// (`NodeHandle::set_intake`) to the validation queue, requests to the sync responder, new subscriptions to a sync. Runs until `stop`.
 async fn dispatch(
     engine: Arc<Engine>,
     queue: Arc<validation::ValidationQueue>,

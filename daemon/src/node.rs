@@ -41,11 +41,10 @@ pub struct Behaviour {
 
 /// Where the Swarm task hands the gossip it receives: the receive pipeline's intake
 /// (`pipeline::Intake`). The Swarm task queues each message itself, by the trust of the peer that
-/// forwarded it, in the bounded validation queue the judge thread takes batches from (no other
-/// task or channel in between); a message left out of a full queue is ignored at once.
+/// forwarded it (from the engine's last [`Command::SetAppScores`]), in the bounded validation
+/// queue the judge thread takes batches from (no other task or channel in between, and no engine
+/// lock taken per message); a message left out of a full queue is ignored at once.
 pub trait GossipIntake: Send + std::fmt::Debug {
-    /// Queue priority of a message forwarded by `peer` (the trust of its verified org).
-    fn priority(&self, peer: &PeerId) -> f64;
     /// A message left out because the queue was full (its verdict is `Ignore`).
     fn shed(&self, job: &Job);
 }
@@ -59,8 +58,10 @@ pub enum Command {
         intake: Box<dyn GossipIntake>,
     },
     /// Set the application-specific gossipsub score of peers (from their org's trust).
+    /// Set the application-specific gossipsub score of peers (from their org's trust), and the
+    /// trust itself, which orders their gossip in the validation queue.
     SetAppScores {
-        scores: Vec<(PeerId, f64)>,
+        scores: Vec<(PeerId, f64, f64)>,
     },
     Publish {
         group: GroupId,
@@ -176,7 +177,8 @@ impl NodeHandle {
         self.send(Command::Dial { addr }).await;
     }
 
-    pub async fn set_app_scores(&self, scores: Vec<(PeerId, f64)>) {
+    /// `(peer, gossipsub application score, trust of its org)` for every bound peer.
+    pub async fn set_app_scores(&self, scores: Vec<(PeerId, f64, f64)>) {
         self.send(Command::SetAppScores { scores }).await;
     }
 
@@ -196,7 +198,7 @@ impl NodeHandle {
         self.send(Command::Validated { msg_id, source, acceptance }).await;
     }
 
-    /// [`Self::validated`] from a thread outside the async runtime (a validation worker): waits
+    /// [`Self::validated`] from a thread outside the async runtime (the judge or control thread): waits
     /// for room on the command channel by blocking the calling thread.
     pub fn validated_blocking(&self, msg_id: MessageId, source: PeerId, acceptance: MessageAcceptance) {
         let _ = self.tx.blocking_send(Command::Validated { msg_id, source, acceptance });
@@ -368,6 +370,11 @@ pub struct Node {
     /// Where gossip is queued once the engine has installed its intake
     /// ([`Command::SetIntake`]); until then gossip goes out as [`NetEvent::Gossip`].
     intake: Option<(std::sync::Arc<ValidationQueue>, Box<dyn GossipIntake>)>,
+    /// Trust of each bound peer's org, as the engine last sent it ([`Command::SetAppScores`],
+    /// every few seconds): the queue priority of what the peer forwards, looked up here so the
+    /// Swarm task takes no engine lock per message. A peer not in it (bound since the last
+    /// update, or never) has priority 0.
+    forwarder_trust: HashMap<PeerId, f64>,
 }
 
 impl std::fmt::Debug for Node {
@@ -426,6 +433,7 @@ impl Node {
             connected: HashMap::new(),
             connections_opened: 0,
             intake: None,
+            forwarder_trust: HashMap::new(),
         };
         (node, NodeHandle { tx }, events_rx)
     }
@@ -530,8 +538,10 @@ impl Node {
             }
             Command::Dial { addr } => self.dial(addr),
             Command::SetAppScores { scores } => {
-                for (peer, score) in scores {
+                self.forwarder_trust.clear();
+                for (peer, score, trust) in scores {
                     self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
+                    self.forwarder_trust.insert(peer, trust);
                 }
             }
             Command::KeepConnected { peer, addrs } => {
@@ -680,7 +690,7 @@ impl Node {
                 // binding), never by the publisher the message claims: a forger can claim
                 // anyone. A message left out of a full queue is ignored: not relayed, nobody
                 // penalised, recoverable by catch-up sync.
-                let trust = intake.priority(&propagation_source);
+                let trust = self.forwarder_trust.get(&propagation_source).copied().unwrap_or(0.0);
                 let job = Job { source: propagation_source, msg_id: message_id, data: message.data };
                 if let Some(dropped) = queue.push(trust, job) {
                     intake.shed(&dropped);

@@ -39,8 +39,9 @@
 //! the judge passed, merging every batch that waits into one transaction; the **control** thread
 //! takes control items one at a time through every stage, verdict last. Bounds: the validation
 //! queue (4,096 messages, lowest forwarder trust dropped first), 64 messages per judge batch,
-//! 256 batches waiting for the store thread (beyond, the judge stores the batch itself: slower,
-//! nothing dropped), 1,024 control items waiting (beyond, ignored; sync brings them later).
+//! 2 batches waiting for the store thread (beyond, the judge stores the batch itself: slower,
+//! nothing dropped), 1,024 control items waiting, each with its outer signature checked by the
+//! judge (beyond, ignored; sync brings them later).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -228,18 +229,14 @@ fn is_control(data: &[u8]) -> bool {
     postcard::take_from_bytes::<trellis_proto::Header>(data).is_ok_and(|(h, _)| h.kind.is_control())
 }
 
-/// The Swarm task's side of the receive pipeline ([`crate::node::GossipIntake`]): the priority
-/// of a forwarding peer, and the count of what a full queue left out.
+/// The Swarm task's side of the receive pipeline ([`crate::node::GossipIntake`]): the count of
+/// what a full queue left out.
 #[derive(Debug)]
 pub struct Intake {
     engine: Arc<Engine>,
 }
 
 impl crate::node::GossipIntake for Intake {
-    fn priority(&self, peer: &PeerId) -> f64 {
-        self.engine.forwarder_trust(peer)
-    }
-
     fn shed(&self, job: &Job) {
         self.engine.count_reject("queue_full", None, Some(job.source));
     }
@@ -264,10 +261,13 @@ struct Judge {
 
 /// Batches of validated items waiting for the storing thread at most; when it falls this far
 /// behind, the judge thread stores the next batch itself (back-pressure, nothing dropped).
-const STORE_BACKLOG: usize = 256;
+/// Two batches (128 items) besides the one being written: about what two validation workers
+/// held in flight before, so a slow disk costs memory no faster than it did.
+const STORE_BACKLOG: usize = 2;
 
 /// Control messages waiting for the control thread at most; beyond, they are ignored (not
-/// relayed, nobody penalised) and catch-up sync brings them later.
+/// relayed, nobody penalised) and catch-up sync brings them later. Only messages whose outer
+/// signature the judge checked wait here, so a forger cannot fill it with headers.
 const CONTROL_BACKLOG: usize = 1024;
 
 impl Judge {
@@ -277,7 +277,10 @@ impl Judge {
         let node = self.engine.node();
         let mut content = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if !is_control(&job.data) {
+            // A control item is handed over only once its envelope decodes and its outer
+            // signature holds; anything else takes the content path, which refuses it with the
+            // verdict stage 1 or 2 gives.
+            if !is_control(&job.data) || !outer_signature_holds(&self.engine, &job.data) {
                 content.push(job);
                 continue;
             }
@@ -312,6 +315,12 @@ impl Judge {
             store_relayed(&self.engine, ready);
         }
     }
+}
+
+/// Whether `data` decodes as an envelope whose outer signature holds (stages 1's decode and 2).
+fn outer_signature_holds(engine: &Engine, data: &[u8]) -> bool {
+    Envelope::decode(data)
+        .is_ok_and(|env| verify_batch(&[env.outer_check()], &batch_seed(engine)).iter().all(Result::is_ok))
 }
 
 /// Stage 6 for gossip items already judged and relayed: store them, recording what the
@@ -405,7 +414,7 @@ impl Workers {
         let storing = std::thread::Builder::new().name("store".into()).spawn(move || {
             use std::sync::mpsc::RecvTimeoutError;
             loop {
-                match stored.recv_timeout(crate::store::RELAXED_WINDOW) {
+                match stored.recv_timeout(crate::store::RELAXED_WINDOW / 4) {
                     Ok(mut batch) => {
                         // Everything that gathered while the last transaction was written: one more.
                         while let Ok(more) = stored.try_recv() {
@@ -413,14 +422,13 @@ impl Workers {
                         }
                         store_relayed(&e, batch);
                     }
-                    // Quiet for a window: make what was stored relaxed durable (gossip and
-                    // sync store relaxed; a busy store does it on its own commits).
-                    Err(RecvTimeoutError::Timeout) => {
-                        if let Err(err) = e.store().flush() {
-                            warn!(error = %err, "could not make received items durable");
-                        }
-                    }
+                    Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
+                }
+                // Relaxed rows (gossip and sync store relaxed) whose window has passed are made
+                // durable now, whether or not more items came: at most a quarter window late.
+                if let Err(err) = e.store().flush_due() {
+                    warn!(error = %err, "could not make received items durable");
                 }
             }
         })?;

@@ -539,6 +539,21 @@ impl Store {
         Ok(())
     }
 
+    /// [`Self::flush`] once [`RELAXED_WINDOW`] has passed since the last durable transaction
+    /// (the store thread calls it a few times per window).
+    pub fn flush_due(&self) -> Result<(), StoreError> {
+        let due = self
+            .commits
+            .queue
+            .lock()
+            .map(|q| q.pending && q.last_durable.is_none_or(|t| t.elapsed() >= RELAXED_WINDOW))
+            .unwrap_or(true);
+        if due {
+            self.insert_items(&[])?;
+        }
+        Ok(())
+    }
+
     /// Storing transactions written by [`Self::insert_items`] since the store was opened, and the
     /// rows they held (rows ÷ commits is the group commit's mean batch).
     pub fn commit_counts(&self) -> (u64, u64) {
@@ -1105,6 +1120,17 @@ mod tests {
         assert_eq!(insert(2, Durability::Soon), vec![Inserted::New]);
         assert!(pending(&store), "a relaxed transaction waits for the next durable one");
         assert!(store.get_item(&ItemId([2; 32])).unwrap().is_some(), "relaxed rows are visible at once");
+        store.flush_due().unwrap();
+        assert!(pending(&store), "not due within the window");
+        std::thread::sleep(RELAXED_WINDOW);
+        store.flush_due().unwrap();
+        assert!(!pending(&store), "due once the window has passed");
+        // That durable transaction starts a new window: the next relaxed one waits again.
+        assert_eq!(insert(6, Durability::Soon), vec![Inserted::New]);
+        assert!(pending(&store));
+        std::thread::sleep(RELAXED_WINDOW);
+        assert_eq!(insert(7, Durability::Soon), vec![Inserted::New]);
+        assert!(!pending(&store), "the first transaction after a window has passed is durable");
         store.flush().unwrap();
         assert!(!pending(&store), "flush makes it durable");
         store.flush().unwrap();
@@ -1121,7 +1147,7 @@ mod tests {
         store.close();
         drop(store);
         let again = Store::open(&path).unwrap();
-        for n in 1..=5u8 {
+        for n in 1..=7u8 {
             assert!(again.get_item(&ItemId([n; 32])).unwrap().is_some(), "item {n} after reopening");
         }
     }

@@ -1,11 +1,12 @@
 //! The validation queue (docs/ARCHITECTURE.md "Receive", PROTOCOL.md §7.2 point 4) and the gossip
 //! verdict (§4.7).
 //!
-//! Gossip messages wait in the queue for a worker of the bounded validation pool, highest
-//! priority first, oldest first among equals. The priority is the trust of the org behind the
-//! *forwarding peer*, known from its verified node binding ([`Engine::forwarder_trust`]), never
-//! from the sender the message claims: a forger can claim any sender, but not the peer it sends
-//! from. When the queue is full the lowest-priority message is dropped (reported to gossipsub as
+//! Gossip messages wait in the queue for the judge thread (`pipeline.rs`), highest priority
+//! first, oldest first among equals. The priority is the trust of the org behind the *forwarding
+//! peer*, known from its verified node binding ([`Engine::forwarder_trust`]; the Swarm task uses
+//! the values the engine last sent it with the peers' gossipsub scores, every 5 s, so a peer bound
+//! since then has priority 0 until the next update), never from the sender the message claims: a
+//! forger can claim any sender, but not the peer it sends from. When the queue is full the lowest-priority message is dropped (reported to gossipsub as
 //! `Ignore`: not relayed, not penalised, recoverable by catch-up sync), so a flood from
 //! unknown or low-trust peers cannot delay what trusted peers forward.
 
@@ -141,7 +142,7 @@ pub struct ValidationQueue {
     jobs: Mutex<BTreeMap<Key, Job>>,
     /// Wakes an async waiter ([`ValidationQueue::pop`]).
     notify: Notify,
-    /// Wakes a worker thread ([`ValidationQueue::pop_batch`]).
+    /// Wakes the judge thread ([`ValidationQueue::pop_batch`]).
     ready: Condvar,
     next: AtomicU64,
     capacity: usize,
@@ -185,7 +186,7 @@ impl ValidationQueue {
     }
 
     /// Up to `max` jobs, highest priority first, waiting at most `wait` for the first one (an
-    /// empty batch when none came). For worker threads: blocks the calling thread.
+    /// empty batch when none came). For the judge thread: blocks the calling thread.
     pub fn pop_batch(&self, max: usize, wait: Duration) -> Vec<Job> {
         let Ok(mut jobs) = self.jobs.lock() else { return Vec::new() };
         if jobs.is_empty() {

@@ -93,7 +93,14 @@ impl Engine {
     /// Validate, store and act on one envelope.
     pub fn ingest(self: &Arc<Self>, bytes: &[u8], origin: Origin) -> Result<Outcome, ProtoError> {
         let prepared = match self.prepare(bytes, origin) {
-            Err(ProtoError::Duplicate) => return Ok(Outcome::Duplicate),
+            Err(ProtoError::Duplicate) => {
+                // Acknowledging a direct delivery (or an invite) says the item is on disk; the
+                // copy we hold may still be in a relaxed transaction (it came by gossip or sync).
+                if matches!(origin, Origin::Direct(_) | Origin::Invite) {
+                    self.store.flush().map_err(|e| ProtoError::Local(e.to_string()))?;
+                }
+                return Ok(Outcome::Duplicate);
+            }
             other => other?,
         };
         self.commit(vec![prepared]).pop().unwrap_or(Err(ProtoError::Local("nothing committed".into())))

@@ -481,7 +481,13 @@ impl Engine {
     /// Push each connected peer's application score (from its org's trust) to gossipsub.
     pub async fn push_peer_scores(&self) {
         let peers = self.peers.bindings();
-        let scores = peers.into_iter().map(|(p, o)| (p, 10.0 * (self.trust_of(&o) - RELAY_THRESHOLD))).collect();
+        let scores = peers
+            .into_iter()
+            .map(|(p, o)| {
+                let t = self.trust_of(&o);
+                (p, 10.0 * (t - RELAY_THRESHOLD), t)
+            })
+            .collect();
         self.node.set_app_scores(scores).await;
     }
 }
