@@ -39,12 +39,12 @@
 //! the judge passed, merging every batch that waits into one transaction; the **control** thread
 //! takes control items one at a time through every stage, verdict last. Bounds: the validation
 //! queue (4,096 messages, lowest forwarder trust dropped first), 64 messages per judge batch,
-//! 2 batches waiting for the store thread (beyond, the judge stores the batch itself: slower,
-//! nothing dropped), 1,024 control items waiting, each with its outer signature checked by the
+//! 64 batches and 64 MiB waiting for the store thread (beyond, the judge stores the batch itself:
+//! slower, nothing dropped), 1,024 control items waiting, each with its outer signature checked by the
 //! judge (beyond, ignored; sync brings them later).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Duration;
 
@@ -256,14 +256,23 @@ struct Judge {
     engine: Arc<Engine>,
     rt: tokio::runtime::Handle,
     store: SyncSender<Vec<Prepared>>,
+    /// Bytes handed to the storing thread and not yet written.
+    backlog: Arc<AtomicUsize>,
     control: SyncSender<Job>,
 }
 
-/// Batches of validated items waiting for the storing thread at most; when it falls this far
-/// behind, the judge thread stores the next batch itself (back-pressure, nothing dropped).
-/// Two batches (128 items) besides the one being written: about what two validation workers
-/// held in flight before, so a slow disk costs memory no faster than it did.
-const STORE_BACKLOG: usize = 2;
+/// Bytes of a batch as the backlog counts them.
+fn batch_bytes(batch: &[Prepared]) -> usize {
+    batch.iter().map(|p| p.item.bytes.len()).sum()
+}
+
+/// Batches of validated items waiting for the storing thread at most, and their bytes at most
+/// (envelopes as stored, counted when handed over, released when written); beyond either, the
+/// judge thread stores the next batch itself (back-pressure, nothing dropped). The bytes bound
+/// what a slow disk can make the node hold: small items queue freely (64 batches of 4 KiB
+/// items are 16 MiB), large ones stop at the budget, not at 64 × 64 × 256 KiB.
+const STORE_BACKLOG: usize = 64;
+const STORE_BACKLOG_BYTES: usize = 64 << 20;
 
 /// Control messages waiting for the control thread at most; beyond, they are ignored (not
 /// relayed, nobody penalised) and catch-up sync brings them later. Only messages whose outer
@@ -309,9 +318,17 @@ impl Judge {
             };
             node.validated_blocking(job.msg_id, job.source, judged(&self.engine, job.source, &result, &self.rt));
         }
-        if !ready.is_empty()
-            && let Err(TrySendError::Full(ready) | TrySendError::Disconnected(ready)) = self.store.try_send(ready)
-        {
+        if ready.is_empty() {
+            return;
+        }
+        let bytes = batch_bytes(&ready);
+        if self.backlog.load(Ordering::Relaxed) + bytes > STORE_BACKLOG_BYTES {
+            store_relayed(&self.engine, ready);
+            return;
+        }
+        self.backlog.fetch_add(bytes, Ordering::Relaxed);
+        if let Err(TrySendError::Full(ready) | TrySendError::Disconnected(ready)) = self.store.try_send(ready) {
+            self.backlog.fetch_sub(bytes, Ordering::Relaxed);
             store_relayed(&self.engine, ready);
         }
     }
@@ -411,6 +428,8 @@ impl Workers {
         let (store, stored) = std::sync::mpsc::sync_channel::<Vec<Prepared>>(STORE_BACKLOG);
         let (control, controls) = std::sync::mpsc::sync_channel::<Job>(CONTROL_BACKLOG);
         let e = Arc::clone(&engine);
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let held = Arc::clone(&backlog);
         let storing = std::thread::Builder::new().name("store".into()).spawn(move || {
             use std::sync::mpsc::RecvTimeoutError;
             loop {
@@ -420,7 +439,9 @@ impl Workers {
                         while let Ok(more) = stored.try_recv() {
                             batch.extend(more);
                         }
+                        let bytes = batch_bytes(&batch);
                         store_relayed(&e, batch);
+                        held.fetch_sub(bytes, Ordering::Relaxed);
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -439,7 +460,7 @@ impl Workers {
             }
         })?;
         let stop = Arc::new(AtomicBool::new(false));
-        let mut judge = Judge { engine: Arc::clone(&engine), rt, store, control };
+        let mut judge = Judge { engine: Arc::clone(&engine), rt, store, backlog, control };
         let flag = Arc::clone(&stop);
         // The judge owns the senders: when it ends, the storing and control threads finish what
         // they hold and end too.
