@@ -12,9 +12,7 @@ use trellis_daemon::engine::ingest::{Origin, Outcome};
 use trellis_daemon::home::now_ms;
 use trellis_daemon::pipeline;
 use trellis_daemon::validation::verdict_in;
-use trellis_proto::envelope::{
-    Body, ENVELOPE_TAG, Envelope, EnvelopeRandomness, Header, Kind, PublishRequest, Recipients,
-};
+use trellis_proto::envelope::{Body, ENVELOPE_TAG, Envelope, Header, Kind, Recipients};
 use trellis_proto::group::open_genesis_key;
 use trellis_proto::{GroupId, OrgKeys, Payload, ProtoError, Tlp, codec, crypto};
 
@@ -26,20 +24,7 @@ async fn engine_with_group(dir: &std::path::Path) -> (Arc<Engine>, OrgKeys, Grou
 }
 
 fn green(keys: &OrgKeys, gid: GroupId, key: &[u8; 32], seq: u64, payload: &Payload) -> Envelope {
-    Envelope::build(
-        keys,
-        &PublishRequest {
-            group: gid,
-            epoch: 0,
-            seq,
-            timestamp_ms: now_ms(),
-            tlp: Tlp::Green,
-            payload,
-            recipients: Recipients::Group { epoch_key: key },
-        },
-        &EnvelopeRandomness { nonce: [seq as u8; 24], content_key: [0; 32], hpke_seed: [0; 32] },
-    )
-    .unwrap()
+    common::item(keys, gid, seq, now_ms(), payload, Tlp::Green, Recipients::Group { epoch_key: key })
 }
 
 /// A GREEN envelope with a valid outer signature around a body whose inner signature is garbage:

@@ -232,18 +232,24 @@ pub fn clear_item(
     timestamp_ms: u64,
     payload: &trellis_proto::Payload,
 ) -> trellis_proto::envelope::Envelope {
-    use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest, Recipients};
+    item(keys, gid, seq, timestamp_ms, payload, trellis_proto::Tlp::Clear, trellis_proto::envelope::Recipients::Clear)
+}
+
+/// An item of `payload` from `keys` in `gid` (epoch 0) with sequence `seq`, signed at
+/// `timestamp_ms`, labelled `tlp` and encrypted for `recipients`.
+pub fn item(
+    keys: &trellis_proto::OrgKeys,
+    gid: trellis_proto::GroupId,
+    seq: u64,
+    timestamp_ms: u64,
+    payload: &trellis_proto::Payload,
+    tlp: trellis_proto::Tlp,
+    recipients: trellis_proto::envelope::Recipients<'_>,
+) -> trellis_proto::envelope::Envelope {
+    use trellis_proto::envelope::{Envelope, EnvelopeRandomness, PublishRequest};
     Envelope::build(
         keys,
-        &PublishRequest {
-            group: gid,
-            epoch: 0,
-            seq,
-            timestamp_ms,
-            tlp: trellis_proto::Tlp::Clear,
-            payload,
-            recipients: Recipients::Clear,
-        },
+        &PublishRequest { group: gid, epoch: 0, seq, timestamp_ms, tlp, payload, recipients },
         &EnvelopeRandomness { nonce: [seq as u8; 24], content_key: [0; 32], hpke_seed: [0; 32] },
     )
     .unwrap()
