@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use libp2p::PeerId;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
-use tokio::sync::Notify;
 use trellis_proto::ProtoError;
 
 use crate::engine::Engine;
@@ -140,8 +139,6 @@ type Key = (u16, Reverse<u64>);
 #[derive(Debug)]
 pub struct ValidationQueue {
     jobs: Mutex<BTreeMap<Key, Job>>,
-    /// Wakes an async waiter ([`ValidationQueue::pop`]).
-    notify: Notify,
     /// Wakes the judge thread ([`ValidationQueue::pop_batch`]).
     ready: Condvar,
     next: AtomicU64,
@@ -150,13 +147,7 @@ pub struct ValidationQueue {
 
 impl ValidationQueue {
     pub fn new(capacity: usize) -> Self {
-        ValidationQueue {
-            jobs: Mutex::new(BTreeMap::new()),
-            notify: Notify::new(),
-            ready: Condvar::new(),
-            next: AtomicU64::new(0),
-            capacity,
-        }
+        ValidationQueue { jobs: Mutex::new(BTreeMap::new()), ready: Condvar::new(), next: AtomicU64::new(0), capacity }
     }
 
     /// Queue a job with its publisher's trust; returns a job dropped to make room, if any
@@ -180,7 +171,6 @@ impl ValidationQueue {
                 None
             }
         };
-        self.notify.notify_one();
         self.ready.notify_one();
         evicted
     }
@@ -203,17 +193,6 @@ impl ValidationQueue {
             }
         }
         out
-    }
-
-    /// Wait for the highest-priority job.
-    pub async fn pop(&self) -> Job {
-        loop {
-            let notified = self.notify.notified();
-            if let Some(job) = self.jobs.lock().ok().and_then(|mut j| j.pop_last().map(|(_, job)| job)) {
-                return job;
-            }
-            notified.await;
-        }
     }
 
     /// The highest-priority job, if one is waiting.
@@ -319,9 +298,9 @@ mod tests {
         // Full: a lower-trust newcomer is refused, a higher-trust one evicts the lowest.
         assert_eq!(q.push(0.05, job(4)).map(|j| j.data), Some(vec![4]));
         assert_eq!(q.push(0.5, job(5)).map(|j| j.data), Some(vec![1]));
-        assert_eq!(q.pop().await.data, vec![2]);
-        assert_eq!(q.pop().await.data, vec![3]);
-        assert_eq!(q.pop().await.data, vec![5]);
+        assert_eq!(q.try_pop().unwrap().data, vec![2]);
+        assert_eq!(q.try_pop().unwrap().data, vec![3]);
+        assert_eq!(q.try_pop().unwrap().data, vec![5]);
         assert!(q.is_empty());
     }
 }
