@@ -236,16 +236,28 @@ fn up_finds_trellisd_next_to_trellis_then_on_path() {
     std::fs::copy(&bins.trellis, &trellis).unwrap();
     let home = dir.path().join("home");
     let run = |path: &str| {
-        Command::new(&trellis)
-            .arg("--home")
-            .arg(&home)
-            .args(["up", "--service", "process", "--name", "Path Test"])
-            .env("PATH", path)
-            .envs(UP_ENV.iter().copied())
-            .env_remove("TRELLIS_HOME")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        // A binary copied a moment ago can still be open for writing in a child another test
+        // thread forked meanwhile (it inherits the descriptor until it execs): Linux then refuses
+        // to run it with "Text file busy" for that instant. Try again briefly; any other error fails.
+        let mut tries = 0;
+        loop {
+            match Command::new(&trellis)
+                .arg("--home")
+                .arg(&home)
+                .args(["up", "--service", "process", "--name", "Path Test"])
+                .env("PATH", path)
+                .envs(UP_ENV.iter().copied())
+                .env_remove("TRELLIS_HOME")
+                .stdin(Stdio::null())
+                .output()
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => break r.unwrap(),
+            }
+        }
     };
     // Not on PATH either: refused, and nothing is created.
     let out = run("/usr/bin:/bin");
